@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Start the Graph and F&O stand-ins with sample data and run the sync against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m simulators.sandbox "$@"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: set-up, lint, types, tests (Azurite is started by the tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --with-azurite
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/python -m pytest -q "$@"

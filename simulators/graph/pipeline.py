@@ -1,0 +1,99 @@
+"""What happens to every request, direct or inside $batch: auth, throttling, dispatch, logging."""
+
+from __future__ import annotations
+
+import asyncio
+
+from simulators.graph.errors import GraphError
+from simulators.graph.http import GraphRequest, GraphResponse
+from simulators.graph.model import Mailbox
+from simulators.graph.router import dispatch, mailbox_for
+from simulators.graph.state import GraphState
+
+CONCURRENCY_RETRY_AFTER = 0.5
+_HOLD_LIMIT = 30.0
+
+
+def check_auth(state: GraphState, req: GraphRequest) -> GraphResponse | None:
+    scheme, _, token = req.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip() == state.token:
+        return None
+    message = "Access token is empty." if not token else "Access token validation failure. Invalid audience."
+    return GraphResponse.from_error(GraphError(401, "InvalidAuthenticationToken", message))
+
+
+def _retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": f"{seconds:g}"}
+
+
+def admit(state: GraphState, req: GraphRequest) -> tuple[Mailbox | None, GraphResponse | None]:
+    """Take a concurrency slot for the request's mailbox, or answer 429 as Exchange does."""
+    mb = mailbox_for(state, req.segments)
+    if mb is None:
+        return None, None
+    injected = state.take_injected_throttle(mb)
+    if injected is not None:
+        error = GraphError(429, "TooManyRequests", "Please retry again later.", _retry_after(injected))
+        return None, GraphResponse.from_error(error)
+    if not state.try_acquire(mb):
+        error = GraphError(
+            429,
+            "ApplicationThrottled",
+            "Application is over its MailboxConcurrency limit.",
+            _retry_after(CONCURRENCY_RETRY_AFTER),
+        )
+        return None, GraphResponse.from_error(error)
+    return mb, None
+
+
+def execute(state: GraphState, req: GraphRequest) -> GraphResponse:
+    try:
+        with state.lock:
+            return dispatch(state, req)
+    except GraphError as error:
+        return GraphResponse.from_error(error, req.headers.get("client-request-id"))
+
+
+def finish(state: GraphState, req: GraphRequest, mb: Mailbox | None, resp: GraphResponse) -> None:
+    if mb is not None:
+        state.release(mb)
+    target = mailbox_for(state, req.segments)
+    with state.lock:
+        state.request_log.append(
+            {
+                "method": req.method,
+                "path": "/" + "/".join(req.segments),
+                "mailbox": target.user.mail if target else None,
+                "status": resp.status,
+            }
+        )
+
+
+async def handle(state: GraphState, req: GraphRequest) -> GraphResponse:
+    """One top-level HTTP request."""
+    denied = check_auth(state, req)
+    if denied is not None:
+        finish(state, req, None, denied)
+        return denied
+    if req.segments == ["$batch"]:
+        from simulators.graph import batch
+
+        resp = await batch.run(state, req)
+        finish(state, req, None, resp)
+        return resp
+    mb, refused = admit(state, req)
+    if refused is not None:
+        finish(state, req, None, refused)
+        return refused
+    try:
+        hold = state.hold_for(mb) if mb else None
+        if hold is not None:
+            # Tests hold requests in flight to provoke the concurrency limit; bounded so nothing hangs.
+            await asyncio.to_thread(hold.wait, _HOLD_LIMIT)
+        resp = execute(state, req)
+    except BaseException:
+        if mb is not None:
+            state.release(mb)
+        raise
+    finish(state, req, mb, resp)
+    return resp

@@ -1,0 +1,5 @@
+import sys
+
+from sync_core.cli import main
+
+sys.exit(main())

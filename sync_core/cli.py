@@ -1,0 +1,141 @@
+"""Command line: `python -m sync_core run --once [--json] [--dry-run]`, status, failures, audit.
+
+Thin: parse arguments, load settings, call the pipeline, print."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sync_core.app import open_context, open_store
+from sync_core.pipeline.queues import InProcessQueues
+from sync_core.pipeline.report import ACTIONS, CycleReport
+from sync_core.pipeline.runner import run_cycle
+from sync_core.settings import Settings, SettingsError, load_settings
+
+EXIT_OK, EXIT_ITEM_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sync_core", description="Exchange Sync for Dynamics 365 F&O"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (ids and counts only)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the sync")
+    run.add_argument("--once", action="store_true", required=True, help="one complete cycle, then exit")
+    run.add_argument("--json", action="store_true", help="print one JSON document on standard output")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    commands.add_parser("status", help="mailboxes in scope and open failures")
+    failures = commands.add_parser("failures", help="items that failed, with the reason")
+    failures.add_argument("--json", action="store_true")
+    audit = commands.add_parser("audit", help="recent sync decisions, newest first")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--json", action="store_true")
+    commands.add_parser("check-config", help="validate the settings and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        print("configuration OK")
+        return EXIT_OK
+    if args.command == "run":
+        report = asyncio.run(run_once(settings, dry_run=args.dry_run))
+        if args.json:
+            print(json.dumps(report.to_json(dry_run=args.dry_run), indent=2))
+        else:
+            print(format_report(report, dry_run=args.dry_run))
+        return EXIT_ITEM_FAILED if report.failures else EXIT_OK
+    return asyncio.run(_inspect(settings, args))
+
+
+async def run_once(settings: Settings, *, dry_run: bool = False) -> CycleReport:
+    queues = InProcessQueues()
+    async with open_context(settings, queues, dry_run=dry_run) as ctx:
+        return await run_cycle(ctx, queues)
+
+
+async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings)
+    try:
+        if args.command == "status":
+            for record in await store.list_mailboxes():
+                when = record.last_synced_at.isoformat() if record.last_synced_at else "-"
+                note = f" ({record.reason})" if record.reason else ""
+                print(
+                    f"{record.mailbox:40} {record.status:8} worker={record.personnel_number or '-'} last={when}{note}"
+                )
+            failures = await store.list_failures()
+            print(f"{len(failures)} open failure(s); see `python -m sync_core failures`")
+        elif args.command == "failures":
+            rows = [
+                {
+                    "kind": f.kind,
+                    "mailbox": f.mailbox,
+                    "item": f.item_key,
+                    "reason": f.reason,
+                    "attempts": f.attempts,
+                    "lastAt": f.last_at.isoformat(),
+                }
+                for f in await store.list_failures()
+            ]
+            _print_rows(rows, args.json)
+        elif args.command == "audit":
+            rows = [
+                {
+                    "at": e.at.isoformat(),
+                    "kind": e.kind,
+                    "mailbox": e.mailbox,
+                    "action": e.action,
+                    "fnoKey": e.fno_key,
+                    "graphId": e.graph_id,
+                    "detail": e.detail,
+                }
+                for e in await store.list_audit(args.limit)
+            ]
+            _print_rows(rows, args.json)
+    finally:
+        await store.close()
+    return EXIT_OK
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        print("nothing recorded")
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+def format_report(report: CycleReport, *, dry_run: bool) -> str:
+    lines = ["Dry run: nothing was written." if dry_run else "Sync cycle finished."]
+    header = f"{'kind':12} {'direction':12} " + " ".join(f"{a:>9}" for a in ACTIONS)
+    lines.append(header)
+    for kind, per in sorted(report.counts.items()):
+        for direction, counts in per.items():
+            lines.append(f"{kind:12} {direction:12} " + " ".join(f"{counts[a]:>9}" for a in ACTIONS))
+    if report.conflicts:
+        lines.append(f"conflicts decided by policy: {report.conflicts} (see `python -m sync_core audit`)")
+    for mailbox, reason in sorted(report.skipped_mailboxes.items()):
+        lines.append(f"skipped mailbox {mailbox}: {reason}")
+    for planned in report.planned:
+        lines.append(f"would {planned.action} {planned.kind} in {planned.mailbox}: {planned.reason}")
+    for failure in report.failures:
+        item = failure.fno_key or failure.graph_id or "-"
+        lines.append(f"FAILED {failure.kind} {item} ({failure.mailbox}): {failure.reason}")
+    return "\n".join(lines)

@@ -1,0 +1,257 @@
+"""The one place the product talks to F&O OData: auth, `cross-company=true`, paging, retries, concurrency.
+
+Nothing else in the product sleeps or retries F&O calls. Every request (collection reads, key reads,
+writes, followed nextLinks) carries `cross-company=true`, because without it F&O silently limits reads *and
+keyed writes* to the service user's default company.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from sync_core.d365.errors import FnoError, FnoNotFound, FnoThrottled, error_from_response
+from sync_core.d365.odata import KeyValue, key_segment
+from sync_core.d365.retry import backoff, retry_delay
+from sync_core.exchange.auth import TokenSource
+
+log = logging.getLogger(__name__)
+
+CROSS_COMPANY = "cross-company"
+_ENTITY_SET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Readable in a query value; `&`, `=`, `+`, `#`, `%`, `;` and spaces are always encoded.
+_QUERY_SAFE = "'(),:$*@/-._~"
+_IDEMPOTENT = frozenset({"GET", "PATCH", "DELETE"})
+# Transport failures after which the request certainly never reached F&O.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _check_root(url: str) -> None:
+    """The bearer token goes to this URL: https only, plain http only to a loopback stand-in."""
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or parts.username or not parts.hostname:
+        raise ValueError("D365_URL must be a plain https://host root")
+    if parts.scheme == "https":
+        return
+    host = parts.hostname
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if parts.scheme != "http" or not loopback:
+        raise ValueError("D365_URL must use https (plain http only to a loopback stand-in)")
+
+
+def _query_string(params: list[tuple[str, str]]) -> str:
+    return "&".join(f"{name}={quote(value, safe=_QUERY_SAFE)}" for name, value in params)
+
+
+class FnoClient:
+    """Async F&O OData client. Use `async with FnoClient(...)` or call `close()`.
+
+    `stats` counts HTTP attempts (`requests`), 429 answers (`throttled`) and resends (`retries`)."""
+
+    def __init__(
+        self,
+        d365_url: str,
+        tokens: TokenSource,
+        *,
+        parent_links_collection: str = "ActivityParentLinks",
+        max_attempts: int = 6,
+        max_concurrency: int = 16,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        page_size: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 100.0,
+    ) -> None:
+        if max_attempts < 1 or max_concurrency < 1:
+            raise ValueError("max_attempts and max_concurrency must be at least 1")
+        root = d365_url.strip().rstrip("/")
+        _check_root(root)
+        self.d365_url = root
+        self.parent_links_collection = self._check_entity_set(parent_links_collection)
+        self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0}
+        self._data = httpx.URL(root + "/data/")
+        self._scope = f"{root}/.default"
+        self._tokens = tokens
+        self._max_attempts = max_attempts
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._sleep = sleep
+        self._page_size = page_size
+        self._http = httpx.AsyncClient(
+            transport=transport, timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=False
+        )
+
+    async def __aenter__(self) -> FnoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # --- public operations -------------------------------------------------------------------------
+
+    async def query(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: list[str] | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream the rows of `entity_set`, following `@odata.nextLink` page by page."""
+        params: list[tuple[str, str]] = []
+        if filter:
+            params.append(("$filter", filter))
+        if select:
+            params.append(("$select", ",".join(select)))
+        if orderby:
+            params.append(("$orderby", orderby))
+        if top is not None:
+            if top < 1:
+                return
+            params.append(("$top", str(top)))
+        url: httpx.URL | None = self._url(entity_set, params=params)
+        seen = 0
+        while url is not None:
+            page = await self._json(await self._send("GET", url, entity_set))
+            rows = page.get("value")
+            if not isinstance(rows, list):
+                raise FnoError(200, f"GET {entity_set}: response has no 'value' list")
+            for row in rows:
+                if isinstance(row, dict):
+                    yield row
+                    seen += 1
+                    if top is not None and seen >= top:
+                        return
+            url = self._next_page(page.get("@odata.nextLink"), url, entity_set)
+
+    async def get(self, entity_set: str, key: Mapping[str, KeyValue]) -> dict[str, Any] | None:
+        """The record with `key` (include `dataAreaId` for company data), or None when it does not exist."""
+        try:
+            response = await self._send("GET", self._url(entity_set, key=key), entity_set)
+        except FnoNotFound:
+            return None
+        return await self._json(response)
+
+    async def create(self, entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a new record; returns the record F&O answers with (or `body` if it answers 204)."""
+        response = await self._send("POST", self._url(entity_set), entity_set, body=body)
+        if response.status_code == 204 or not response.content:
+            return dict(body)
+        return await self._json(response)
+
+    async def update(self, entity_set: str, key: Mapping[str, KeyValue], patch: dict[str, Any]) -> None:
+        """PATCH the given fields of the record with `key`. Raises FnoNotFound when it is gone."""
+        await self._send("PATCH", self._url(entity_set, key=key), entity_set, body=patch)
+
+    async def delete(self, entity_set: str, key: Mapping[str, KeyValue]) -> None:
+        """DELETE the record with `key`; a record that is already gone counts as deleted."""
+        try:
+            await self._send("DELETE", self._url(entity_set, key=key), entity_set)
+        except FnoNotFound:
+            return
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_entity_set(name: str) -> str:
+        if not _ENTITY_SET.match(name):
+            raise ValueError("entity set must be a plain identifier")
+        return name
+
+    def _url(
+        self,
+        entity_set: str,
+        *,
+        key: Mapping[str, KeyValue] | None = None,
+        params: list[tuple[str, str]] | None = None,
+    ) -> httpx.URL:
+        path = self._check_entity_set(entity_set) + (key_segment(key) if key is not None else "")
+        query = _query_string([(CROSS_COMPANY, "true"), *(params or [])])
+        return self._data.join(f"{path}?{query}")
+
+    def _next_page(self, link: object, current: httpx.URL, entity_set: str) -> httpx.URL | None:
+        """The next page's URL, made safe: same origin as F&O (the bearer token goes with it), and still
+        cross-company (F&O normally keeps the original options in nextLink; add it if one is missing)."""
+        if link is None:
+            return None
+        if not isinstance(link, str) or not link:
+            raise FnoError(200, f"GET {entity_set}: malformed @odata.nextLink")
+        url = current.join(link)
+        if (url.scheme, url.host, url.port) != (self._data.scheme, self._data.host, self._data.port):
+            raise FnoError(200, f"GET {entity_set}: @odata.nextLink points to another host; not followed")
+        if url == current:
+            raise FnoError(200, f"GET {entity_set}: @odata.nextLink repeats the current page")
+        if url.params.get(CROSS_COMPANY, "").lower() != "true":
+            url = url.copy_remove_param(CROSS_COMPANY).copy_add_param(CROSS_COMPANY, "true")
+        return url
+
+    async def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise FnoError(response.status_code, "response is not JSON") from None
+        if not isinstance(payload, dict):
+            raise FnoError(response.status_code, "response JSON is not an object")
+        return payload
+
+    async def _headers(self, method: str) -> dict[str, str]:
+        token = await self._tokens.get_token(self._scope)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "OData-Version": "4.0",
+            "OData-MaxVersion": "4.0",
+        }
+        if method == "GET" and self._page_size:
+            headers["Prefer"] = f"odata.maxpagesize={self._page_size}"
+        return headers
+
+    async def _send(
+        self, method: str, url: httpx.URL, target: str, *, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """Send with retries: 429 (Retry-After), 503/504 (backoff), transport failures. Raises FnoError."""
+        idempotent = method in _IDEMPOTENT
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = await self._headers(method)
+            try:
+                async with self._slots:
+                    self.stats["requests"] += 1
+                    response = await self._http.request(method, url, headers=headers, json=body)
+            except httpx.TransportError as exc:
+                # A create whose response was lost may have been committed: only resend what is safe.
+                if attempt >= self._max_attempts or not (idempotent or isinstance(exc, _NOT_SENT)):
+                    raise FnoError(0, f"{method} {target}: {type(exc).__name__}") from exc
+                delay = backoff(attempt)
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status == 429:
+                    self.stats["throttled"] += 1
+                retry_after = response.headers.get("Retry-After")
+                wait = retry_delay(status, retry_after, attempt, idempotent=idempotent)
+                if wait is None or attempt >= self._max_attempts:
+                    error = error_from_response(status, response.content, method, target)
+                    if isinstance(error, FnoThrottled):
+                        log.warning(
+                            "F&O %s %s gave up after %d attempts (HTTP %d)", method, target, attempt, status
+                        )
+                    raise error
+                delay = wait
+            self.stats["retries"] += 1
+            log.info("F&O %s %s: retry %d in %.1fs", method, target, attempt, delay)
+            await self._sleep(delay)

@@ -1,0 +1,54 @@
+"""When to retry an F&O request and how long to wait first (pure; the client does the sleeping)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+THROTTLED = 429
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 30.0
+# A longer Retry-After would hold a worker for minutes: give the item back to the queue instead.
+MAX_RETRY_AFTER = 120.0
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff for the `attempt`-th failure (1-based): 1, 2, 4, ... seconds, capped."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None when absent/garbled."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def retry_delay(status: int, retry_after: str | None, attempt: int, *, idempotent: bool) -> float | None:
+    """Seconds to wait before resending after `status`, or None when the failure is final.
+
+    429 and 503 mean the request was not run, so any method is resent (Retry-After honoured, else backoff).
+    504 is resent only for idempotent requests: a create that timed out at the gateway may have been
+    committed, and resending it would duplicate the record."""
+    if status == THROTTLED:
+        wait = parse_retry_after(retry_after)
+        if wait is None:
+            return backoff(attempt)
+        return wait if wait <= MAX_RETRY_AFTER else None
+    if status == 503 or (status == 504 and idempotent):
+        wait = parse_retry_after(retry_after)
+        return min(wait, MAX_RETRY_AFTER) if wait is not None else backoff(attempt)
+    return None

@@ -1,0 +1,27 @@
+"""Deletion rules: whether deleting one side of a linked pair deletes its partner (SPEC 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Literal
+
+from sync_core.engine.types import DeletionContext
+from sync_core.model.datetimes import parse_instant
+
+
+def appointment_deletion_rule(ctx: DeletionContext) -> Literal["delete_partner", "unlink"]:
+    """Delete the partner only for a future appointment (snapshot start after `now`) whose mailbox
+    is the organizer, whichever side it was deleted on; otherwise unlink.
+
+    Deleted in F&O: an attendee's mailbox must not cancel someone else's meeting. Deleted in
+    Exchange: an attendee deleting (declining) a meeting keeps the F&O activity. Past
+    appointments are history and are never deleted by sync. A snapshot without a readable start
+    is treated as past.
+    """
+    start = parse_instant(ctx.snapshot.get("start"))
+    if start is None:
+        return "unlink"
+    now = ctx.now if ctx.now.tzinfo is not None else ctx.now.replace(tzinfo=UTC)
+    if start > now and ctx.mailbox_is_organizer:
+        return "delete_partner"
+    return "unlink"

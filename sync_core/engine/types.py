@@ -1,0 +1,89 @@
+"""Value types of the sync engine: what it is told about a pair, and what it decides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Side = Literal["fno", "graph"]
+
+
+class Policy(StrEnum):
+    """Who wins a field that changed on both sides (SPEC 4)."""
+
+    NEWEST = "newest"  # later modification time wins; ties and unknown times go to F&O
+    D365 = "d365"
+    EXCHANGE = "exchange"
+
+
+@dataclass(frozen=True)
+class SideView:
+    """One side of a pair as the pipeline found it.
+
+    present: the item exists (and was read). marked: it carries the sync mark (F&O
+    KeepSynchronized = Yes, or the Exchange sync category). record: its canonical record
+    (JSON-able dict as made by the kind's `to_record`), required when present.
+    modified_at: the side's own last-modified time, for the `newest` policy.
+    """
+
+    present: bool
+    marked: bool
+    record: Mapping[str, Any] | None = None
+    modified_at: datetime | None = None
+
+
+ABSENT = SideView(present=False, marked=False)
+
+
+class ActionKind(StrEnum):
+    NOTHING = "nothing"
+    CREATE_IN_GRAPH = "create_in_graph"  # write_graph holds the full record
+    CREATE_IN_FNO = "create_in_fno"  # write_fno holds the full record
+    LINK = "link"  # partner found by the product's stamp: save the link, apply any writes
+    UPDATE = "update"  # write changed fields to one or both sides (possibly none), save snapshot
+    DELETE_IN_GRAPH = "delete_in_graph"  # then drop the link
+    DELETE_IN_FNO = "delete_in_fno"  # then drop the link
+    UNLINK = "unlink"  # drop (deactivate) the link; apply unmark_fno / unmark_graph
+    FORGET = "forget"  # both sides gone: drop the link
+
+
+@dataclass(frozen=True)
+class FieldConflict:
+    """A field changed differently on both sides (or differed at first link), and who won.
+
+    The values are content (may be personal data): audit the field name and winner, not them.
+    """
+
+    field: str
+    fno_value: Any
+    graph_value: Any
+    winner: Side
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: ActionKind
+    write_fno: Mapping[str, Any] = field(default_factory=dict)  # canonical field -> new value (F&O)
+    write_graph: Mapping[str, Any] = field(default_factory=dict)  # canonical field -> new value (Graph)
+    unmark_fno: bool = False  # set KeepSynchronized = No
+    unmark_graph: bool = False  # remove the sync category
+    mark_fno: bool = False  # LINK only: set KeepSynchronized = Yes (the user re-marked the other side)
+    mark_graph: bool = False  # LINK only: add the sync category
+    snapshot: Mapping[str, Any] | None = None  # record both sides hold afterwards; None: link goes away
+    conflicts: tuple[FieldConflict, ...] = ()
+    reason: str = ""  # short, no personal data
+
+
+@dataclass(frozen=True)
+class DeletionContext:
+    side_deleted: Side
+    snapshot: Mapping[str, Any]
+    now: datetime
+    mailbox_is_organizer: bool
+
+
+DeletionRule = Callable[[DeletionContext], Literal["delete_partner", "unlink"]]

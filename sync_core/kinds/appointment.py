@@ -1,0 +1,405 @@
+"""Appointments: F&O `Activities` (Category Appointment) <-> calendar events (SPEC.md 3.1)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sync_core.d365 import entities
+from sync_core.engine.rules import appointment_deletion_rule
+from sync_core.engine.types import SideView
+from sync_core.kinds.base import EmitExchange, EmitFno, ExchangeChange, FnoChange, FnoItem, GraphItem
+from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
+from sync_core.model.appointment import (
+    activity_fields,
+    appointment_from_activity,
+    appointment_from_event,
+    event_fields,
+    from_record,
+    to_record,
+)
+from sync_core.pipeline.context import Mailbox, SyncContext
+
+ACTIVITY_CATEGORY = "Appointment"
+_FEED_PAGE = 100
+# Event types this kind syncs; series (masters, occurrences, exceptions) come with the recurrence work.
+_SYNCED_EVENT_TYPES = {"singleInstance", None}
+
+
+class AppointmentKind:
+    name = "appointment"
+    deletion_rule = staticmethod(appointment_deletion_rule)
+
+    # ---- feeds -------------------------------------------------------------------------------------
+    async def scan_exchange(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None:
+        start, end = ctx.window()
+        saved = _load_cursor(cursor)
+        delta_link: str | None = None
+        if saved and saved.get("windowStart") == start.isoformat():
+            delta_link = saved.get("deltaLink")
+        elif saved and saved.get("deltaLink"):
+            # The window moved (a new day): read what changed under the old token before starting anew,
+            # so a deletion made since the last cycle is not missed.
+            await self._read_delta(ctx, mailbox, saved["deltaLink"], start, end, emit)
+        new_link = await self._read_delta(ctx, mailbox, delta_link, start, end, emit)
+        return json.dumps({"windowStart": start.isoformat(), "deltaLink": new_link})
+
+    async def _read_delta(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        delta_link: str | None,
+        start: datetime,
+        end: datetime,
+        emit: EmitExchange,
+    ) -> str | None:
+        category = ctx.settings.category
+        final: str | None = None
+        async for page in ctx.graph.iter_event_delta(
+            mailbox.address, delta_link=delta_link, start=start, end=end
+        ):
+            changes: list[ExchangeChange] = []
+            for item in page.items:
+                graph_id = item.get("id")
+                if not isinstance(graph_id, str) or not graph_id:
+                    continue
+                if "@removed" in item:
+                    changes.append(ExchangeChange(graph_id, removed=True))
+                    continue
+                categories = item.get("categories") or []
+                marked = isinstance(categories, list) and category in categories
+                changes.append(
+                    ExchangeChange(graph_id, marked=marked and item.get("type") in _SYNCED_EVENT_TYPES)
+                )
+            if changes:
+                await emit(changes)
+            if page.delta_link:
+                final = page.delta_link
+        return final
+
+    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
+        since: datetime | None = None
+        if cursor:
+            since = parse_fno_time(cursor)
+            if since is not None:
+                # Clocks differ and edits inside one second happen: read a little behind the watermark.
+                since = since - timedelta(seconds=ctx.settings.fno_overlap_seconds)
+        newest = parse_fno_time(cursor) if cursor else None
+        batch: list[FnoChange] = []
+        async for row in entities.activities_changed_since(
+            ctx.fno, ACTIVITY_CATEGORY, since, select=_FEED_FIELDS
+        ):
+            edited = parse_fno_time(row.get("LastDateTimeEdited"))
+            if edited is not None and (newest is None or edited > newest):
+                newest = edited
+            company, number = row.get("dataAreaId"), row.get("ActivityNumber")
+            if not isinstance(company, str) or not isinstance(number, str) or not number:
+                continue
+            batch.append(
+                FnoChange(
+                    fno_key=fno_key(company, number),
+                    owner=str(row.get("ResponsibleWorkerPersonnelNumber") or ""),
+                    marked=row.get("KeepSynchronized") == "Yes",
+                    edited_at=edited,
+                )
+            )
+            if len(batch) >= _FEED_PAGE:
+                await emit(batch)
+                batch = []
+        if batch:
+            await emit(batch)
+        return newest.isoformat() if newest else cursor
+
+    # ---- reading a pair ----------------------------------------------------------------------------
+    async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
+        company, number = split_fno_key(key)
+        row = await entities.get_activity(ctx.fno, company, number)
+        if row is None:
+            return None
+        links = await entities.list_parent_links(ctx.fno, company, number)
+        contact_ids = [str(link["ParentId"]) for link in links if link.get("ParentType") == "ContactPerson"]
+        emails = await entities.contact_emails(ctx.fno, company, contact_ids) if contact_ids else {}
+        return FnoItem(
+            key=key,
+            row=row,
+            version=str(row.get("LastDateTimeEdited") or ""),
+            extra={"contact_emails": emails, "parent_links": links},
+        )
+
+    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
+        event = await ctx.graph.get_event(mailbox.address, graph_id, stamp_property_id=STAMP_PROPERTY_ID)
+        return _graph_item(event) if event else None
+
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
+        found = await ctx.graph.find_events_by_property(mailbox.address, STAMP_PROPERTY_ID, key)
+        live = [e for e in found if not e.get("isCancelled")]
+        if not live:
+            return None
+        live.sort(key=lambda e: str(e.get("createdDateTime") or ""))
+        # Re-read so the stamp is expanded the same way as on every other read.
+        return await self.load_graph(ctx, mailbox, str(live[0]["id"]))
+
+    async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
+        if graph.stamp:
+            try:
+                split_fno_key(graph.stamp)
+            except ValueError:
+                return None  # a stamp we did not write: ignore it rather than trust it
+            return await self.load_fno(ctx, graph.stamp)
+        rows = await entities.find_activities_by_outlook_entry_id(ctx.fno, graph.id)
+        for row in rows:
+            if row.get("Category") == ACTIVITY_CATEGORY:
+                return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
+        return None
+
+    async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
+        if item is None or item.row.get("Category") != ACTIVITY_CATEGORY:
+            return SideView(present=item is not None, marked=False)
+        emails = list(item.extra.get("contact_emails", {}).values())
+        appointment = appointment_from_activity(
+            dict(item.row),
+            attendee_emails=emails,
+            sync_category=ctx.settings.category,
+            time_zone=mailbox.zone,
+            owner_addresses=mailbox.owner_addresses,
+        )
+        return SideView(
+            present=True,
+            marked=item.row.get("KeepSynchronized") == "Yes",
+            record=to_record(appointment),
+            modified_at=parse_fno_time(item.row.get("LastDateTimeEdited")),
+        )
+
+    async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        event = dict(item.item)
+        categories = event.get("categories") or []
+        marked = ctx.settings.category in categories and event.get("type") in _SYNCED_EVENT_TYPES
+        appointment = appointment_from_event(
+            event,
+            sync_category=ctx.settings.category,
+            time_zone=mailbox.zone,
+            owner_addresses=mailbox.owner_addresses,
+        )
+        return SideView(
+            present=True,
+            marked=marked,
+            record=to_record(appointment),
+            modified_at=parse_fno_time(event.get("lastModifiedDateTime")),
+        )
+
+    async def align(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
+    ) -> tuple[SideView, SideView]:
+        if fno.record is None or graph.record is None:
+            return fno, graph
+        fno_attendees = set(fno.record.get("attendees", ()))
+        graph_attendees = list(graph.record.get("attendees", ()))
+        if from_record(fno.record).end <= ctx.now() or from_record(graph.record).end <= ctx.now():
+            # Past appointments carry no attendees into Exchange (that would send invitations):
+            # whatever Exchange has is taken as equal to F&O's list.
+            graph = _with_attendees(graph, sorted(fno_attendees))
+            return fno, graph
+        # Attendees that are not F&O contact persons cannot be held as contact-person links in F&O;
+        # count them as equal on both sides so they neither vanish from Exchange nor bounce.
+        resolved = await ctx.party_resolver(mailbox.record.company).resolve(graph_attendees)
+        unlinkable = {
+            a for a in graph_attendees if (p := resolved.get(a)) is None or p.parent_type != "ContactPerson"
+        }
+        if unlinkable - fno_attendees:
+            fno = _with_attendees(fno, sorted(fno_attendees | unlinkable))
+        return fno, graph
+
+    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
+        appointment = from_record(record)
+        start, end = ctx.window()
+        return appointment.end >= start and appointment.start <= end
+
+    def is_organizer(self, graph: GraphItem | None) -> bool:
+        return graph is None or graph.item.get("isOrganizer") is not False
+
+    # ---- writing -----------------------------------------------------------------------------------
+    async def create_in_graph(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
+    ) -> GraphItem:
+        appointment = from_record(record)
+        body = event_fields(
+            appointment,
+            time_zone=mailbox.zone,
+            time_zone_name=mailbox.zone_name,
+            sync_category=ctx.settings.category,
+        )
+        if appointment.end <= ctx.now():
+            body.pop("attendees", None)  # no invitation goes out for the past
+        # Same F&O key and version -> same transactionId: a retried create is recognised by Exchange.
+        body["transactionId"] = str(uuid.uuid5(_TRANSACTION_NS, f"{mailbox.address}|{fno.key}|{fno.version}"))
+        body["singleValueExtendedProperties"] = [{"id": STAMP_PROPERTY_ID, "value": fno.key}]
+        event = await ctx.graph.create_event(mailbox.address, body)
+        return _graph_item(event, stamp=fno.key)
+
+    async def create_in_fno(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
+    ) -> FnoItem:
+        appointment = from_record(record)
+        company = mailbox.record.company
+        body = activity_fields(appointment)
+        body.update(
+            {
+                "dataAreaId": company,
+                "Category": ACTIVITY_CATEGORY,
+                "KeepSynchronized": "Yes",
+                "ResponsibleWorkerPersonnelNumber": mailbox.record.personnel_number,
+                # Finds the activity again if we crash before the link is saved.
+                "OutlookEntryId": graph.id,
+            }
+        )
+        row = await ctx.fno.create("Activities", body)
+        key = fno_key(company, str(row["ActivityNumber"]))
+        await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
+        if graph.stamp != key and graph.item.get("type") in _SYNCED_EVENT_TYPES:
+            await ctx.graph.update_event(
+                mailbox.address,
+                graph.id,
+                {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": key}]},
+            )
+        loaded = await self.load_fno(ctx, key)
+        if loaded is None:
+            raise RuntimeError("the activity just created cannot be read back")
+        return loaded
+
+    async def update_graph(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        graph: GraphItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str:
+        appointment = from_record(record)
+        patch = event_fields(
+            appointment,
+            time_zone=mailbox.zone,
+            time_zone_name=mailbox.zone_name,
+            sync_category=ctx.settings.category,
+            fields=set(fields),
+        )
+        if appointment.end <= ctx.now():
+            patch.pop("attendees", None)
+        if not patch:
+            return graph.version
+        event = await ctx.graph.update_event(mailbox.address, graph.id, patch)
+        return str(event.get("changeKey") or "")
+
+    async def update_fno(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        fno: FnoItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str:
+        appointment = from_record(record)
+        company, number = split_fno_key(fno.key)
+        plain = set(fields) - {"attendees"}
+        if plain:
+            await ctx.fno.update(
+                "Activities",
+                {"dataAreaId": company, "ActivityNumber": number},
+                activity_fields(appointment, plain),
+            )
+        if "attendees" in fields:
+            await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))
+        return ""
+
+    async def unmark_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> None:
+        categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
+        await ctx.graph.update_event(mailbox.address, graph.id, {"categories": categories})
+
+    async def unmark_fno(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> None:
+        company, number = split_fno_key(fno.key)
+        await ctx.fno.update(
+            "Activities", {"dataAreaId": company, "ActivityNumber": number}, {"KeepSynchronized": "No"}
+        )
+
+    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
+        await ctx.graph.delete_event(mailbox.address, graph_id)
+
+    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
+        company, number = split_fno_key(key)
+        await ctx.fno.delete("Activities", {"dataAreaId": company, "ActivityNumber": number})
+
+    # ---- parent links (attendees) ------------------------------------------------------------------
+    async def _add_parent_links(
+        self, ctx: SyncContext, mailbox: Mailbox, key: str, emails: list[str], *, primary_first: bool
+    ) -> None:
+        if not emails:
+            return
+        company, number = split_fno_key(key)
+        resolved = await ctx.party_resolver(company).resolve(emails)
+        first = primary_first
+        for email in emails:
+            party = resolved.get(email)
+            if party is None:
+                continue
+            await entities.add_parent_link(
+                ctx.fno, company, number, party.parent_type, party.parent_id, first
+            )
+            first = False
+
+    async def _sync_contact_links(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, wanted: list[str]
+    ) -> None:
+        company, number = split_fno_key(fno.key)
+        current: Mapping[str, str] = fno.extra.get("contact_emails", {})
+        wanted_set = set(wanted)
+        for contact_id, email in current.items():
+            if email.lower() not in wanted_set:
+                await entities.remove_parent_link(ctx.fno, company, number, "ContactPerson", contact_id)
+        have = {email.lower() for email in current.values()}
+        has_primary = any(link.get("IsPrimaryLink") == "Yes" for link in fno.extra.get("parent_links", []))
+        await self._add_parent_links(
+            ctx, mailbox, fno.key, [e for e in wanted if e not in have], primary_first=not has_primary
+        )
+
+
+_TRANSACTION_NS = uuid.UUID("6f1e4a52-8d0b-4a8e-9d36-5d365e5c7a11")
+_FEED_FIELDS = [
+    "dataAreaId",
+    "ActivityNumber",
+    "Category",
+    "KeepSynchronized",
+    "ResponsibleWorkerPersonnelNumber",
+    "LastDateTimeEdited",
+]
+
+
+def _load_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(cursor)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _graph_item(event: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
+    return GraphItem(
+        id=str(event["id"]),
+        item=event,
+        version=str(event.get("changeKey") or ""),
+        stamp=stamp or stamp_of(event),
+    )
+
+
+def _with_attendees(view: SideView, attendees: list[str]) -> SideView:
+    assert view.record is not None
+    record = dict(view.record)
+    record["attendees"] = attendees
+    return SideView(present=view.present, marked=view.marked, record=record, modified_at=view.modified_at)

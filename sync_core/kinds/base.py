@@ -1,0 +1,112 @@
+"""What a kind of item (appointment, task, ...) declares once: its feeds, its mapping, how it is
+found again after a crash, and its deletion rule. The pipeline has no special case per kind."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sync_core.engine.types import DeletionRule, SideView
+from sync_core.pipeline.context import Mailbox, SyncContext
+
+
+@dataclass(frozen=True)
+class ExchangeChange:
+    """One item a mailbox feed reported: changed (with whether it carries the mark) or removed."""
+
+    graph_id: str
+    removed: bool = False
+    marked: bool = False
+
+
+@dataclass(frozen=True)
+class FnoChange:
+    fno_key: str
+    owner: str  # personnel number of the responsible worker
+    marked: bool
+    edited_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FnoItem:
+    """An F&O record as the pair job sees it (the row plus whatever the mapping needs beside it)."""
+
+    key: str
+    row: Mapping[str, Any]
+    version: str
+    extra: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class GraphItem:
+    id: str
+    item: Mapping[str, Any]
+    version: str
+    stamp: str | None  # the F&O key this product stamped on it, if any
+
+
+EmitExchange = Callable[[list[ExchangeChange]], Awaitable[None]]
+EmitFno = Callable[[list[FnoChange]], Awaitable[None]]
+
+
+class KindAdapter(Protocol):
+    name: str
+    deletion_rule: DeletionRule
+
+    # Feeds. Each returns the new cursor value; the caller saves it after the changes are queued.
+    async def scan_exchange(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None: ...
+    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None: ...
+
+    # Reading one pair.
+    async def load_fno(self, ctx: SyncContext, fno_key: str) -> FnoItem | None: ...
+    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None: ...
+    async def find_graph_partner(
+        self, ctx: SyncContext, mailbox: Mailbox, fno_key: str
+    ) -> GraphItem | None: ...
+    async def find_fno_partner(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
+    ) -> FnoItem | None: ...
+    async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView: ...
+    async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView: ...
+    async def align(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
+    ) -> tuple[SideView, SideView]:
+        """Make the two views comparable where one side cannot hold a value (e.g. attendees F&O cannot link)."""
+        ...
+
+    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
+        """Whether a new item may be created on the other side (e.g. inside the calendar window)."""
+        ...
+
+    # Writing.
+    async def create_in_graph(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
+    ) -> GraphItem: ...
+    async def create_in_fno(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
+    ) -> FnoItem: ...
+    async def update_graph(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        graph: GraphItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str: ...
+    async def update_fno(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        fno: FnoItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str: ...
+    async def unmark_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> None: ...
+    async def unmark_fno(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> None: ...
+    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None: ...
+    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> None: ...
+    def is_organizer(self, graph: GraphItem | None) -> bool: ...

@@ -1,0 +1,62 @@
+"""How the product names and stamps items: F&O key strings, the Exchange stamp, F&O time parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+# The single-value extended property every event/message/contact the product creates carries.
+# The GUID is this product's own property set; the value is the F&O key ("usmf|ACT-000123").
+STAMP_PROPERTY_ID = "String {5d365e5c-1f0a-4c3b-9a53-0e7c5a1d2b44} Name D365SyncKey"
+
+_SEPARATOR = "|"
+# F&O's "no date" value (a non-nullable DateTimeOffset that was never set).
+_FNO_EMPTY_YEAR = 1900
+
+
+def fno_key(company: str, number: str) -> str:
+    if not company or _SEPARATOR in company:
+        raise ValueError("invalid company id")
+    return f"{company.lower()}{_SEPARATOR}{number}"
+
+
+def split_fno_key(key: str) -> tuple[str, str]:
+    company, sep, number = key.partition(_SEPARATOR)
+    if not sep or not company or not number:
+        raise ValueError("not an F&O key")
+    return company, number
+
+
+def parse_fno_time(value: Any) -> datetime | None:
+    """An F&O or Graph DateTimeOffset as aware UTC; None when empty, unset (1900) or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Graph writes 7 fraction digits; Python reads at most 6.
+    if "." in text:
+        head, _, tail = text.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = parsed.astimezone(UTC)
+    return None if parsed.year <= _FNO_EMPTY_YEAR else parsed
+
+
+def stamp_of(item: Mapping[str, Any]) -> str | None:
+    """The F&O key stamped on a Graph item, read from its expanded extended properties."""
+    for prop in item.get("singleValueExtendedProperties") or []:
+        if not isinstance(prop, Mapping):
+            continue
+        if str(prop.get("id", "")).lower() == STAMP_PROPERTY_ID.lower():
+            value = prop.get("value")
+            return value if isinstance(value, str) and value else None
+    return None

@@ -1,0 +1,44 @@
+"""Appointments: the canonical record and its two field maps, in one import.
+
+    from sync_core.model.appointment import Appointment, appointment_from_activity, event_fields, ...
+
+The pieces live in small modules: `appointment_base` (model, snapshot record, hash),
+`appointment_fno` (F&O Activities) and `appointment_graph` (Graph events).
+"""
+
+from __future__ import annotations
+
+from sync_core.model.appointment_base import (
+    FIELDS,
+    TIME_FIELDS,
+    Appointment,
+    Importance,
+    Sensitivity,
+    ShowAs,
+    content_hash,
+    from_record,
+    to_record,
+)
+from sync_core.model.appointment_fno import activity_fields, appointment_from_activity
+from sync_core.model.appointment_graph import appointment_from_event, event_fields
+from sync_core.model.fields import MappingError
+from sync_core.model.text import BODY_LIMIT, TRUNCATION_MARKER
+
+__all__ = [
+    "BODY_LIMIT",
+    "FIELDS",
+    "TIME_FIELDS",
+    "TRUNCATION_MARKER",
+    "Appointment",
+    "Importance",
+    "MappingError",
+    "Sensitivity",
+    "ShowAs",
+    "activity_fields",
+    "appointment_from_activity",
+    "appointment_from_event",
+    "content_hash",
+    "event_fields",
+    "from_record",
+    "to_record",
+]

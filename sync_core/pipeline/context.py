@@ -1,0 +1,92 @@
+"""Everything one job needs: settings, clients, state, queues, the clock and the cycle report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sync_core.d365.client import FnoClient
+from sync_core.d365.entities import PartyResolver
+from sync_core.exchange.client import GraphClient
+from sync_core.model.timezones import resolve_time_zone
+from sync_core.pipeline.queues import QueueSender
+from sync_core.pipeline.report import CycleReport
+from sync_core.settings import Settings
+from sync_core.state.base import MailboxRecord, StateStore
+
+if TYPE_CHECKING:
+    from sync_core.kinds.base import KindAdapter
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """A mailbox in scope, resolved for syncing: its worker, company and time zone."""
+
+    record: MailboxRecord
+    zone: ZoneInfo
+
+    @property
+    def address(self) -> str:
+        return self.record.mailbox
+
+    @property
+    def zone_name(self) -> str:
+        return self.record.time_zone or "UTC"
+
+    @property
+    def owner_addresses(self) -> tuple[str, ...]:
+        return (self.record.mailbox,)
+
+    @classmethod
+    def from_record(cls, record: MailboxRecord) -> Mailbox:
+        return cls(record=record, zone=resolve_time_zone(record.time_zone or "UTC"))
+
+
+@dataclass
+class SyncContext:
+    settings: Settings
+    store: StateStore
+    graph: GraphClient
+    fno: FnoClient
+    queues: QueueSender
+    kinds: dict[str, KindAdapter]
+    clock: Callable[[], datetime] = utc_now
+    dry_run: bool = False
+    report: CycleReport = field(default_factory=CycleReport)
+    # Mailboxes resolved by this process's planner (a dry run never writes them to the store).
+    registry: dict[str, MailboxRecord] = field(default_factory=dict)
+    _resolvers: dict[str, PartyResolver] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def window(self) -> tuple[datetime, datetime]:
+        """The calendar window around today, whole days so delta tokens stay valid all day."""
+        today = self.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (
+            today - timedelta(days=self.settings.window_days_back),
+            today + timedelta(days=self.settings.window_days_ahead),
+        )
+
+    def party_resolver(self, company: str) -> PartyResolver:
+        """One resolver (and cache) per company per context: addresses are looked up once a cycle."""
+        resolver = self._resolvers.get(company)
+        if resolver is None:
+            resolver = self._resolvers[company] = PartyResolver(self.fno, company)
+        return resolver
+
+    async def mailbox_records(self) -> list[MailboxRecord]:
+        return list(self.registry.values()) if self.registry else await self.store.list_mailboxes()
+
+    async def mailbox(self, address: str) -> Mailbox | None:
+        record = self.registry.get(address.lower()) or await self.store.get_mailbox(address.lower())
+        if record is None or record.status != "ok":
+            return None
+        return Mailbox.from_record(record)

@@ -1,0 +1,110 @@
+"""Dispatch one queue message to its job, and turn errors into recorded per-item failures.
+
+Permanent errors (the item can never succeed as it is) are recorded and the message is consumed;
+transient ones are recorded and re-raised so the queue retries (and, in Azure, poisons it at last)."""
+
+from __future__ import annotations
+
+import logging
+
+from sync_core.d365.errors import FnoError
+from sync_core.exchange.errors import GraphError
+from sync_core.pipeline.context import SyncContext
+from sync_core.pipeline.messages import MessageError, ScanFnoFeed, ScanMailbox, SyncPair, decode
+from sync_core.pipeline.pair import sync_pair
+from sync_core.pipeline.report import FailureNote
+from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
+from sync_core.state.base import ConcurrencyError
+
+log = logging.getLogger(__name__)
+
+
+class TransientError(Exception):
+    """Wraps an error worth retrying, after it was recorded."""
+
+
+def is_permanent(exc: Exception) -> bool:
+    if isinstance(exc, MessageError | ValueError | KeyError | TypeError):
+        return True
+    if isinstance(exc, GraphError | FnoError):
+        return 400 <= exc.status < 500 and exc.status not in (401, 403, 408, 409, 412, 423, 429)
+    return False
+
+
+def describe(exc: Exception) -> str:
+    """A reason a person can act on, without personal data (error classes and statuses carry none)."""
+    if isinstance(exc, GraphError):
+        return f"Microsoft Graph answered {exc.status} {exc.code}".strip()
+    if isinstance(exc, FnoError):
+        return f"F&O answered {exc.status}: {exc.message[:300]}"
+    if isinstance(exc, ConcurrencyError):
+        return "another worker changed this pair at the same time; retried"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+async def handle_message(ctx: SyncContext, text: str | bytes, dequeue_count: int = 1) -> None:
+    try:
+        message = decode(text)
+    except MessageError as exc:
+        log.error("unreadable queue message dropped: %s", exc)
+        ctx.report.fail(FailureNote("?", "?", None, None, str(exc)))
+        return
+    if isinstance(message, ScanMailbox):
+        await _guard(
+            ctx, message.kind, message.mailbox, f"scan:{message.mailbox}", None, None, dequeue_count, message
+        )
+    elif isinstance(message, ScanFnoFeed):
+        await _guard(ctx, message.kind, "*", f"scan:fno:{message.kind}", None, None, dequeue_count, message)
+    else:
+        item_key = message.fno_key or message.graph_id or "?"
+        await _guard(
+            ctx,
+            message.kind,
+            message.mailbox,
+            item_key,
+            message.fno_key,
+            message.graph_id,
+            dequeue_count,
+            message,
+        )
+
+
+async def _guard(
+    ctx: SyncContext,
+    kind: str,
+    mailbox: str,
+    item_key: str,
+    fno_key: str | None,
+    graph_id: str | None,
+    dequeue_count: int,
+    message: ScanMailbox | ScanFnoFeed | SyncPair,
+) -> None:
+    try:
+        if isinstance(message, ScanMailbox):
+            await scan_mailbox(ctx, message)
+        elif isinstance(message, ScanFnoFeed):
+            await scan_fno_feed(ctx, message)
+        else:
+            await sync_pair(ctx, message)
+    except Exception as exc:
+        reason = describe(exc)
+        permanent = is_permanent(exc)
+        final = permanent or dequeue_count >= ctx.settings.max_attempts
+        log.warning(
+            "item failed",
+            extra={
+                "kind": kind,
+                "permanent": permanent,
+                "attempt": dequeue_count,
+                "error": type(exc).__name__,
+            },
+        )
+        if not ctx.dry_run:
+            await ctx.store.record_failure(kind, mailbox, item_key, reason, ctx.now())
+        if final:
+            ctx.report.fail(FailureNote(kind, mailbox, fno_key, graph_id, reason))
+        if not permanent:
+            raise TransientError(reason) from exc
+        return
+    if not ctx.dry_run and isinstance(message, SyncPair):
+        await ctx.store.clear_failure(kind, mailbox, item_key)

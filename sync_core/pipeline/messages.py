@@ -1,0 +1,58 @@
+"""Queue messages (versioned JSON). A message names what to look at, never what to write:
+the handler reads the current state, so duplicated, reordered or replayed messages are harmless."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    v: Literal[1] = 1
+    cycle_id: str = ""
+
+
+class ScanMailbox(_Message):
+    type: Literal["scan-mailbox"] = "scan-mailbox"
+    kind: str
+    mailbox: str
+
+
+class ScanFnoFeed(_Message):
+    type: Literal["scan-fno"] = "scan-fno"
+    kind: str
+
+
+class SyncPair(_Message):
+    type: Literal["sync-pair"] = "sync-pair"
+    kind: str
+    mailbox: str
+    fno_key: str | None = None
+    graph_id: str | None = None
+
+
+Message = Annotated[ScanMailbox | ScanFnoFeed | SyncPair, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+# Storage queue messages hold 64 KiB, 48 KiB of payload after base64; ids are far below that.
+MAX_MESSAGE_BYTES = 48 * 1024
+
+
+class MessageError(ValueError):
+    """A queue message that cannot be understood (it will never succeed: do not retry it)."""
+
+
+def encode(message: ScanMailbox | ScanFnoFeed | SyncPair) -> str:
+    text = message.model_dump_json()
+    if len(text.encode()) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"{message.type} message is {len(text)} bytes, over the queue limit")
+    return text
+
+
+def decode(text: str | bytes) -> ScanMailbox | ScanFnoFeed | SyncPair:
+    try:
+        return _ADAPTER.validate_json(text)
+    except ValueError as exc:
+        raise MessageError(f"not a sync message: {str(exc).splitlines()[0]}") from exc

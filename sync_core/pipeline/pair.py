@@ -1,0 +1,272 @@
+"""Sync one item pair: load the link and both sides, let the engine decide, apply, save the link.
+
+Idempotent: the outcome depends on the current state, not on the message. Two workers on one pair
+cannot both create: a creation is first claimed with a pending link (insert-only, ETag-guarded)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sync_core.engine.decide import decide
+from sync_core.engine.types import ActionKind, Decision, Policy, SideView
+from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
+from sync_core.model.appointment import content_hash
+from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.pipeline.messages import SyncPair
+from sync_core.pipeline.report import PlannedAction
+from sync_core.state.base import AuditEntry, Link
+
+log = logging.getLogger(__name__)
+PENDING = "pending:"
+
+
+def _is_pending(value: str) -> bool:
+    return value.startswith(PENDING)
+
+
+async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
+    kind = ctx.kinds[message.kind]
+    mailbox = await ctx.mailbox(message.mailbox)
+    if mailbox is None:
+        return ActionKind.NOTHING
+    store = ctx.store
+    link: Link | None = None
+    if message.fno_key:
+        link = await store.get_link_by_fno(kind.name, mailbox.address, message.fno_key)
+    if link is None and message.graph_id:
+        link = await store.get_link_by_graph(kind.name, mailbox.address, message.graph_id)
+
+    fno_key = link.fno_key if link else message.fno_key
+    graph_id = link.graph_id if link else message.graph_id
+    fno = await kind.load_fno(ctx, fno_key) if fno_key and not _is_pending(fno_key) else None
+    graph = await kind.load_graph(ctx, mailbox, graph_id) if graph_id and not _is_pending(graph_id) else None
+
+    settled = link is not None and not _is_pending(link.fno_key) and not _is_pending(link.graph_id)
+    if not settled:
+        # No link yet (or a claim left by a crash): the partner may exist already, found by our stamp.
+        if fno is not None and graph is None:
+            graph = await kind.find_graph_partner(ctx, mailbox, fno.key)
+        elif graph is not None and fno is None:
+            fno = await kind.find_fno_partner(ctx, mailbox, graph)
+        if await _linked_elsewhere(ctx, kind, mailbox, link, fno, graph):
+            return ActionKind.NOTHING
+
+    fno_view = await kind.fno_view(ctx, mailbox, fno)
+    graph_view = await kind.graph_view(ctx, mailbox, graph)
+    fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
+    snapshot = link.snapshot if settled and link is not None else None
+    decision = decide(
+        snapshot=snapshot,
+        fno=fno_view,
+        graph=graph_view,
+        policy=Policy(ctx.settings.conflict_policy.value),
+        deletion_rule=kind.deletion_rule,
+        now=ctx.now(),
+        mailbox_is_organizer=kind.is_organizer(graph),
+    )
+    if decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
+        source = fno_view if decision.action is ActionKind.CREATE_IN_GRAPH else graph_view
+        if source.record is None or not kind.in_scope(ctx, source.record):
+            return ActionKind.NOTHING
+    if decision.action is ActionKind.NOTHING:
+        if settled and link is not None:
+            ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
+        elif link is not None and not ctx.dry_run:
+            await ctx.store.delete_link(link)  # a stale claim whose item no longer wants syncing
+        return decision.action
+
+    fno_id = fno.key if fno else fno_key
+    graph_ref = graph.id if graph else graph_id
+    if ctx.dry_run:
+        ctx.report.planned.append(
+            PlannedAction(
+                kind.name, mailbox.address, decision.action.value, fno_id, graph_ref, decision.reason
+            )
+        )
+        return decision.action
+    await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
+    return decision.action
+
+
+async def _linked_elsewhere(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    link: Link | None,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+) -> bool:
+    """A partner found by stamp that already belongs to another link: this message is stale."""
+    store = ctx.store
+    if fno is not None:
+        other = await store.get_link_by_fno(kind.name, mailbox.address, fno.key)
+        if other is not None and (link is None or other.etag != link.etag):
+            return True
+    if graph is not None:
+        other = await store.get_link_by_graph(kind.name, mailbox.address, graph.id)
+        if other is not None and (link is None or other.etag != link.etag):
+            return True
+    return False
+
+
+async def _apply(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    link: Link | None,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+    fno_view: SideView,
+    graph_view: SideView,
+    decision: Decision,
+) -> None:
+    action = decision.action
+    report = ctx.report
+    if action is ActionKind.CREATE_IN_GRAPH:
+        assert fno is not None and decision.snapshot is not None
+        link = await _claim(
+            ctx, kind.name, mailbox.address, link, fno_key=fno.key, graph_id=PENDING + fno.key
+        )
+        graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
+        await _save(ctx, kind.name, mailbox.address, link, fno, graph, decision.snapshot)
+        report.count(kind.name, "to_exchange", "created")
+    elif action is ActionKind.CREATE_IN_FNO:
+        assert graph is not None and decision.snapshot is not None
+        link = await _claim(
+            ctx, kind.name, mailbox.address, link, fno_key=PENDING + graph.id, graph_id=graph.id
+        )
+        fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
+        await _save(ctx, kind.name, mailbox.address, link, fno, graph, decision.snapshot)
+        report.count(kind.name, "to_fno", "created")
+    elif action in (ActionKind.UPDATE, ActionKind.LINK):
+        assert fno is not None and graph is not None and decision.snapshot is not None
+        fno_version, graph_version = fno.version, graph.version
+        if decision.write_graph:
+            graph_version = await kind.update_graph(
+                ctx, mailbox, graph, decision.write_graph, decision.snapshot
+            )
+            report.count(kind.name, "to_exchange", "updated")
+        if decision.write_fno:
+            fno_version = (
+                await kind.update_fno(ctx, mailbox, fno, decision.write_fno, decision.snapshot) or fno.version
+            )
+            report.count(kind.name, "to_fno", "updated")
+        if not decision.write_graph and not decision.write_fno:
+            report.count_unchanged(kind.name, mailbox.address, fno.key)
+        await _save(
+            ctx,
+            kind.name,
+            mailbox.address,
+            link,
+            fno,
+            graph,
+            decision.snapshot,
+            versions=(fno_version, graph_version),
+        )
+    elif action is ActionKind.DELETE_IN_GRAPH:
+        if graph is not None:
+            await kind.delete_graph(ctx, mailbox, graph.id)
+        await _drop(ctx, link)
+        report.count(kind.name, "to_exchange", "deleted")
+    elif action is ActionKind.DELETE_IN_FNO:
+        if fno is not None:
+            await kind.delete_fno(ctx, mailbox, fno.key)
+        await _drop(ctx, link)
+        report.count(kind.name, "to_fno", "deleted")
+    elif action is ActionKind.UNLINK:
+        if decision.unmark_graph and graph is not None and graph_view.marked:
+            await kind.unmark_graph(ctx, mailbox, graph)
+        if decision.unmark_fno and fno is not None and fno_view.marked:
+            await kind.unmark_fno(ctx, mailbox, fno)
+        await _drop(ctx, link)
+        report.count(kind.name, "to_exchange" if decision.unmark_graph else "to_fno", "unlinked")
+    elif action is ActionKind.FORGET:
+        await _drop(ctx, link)
+    report.conflicts += len(decision.conflicts)
+    await _audit(ctx, kind.name, mailbox.address, fno, graph, link, decision)
+
+
+async def _claim(
+    ctx: SyncContext, kind: str, mailbox: str, link: Link | None, *, fno_key: str, graph_id: str
+) -> Link:
+    """Insert-only pending link: of two workers about to create the same item, one gets ConcurrencyError."""
+    if link is not None:
+        return link  # our own earlier claim (a crash left it): the partner search above found nothing
+    return await ctx.store.save_link(Link(kind=kind, mailbox=mailbox, fno_key=fno_key, graph_id=graph_id))
+
+
+async def _save(
+    ctx: SyncContext,
+    kind: str,
+    mailbox: str,
+    link: Link | None,
+    fno: FnoItem,
+    graph: GraphItem,
+    snapshot: Mapping[str, Any],
+    *,
+    versions: tuple[str, str] | None = None,
+) -> None:
+    fno_version, graph_version = versions or (fno.version, graph.version)
+    record = Link(
+        kind=kind,
+        mailbox=mailbox,
+        fno_key=fno.key,
+        graph_id=graph.id,
+        fno_version=fno_version,
+        graph_version=graph_version,
+        snapshot=dict(snapshot),
+        snapshot_hash=content_hash(snapshot),
+        synced_at=ctx.now(),
+        etag=link.etag if link else None,
+    )
+    if link is not None and record.model_dump(exclude={"etag", "synced_at"}) == link.model_dump(
+        exclude={"etag", "synced_at"}
+    ):
+        return  # nothing new to remember: no state write
+    await ctx.store.save_link(record)
+
+
+async def _drop(ctx: SyncContext, link: Link | None) -> None:
+    if link is not None:
+        await ctx.store.delete_link(link)
+
+
+async def _audit(
+    ctx: SyncContext,
+    kind: str,
+    mailbox: str,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+    link: Link | None,
+    decision: Decision,
+) -> None:
+    detail: dict[str, Any] = {"reason": decision.reason}
+    if decision.write_fno:
+        detail["fieldsToFno"] = sorted(decision.write_fno)
+    if decision.write_graph:
+        detail["fieldsToExchange"] = sorted(decision.write_graph)
+    if decision.conflicts:
+        # Both values are kept: the audit log is where an administrator sees what a conflict decided.
+        detail["conflicts"] = [
+            {
+                "field": c.field,
+                "fno": c.fno_value,
+                "exchange": c.graph_value,
+                "winner": c.winner,
+                "why": c.reason,
+            }
+            for c in decision.conflicts
+        ]
+    await ctx.store.append_audit(
+        AuditEntry(
+            at=ctx.now(),
+            kind=kind,
+            mailbox=mailbox,
+            fno_key=fno.key if fno else (link.fno_key if link else ""),
+            graph_id=graph.id if graph else (link.graph_id if link else ""),
+            action=decision.action.value,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,90 @@
+"""Queue transports: Azure Storage queues in Azure, an in-process queue locally. Same messages, same handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueServiceClient
+
+from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox, SyncPair, encode
+
+AnyMessage = ScanMailbox | ScanFnoFeed | SyncPair
+
+
+class QueueSender(Protocol):
+    async def send(self, queue: str, messages: Sequence[AnyMessage]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessQueues:
+    """FIFO queues in memory. Messages are stored encoded, so the local run uses the same wire format."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[tuple[str, int]]] = {}
+
+    async def send(self, queue: str, messages: Sequence[AnyMessage]) -> None:
+        bucket = self._queues.setdefault(queue, deque())
+        bucket.extend((encode(m), 1) for m in messages)
+
+    def requeue(self, queue: str, text: str, dequeue_count: int) -> None:
+        self._queues.setdefault(queue, deque()).append((text, dequeue_count + 1))
+
+    def take(self, queue: str, limit: int) -> list[tuple[str, int]]:
+        bucket = self._queues.get(queue)
+        taken: list[tuple[str, int]] = []
+        while bucket and len(taken) < limit:
+            taken.append(bucket.popleft())
+        return taken
+
+    def depth(self, queue: str) -> int:
+        return len(self._queues.get(queue, ()))
+
+    async def close(self) -> None:
+        self._queues.clear()
+
+
+class StorageQueues:
+    """Azure Storage queues, base64 text as the Functions queue trigger expects."""
+
+    def __init__(self, service: QueueServiceClient) -> None:
+        self._service = service
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str) -> StorageQueues:
+        return cls(QueueServiceClient.from_connection_string(connection_string, **_codec()))
+
+    @classmethod
+    def from_account(cls, account_name: str, credential: Any, endpoint: str | None = None) -> StorageQueues:
+        url = endpoint or f"https://{account_name}.queue.core.windows.net"
+        return cls(QueueServiceClient(url, credential=credential, **_codec()))
+
+    async def ensure_queues(self, names: Sequence[str]) -> None:
+        """The Functions trigger does not create queues; the deployment does, this is for local runs."""
+        for name in names:
+            for full in (name, f"{name}-poison"):
+                with contextlib.suppress(ResourceExistsError):
+                    await self._service.create_queue(full)
+
+    async def send(self, queue: str, messages: Sequence[AnyMessage]) -> None:
+        client = self._service.get_queue_client(queue)
+        texts = [encode(m) for m in messages]
+        # Bounded fan-out: a scan can emit thousands of messages.
+        for start in range(0, len(texts), 32):
+            await asyncio.gather(*(client.send_message(t) for t in texts[start : start + 32]))
+
+    async def close(self) -> None:
+        await self._service.close()
+
+
+def _codec() -> dict[str, Any]:
+    return {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "message_decode_policy": BinaryBase64DecodePolicy(),
+    }

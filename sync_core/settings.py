@@ -1,0 +1,184 @@
+"""Settings (SPEC.md 6): environment variables, also read from local.settings.json `Values`.
+
+Validated once at start-up; a bad or missing setting raises `SettingsError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it and says what is expected."""
+
+
+class AuthMode(StrEnum):
+    MANAGED_IDENTITY = "managed-identity"
+    DEFAULT = "default"
+    STATIC = "static"
+
+
+class ConflictPolicyName(StrEnum):
+    NEWEST = "newest"
+    D365 = "d365"
+    EXCHANGE = "exchange"
+
+
+class SharedList(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    mailbox: str = Field(min_length=3)
+    folder: str = Field(min_length=1)
+    contactFilter: str = ""
+    customerFilter: str = ""
+
+
+# Environment variable -> (field name, default). One table keeps names, README and validation aligned.
+_SETTINGS: dict[str, tuple[str, str | None]] = {
+    "D365_URL": ("d365_url", None),
+    "GRAPH_URL": ("graph_url", "https://graph.microsoft.com/v1.0"),
+    "SYNC_AUTH": ("auth", "default"),
+    "SYNC_STATIC_TOKEN": ("static_token", ""),
+    "SYNC_MANAGED_IDENTITY_CLIENT_ID": ("managed_identity_client_id", ""),
+    "SYNC_MAILBOXES": ("mailboxes", ""),
+    "SYNC_MAILBOX_GROUP": ("mailbox_group", ""),
+    "SYNC_COMPANY": ("company", ""),
+    "SYNC_CATEGORY": ("category", "D365 Sync"),
+    "SYNC_CONTACT_CATEGORIES": ("contact_categories", ""),
+    "SYNC_SHARED_LISTS": ("shared_lists", ""),
+    "AzureWebJobsStorage": ("storage_connection", ""),
+    "AzureWebJobsStorage__accountName": ("storage_account", ""),
+    "SYNC_STATE_DIR": ("state_dir", ".sync-state"),
+    "SYNC_CONFLICT_POLICY": ("conflict_policy", "newest"),
+    "SYNC_WINDOW_DAYS_BACK": ("window_days_back", "30"),
+    "SYNC_WINDOW_DAYS_AHEAD": ("window_days_ahead", "365"),
+    "SYNC_FNO_OVERLAP_SECONDS": ("fno_overlap_seconds", "120"),
+    "SYNC_PARENT_LINKS_COLLECTION": ("parent_links_collection", "ActivityParentLinks"),
+    "SYNC_TABLE_PREFIX": ("table_prefix", "sync"),
+    "SYNC_SCAN_QUEUE": ("scan_queue", "sync-scan"),
+    "SYNC_ITEM_QUEUE": ("item_queue", "sync-items"),
+    "SYNC_MAX_ATTEMPTS": ("max_attempts", "5"),
+}
+ENV_NAMES: dict[str, str] = {field: env for env, (field, _) in _SETTINGS.items()}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    d365_url: str
+    graph_url: str
+    auth: AuthMode
+    static_token: str
+    managed_identity_client_id: str
+    mailboxes: tuple[str, ...]
+    mailbox_group: str
+    company: str
+    category: str = Field(min_length=1, max_length=255)
+    contact_categories: tuple[str, ...]
+    shared_lists: tuple[SharedList, ...]
+    storage_connection: str
+    storage_account: str
+    state_dir: Path
+    conflict_policy: ConflictPolicyName
+    window_days_back: int = Field(ge=0, le=3650)
+    window_days_ahead: int = Field(ge=1, le=3650)
+    fno_overlap_seconds: int = Field(ge=0, le=86400)
+    parent_links_collection: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    table_prefix: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,20}$")
+    # Queue names: lower-case, digits, single dashes; at most 56 so that "-poison" still fits in 63.
+    scan_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
+    item_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
+    max_attempts: int = Field(ge=1, le=100)
+
+    @field_validator("d365_url", "graph_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def uses_azure_storage(self) -> bool:
+        return bool(self.storage_connection or self.storage_account)
+
+    @property
+    def odata_root(self) -> str:
+        return f"{self.d365_url}/data"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The `Values` of a Functions local.settings.json, or nothing when the file is absent."""
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"{path}: not readable JSON ({exc})") from exc
+    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path}: 'Values' must be an object")
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, local_settings: Path | None = Path("local.settings.json")
+) -> Settings:
+    """Environment wins over local.settings.json, as in the Functions host."""
+    merged: dict[str, str] = read_local_settings(local_settings) if local_settings else {}
+    merged.update(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {}
+    for env_name, (field, default) in _SETTINGS.items():
+        value = merged.get(env_name, "").strip()
+        if not value:
+            if default is None:
+                raise SettingsError(f"{env_name} is required but not set (see README, Configuration)")
+            value = default
+        raw[field] = value
+    raw["mailboxes"] = tuple(m.lower() for m in _split(raw["mailboxes"]))
+    raw["contact_categories"] = _split(raw["contact_categories"]) or (raw["category"],)
+    raw["shared_lists"] = _parse_shared_lists(raw["shared_lists"])
+    raw["state_dir"] = Path(raw["state_dir"])
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        env_name = ENV_NAMES.get(field, field)
+        raise SettingsError(f"{env_name}: {first['msg']} (got {merged.get(env_name, '')!r})") from exc
+    if settings.auth is AuthMode.STATIC and not settings.static_token:
+        raise SettingsError("SYNC_STATIC_TOKEN is required when SYNC_AUTH=static")
+    if not settings.mailboxes and not settings.mailbox_group:
+        raise SettingsError("no mailbox in scope: set SYNC_MAILBOXES and/or SYNC_MAILBOX_GROUP")
+    if not settings.company:
+        raise SettingsError("SYNC_COMPANY is required: the dataAreaId for items created from Exchange")
+    return settings
+
+
+def _parse_shared_lists(text: str) -> tuple[SharedList, ...]:
+    if not text.strip():
+        return ()
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"SYNC_SHARED_LISTS: not valid JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(items, list):
+        raise SettingsError("SYNC_SHARED_LISTS: must be a JSON array of lists")
+    try:
+        return tuple(SharedList.model_validate(item) for item in items)
+    except ValidationError as exc:
+        raise SettingsError(
+            f"SYNC_SHARED_LISTS: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+        ) from exc

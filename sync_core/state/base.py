@@ -1,0 +1,125 @@
+"""The state store contract: records and the one interface both back ends implement.
+
+Every write that can race is guarded by an ETag: pass the `etag` you read (or None to insert a
+record that must not exist yet) and the store raises `ConcurrencyError` when someone else won.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StateError(Exception):
+    """Base class of state store errors."""
+
+
+class ConcurrencyError(StateError):
+    """The record changed (or appeared, or vanished) since it was read: re-read and retry."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Opaque optimistic-concurrency token from the store; None for a record not yet stored.
+    etag: str | None = None
+
+
+class Link(_Record):
+    """One linked pair: an F&O record and its Exchange partner, with the last synced snapshot."""
+
+    kind: str  # "appointment", "task", ...
+    mailbox: str  # lower-case primary SMTP address
+    fno_key: str  # canonical F&O key string, e.g. "usmf|ACT-000123"
+    graph_id: str  # immutable Graph id (may contain / + =)
+    fno_version: str = ""  # e.g. LastDateTimeEdited as ISO text
+    graph_version: str = ""  # e.g. changeKey
+    snapshot: dict[str, Any] = Field(default_factory=dict)  # canonical record as JSON-able dict
+    snapshot_hash: str = ""
+    synced_at: datetime | None = None
+    active: bool = True  # False once unlinked (kept so an unmark is not re-imported)
+
+
+class Cursor(_Record):
+    """A delta token or watermark, named by the feed it belongs to."""
+
+    name: str  # e.g. "graph:events:alice@contoso.com" or "fno:activities:appointment"
+    value: str
+    updated_at: datetime | None = None
+
+
+class MailboxRecord(_Record):
+    mailbox: str  # lower-case
+    user_id: str = ""  # Entra object id, when known
+    personnel_number: str = ""  # F&O worker, empty when none matched
+    company: str = ""  # dataAreaId for items created from Exchange
+    time_zone: str = ""  # IANA name resolved from mailboxSettings
+    status: str = "ok"  # "ok" or "skipped"
+    reason: str = ""  # why skipped
+    last_synced_at: datetime | None = None
+
+
+class AuditEntry(_Record):
+    at: datetime
+    kind: str
+    mailbox: str
+    fno_key: str = ""
+    graph_id: str = ""
+    action: str  # created-in-exchange, updated-in-fno, conflict, unlinked, ...
+    detail: dict[str, Any] = Field(default_factory=dict)  # ids and field names; no personal data
+
+
+class Failure(_Record):
+    kind: str
+    mailbox: str
+    item_key: str  # fno_key or graph_id the failure is about
+    reason: str
+    attempts: int = 1
+    first_at: datetime
+    last_at: datetime
+
+
+class StateStore(Protocol):
+    """One interface, two back ends (SQLite embedded, Azure Table Storage)."""
+
+    async def close(self) -> None: ...
+
+    # Links: looked up by either side's id within (kind, mailbox).
+    async def get_link_by_fno(self, kind: str, mailbox: str, fno_key: str) -> Link | None: ...
+    async def get_link_by_graph(self, kind: str, mailbox: str, graph_id: str) -> Link | None: ...
+    async def save_link(self, link: Link) -> Link:
+        """Insert (etag None; fails if a link with that fno_key or graph_id exists) or replace
+        (etag must match). Both ids are indexed atomically. Returns the link with its new etag."""
+        ...
+
+    async def delete_link(self, link: Link) -> None:
+        """Remove the link and both its index entries; etag must match."""
+        ...
+
+    async def list_links(self, kind: str, mailbox: str) -> list[Link]: ...
+
+    # Cursors (delta tokens, watermarks).
+    async def get_cursor(self, name: str) -> Cursor | None: ...
+    async def save_cursor(self, cursor: Cursor) -> Cursor: ...
+    async def delete_cursor(self, name: str) -> None: ...
+
+    # Mailbox registry (last write wins: only the planner writes it).
+    async def upsert_mailbox(self, record: MailboxRecord) -> MailboxRecord: ...
+    async def get_mailbox(self, mailbox: str) -> MailboxRecord | None: ...
+    async def list_mailboxes(self) -> list[MailboxRecord]: ...
+
+    # Audit log (append only) and failures (one open failure per kind+mailbox+item_key).
+    async def append_audit(self, entry: AuditEntry) -> None: ...
+    async def list_audit(self, limit: int = 1000) -> list[AuditEntry]:
+        """Newest first."""
+        ...
+
+    async def record_failure(
+        self, kind: str, mailbox: str, item_key: str, reason: str, at: datetime
+    ) -> Failure:
+        """Create or bump (attempts += 1, last_at, reason) the open failure for that item."""
+        ...
+
+    async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None: ...
+    async def list_failures(self) -> list[Failure]: ...

@@ -1,0 +1,313 @@
+"""Embedded state store on SQLite (the default when no Azure Storage is configured).
+
+One connection guarded by a lock, used from a worker thread so the event loop never blocks on disk.
+ETags are random tokens rewritten on every write; a conditional write is an UPDATE/DELETE that names the
+etag it expects, so a stale writer changes zero rows and gets ConcurrencyError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sync_core.state.base import (
+    AuditEntry,
+    ConcurrencyError,
+    Cursor,
+    Failure,
+    Link,
+    MailboxRecord,
+    StateError,
+)
+from sync_core.state.codec import epoch_micros
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS links (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    fno_key TEXT NOT NULL,
+    graph_id TEXT NOT NULL,
+    etag TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    UNIQUE (kind, mailbox, fno_key),
+    UNIQUE (kind, mailbox, graph_id)
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY,
+    etag TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailboxes (
+    mailbox TEXT PRIMARY KEY,
+    etag TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_us INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_newest ON audit (at_us DESC, seq DESC);
+CREATE TABLE IF NOT EXISTS failures (
+    kind TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, mailbox, item_key)
+);
+"""
+
+
+def _new_etag() -> str:
+    return uuid.uuid4().hex
+
+
+def _body(record: Any) -> str:
+    dumped: str = record.model_dump_json(exclude={"etag"})
+    return dumped
+
+
+class SqliteStateStore:
+    """`StateStore` on one SQLite file (WAL mode); safe for many tasks of one process."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._lock = threading.Lock()
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves so a write holds the lock from its
+        # first read, which is what makes read-check-write sequences atomic across processes too.
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StateError("state store is closed")
+        return self._conn
+
+    def _read_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            return fn(self._connection())
+
+    def _write_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await asyncio.to_thread(self._read_sync, fn)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await asyncio.to_thread(self._write_sync, fn)
+
+    async def close(self) -> None:
+        def _close() -> None:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+
+        await asyncio.to_thread(_close)
+
+    # -- links ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _link_row(row: tuple[str, str] | None) -> Link | None:
+        if row is None:
+            return None
+        return Link.model_validate({**json.loads(row[1]), "etag": row[0]})
+
+    async def get_link_by_fno(self, kind: str, mailbox: str, fno_key: str) -> Link | None:
+        sql = "SELECT etag, body FROM links WHERE kind = ? AND mailbox = ? AND fno_key = ?"
+        row = await self._read(lambda c: c.execute(sql, (kind, mailbox, fno_key)).fetchone())
+        return self._link_row(row)
+
+    async def get_link_by_graph(self, kind: str, mailbox: str, graph_id: str) -> Link | None:
+        sql = "SELECT etag, body FROM links WHERE kind = ? AND mailbox = ? AND graph_id = ?"
+        row = await self._read(lambda c: c.execute(sql, (kind, mailbox, graph_id)).fetchone())
+        return self._link_row(row)
+
+    async def save_link(self, link: Link) -> Link:
+        etag = _new_etag()
+        body = _body(link)
+
+        def _save(conn: sqlite3.Connection) -> None:
+            try:
+                if link.etag is None:
+                    conn.execute(
+                        "INSERT INTO links (kind, mailbox, fno_key, graph_id, etag, body) VALUES (?,?,?,?,?,?)",
+                        (link.kind, link.mailbox, link.fno_key, link.graph_id, etag, body),
+                    )
+                    return
+                # Both ids may change here; the unique indexes move with the row in one statement.
+                cur = conn.execute(
+                    "UPDATE links SET fno_key = ?, graph_id = ?, etag = ?, body = ?"
+                    " WHERE etag = ? AND kind = ? AND mailbox = ?",
+                    (link.fno_key, link.graph_id, etag, body, link.etag, link.kind, link.mailbox),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConcurrencyError("a link with that fno_key or graph_id already exists") from exc
+            if cur.rowcount != 1:
+                raise ConcurrencyError("link changed or vanished since it was read")
+
+        await self._write(_save)
+        return link.model_copy(update={"etag": etag})
+
+    async def delete_link(self, link: Link) -> None:
+        if link.etag is None:
+            raise ConcurrencyError("cannot delete a link that was never read (no etag)")
+
+        def _delete(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "DELETE FROM links WHERE etag = ? AND kind = ? AND mailbox = ?",
+                (link.etag, link.kind, link.mailbox),
+            )
+            if cur.rowcount != 1:
+                raise ConcurrencyError("link changed or vanished since it was read")
+
+        await self._write(_delete)
+
+    async def list_links(self, kind: str, mailbox: str) -> list[Link]:
+        sql = "SELECT etag, body FROM links WHERE kind = ? AND mailbox = ? ORDER BY id"
+        rows = await self._read(lambda c: c.execute(sql, (kind, mailbox)).fetchall())
+        return [Link.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+
+    # -- cursors ----------------------------------------------------------------------------------
+
+    async def get_cursor(self, name: str) -> Cursor | None:
+        sql = "SELECT etag, body FROM cursors WHERE name = ?"
+        row = await self._read(lambda c: c.execute(sql, (name,)).fetchone())
+        if row is None:
+            return None
+        return Cursor.model_validate({**json.loads(row[1]), "etag": row[0]})
+
+    async def save_cursor(self, cursor: Cursor) -> Cursor:
+        etag = _new_etag()
+        body = _body(cursor)
+
+        def _save(conn: sqlite3.Connection) -> None:
+            if cursor.etag is None:
+                try:
+                    conn.execute(
+                        "INSERT INTO cursors (name, etag, body) VALUES (?,?,?)", (cursor.name, etag, body)
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise ConcurrencyError("cursor already exists") from exc
+                return
+            cur = conn.execute(
+                "UPDATE cursors SET etag = ?, body = ? WHERE name = ? AND etag = ?",
+                (etag, body, cursor.name, cursor.etag),
+            )
+            if cur.rowcount != 1:
+                raise ConcurrencyError("cursor changed or vanished since it was read")
+
+        await self._write(_save)
+        return cursor.model_copy(update={"etag": etag})
+
+    async def delete_cursor(self, name: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM cursors WHERE name = ?", (name,)))
+
+    # -- mailboxes --------------------------------------------------------------------------------
+
+    async def upsert_mailbox(self, record: MailboxRecord) -> MailboxRecord:
+        etag = _new_etag()
+        body = _body(record)
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO mailboxes (mailbox, etag, body) VALUES (?,?,?)"
+                " ON CONFLICT (mailbox) DO UPDATE SET etag = excluded.etag, body = excluded.body",
+                (record.mailbox, etag, body),
+            )
+        )
+        return record.model_copy(update={"etag": etag})
+
+    async def get_mailbox(self, mailbox: str) -> MailboxRecord | None:
+        sql = "SELECT etag, body FROM mailboxes WHERE mailbox = ?"
+        row = await self._read(lambda c: c.execute(sql, (mailbox,)).fetchone())
+        if row is None:
+            return None
+        return MailboxRecord.model_validate({**json.loads(row[1]), "etag": row[0]})
+
+    async def list_mailboxes(self) -> list[MailboxRecord]:
+        rows = await self._read(
+            lambda c: c.execute("SELECT etag, body FROM mailboxes ORDER BY mailbox").fetchall()
+        )
+        return [MailboxRecord.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+
+    # -- audit ------------------------------------------------------------------------------------
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        body = _body(entry)
+        at_us = epoch_micros(entry.at)
+        await self._write(lambda c: c.execute("INSERT INTO audit (at_us, body) VALUES (?,?)", (at_us, body)))
+
+    async def list_audit(self, limit: int = 1000) -> list[AuditEntry]:
+        sql = "SELECT body FROM audit ORDER BY at_us DESC, seq DESC LIMIT ?"
+        rows = await self._read(lambda c: c.execute(sql, (max(limit, 0),)).fetchall())
+        return [AuditEntry.model_validate_json(body) for (body,) in rows]
+
+    # -- failures ---------------------------------------------------------------------------------
+
+    async def record_failure(
+        self, kind: str, mailbox: str, item_key: str, reason: str, at: datetime
+    ) -> Failure:
+        etag = _new_etag()
+
+        def _bump(conn: sqlite3.Connection) -> Failure:
+            row = conn.execute(
+                "SELECT body FROM failures WHERE kind = ? AND mailbox = ? AND item_key = ?",
+                (kind, mailbox, item_key),
+            ).fetchone()
+            if row is None:
+                failure = Failure(
+                    kind=kind, mailbox=mailbox, item_key=item_key, reason=reason, first_at=at, last_at=at
+                )
+            else:
+                old = Failure.model_validate_json(row[0])
+                failure = old.model_copy(
+                    update={"attempts": old.attempts + 1, "reason": reason, "last_at": at}
+                )
+            conn.execute(
+                "INSERT INTO failures (kind, mailbox, item_key, etag, body) VALUES (?,?,?,?,?)"
+                " ON CONFLICT (kind, mailbox, item_key) DO UPDATE SET etag = excluded.etag, body = excluded.body",
+                (kind, mailbox, item_key, etag, _body(failure)),
+            )
+            return failure.model_copy(update={"etag": etag})
+
+        return await self._write(_bump)
+
+    async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "DELETE FROM failures WHERE kind = ? AND mailbox = ? AND item_key = ?",
+                (kind, mailbox, item_key),
+            )
+        )
+
+    async def list_failures(self) -> list[Failure]:
+        sql = "SELECT etag, body FROM failures ORDER BY kind, mailbox, item_key"
+        rows = await self._read(lambda c: c.execute(sql).fetchall())
+        return [Failure.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]

@@ -1,0 +1,390 @@
+"""State store on Azure Table Storage (production back end).
+
+Layout (tables named `<prefix>Links`, `<prefix>Cursors`, ...; keys built by `keys.py`):
+
+- Links: partition = kind|mailbox. A link is a main entity `L|<row id>` plus two index entities
+  `F|<fno_key>` and `G|<graph_id>` pointing at the row id, always written in one transaction, so the
+  indexes never disagree with the link and `create` on an index entity is what rejects a duplicate id.
+  The link etag handed out is `<row id>:<main entity etag>`: the row id lets a replace find the link even
+  when both of its ids change.
+- Cursors: partition = name, row "cursor". Mailboxes: partition "mailbox", row = mailbox.
+- Audit: partition = inverted day, row = inverted microseconds|uuid, so a plain scan is newest first.
+- Failures: partition = kind|mailbox, row = item_key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import TableEntity, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+from pydantic import BaseModel
+
+from sync_core.state.base import (
+    AuditEntry,
+    ConcurrencyError,
+    Cursor,
+    Failure,
+    Link,
+    MailboxRecord,
+)
+from sync_core.state.codec import epoch_micros, from_properties, to_properties
+from sync_core.state.keys import encode_component, join_key
+
+_M = TypeVar("_M", bound=BaseModel)
+_Credential = AzureNamedKeyCredential | AzureSasCredential | AsyncTokenCredential
+
+# Status codes that mean "someone else changed it": exists (409), precondition failed (412), gone (404).
+_CONFLICT_STATUS = frozenset({404, 409, 412})
+_PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,40}")
+_MAIN, _BY_FNO, _BY_GRAPH = "L|", "F|", "G|"
+_MAILBOX_PARTITION = "mailbox"
+_CURSOR_ROW = "cursor"
+_MAX_DAY = 9_999_999
+_MAX_MICROS = 10**18 - 1
+_RETRIES = 16  # a failed conditional write means another writer succeeded, so N writers need <= N tries
+
+
+def _fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name in model.model_fields if name != "etag")
+
+
+def _is_conflict(exc: HttpResponseError) -> bool:
+    return exc.status_code in _CONFLICT_STATUS
+
+
+def _etag_of(entity: TableEntity) -> str:
+    return str(entity.metadata["etag"])
+
+
+def _entity(partition: str, row: str, record: BaseModel) -> dict[str, Any]:
+    props = to_properties(record.model_dump(mode="json", exclude={"etag"}))
+    return {"PartitionKey": partition, "RowKey": row, **props}
+
+
+def _record(model: type[_M], entity: Mapping[str, Any], etag: str | None) -> _M:
+    data = from_properties(entity, _fields(model))
+    return model.model_validate({**data, "etag": etag})
+
+
+class TableStateStore:
+    """`StateStore` on Azure Table Storage (or Azurite). Tables are created on first use."""
+
+    def __init__(
+        self,
+        service: TableServiceClient,
+        *,
+        prefix: str = "sync",
+        owned_credential: AsyncTokenCredential | None = None,
+    ) -> None:
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise ValueError("table prefix must be a letter followed by up to 40 letters or digits")
+        self._service = service
+        self._owned_credential = owned_credential
+        self._links = service.get_table_client(f"{prefix}Links")
+        self._cursors = service.get_table_client(f"{prefix}Cursors")
+        self._mailboxes = service.get_table_client(f"{prefix}Mailboxes")
+        self._audit = service.get_table_client(f"{prefix}Audit")
+        self._failures = service.get_table_client(f"{prefix}Failures")
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, *, prefix: str = "sync") -> TableStateStore:
+        return cls(TableServiceClient.from_connection_string(connection_string), prefix=prefix)
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        endpoint: str,
+        credential: _Credential,
+        *,
+        prefix: str = "sync",
+        owns_credential: bool = False,
+    ) -> TableStateStore:
+        """Identity-based access: `endpoint` like https://<account>.table.core.windows.net."""
+        owned = credential if owns_credential and isinstance(credential, AsyncTokenCredential) else None
+        return cls(TableServiceClient(endpoint, credential=credential), prefix=prefix, owned_credential=owned)
+
+    @property
+    def endpoint(self) -> str:
+        """The Table service URL in use (no secrets)."""
+        return str(self._service.url)
+
+    async def close(self) -> None:
+        await self._service.close()
+        if self._owned_credential is not None:
+            await self._owned_credential.close()
+
+    async def _client(self, client: TableClient) -> TableClient:
+        if not self._ready:
+            async with self._ready_lock:
+                if not self._ready:
+                    for table in (self._links, self._cursors, self._mailboxes, self._audit, self._failures):
+                        await self._service.create_table_if_not_exists(table.table_name)
+                    self._ready = True
+        return client
+
+    @staticmethod
+    async def _get(client: TableClient, partition: str, row: str) -> TableEntity | None:
+        try:
+            return await client.get_entity(partition, row)
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    @staticmethod
+    async def _query(client: TableClient, query: str, params: dict[str, Any]) -> AsyncIterator[TableEntity]:
+        async for entity in client.query_entities(query, parameters=params):
+            yield entity
+
+    # -- links ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _partition(kind: str, mailbox: str) -> str:
+        return join_key(kind, mailbox)
+
+    @staticmethod
+    def _split_etag(etag: str) -> tuple[str, str]:
+        row, sep, entity_etag = etag.partition(":")
+        if not sep or not row or not entity_etag:
+            raise ConcurrencyError("not an etag issued by this store")
+        return row, entity_etag
+
+    async def _link_via(self, kind: str, mailbox: str, index_row: str, field: str, value: str) -> Link | None:
+        links = await self._client(self._links)
+        partition = self._partition(kind, mailbox)
+        # Two point reads; a writer may move the link in between, so re-read the index if they disagree.
+        for _ in range(_RETRIES):
+            index = await self._get(links, partition, index_row)
+            if index is None:
+                return None
+            main = await self._get(links, partition, _MAIN + str(index["link_row"]))
+            if main is not None:
+                link = _record(Link, main, f"{index['link_row']}:{_etag_of(main)}")
+                if getattr(link, field) == value:
+                    return link
+        raise ConcurrencyError("link kept changing while being read")
+
+    async def get_link_by_fno(self, kind: str, mailbox: str, fno_key: str) -> Link | None:
+        return await self._link_via(kind, mailbox, _BY_FNO + encode_component(fno_key), "fno_key", fno_key)
+
+    async def get_link_by_graph(self, kind: str, mailbox: str, graph_id: str) -> Link | None:
+        return await self._link_via(
+            kind, mailbox, _BY_GRAPH + encode_component(graph_id), "graph_id", graph_id
+        )
+
+    async def _current_main(self, link: Link) -> tuple[str, str, Link]:
+        """Row id, entity etag and stored value of the link `link.etag` names; it must be unchanged."""
+        if link.etag is None:
+            raise ConcurrencyError("link has no etag")
+        row, etag = self._split_etag(link.etag)
+        links = await self._client(self._links)
+        main = await self._get(links, self._partition(link.kind, link.mailbox), _MAIN + row)
+        if main is None or _etag_of(main) != etag:
+            raise ConcurrencyError("link changed or vanished since it was read")
+        return row, etag, _record(Link, main, link.etag)
+
+    async def _transact(self, operations: list[tuple[Any, ...]]) -> list[Mapping[str, Any]]:
+        links = await self._client(self._links)
+        try:
+            return await links.submit_transaction(operations)
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrencyError("link changed, vanished or an id is taken by another link") from exc
+            raise
+
+    async def save_link(self, link: Link) -> Link:
+        partition = self._partition(link.kind, link.mailbox)
+
+        def index(prefix: str, value: str, row: str) -> dict[str, Any]:
+            return {"PartitionKey": partition, "RowKey": prefix + encode_component(value), "link_row": row}
+
+        if link.etag is None:
+            row = uuid.uuid4().hex
+            ops: list[tuple[Any, ...]] = [
+                ("create", _entity(partition, _MAIN + row, link)),
+                ("create", index(_BY_FNO, link.fno_key, row)),
+                ("create", index(_BY_GRAPH, link.graph_id, row)),
+            ]
+        else:
+            row, etag, old = await self._current_main(link)
+            conditional = {
+                "mode": UpdateMode.REPLACE,
+                "etag": etag,
+                "match_condition": MatchConditions.IfNotModified,
+            }
+            ops = [("update", _entity(partition, _MAIN + row, link), conditional)]
+            # The main entity's etag condition guards the whole transaction, index moves included.
+            for prefix, old_value, new_value in (
+                (_BY_FNO, old.fno_key, link.fno_key),
+                (_BY_GRAPH, old.graph_id, link.graph_id),
+            ):
+                if old_value != new_value:
+                    ops.append(("delete", index(prefix, old_value, row)))
+                    ops.append(("create", index(prefix, new_value, row)))
+        results = await self._transact(ops)
+        new_etag = results[0].get("etag") if results else None
+        if new_etag is None:
+            links = await self._client(self._links)
+            main = await self._get(links, partition, _MAIN + row)
+            if main is None:
+                raise ConcurrencyError("link vanished right after it was written")
+            new_etag = _etag_of(main)
+        return link.model_copy(update={"etag": f"{row}:{new_etag}"})
+
+    async def delete_link(self, link: Link) -> None:
+        row, etag, old = await self._current_main(link)
+        partition = self._partition(link.kind, link.mailbox)
+        await self._transact(
+            [
+                (
+                    "delete",
+                    {"PartitionKey": partition, "RowKey": _MAIN + row},
+                    {"etag": etag, "match_condition": MatchConditions.IfNotModified},
+                ),
+                ("delete", {"PartitionKey": partition, "RowKey": _BY_FNO + encode_component(old.fno_key)}),
+                ("delete", {"PartitionKey": partition, "RowKey": _BY_GRAPH + encode_component(old.graph_id)}),
+            ]
+        )
+
+    async def list_links(self, kind: str, mailbox: str) -> list[Link]:
+        links = await self._client(self._links)
+        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
+        params = {
+            "pk": self._partition(kind, mailbox),
+            "lo": _MAIN,
+            "hi": _MAIN[:-1] + chr(ord(_MAIN[-1]) + 1),
+        }
+        found: list[Link] = []
+        async for entity in self._query(links, query, params):
+            row = str(entity["RowKey"])[len(_MAIN) :]
+            found.append(_record(Link, entity, f"{row}:{_etag_of(entity)}"))
+        return found
+
+    # -- cursors ----------------------------------------------------------------------------------
+
+    async def get_cursor(self, name: str) -> Cursor | None:
+        cursors = await self._client(self._cursors)
+        entity = await self._get(cursors, encode_component(name), _CURSOR_ROW)
+        return None if entity is None else _record(Cursor, entity, _etag_of(entity))
+
+    async def save_cursor(self, cursor: Cursor) -> Cursor:
+        cursors = await self._client(self._cursors)
+        entity = _entity(encode_component(cursor.name), _CURSOR_ROW, cursor)
+        try:
+            if cursor.etag is None:
+                meta = await cursors.create_entity(entity)
+            else:
+                meta = await cursors.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=cursor.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrencyError("cursor changed, vanished or already exists") from exc
+            raise
+        return cursor.model_copy(update={"etag": str(meta["etag"])})
+
+    async def delete_cursor(self, name: str) -> None:
+        cursors = await self._client(self._cursors)
+        await cursors.delete_entity(encode_component(name), _CURSOR_ROW)  # a missing entity is fine
+
+    # -- mailboxes --------------------------------------------------------------------------------
+
+    async def upsert_mailbox(self, record: MailboxRecord) -> MailboxRecord:
+        mailboxes = await self._client(self._mailboxes)
+        entity = _entity(_MAILBOX_PARTITION, encode_component(record.mailbox), record)
+        meta = await mailboxes.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        return record.model_copy(update={"etag": str(meta["etag"])})
+
+    async def get_mailbox(self, mailbox: str) -> MailboxRecord | None:
+        mailboxes = await self._client(self._mailboxes)
+        entity = await self._get(mailboxes, _MAILBOX_PARTITION, encode_component(mailbox))
+        return None if entity is None else _record(MailboxRecord, entity, _etag_of(entity))
+
+    async def list_mailboxes(self) -> list[MailboxRecord]:
+        mailboxes = await self._client(self._mailboxes)
+        found = [
+            _record(MailboxRecord, e, _etag_of(e))
+            async for e in self._query(mailboxes, "PartitionKey eq @pk", {"pk": _MAILBOX_PARTITION})
+        ]
+        return sorted(found, key=lambda m: m.mailbox)
+
+    # -- audit ------------------------------------------------------------------------------------
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        audit = await self._client(self._audit)
+        micros = min(max(epoch_micros(entry.at), 0), _MAX_MICROS)
+        partition = f"{_MAX_DAY - micros // 86_400_000_000:07d}"
+        row = f"{_MAX_MICROS - micros:018d}|{uuid.uuid4().hex}"
+        await audit.create_entity(_entity(partition, row, entry))
+
+    async def list_audit(self, limit: int = 1000) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
+        audit = await self._client(self._audit)
+        found: list[tuple[str, str, AuditEntry]] = []
+        # The service returns entities in (PartitionKey, RowKey) order, which the keys make newest first.
+        async for entity in audit.list_entities(results_per_page=min(limit, 1000)):
+            found.append(
+                (str(entity["PartitionKey"]), str(entity["RowKey"]), _record(AuditEntry, entity, None))
+            )
+            if len(found) >= limit:
+                break
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [entry for _, _, entry in found]
+
+    # -- failures ---------------------------------------------------------------------------------
+
+    async def record_failure(
+        self, kind: str, mailbox: str, item_key: str, reason: str, at: datetime
+    ) -> Failure:
+        failures = await self._client(self._failures)
+        partition, row = join_key(kind, mailbox), encode_component(item_key)
+        for _ in range(_RETRIES):
+            current = await self._get(failures, partition, row)
+            try:
+                if current is None:
+                    failure = Failure(
+                        kind=kind, mailbox=mailbox, item_key=item_key, reason=reason, first_at=at, last_at=at
+                    )
+                    meta = await failures.create_entity(_entity(partition, row, failure))
+                else:
+                    old = _record(Failure, current, None)
+                    failure = old.model_copy(
+                        update={"attempts": old.attempts + 1, "reason": reason, "last_at": at}
+                    )
+                    meta = await failures.update_entity(
+                        _entity(partition, row, failure),
+                        mode=UpdateMode.REPLACE,
+                        etag=_etag_of(current),
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except HttpResponseError as exc:
+                if not _is_conflict(exc):
+                    raise
+                continue  # another worker bumped it first: read again and bump on top
+            return failure.model_copy(update={"etag": str(meta["etag"])})
+        raise ConcurrencyError("failure record kept changing")
+
+    async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None:
+        failures = await self._client(self._failures)
+        await failures.delete_entity(join_key(kind, mailbox), encode_component(item_key))
+
+    async def list_failures(self) -> list[Failure]:
+        failures = await self._client(self._failures)
+        found = [_record(Failure, e, _etag_of(e)) async for e in failures.list_entities()]
+        return sorted(found, key=lambda f: (f.kind, f.mailbox, f.item_key))

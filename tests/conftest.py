@@ -1,0 +1,42 @@
+"""Shared fixtures: the Azurite storage emulator and unique names for test resources."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import azurite
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Connection string of an Azurite emulator (blob, queue, table) shared by the whole session.
+
+    Uses AZURITE_CONNECTION_STRING when set; otherwise starts Azurite from .tools/ and stops it at the end.
+    Fails (never skips) when Azurite is not installed, so a missing emulator cannot hide tests.
+    """
+    external = os.environ.get("AZURITE_CONNECTION_STRING")
+    if external:
+        yield external
+        return
+    workdir: Path = tmp_path_factory.mktemp("azurite")
+    try:
+        emulator = azurite.start(workdir)
+    except azurite.AzuriteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield emulator.connection_string
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def unique_prefix() -> str:
+    """Short random lower-case alphanumeric name part (starts with a letter), for tables, queues, ..."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "t" + "".join(secrets.choice(alphabet) for _ in range(8))
