@@ -46,7 +46,11 @@ def seed(graph: GraphState, fno: FnoState, now: datetime) -> dict[str, Any]:
         if mailbox.personnel_number:
             fno.add(
                 "Workers",
-                {"PersonnelNumber": mailbox.personnel_number, "Name": mailbox.name, "PrimaryContactEmail": mailbox.mail},
+                {
+                    "PersonnelNumber": mailbox.personnel_number,
+                    "Name": mailbox.name,
+                    "PrimaryContactEmail": mailbox.mail,
+                },
             )
 
     fno.add(
@@ -118,8 +122,13 @@ def seed(graph: GraphState, fno: FnoState, now: datetime) -> dict[str, Any]:
         return str(fno.add("Activities", record)["ActivityNumber"])
 
     handles: dict[str, Any] = {}
-    handles["review"] = activity("000101", "Quarterly review with Fabrikam", day + timedelta(days=3, hours=9), 1.5,
-                                 Location="Fabrikam HQ, Room 4")
+    handles["review"] = activity(
+        "000101",
+        "Quarterly review with Fabrikam",
+        day + timedelta(days=3, hours=9),
+        1.5,
+        Location="Fabrikam HQ, Room 4",
+    )
     fno.add(
         "ActivityParentLinks",
         {
@@ -130,21 +139,38 @@ def seed(graph: GraphState, fno: FnoState, now: datetime) -> dict[str, Any]:
             "IsPrimaryLink": "Yes",
         },
     )
-    handles["offsite"] = activity("000101", "Sales offsite", day + timedelta(days=10), 24.0, AllDay="Yes",
-                                  Sensitivity="Privat")
-    handles["pricing"] = activity("000102", "Pricing call with Litware", day + timedelta(days=1, hours=20), 0.5,
-                                  Priority="High", Reminder="Yes", ReminderMinutes=30)
-    handles["kickoff"] = activity("000103", "Project kick-off", day + timedelta(days=2, hours=21), 2.0,
-                                  ShowTimeAs="Tentative")
+    handles["offsite"] = activity(
+        "000101", "Sales offsite", day + timedelta(days=10), 24.0, AllDay="Yes", Sensitivity="Privat"
+    )
+    handles["pricing"] = activity(
+        "000102",
+        "Pricing call with Litware",
+        day + timedelta(days=1, hours=20),
+        0.5,
+        Priority="High",
+        Reminder="Yes",
+        ReminderMinutes=30,
+    )
+    handles["kickoff"] = activity(
+        "000103", "Project kick-off", day + timedelta(days=2, hours=21), 2.0, ShowTimeAs="Tentative"
+    )
     handles["past"] = activity("000101", "Last month's visit", day - timedelta(days=12, hours=-10), 1.0)
-    handles["internal"] = activity("000102", "Internal planning (not synced)", day + timedelta(days=4, hours=18), 1.0,
-                                   KeepSynchronized="No")
+    handles["internal"] = activity(
+        "000102",
+        "Internal planning (not synced)",
+        day + timedelta(days=4, hours=18),
+        1.0,
+        KeepSynchronized="No",
+    )
 
     handles["lunch"] = graph.add_event(
         "alice@contoso.com",
         {
             "subject": "Lunch with Litware",
-            "body": {"contentType": "html", "content": "<html><body><p>Talk about <b>renewal</b>.</p></body></html>"},
+            "body": {
+                "contentType": "html",
+                "content": "<html><body><p>Talk about <b>renewal</b>.</p></body></html>",
+            },
             "start": _graph_time(day + timedelta(days=5, hours=11)),
             "end": _graph_time(day + timedelta(days=5, hours=12)),
             "location": {"displayName": "Bistro 12"},
@@ -172,7 +198,10 @@ def seed(graph: GraphState, fno: FnoState, now: datetime) -> dict[str, Any]:
             "importance": "high",
             "attendees": [
                 {"type": "required", "emailAddress": {"address": "hello@tailspin.com", "name": "Tailspin"}},
-                {"type": "optional", "emailAddress": {"address": "jane.o'brien@fabrikam.com", "name": "Jane"}},
+                {
+                    "type": "optional",
+                    "emailAddress": {"address": "jane.o'brien@fabrikam.com", "name": "Jane"},
+                },
             ],
         },
     )["id"]

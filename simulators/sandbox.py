@@ -52,14 +52,19 @@ def main(argv: list[str] | None = None) -> int:
     handles = seed(graph_state, fno_state, now)
     with tempfile.TemporaryDirectory(prefix="sync-sandbox-") as scratch:
         state_dir = args.state_dir or str(Path(scratch) / "state")
-        with serve(create_graph_app(graph_state)) as graph_server, serve(create_fno_app(fno_state)) as fno_server:
+        with (
+            serve(create_graph_app(graph_state)) as graph_server,
+            serve(create_fno_app(fno_state)) as fno_server,
+        ):
             environ = settings_for(graph_server.url, fno_server.url, TOKEN, state_dir)
             if not args.json:
                 _say("Exchange Sync for Dynamics 365 F&O: sandbox")
                 _say(f"  Graph stand-in  {graph_server.url}/v1.0")
                 _say(f"  F&O stand-in    {fno_server.url}/data")
                 _say(f"  state           {state_dir} (embedded SQLite)")
-                _say("  sample tenant   4 mailboxes (one without an F&O worker), 6 F&O appointments, 3 Outlook events")
+                _say(
+                    "  sample tenant   4 mailboxes (one without an F&O worker), 6 F&O appointments, 3 Outlook events"
+                )
 
             first = asyncio.run(_cycle(environ))
             _story("Cycle 1: first sync of the sample tenant", first, args.json)
@@ -81,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                     handles["lunch"],
                     {
                         "start": {"dateTime": later.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
-                        "end": {"dateTime": (later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+                        "end": {
+                            "dateTime": (later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+                            "timeZone": "UTC",
+                        },
                     },
                 )
             second = asyncio.run(_cycle(environ))
@@ -92,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
 
             if not args.json:
                 events = sum(len(graph_state.events(m.mail)) for m in MAILBOXES)
-                activities = len([a for a in fno_state.all("Activities") if a.get("Category") == "Appointment"])
+                activities = len(
+                    [a for a in fno_state.all("Activities") if a.get("Category") == "Appointment"]
+                )
                 _say(f"\nNow: {events} events in Exchange, {activities} appointments in F&O.")
                 _say("Try: python -m sync_core audit  (with the same settings) to see every decision.")
     failed = first.failures or second.failures or third.failures

@@ -39,7 +39,10 @@ async def on_timer(config: Settings | None = None) -> int:
         async with open_context(config, queues) as ctx:
             messages = await plan_cycle(ctx)
             await queues.send(config.scan_queue, messages)
-            log.info("cycle planned", extra={"messages": len(messages), "skipped": len(ctx.report.skipped_mailboxes)})
+            log.info(
+                "cycle planned",
+                extra={"messages": len(messages), "skipped": len(ctx.report.skipped_mailboxes)},
+            )
             return len(messages)
     finally:
         await queues.close()

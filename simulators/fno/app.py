@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from simulators.fno.batch import run_batch
 from simulators.fno.errors import ODataError, bad_request, not_found
 from simulators.fno.filter import parse_key
 from simulators.fno.query import QueryOptions, order, parse_options, project
@@ -82,6 +83,8 @@ class _Handler:
         rest = str(request.scope["path"])[len("/data") :].lstrip("/")
         if rest == "":
             return self._service_document(request)
+        if rest == "$batch" and request.method == "POST":
+            return await run_batch(request, self.state, self._inner)
         match = _SEGMENT.fullmatch(rest)
         if match is None or match.group(1) not in self.state.entities:
             raise not_found()
@@ -110,6 +113,15 @@ class _Handler:
             if method == "DELETE":
                 return self._delete(request, entity, key, company)
         raise ODataError(405, f"The HTTP method '{method}' is not supported for this resource.")
+
+    async def _inner(self, request: Request) -> Response:
+        """One request inside a $batch: errors become that part's response."""
+        try:
+            if str(request.scope["path"]).rstrip("/").endswith("$batch"):
+                raise bad_request("A $batch request cannot contain another $batch request.")
+            return await self._dispatch(request)
+        except ODataError as error:
+            return _error(error)
 
     # -- reads -------------------------------------------------------------------------------------------
     def _matching(self, entity: EntitySchema, options: QueryOptions, company: str | None) -> list[Record]:

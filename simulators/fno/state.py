@@ -207,6 +207,21 @@ class FnoState:
             del self._rows[entity.name][key]
             self._versions.pop((entity.name, key), None)
 
+    def snapshot(self) -> Any:
+        """Everything a $batch changeset may change, to restore when one of its requests fails."""
+        with self.lock:
+            return copy.deepcopy((self._rows, self._versions, self._sequences, self._next_recid))
+
+    def restore(self, snapshot: Any) -> None:
+        with self.lock:
+            rows, versions, sequences, next_recid = copy.deepcopy(snapshot)
+            self._rows, self._versions, self._sequences, self._next_recid = (
+                rows,
+                versions,
+                sequences,
+                next_recid,
+            )
+
     # -- internals ---------------------------------------------------------------------------------------
     def _complete_key(self, entity: EntitySchema, key: dict[str, str]) -> Record:
         full: Record = dict(key)

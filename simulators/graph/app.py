@@ -22,8 +22,10 @@ def create_graph_app(state: GraphState) -> Starlette:
         raw = request.scope.get("raw_path") or request.url.path.encode()
         path = raw.decode("latin-1").partition("?")[0].removeprefix("/v1.0")
         base_url = f"{request.url.scheme}://{request.url.netloc}/v1.0"
+        # Repeated headers (two Prefer lines) are joined as HTTP allows, not reduced to the first one.
+        headers = {name: ", ".join(request.headers.getlist(name)) for name in request.headers}
         graph_request = GraphRequest.build(
-            request.method, path, request.url.query, dict(request.headers), await request.body(), base_url
+            request.method, path, request.url.query, headers, await request.body(), base_url
         )
         resp = await handle(state, graph_request)
         content = b"" if resp.body is None else json.dumps(resp.body).encode()

@@ -7,7 +7,7 @@ from typing import Any
 
 from simulators.graph import calendar, events, ids, odata
 from simulators.graph.errors import GraphError, bad_request, not_found
-from simulators.graph.http import GraphRequest, GraphResponse, json_response
+from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
 from simulators.graph.model import Instance, Mailbox
 from simulators.graph.state import GraphState
 from simulators.graph.timezones import parse_offset, resolve_zone
@@ -71,7 +71,15 @@ def get_one(req: GraphRequest, mb: Mailbox, event_id: str) -> GraphResponse:
     if inst is None:
         raise not_found()
     body = {"@odata.context": _context(req, mb, "events", opts) + "/$entity", **events.render(mb, inst, opts)}
+    # A single-event GET also carries navigation metadata for the event's calendar.
+    calendar_url = f"{req.base_url}/users('{mb.user.id}')/calendars('{_calendar_id(mb)}')"
+    body["calendar@odata.associationLink"] = calendar_url + "/$ref"
+    body["calendar@odata.navigationLink"] = calendar_url
     return json_response(200, body, applied)
+
+
+def _calendar_id(mb: Mailbox) -> str:
+    return "AAMkAGCal" + mb.user.id.replace("-", "")[:16] + "AAA="
 
 
 def update(state: GraphState, req: GraphRequest, mb: Mailbox, event_id: str) -> GraphResponse:
@@ -105,9 +113,9 @@ def _page(
         "value": [events.render(mb, row, opts) for row in page],
     }
     if skip + top < len(rows):
-        kept = [f"{k}={v}" for k, v in req.query.items() if k not in ("$top", "$skip")]
+        kept = {k: v for k, v in req.query.items() if k not in ("$top", "$skip")}
         body["@odata.nextLink"] = req.link(
-            *segments, query="&".join([*kept, f"$top={top}", f"$skip={skip + top}"])
+            *segments, query=encode_query({**kept, "$top": str(top), "$skip": str(skip + top)})
         )
     return json_response(200, body, applied)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from simulators.graph.errors import GraphError, bad_request, error_body
 from simulators.graph.odata import Prefer, parse_prefer
@@ -59,6 +59,11 @@ class GraphResponse:
     def from_error(cls, error: GraphError, client_request_id: str | None = None) -> GraphResponse:
         headers = {"Content-Type": "application/json", **error.headers}
         return cls(error.status, error_body(error.code, error.message, client_request_id), headers)
+
+
+def encode_query(options: dict[str, str]) -> str:
+    """Query string for links: values percent-encoded, OData punctuation kept readable."""
+    return urlencode(options, quote_via=quote, safe="$'(),:/")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> GraphResponse:

@@ -7,7 +7,7 @@ from typing import Any
 
 from simulators.graph import odata
 from simulators.graph.errors import GraphError, bad_request
-from simulators.graph.http import GraphRequest, GraphResponse, json_response
+from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
 from simulators.graph.model import Category, Mailbox, User
 from simulators.graph.state import GraphState
 
@@ -75,10 +75,10 @@ def group_members(state: GraphState, req: GraphRequest, group_id: str, cast: boo
     body: dict[str, Any] = {"@odata.context": f"{req.base_url}/$metadata#users", "value": value}
     if skip + top < len(members):
         tail = ["microsoft.graph.user"] if cast else []
-        query = f"$top={top}&$skiptoken=RFNwdAIAAQAAA{skip + top:08d}"
+        options = {"$top": str(top), "$skiptoken": f"RFNwdAIAAQAAA{skip + top:08d}"}
         if "$select" in req.query:
-            query += "&$select=" + req.query["$select"]
-        body["@odata.nextLink"] = req.link("groups", group_id, "members", *tail, query=query)
+            options["$select"] = req.query["$select"]
+        body["@odata.nextLink"] = req.link("groups", group_id, "members", *tail, query=encode_query(options))
     return json_response(200, body)
 
 

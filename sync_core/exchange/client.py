@@ -397,11 +397,13 @@ class GraphClient:
     # ---- $batch ----
 
     async def batch(self, mailbox: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """JSON batch: items ``{id?, method, url, headers?, body?, dependsOn?}`` (``depends_on`` accepted).
+        """JSON batch: items ``{id?, method, url, headers?, body?, dependsOn?}`` (``depends_on`` accepted;
+        ids inside ``url`` must already be encoded with ``urls.seg``).
 
         Split into calls of at most 20 (``dependsOn`` groups kept together); throttled items (429, and
         503/504 unless POST) are sent again, with their failed dependents (424), after the longest
-        ``Retry-After``. Returns the raw response items (``id``, ``status``, ``headers``, ``body``) in the
+        ``Retry-After``, until every item is settled or ``max_attempts`` rounds in a row settle nothing.
+        The batch call takes one of the mailbox's concurrency slots; Graph itself limits its items. Returns the raw response items (``id``, ``status``, ``headers``, ``body``) in the
         order of ``requests``; items still failing after the last attempt keep their error answer.
         """
         items = normalise_items(requests, self._urls)
@@ -413,9 +415,11 @@ class GraphClient:
     async def _batch_call(self, mailbox: str, call: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}
         pending = call
-        attempt = 0
+        # Graph runs batch items concurrently, so items beyond the mailbox's 4 concurrent requests come back
+        # 429. Only a round that settles nothing counts as a failed attempt: a batch that makes progress
+        # each round is never cut short by max_attempts.
+        stalls = 0
         while pending:
-            attempt += 1
             idempotent = all(item["method"] != "POST" for item in pending)
             data = await self._object(
                 "POST", mailbox, "$batch", body={"requests": pending}, idempotent=idempotent
@@ -423,7 +427,8 @@ class GraphClient:
             answers = _batch_answers(data, pending)
             retry_ids = _batch_retry_ids(pending, answers)
             self.stats["throttled"] += sum(1 for answer in answers.values() if answer["status"] == 429)
-            if attempt >= self._max_attempts:
+            stalls = stalls + 1 if len(retry_ids) == len(pending) else 0
+            if stalls >= self._max_attempts:
                 retry_ids = set()
             results.update(
                 {item_id: answer for item_id, answer in answers.items() if item_id not in retry_ids}
@@ -432,8 +437,8 @@ class GraphClient:
                 break
             waits = [retry_after_of(_headers(answers[i])) for i in retry_ids]
             given = [w for w in waits if w is not None]
-            delay = max(given) if given else backoff(attempt, self._rng)
-            await self._wait(delay, "throttled batch items", attempt, count=len(retry_ids))
+            delay = max(given) if given else backoff(max(stalls, 1), self._rng)
+            await self._wait(delay, "throttled batch items", stalls, count=len(retry_ids))
             pending = retry_subset(pending, retry_ids)
         return results
 

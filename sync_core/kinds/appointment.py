@@ -10,8 +10,16 @@ from typing import Any
 
 from sync_core.d365 import entities
 from sync_core.engine.rules import appointment_deletion_rule
-from sync_core.engine.types import SideView
-from sync_core.kinds.base import EmitExchange, EmitFno, ExchangeChange, FnoChange, FnoItem, GraphItem
+from sync_core.engine.types import DeletionContext, SideView
+from sync_core.kinds.base import (
+    DeletionOutcome,
+    EmitExchange,
+    EmitFno,
+    ExchangeChange,
+    FnoChange,
+    FnoItem,
+    GraphItem,
+)
 from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
 from sync_core.model.appointment import (
     activity_fields,
@@ -31,7 +39,9 @@ _SYNCED_EVENT_TYPES = {"singleInstance", None}
 
 class AppointmentKind:
     name = "appointment"
-    deletion_rule = staticmethod(appointment_deletion_rule)
+
+    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
+        return appointment_deletion_rule(context)
 
     # ---- feeds -------------------------------------------------------------------------------------
     async def scan_exchange(

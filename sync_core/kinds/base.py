@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from sync_core.engine.types import DeletionRule, SideView
+from sync_core.engine.types import DeletionContext, SideView
 from sync_core.pipeline.context import Mailbox, SyncContext
 
 
@@ -47,13 +47,15 @@ class GraphItem:
     stamp: str | None  # the F&O key this product stamped on it, if any
 
 
+DeletionOutcome = Literal["delete_partner", "unlink"]
 EmitExchange = Callable[[list[ExchangeChange]], Awaitable[None]]
 EmitFno = Callable[[list[FnoChange]], Awaitable[None]]
 
 
 class KindAdapter(Protocol):
     name: str
-    deletion_rule: DeletionRule
+
+    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome: ...
 
     # Feeds. Each returns the new cursor value; the caller saves it after the changes are queued.
     async def scan_exchange(

@@ -58,12 +58,12 @@ class StorageQueues:
 
     @classmethod
     def from_connection_string(cls, connection_string: str) -> StorageQueues:
-        return cls(QueueServiceClient.from_connection_string(connection_string, **_codec()))
+        return cls(QueueServiceClient.from_connection_string(connection_string))
 
     @classmethod
     def from_account(cls, account_name: str, credential: Any, endpoint: str | None = None) -> StorageQueues:
         url = endpoint or f"https://{account_name}.queue.core.windows.net"
-        return cls(QueueServiceClient(url, credential=credential, **_codec()))
+        return cls(QueueServiceClient(url, credential=credential))
 
     async def ensure_queues(self, names: Sequence[str]) -> None:
         """The Functions trigger does not create queues; the deployment does, this is for local runs."""
@@ -73,7 +73,8 @@ class StorageQueues:
                     await self._service.create_queue(full)
 
     async def send(self, queue: str, messages: Sequence[AnyMessage]) -> None:
-        client = self._service.get_queue_client(queue)
+        # The service client does not hand its encode policy down to queue clients: set it here.
+        client = self._service.get_queue_client(queue, **_codec())
         texts = [encode(m) for m in messages]
         # Bounded fan-out: a scan can emit thousands of messages.
         for start in range(0, len(texts), 32):

@@ -67,7 +67,9 @@ def body_of(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
 
-def graph_error(status: int, code: str, message: str = "failed", headers: dict[str, str] | None = None) -> httpx.Response:
+def graph_error(
+    status: int, code: str, message: str = "failed", headers: dict[str, str] | None = None
+) -> httpx.Response:
     return httpx.Response(status, json={"error": {"code": code, "message": message}}, headers=headers)
 
 

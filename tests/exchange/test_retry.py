@@ -90,7 +90,9 @@ async def test_generic_post_is_not_repeated_after_503_but_429_is() -> None:
 
     answers = iter([throttled("1"), httpx.Response(201, json={"id": "t"})])
     recorder.handler = lambda request: next(answers)
-    assert await client.request_json("POST", MAILBOX, "users/x/todo/lists/l/tasks", body={"title": "t"}) == {"id": "t"}
+    assert await client.request_json("POST", MAILBOX, "users/x/todo/lists/l/tasks", body={"title": "t"}) == {
+        "id": "t"
+    }
     await client.close()
     assert len(recorder.requests) == 3 and sleep.delays == [1.0]
 

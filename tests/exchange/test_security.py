@@ -12,14 +12,17 @@ from .fakes import GRAPH, TOKEN, make_client
 
 
 @pytest.mark.parametrize(
-    "url", ["http://graph.microsoft.com/v1.0", "http://10.0.0.5:8080/v1.0", "ftp://127.0.0.1/v1.0", "graph/v1.0"]
+    "url",
+    ["http://graph.microsoft.com/v1.0", "http://10.0.0.5:8080/v1.0", "ftp://127.0.0.1/v1.0", "graph/v1.0"],
 )
 def test_plain_http_to_a_remote_host_is_refused(url: str) -> None:
     with pytest.raises(InsecureGraphUrl):
         make_client(lambda request: httpx.Response(200, json={}), base_url=url)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8123/v1.0", "http://localhost:8123/v1.0", "http://[::1]:81/v1.0"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8123/v1.0", "http://localhost:8123/v1.0", "http://[::1]:81/v1.0"]
+)
 async def test_static_token_goes_to_a_loopback_stand_in_over_http(url: str) -> None:
     client, recorder, _ = make_client(lambda request: httpx.Response(200, json={"id": "u"}), base_url=url)
     await client.get_user("someone@contoso.com")
@@ -52,11 +55,15 @@ def test_scope_follows_the_cloud() -> None:
 
 async def test_a_next_link_to_another_host_is_never_followed() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"value": [], "@odata.nextLink": "https://evil.example.com/v1.0/x?$skiptoken=1"})
+        return httpx.Response(
+            200, json={"value": [], "@odata.nextLink": "https://evil.example.com/v1.0/x?$skiptoken=1"}
+        )
 
     client, recorder, _ = make_client(handler)
     with pytest.raises(GraphError) as caught:
-        await client.find_events_by_property("a@contoso.com", "String {00000000-0000-0000-0000-000000000000} Name K", "v")
+        await client.find_events_by_property(
+            "a@contoso.com", "String {00000000-0000-0000-0000-000000000000} Name K", "v"
+        )
     await client.close()
     assert caught.value.code == "ForeignLink"
     assert [r.url.host for r in recorder.requests] == ["graph.microsoft.com"]

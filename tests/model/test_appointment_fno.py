@@ -40,7 +40,11 @@ def _activity(**overrides: Any) -> dict[str, Any]:
 
 def _read(activity: dict[str, Any], zone: ZoneInfo = BERLIN, attendees: tuple[str, ...] = ()) -> Appointment:
     return appointment_from_activity(
-        activity, attendee_emails=attendees, sync_category=SYNC, time_zone=zone, owner_addresses=["me@contoso.com"]
+        activity,
+        attendee_emails=attendees,
+        sync_category=SYNC,
+        time_zone=zone,
+        owner_addresses=["me@contoso.com"],
     )
 
 
@@ -95,7 +99,9 @@ def test_field_selection_writes_time_fields_together_and_skips_attendees() -> No
 
 
 def test_seconds_are_truncated() -> None:
-    appointment = _read(_activity(StartDateTime="2024-03-05T09:00:59.999Z", EndDateTime="2024-03-05T09:30:01Z"))
+    appointment = _read(
+        _activity(StartDateTime="2024-03-05T09:00:59.999Z", EndDateTime="2024-03-05T09:30:01Z")
+    )
     assert appointment.start == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
     assert appointment.end == datetime(2024, 3, 5, 9, 30, tzinfo=UTC)
 
@@ -140,7 +146,11 @@ def test_hostile_values_map_to_defaults(caplog: pytest.LogCaptureFixture) -> Non
 
 def test_enum_numbers_are_understood() -> None:
     appointment = _read(_activity(ShowTimeAs=0, Sensitivity=2, Priority=1, ReminderMinutes=10**12))
-    assert (appointment.show_as, appointment.sensitivity, appointment.importance) == ("free", "private", "low")
+    assert (appointment.show_as, appointment.sensitivity, appointment.importance) == (
+        "free",
+        "private",
+        "low",
+    )
     assert appointment.reminder_minutes == 525_600
 
 

@@ -73,7 +73,9 @@ def test_parse_zoned_offset_in_text_wins_and_missing_zone_is_utc() -> None:
     assert utc_minute(no_zone) == datetime(2024, 7, 1, 9, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("value", [None, "x", {}, {"dateTime": None}, {"dateTime": "nope", "timeZone": "UTC"}])
+@pytest.mark.parametrize(
+    "value", [None, "x", {}, {"dateTime": None}, {"dateTime": "nope", "timeZone": "UTC"}]
+)
 def test_parse_zoned_rejects(value: object) -> None:
     assert parse_zoned(value) is None
 
@@ -115,7 +117,9 @@ def test_all_day_date(local: datetime, is_end: bool, expected: date) -> None:
 
 
 def test_all_day_range_is_at_least_one_day() -> None:
-    start, end = all_day_range(datetime(2024, 5, 2, tzinfo=BERLIN), datetime(2024, 5, 2, tzinfo=BERLIN), BERLIN)
+    start, end = all_day_range(
+        datetime(2024, 5, 2, tzinfo=BERLIN), datetime(2024, 5, 2, tzinfo=BERLIN), BERLIN
+    )
     assert (start, end) == (datetime(2024, 5, 1, 22, 0, tzinfo=UTC), datetime(2024, 5, 2, 22, 0, tzinfo=UTC))
     start2, end2 = all_day_range(datetime(2024, 5, 2, tzinfo=BERLIN), None, BERLIN)
     assert (start2, end2) == (start, end)

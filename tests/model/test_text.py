@@ -65,7 +65,17 @@ def test_categories_idempotent(raw: list[str]) -> None:
 
 
 def test_addresses() -> None:
-    raw = ["Bob@Contoso.com", "bob@contoso.com ", "MAILTO:eve@x.org", "owner@contoso.com", "no-at", "@x", "a@", None, 1]
+    raw = [
+        "Bob@Contoso.com",
+        "bob@contoso.com ",
+        "MAILTO:eve@x.org",
+        "owner@contoso.com",
+        "no-at",
+        "@x",
+        "a@",
+        None,
+        1,
+    ]
     assert normalise_addresses(raw, exclude=["Owner@contoso.com"]) == ("bob@contoso.com", "eve@x.org")
 
 

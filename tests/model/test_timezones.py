@@ -26,7 +26,8 @@ def test_known_names(name: str, key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", None, "Mars Standard Time", "../../etc/passwd", "/etc/localtime", "Europe/Nowhere", "x" * 500]
+    "name",
+    ["", None, "Mars Standard Time", "../../etc/passwd", "/etc/localtime", "Europe/Nowhere", "x" * 500],
 )
 def test_unknown_names_fall_back_to_utc(name: str | None, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):

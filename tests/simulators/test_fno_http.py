@@ -488,3 +488,55 @@ def test_request_log_records_method_path_query_and_status(fno: Stand) -> None:
         },
         {"method": "GET", "path": "/data/Nope", "query": "", "status": 404},
     ]
+
+
+# -- $batch ------------------------------------------------------------------------------------------------
+
+
+def batch_body(changeset: list[str], plain: list[str]) -> str:
+    parts = [
+        f"--cs\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: {i + 1}\r\n\r\n"
+        f"{request}\r\n"
+        for i, request in enumerate(changeset)
+    ]
+    body = f"--batch\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n{''.join(parts)}--cs--\r\n"
+    for request in plain:
+        body += f"--batch\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n{request}\r\n"
+    return body + "--batch--\r\n"
+
+
+def post_batch(stand: Stand, body: str) -> httpx.Response:
+    headers = {"Content-Type": "multipart/mixed; boundary=batch"}
+    response = stand.client.post("/data/$batch", content=body.encode(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("multipart/mixed; boundary=batchresponse_")
+    return response
+
+
+def create(purpose: str, extra: str = "") -> str:
+    body = f'{{"Purpose": "{purpose}"{extra}}}'
+    return f"POST Activities?cross-company=true HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{body}"
+
+
+def test_batch_changeset_commits_and_plain_parts_run(fno: Stand) -> None:
+    read = "GET /data/Activities/$count HTTP/1.1\r\nAccept: text/plain\r\n"
+    response = post_batch(fno, batch_body([create("one"), create("two")], [read]))
+    assert response.text.count("HTTP/1.1 201 Created") == 2
+    assert "Content-ID: 2" in response.text
+    assert "HTTP/1.1 200 OK" in response.text and "\r\n\r\n2\r\n" in response.text
+    assert sorted(row["Purpose"] for row in fno.state.all("Activities")) == ["one", "two"]
+
+
+def test_batch_changeset_is_all_or_nothing(fno: Stand) -> None:
+    response = post_batch(fno, batch_body([create("one"), create("two", ', "Nope": 1')], []))
+    assert "HTTP/1.1 201" not in response.text
+    assert response.text.count("HTTP/1.1 400 Bad Request") == 1
+    assert "Nope" in response.text
+    assert fno.state.all("Activities") == []
+    # The number sequence rolled back too.
+    assert fno.state.add("Activities", {"Purpose": "after"})["ActivityNumber"] == "ACT-000001"
+
+
+def test_batch_without_a_boundary_is_400(fno: Stand) -> None:
+    response = fno.client.post("/data/$batch", content=b"x", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400

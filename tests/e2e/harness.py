@@ -1,0 +1,85 @@
+"""A sample tenant on both stand-ins, served over real HTTP, and helpers to run sync cycles against it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from simulators.fno.app import create_fno_app
+from simulators.fno.state import FnoState
+from simulators.graph.app import create_graph_app
+from simulators.graph.state import GraphState
+from simulators.sample_data import COMPANY, sandbox_settings, seed
+from simulators.serve import serve
+from sync_core.app import open_context
+from sync_core.pipeline.queues import InProcessQueues
+from sync_core.pipeline.report import CycleReport
+from sync_core.pipeline.runner import run_cycle
+from sync_core.settings import Settings, load_settings
+
+TOKEN = "e2e-token"
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+# A fixed "now" keeps windows, past/future rules and time zones deterministic.
+NOW = datetime(2026, 3, 20, 9, 30, tzinfo=UTC)
+
+
+@dataclass
+class Tenant:
+    graph: GraphState
+    fno: FnoState
+    environ: dict[str, str]
+    handles: dict[str, Any]
+    now: datetime = NOW
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def settings(self, **overrides: str) -> Settings:
+        return load_settings({**self.environ, **self.extra_env, **overrides}, local_settings=None)
+
+    def cycle(self, *, dry_run: bool = False, **overrides: str) -> CycleReport:
+        return asyncio.run(self.acycle(dry_run=dry_run, **overrides))
+
+    async def acycle(self, *, dry_run: bool = False, **overrides: str) -> CycleReport:
+        queues = InProcessQueues()
+        async with open_context(
+            self.settings(**overrides), queues, dry_run=dry_run, clock=lambda: self.now
+        ) as ctx:
+            return await run_cycle(ctx, queues)
+
+    def advance(self, **delta: float) -> None:
+        self.now = self.now + timedelta(**delta)
+
+    def mark_logs(self) -> tuple[int, int]:
+        return len(self.graph.request_log), len(self.fno.request_log)
+
+    def writes_since(self, mark: tuple[int, int]) -> list[dict[str, Any]]:
+        graph = [r for r in self.graph.request_log[mark[0] :] if r["method"] in WRITE_METHODS]
+        fno = [r for r in self.fno.request_log[mark[1] :] if r["method"] in WRITE_METHODS]
+        return graph + fno
+
+    def activity(self, number: str) -> dict[str, Any] | None:
+        return self.fno.get("Activities", {"dataAreaId": COMPANY, "ActivityNumber": number})
+
+    def appointments(self) -> list[dict[str, Any]]:
+        return [a for a in self.fno.all("Activities") if a.get("Category") == "Appointment"]
+
+    def parent_links(self, number: str) -> list[dict[str, Any]]:
+        return [p for p in self.fno.all("ActivityParentLinks") if p["ActivityNumber"] == number]
+
+
+@contextmanager
+def sample_tenant(tmp_path: Path, now: datetime = NOW) -> Iterator[Tenant]:
+    """`now` is the tenant's clock; pass the real time for tests that run the sync in another process."""
+    graph, fno = GraphState(token=TOKEN), FnoState(token=TOKEN, default_company=COMPANY)
+    tenant = Tenant(graph=graph, fno=fno, environ={}, handles={}, now=now)
+    # Both stand-ins follow the tenant's clock, so a test can let time pass.
+    graph.clock = lambda: tenant.now
+    fno.clock = lambda: tenant.now
+    tenant.handles = seed(graph, fno, now)
+    with serve(create_graph_app(graph)) as graph_server, serve(create_fno_app(fno)) as fno_server:
+        tenant.environ = sandbox_settings(graph_server.url, fno_server.url, TOKEN, str(tmp_path / "state"))
+        yield tenant
