@@ -38,7 +38,7 @@ def encode(ref: ItemRef, *, immutable: bool) -> str:
     payload = _MAGIC + bytes([form]) + key
     if ref.occurrence is not None:
         payload += ref.occurrence.toordinal().to_bytes(4, "big")
-    return _PREFIX + base64.urlsafe_b64encode(payload).decode()
+    return _PREFIX + base64.b64encode(payload).decode()
 
 
 def decode(item_id: str) -> ItemRef | None:

@@ -16,7 +16,7 @@ def _merge(
     policy: Policy = Policy.NEWEST,
     fno_modified: datetime | None = T0,
     graph_modified: datetime | None = T0,
-') -> MergeResult:
+) -> MergeResult:
     return three_way_merge(
         base, fno, graph, policy=policy, fno_modified=fno_modified, graph_modified=graph_modified
     )
