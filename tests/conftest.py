@@ -9,8 +9,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests import azurite
+
+# Tests are deterministic: Hypothesis explores the same examples on every run (CI and locally).
+# HYPOTHESIS_PROFILE=long explores new random examples, many more of them (a documented long run).
+settings.register_profile("default", derandomize=True, database=None, deadline=None)
+settings.register_profile(
+    "long",
+    max_examples=2000,
+    derandomize=False,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

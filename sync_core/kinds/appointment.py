@@ -327,14 +327,21 @@ class AppointmentKind:
             await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))
         return ""
 
-    async def unmark_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> None:
+    async def set_graph_mark(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
+    ) -> None:
+        # Only the category list is written, so nothing else of the user's event changes.
         categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
+        if marked:
+            categories.append(ctx.settings.category)
         await ctx.graph.update_event(mailbox.address, graph.id, {"categories": categories})
 
-    async def unmark_fno(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> None:
+    async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
         company, number = split_fno_key(fno.key)
         await ctx.fno.update(
-            "Activities", {"dataAreaId": company, "ActivityNumber": number}, {"KeepSynchronized": "No"}
+            "Activities",
+            {"dataAreaId": company, "ActivityNumber": number},
+            {"KeepSynchronized": "Yes" if marked else "No"},
         )
 
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:

@@ -153,7 +153,14 @@ async def _apply(
                 await kind.update_fno(ctx, mailbox, fno, decision.write_fno, decision.snapshot) or fno.version
             )
             report.count(kind.name, "to_fno", "updated")
-        if not decision.write_graph and not decision.write_fno:
+        # Linking a pair the user re-marked on one side marks the other side again.
+        if decision.mark_graph and "categories" not in decision.write_graph:
+            await kind.set_graph_mark(ctx, mailbox, graph, True)
+        if decision.mark_fno:
+            await kind.set_fno_mark(ctx, mailbox, fno, True)
+        if decision.mark_graph or decision.mark_fno:
+            report.count(kind.name, "to_exchange" if decision.mark_graph else "to_fno", "updated")
+        elif not decision.write_graph and not decision.write_fno:
             report.count_unchanged(kind.name, mailbox.address, fno.key)
         await _save(
             ctx,
@@ -177,9 +184,9 @@ async def _apply(
         report.count(kind.name, "to_fno", "deleted")
     elif action is ActionKind.UNLINK:
         if decision.unmark_graph and graph is not None and graph_view.marked:
-            await kind.unmark_graph(ctx, mailbox, graph)
+            await kind.set_graph_mark(ctx, mailbox, graph, False)
         if decision.unmark_fno and fno is not None and fno_view.marked:
-            await kind.unmark_fno(ctx, mailbox, fno)
+            await kind.set_fno_mark(ctx, mailbox, fno, False)
         await _drop(ctx, link)
         report.count(kind.name, "to_exchange" if decision.unmark_graph else "to_fno", "unlinked")
     elif action is ActionKind.FORGET:

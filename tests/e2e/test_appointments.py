@@ -358,3 +358,22 @@ def test_times_are_exact_to_the_minute_in_any_zone(tenant: Tenant) -> None:
     tenant.cycle()
     call = next(a for a in tenant.appointments() if a["Purpose"] == "Call from Honolulu")
     assert (call["StartDateTime"], call["EndDateTime"]) == ("2026-03-28T17:45:00Z", "2026-03-28T18:10:00Z")
+
+
+def test_remarking_in_fno_relinks_the_existing_event(tenant: Tenant) -> None:
+    tenant.cycle()
+    tenant.advance(minutes=5)
+    [review] = _event_by_stamp(tenant, "alice@contoso.com", tenant.handles["review"])
+    tenant.graph.update_event(
+        "alice@contoso.com", review["id"], {"categories": [c for c in review["categories"] if c != CATEGORY]}
+    )
+    tenant.cycle()
+    tenant.advance(minutes=5)
+    key = {"dataAreaId": COMPANY, "ActivityNumber": tenant.handles["review"]}
+    tenant.fno.update("Activities", key, {"KeepSynchronized": "Yes"})
+    report = tenant.cycle()
+    assert report.failures == []
+    [again] = _event_by_stamp(tenant, "alice@contoso.com", tenant.handles["review"])
+    assert again["id"] == review["id"]  # the same event, linked again: no duplicate
+    assert CATEGORY in again["categories"]
+    assert any(link.fno_key == f"{COMPANY}|{tenant.handles['review']}" for link in _links(tenant))

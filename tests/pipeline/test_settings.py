@@ -99,3 +99,11 @@ def test_azure_storage_switches_the_back_end() -> None:
     assert load_settings(
         {**BASE, "AzureWebJobsStorage__accountName": "stsync"}, local_settings=None
     ).uses_azure_storage
+
+
+def test_readme_documents_every_setting() -> None:
+    from sync_core.settings import ENV_NAMES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]
+    assert missing == []
