@@ -42,7 +42,9 @@ def _record(
     )
 
 
-def create_event(state: GraphState, mb: Mailbox, body: object) -> tuple[Instance, bool]:
+def create_event(
+    state: GraphState, mb: Mailbox, body: object, *, notify: bool = True
+) -> tuple[Instance, bool]:
     """POST semantics; a repeated transactionId returns the existing event (Graph answers 201 again)."""
     txn = body.get("transactionId") if isinstance(body, dict) else None
     if isinstance(txn, str) and txn in mb.transactions and mb.transactions[txn] in mb.events:
@@ -53,7 +55,8 @@ def create_event(state: GraphState, mb: Mailbox, body: object) -> tuple[Instance
     if isinstance(txn, str):
         mb.transactions[txn] = ev.key
     inst = whole(ev)
-    _record(state, mb, inst, "request", ev.fields["attendees"])
+    if notify:
+        _record(state, mb, inst, "request", ev.fields["attendees"])
     return inst, True
 
 

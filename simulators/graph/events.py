@@ -424,7 +424,7 @@ def render(mailbox: Mailbox, inst: Instance, opts: RenderOptions) -> dict[str, A
         "sensitivity": rec.fields["sensitivity"],
         "isAllDay": rec.is_all_day,
         "isCancelled": False,
-        "isOrganizer": True,
+        "isOrganizer": master.invited_by is None,
         "responseRequested": rec.fields["responseRequested"],
         "seriesMasterId": (
             ids.encode(ids.ItemRef(master.key), immutable=opts.immutable) if inst.occurrence else None
@@ -440,7 +440,10 @@ def render(mailbox: Mailbox, inst: Instance, opts: RenderOptions) -> dict[str, A
         "allowNewTimeProposals": rec.fields["allowNewTimeProposals"],
         "isDraft": False,
         "hideAttendees": rec.fields["hideAttendees"],
-        "responseStatus": {"response": "organizer", "time": _NO_RESPONSE},
+        "responseStatus": {
+            "response": "organizer" if master.invited_by is None else "notResponded",
+            "time": _NO_RESPONSE,
+        },
         "body": bodies.render(body, want_text=opts.text_body),
         "start": {"dateTime": format_local(inst.start, opts.zone), "timeZone": opts.zone_name},
         "end": {"dateTime": format_local(inst.end, opts.zone), "timeZone": opts.zone_name},
@@ -448,7 +451,13 @@ def render(mailbox: Mailbox, inst: Instance, opts: RenderOptions) -> dict[str, A
         "locations": [copy.deepcopy(rec.fields["location"])] if rec.fields["location"]["displayName"] else [],
         "recurrence": copy.deepcopy(master.recurrence) if inst.occurrence is None else None,
         "attendees": copy.deepcopy(rec.fields["attendees"]),
-        "organizer": {"emailAddress": {"name": user.display_name, "address": user.mail}},
+        "organizer": {
+            "emailAddress": (
+                {"name": user.display_name, "address": user.mail}
+                if master.invited_by is None
+                else {"name": master.invited_by[1], "address": master.invited_by[0]}
+            )
+        },
         "onlineMeeting": None,
     }
     if inst.occurrence is not None:

@@ -35,6 +35,8 @@ class StoredEvent:
     """Mailbox change sequence number of the last change (feeds delta)."""
     exceptions: dict[date, StoredEvent] = field(default_factory=dict)
     cancelled: set[date] = field(default_factory=set)
+    # A meeting this mailbox was invited to: (address, name) of the organizer; None when it organises it.
+    invited_by: tuple[str, str] | None = None
 
 
 @dataclass

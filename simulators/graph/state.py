@@ -100,6 +100,18 @@ class GraphState:
             inst, _created = calendar.create_event(self, mb, event)
             return calendar.inspect(mb, inst)
 
+    def receive_invitation(
+        self, mailbox: str, event: dict[str, Any], organizer_mail: str, organizer_name: str = ""
+    ) -> dict[str, Any]:
+        """A meeting someone else organises lands in this mailbox (isOrganizer false); no message is sent."""
+        from simulators.graph import calendar
+
+        with self.lock:
+            mb = self._mailbox_or_raise(mailbox)
+            inst, _created = calendar.create_event(self, mb, event, notify=False)
+            inst.master.invited_by = (organizer_mail, organizer_name or organizer_mail)
+            return calendar.inspect(mb, inst)
+
     # ---- inspection and "user edits in Outlook" ---------------------------------------------------------
 
     def events(self, mailbox: str) -> list[dict[str, Any]]:

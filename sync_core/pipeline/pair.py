@@ -64,7 +64,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
         policy=Policy(ctx.settings.conflict_policy.value),
         deletion_rule=kind.deletion_rule,
         now=ctx.now(),
-        mailbox_is_organizer=kind.is_organizer(graph),
+        mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
     )
     if decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
         source = fno_view if decision.action is ActionKind.CREATE_IN_GRAPH else graph_view
@@ -130,7 +130,7 @@ async def _apply(
             ctx, kind.name, mailbox.address, link, fno_key=fno.key, graph_id=PENDING + fno.key
         )
         graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
-        await _save(ctx, kind.name, mailbox.address, link, fno, graph, decision.snapshot)
+        await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_exchange", "created")
     elif action is ActionKind.CREATE_IN_FNO:
         assert graph is not None and decision.snapshot is not None
@@ -138,7 +138,7 @@ async def _apply(
             ctx, kind.name, mailbox.address, link, fno_key=PENDING + graph.id, graph_id=graph.id
         )
         fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
-        await _save(ctx, kind.name, mailbox.address, link, fno, graph, decision.snapshot)
+        await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_fno", "created")
     elif action in (ActionKind.UPDATE, ActionKind.LINK):
         assert fno is not None and graph is not None and decision.snapshot is not None
@@ -164,7 +164,7 @@ async def _apply(
             report.count_unchanged(kind.name, mailbox.address, fno.key)
         await _save(
             ctx,
-            kind.name,
+            kind,
             mailbox.address,
             link,
             fno,
@@ -206,7 +206,7 @@ async def _claim(
 
 async def _save(
     ctx: SyncContext,
-    kind: str,
+    kind: KindAdapter,
     mailbox: str,
     link: Link | None,
     fno: FnoItem,
@@ -217,7 +217,7 @@ async def _save(
 ) -> None:
     fno_version, graph_version = versions or (fno.version, graph.version)
     record = Link(
-        kind=kind,
+        kind=kind.name,
         mailbox=mailbox,
         fno_key=fno.key,
         graph_id=graph.id,
@@ -226,6 +226,7 @@ async def _save(
         snapshot=dict(snapshot),
         snapshot_hash=content_hash(snapshot),
         synced_at=ctx.now(),
+        organizer=kind.is_organizer(graph),
         etag=link.etag if link else None,
     )
     if link is not None and record.model_dump(exclude={"etag", "synced_at"}) == link.model_dump(

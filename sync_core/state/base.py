@@ -39,6 +39,9 @@ class Link(_Record):
     snapshot_hash: str = ""
     synced_at: datetime | None = None
     active: bool = True  # False once unlinked (kept so an unmark is not re-imported)
+    # Whether the mailbox organises the Exchange item: once the item is deleted it cannot be asked,
+    # and the deletion rule needs it (an attendee removing a meeting must not delete it in F&O).
+    organizer: bool = True
 
 
 class Cursor(_Record):

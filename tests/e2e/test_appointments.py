@@ -377,3 +377,26 @@ def test_remarking_in_fno_relinks_the_existing_event(tenant: Tenant) -> None:
     assert again["id"] == review["id"]  # the same event, linked again: no duplicate
     assert CATEGORY in again["categories"]
     assert any(link.fno_key == f"{COMPANY}|{tenant.handles['review']}" for link in _links(tenant))
+
+
+def test_attendee_deleting_a_meeting_only_unlinks(tenant: Tenant) -> None:
+    """Carol was invited (not the organizer): removing it from her calendar must not delete the activity."""
+    invited = tenant.graph.receive_invitation(
+        "carol@contoso.com",
+        {
+            "subject": "Partner briefing",
+            "start": {"dateTime": "2026-03-30T01:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-30T02:00:00", "timeZone": "UTC"},
+            "categories": [CATEGORY],
+        },
+        "someone@fabrikam.com",
+    )
+    assert invited["isOrganizer"] is False
+    tenant.cycle()
+    briefing = next(a for a in tenant.appointments() if a["Purpose"] == "Partner briefing")
+    tenant.advance(minutes=5)
+    tenant.graph.delete_event("carol@contoso.com", invited["id"])
+    report = tenant.cycle()
+    assert report.counts["appointment"]["to_fno"]["deleted"] == 0
+    kept = tenant.activity(briefing["ActivityNumber"])
+    assert kept is not None and kept["KeepSynchronized"] == "No"
