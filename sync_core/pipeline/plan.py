@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 from sync_core.d365 import entities
 from sync_core.exchange.errors import GraphError
+from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
 from sync_core.state.base import MailboxRecord
 
 log = logging.getLogger(__name__)
 CATEGORY_COLOR = "preset7"  # blue in Outlook's preset list
+# Users, time zones and categories change rarely: read them from Graph at most once a day per mailbox.
+REFRESH_MAILBOX_AFTER = timedelta(hours=24)
 
 
 async def mailboxes_in_scope(ctx: SyncContext) -> list[str]:
@@ -34,32 +38,54 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
         if record.status != "ok":
             ctx.report.skip_mailbox(address, record.reason)
             log.info("mailbox skipped", extra={"reason": record.reason})
-        if not ctx.dry_run:
+        if not ctx.dry_run and (previous is None or _differs(record, previous)):
             record = await ctx.store.upsert_mailbox(record)
         ctx.registry[address] = record
         records.append(record)
     return records
 
 
+def _differs(record: MailboxRecord, previous: MailboxRecord) -> bool:
+    return record.model_dump(exclude={"etag"}) != previous.model_dump(exclude={"etag"})
+
+
 async def _resolve_mailbox(
     ctx: SyncContext, address: str, worker: dict[str, object] | None, previous: MailboxRecord | None
 ) -> MailboxRecord:
-    base = MailboxRecord(mailbox=address, company=ctx.settings.company.lower())
+    company = ctx.settings.company.lower()
+    base = MailboxRecord(mailbox=address, company=company)
     if previous is not None:
-        base = previous.model_copy(update={"company": ctx.settings.company.lower(), "etag": None})
+        base = previous.model_copy(update={"company": company})
     if worker is None:
         return base.model_copy(
             update={"status": "skipped", "reason": "no F&O worker has this address as PrimaryContactEmail"}
         )
+    personnel_number = str(worker.get("PersonnelNumber") or "")
+    now = ctx.now()
+    if (
+        previous is not None
+        and previous.status == "ok"
+        and previous.personnel_number == personnel_number
+        and previous.company == company
+        and previous.checked_at is not None
+        and now - previous.checked_at < REFRESH_MAILBOX_AFTER
+    ):
+        return previous  # Graph was asked recently: an idle cycle costs no user or settings reads
     try:
         user = await ctx.graph.get_user(address)
         if user is None:
             return base.model_copy(
                 update={"status": "skipped", "reason": "mailbox not found in Microsoft Graph"}
             )
-        time_zone = await ctx.graph.get_mailbox_time_zone(address)
-        if not ctx.dry_run and (previous is None or previous.status != "ok"):
-            # Once per mailbox (and again after a skip): make sure the user can see and use the category.
+        time_zone = await ctx.graph.get_mailbox_time_zone(address) or "UTC"
+        _zone, known = resolve_time_zone_checked(time_zone)
+        if not known:
+            # All-day appointments would land on the wrong day: better to skip and say why.
+            return base.model_copy(
+                update={"status": "skipped", "reason": f"mailbox time zone {time_zone!r} is not recognised"}
+            )
+        if not ctx.dry_run:
+            # Make sure the user can see and use the category (it may have been deleted or renamed).
             await ctx.graph.ensure_category(address, ctx.settings.category, CATEGORY_COLOR)
     except GraphError as exc:
         return base.model_copy(
@@ -68,10 +94,11 @@ async def _resolve_mailbox(
     return base.model_copy(
         update={
             "user_id": user.id,
-            "personnel_number": str(worker.get("PersonnelNumber") or ""),
-            "time_zone": time_zone or "UTC",
+            "personnel_number": personnel_number,
+            "time_zone": time_zone,
             "status": "ok",
             "reason": "",
+            "checked_at": now,
         }
     )
 

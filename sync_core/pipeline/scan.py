@@ -68,8 +68,10 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         new_value = await kind.scan_exchange(ctx, mailbox, None, emit)
     if full:
         queued += await _queue_unseen_links(ctx, kind.name, mailbox.address, seen, message.cycle_id)
-    if not ctx.dry_run and new_value is not None:
-        await _save_cursor(ctx, name, new_value, cursor)
+    if not ctx.dry_run:
+        if new_value is not None:
+            await _save_cursor(ctx, name, new_value, cursor)
+        await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
     return queued
 
 

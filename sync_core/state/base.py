@@ -61,6 +61,7 @@ class MailboxRecord(_Record):
     status: str = "ok"  # "ok" or "skipped"
     reason: str = ""  # why skipped
     last_synced_at: datetime | None = None
+    checked_at: datetime | None = None  # when user, time zone and category were last read from Graph
 
 
 class AuditEntry(_Record):

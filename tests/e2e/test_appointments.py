@@ -400,3 +400,30 @@ def test_attendee_deleting_a_meeting_only_unlinks(tenant: Tenant) -> None:
     assert report.counts["appointment"]["to_fno"]["deleted"] == 0
     kept = tenant.activity(briefing["ActivityNumber"])
     assert kept is not None and kept["KeepSynchronized"] == "No"
+
+
+def test_mailbox_details_are_read_once_a_day_and_unknown_zones_are_skipped(tenant: Tenant) -> None:
+    tenant.cycle()
+    mark = tenant.mark_logs()
+    tenant.advance(minutes=5)
+    tenant.cycle()
+    paths = [r["path"] for r in tenant.graph.request_log[mark[0] :]]
+    assert not any("mailboxSettings" in p or "masterCategories" in p for p in paths)
+    tenant.advance(hours=25)
+    mark = tenant.mark_logs()
+    tenant.cycle()
+    paths = [r["path"] for r in tenant.graph.request_log[mark[0] :]]
+    assert sum("mailboxSettings" in p for p in paths) == 3  # once per mailbox with a worker
+
+
+def test_status_of_a_mailbox_in_an_unknown_time_zone(tenant: Tenant) -> None:
+    with tenant.graph.lock:
+        mailbox = tenant.graph.find_mailbox("bob@contoso.com")
+        assert mailbox is not None
+        mailbox.user.time_zone = "Customized Time Zone"
+    report = tenant.cycle()
+    assert (
+        report.skipped_mailboxes["bob@contoso.com"]
+        == "mailbox time zone 'Customized Time Zone' is not recognised"
+    )
+    assert _event_by_stamp(tenant, "bob@contoso.com", tenant.handles["pricing"]) == []
