@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                     [a for a in fno_state.all("Activities") if a.get("Category") == "Appointment"]
                 )
                 _say(f"\nNow: {events} events in Exchange, {activities} appointments in F&O.")
-                _say("Try: python -m sync_core audit  (with the same settings) to see every decision.")
+                _say("Keep the state with --state-dir DIR, then `SYNC_STATE_DIR=DIR python -m sync_core audit`")
+                _say("(with the same D365_URL etc.) shows every decision; the stand-ins stop with this command.")
     failed = first.failures or second.failures or third.failures
     return 1 if failed or third.writes else 0
 

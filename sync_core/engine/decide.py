@@ -10,11 +10,11 @@ and `write_graph` to the two records makes both equal to `snapshot`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sync_core.engine.merge import records_equal, three_way_merge
+from sync_core.engine.merge import DEFAULT_GROUPS, records_equal, three_way_merge
 from sync_core.engine.types import (
     ActionKind,
     Decision,
@@ -35,13 +35,14 @@ def decide(
     deletion_rule: DeletionRule,
     now: datetime,
     mailbox_is_organizer: bool = True,
+    groups: Sequence[Sequence[str]] = DEFAULT_GROUPS,
 ) -> Decision:
     """Decide the action for one pair. `snapshot` is the last synced record (None: no active link)."""
     if (fno.present and fno.record is None) or (graph.present and graph.record is None):
         # The pipeline reads before deciding; a present side without a record is its failure.
         return Decision(ActionKind.NOTHING, snapshot=snapshot, reason="present side has no record")
     if snapshot is None:
-        return _unlinked(fno, graph, policy)
+        return _unlinked(fno, graph, policy, groups)
     if not fno.present and not graph.present:
         return Decision(ActionKind.FORGET, reason="both sides gone")
     if not fno.present or not graph.present:
@@ -56,10 +57,10 @@ def decide(
             unmark_graph=graph.marked,
             reason=_unmarked_reason(fno, graph),
         )
-    return _both_linked(snapshot, fno, graph, policy)
+    return _both_linked(snapshot, fno, graph, policy, groups)
 
 
-def _unlinked(fno: SideView, graph: SideView, policy: Policy) -> Decision:
+def _unlinked(fno: SideView, graph: SideView, policy: Policy, groups: Sequence[Sequence[str]]) -> Decision:
     if fno.present and graph.present:
         if not (fno.marked or graph.marked):
             return Decision(ActionKind.NOTHING, reason="pair not marked")
@@ -72,6 +73,7 @@ def _unlinked(fno: SideView, graph: SideView, policy: Policy) -> Decision:
             policy=policy,
             fno_modified=fno.modified_at,
             graph_modified=graph.modified_at,
+            groups=groups,
         )
         return Decision(
             ActionKind.LINK,
@@ -127,7 +129,13 @@ def _one_side_gone(
     )
 
 
-def _both_linked(snapshot: Mapping[str, Any], fno: SideView, graph: SideView, policy: Policy) -> Decision:
+def _both_linked(
+    snapshot: Mapping[str, Any],
+    fno: SideView,
+    graph: SideView,
+    policy: Policy,
+    groups: Sequence[Sequence[str]],
+) -> Decision:
     assert fno.record is not None and graph.record is not None
     result = three_way_merge(
         snapshot,
@@ -136,6 +144,7 @@ def _both_linked(snapshot: Mapping[str, Any], fno: SideView, graph: SideView, po
         policy=policy,
         fno_modified=fno.modified_at,
         graph_modified=graph.modified_at,
+        groups=groups,
     )
     if not result.write_fno and not result.write_graph:
         if records_equal(result.merged, snapshot):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sync_core.d365 import entities
+from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.kinds.base import (
@@ -25,6 +26,7 @@ from sync_core.model.appointment import (
     activity_fields,
     appointment_from_activity,
     appointment_from_event,
+    content_hash,
     event_fields,
     from_record,
     to_record,
@@ -39,6 +41,10 @@ _SYNCED_EVENT_TYPES = {"singleInstance", None}
 
 class AppointmentKind:
     name = "appointment"
+    merge_groups = DEFAULT_GROUPS
+
+    def content_hash(self, record: Mapping[str, Any]) -> str:
+        return content_hash(record)
 
     def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
         return appointment_deletion_rule(context)

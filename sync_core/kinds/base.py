@@ -54,6 +54,12 @@ EmitFno = Callable[[list[FnoChange]], Awaitable[None]]
 
 class KindAdapter(Protocol):
     name: str
+    # Fields that merge as one unit (never one side's start with the other side's end).
+    merge_groups: tuple[tuple[str, ...], ...]
+
+    def content_hash(self, record: Mapping[str, Any]) -> str:
+        """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""
+        ...
 
     def deletion_rule(self, context: DeletionContext) -> DeletionOutcome: ...
 

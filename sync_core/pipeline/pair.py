@@ -12,7 +12,6 @@ from typing import Any
 from sync_core.engine.decide import decide
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
-from sync_core.model.appointment import content_hash
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
@@ -65,6 +64,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
         deletion_rule=kind.deletion_rule,
         now=ctx.now(),
         mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
+        groups=kind.merge_groups,
     )
     if decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
         source = fno_view if decision.action is ActionKind.CREATE_IN_GRAPH else graph_view
@@ -224,7 +224,7 @@ async def _save(
         fno_version=fno_version,
         graph_version=graph_version,
         snapshot=dict(snapshot),
-        snapshot_hash=content_hash(snapshot),
+        snapshot_hash=kind.content_hash(snapshot),
         synced_at=ctx.now(),
         organizer=kind.is_organizer(graph),
         etag=link.etag if link else None,
