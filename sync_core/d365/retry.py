@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from sync_core.retry_after import parse_retry_after
 
 THROTTLED = 429
 BACKOFF_BASE = 1.0
@@ -15,26 +14,6 @@ MAX_RETRY_AFTER = 120.0
 def backoff(attempt: int) -> float:
     """Exponential backoff for the `attempt`-th failure (1-based): 1, 2, 4, ... seconds, capped."""
     return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None when absent/garbled."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
 
 
 def retry_delay(status: int, retry_after: str | None, attempt: int, *, idempotent: bool) -> float | None:

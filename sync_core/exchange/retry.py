@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
+
+from sync_core.retry_after import parse_retry_after as _parse
 
 RETRY_STATUSES = frozenset({429, 503, 504})
 BASE_DELAY = 1.0
@@ -16,23 +16,9 @@ MAX_RETRY_AFTER = 300.0
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds from ``Retry-After``: delta-seconds (fractions allowed, Graph sends ``2.128``) or an HTTP date."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    """Seconds from ``Retry-After``, honoured up to MAX_RETRY_AFTER."""
+    seconds = _parse(value, now=now)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
 
 
 def retry_after_of(headers: Mapping[str, str]) -> float | None:
