@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sync_core.d365.retry import BACKOFF_CAP, MAX_RETRY_AFTER, backoff, parse_retry_after, retry_delay
+from sync_core.d365.retry import BACKOFF_CAP, MAX_RETRY_AFTER, backoff, retry_delay
+from sync_core.retry_after import parse_retry_after
 
 
 def test_backoff_doubles_and_caps() -> None:

@@ -5,7 +5,7 @@ and handed to the functions as the host would (base64 decoded body, dequeue coun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,8 @@ from tests.e2e.harness import Tenant, sample_tenant
 
 pytestmark = pytest.mark.azurite
 
-_USER_FUNCTIONS: dict[str, Callable[..., Awaitable[None]]] = {
-    f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()
+_USER_FUNCTIONS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
+    str(f.get_function_name()): f.get_user_function() for f in function_app.app.get_functions()
 }
 
 
@@ -81,9 +81,10 @@ async def _drain(tenant: Tenant, queue_name: str, function: str, *, fail_ok: boo
                 body = message.content
                 assert isinstance(body, bytes)
                 try:
-                    await _USER_FUNCTIONS[function](
-                        QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count)
+                    delivered = QueueMessage(  # type: ignore[no-untyped-call]
+                        id=message.id, body=body, dequeue_count=message.dequeue_count
                     )
+                    await _USER_FUNCTIONS[function](delivered)
                 except TransientError:
                     if not fail_ok:
                         raise
