@@ -2,7 +2,10 @@
 
 import azure.functions as func
 
-from sync_core import functions
+from sync_core import functions, telemetry
+
+# Traces and metrics to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+telemetry.configure_from_environment()
 
 app = func.FunctionApp()
 

@@ -1,70 +1,337 @@
-// Storage the sync needs: the state tables and the two work queues with their poison queues.
-// The full deployment (Flex Consumption plan, Application Insights, managed identity, role assignments,
-// azd) is added by the deployment issue; this file already creates what the app expects to exist,
-// because the Functions queue trigger does not create queues.
+// Exchange Sync for Dynamics 365 F&O: everything `azd up` creates, in one resource group.
+// Flex Consumption (FC1) Function App running Python, its storage (state tables, work queues with their
+// poison queues, deployment container), Application Insights on Log Analytics, a user-assigned managed
+// identity with the storage and monitoring roles it needs, the health workbook and the alert rules.
+// No keys or secrets anywhere: storage and telemetry use Entra ID with the managed identity.
+targetScope = 'subscription'
 
-@description('Location of all resources.')
-param location string = resourceGroup().location
+// ---- Environment (azd) ----
 
-@description('Storage account name (3-24 lower-case letters and digits).')
-@minLength(3)
-@maxLength(24)
-param storageAccountName string
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names the resource group and seeds unique resource names.')
+param environmentName string
 
-@description('Prefix of the state tables (SYNC_TABLE_PREFIX).')
+@minLength(1)
+@description('Azure region of all resources (one that offers the Flex Consumption plan).')
+param location string
+
+@description('Object id of the person deploying (azd sets AZURE_PRINCIPAL_ID): gets data access to the state tables and queues, so `python -m sync_core status/failures/audit` work against Azure. Empty: none.')
+param operatorPrincipalId string = ''
+
+@description('Resource group name; empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---- Hosting ----
+
+@allowed([
+  '3.11'
+  '3.12'
+])
+@description('Python version of the Function App.')
+param pythonVersion string = '3.11'
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory of each Flex Consumption instance (MB).')
+param instanceMemoryMB int = 2048
+
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound of Flex Consumption instances (limits parallel load on Graph and F&O).')
+param maximumInstanceCount int = 40
+
+@minValue(30)
+@maxValue(730)
+@description('Days Log Analytics keeps telemetry (30 is included in the ingestion price).')
+param logRetentionDays int = 30
+
+@description('Daily ingestion cap of the Log Analytics workspace in GB (-1: none).')
+param logDailyCapGb int = 1
+
+// ---- Product settings (README, Configuration) ----
+
+@description('D365_URL: F&O environment root, e.g. https://contoso.operations.dynamics.com')
+param d365Url string
+
+@description('SYNC_COMPANY: dataAreaId for items created from Exchange.')
+param company string
+
+@description('SYNC_MAILBOXES: comma-separated mailbox addresses in scope.')
+param mailboxes string = ''
+
+@description('SYNC_MAILBOX_GROUP: Entra group object id whose members are in scope.')
+param mailboxGroupId string = ''
+
+@description('SYNC_SCHEDULE: NCRONTAB schedule of the planning timer.')
+param schedule string = '0 */5 * * * *'
+
+@description('GRAPH_URL: Microsoft Graph root.')
+param graphUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('SYNC_CATEGORY: Outlook category that marks items for sync.')
+param syncCategory string = 'D365 Sync'
+
+@description('SYNC_CONTACT_CATEGORIES: contact person categories allowed on private lists (empty: the sync category).')
+param contactCategories string = ''
+
+@description('SYNC_SHARED_LISTS: shared contact lists, each {name, mailbox, folder, contactFilter, customerFilter}.')
+param sharedLists array = []
+
+@allowed([
+  'newest'
+  'd365'
+  'exchange'
+])
+@description('SYNC_CONFLICT_POLICY: who wins a field changed on both sides.')
+param conflictPolicy string = 'newest'
+
+@minValue(0)
+@maxValue(3650)
+@description('SYNC_WINDOW_DAYS_BACK: calendar window, days before today.')
+param windowDaysBack int = 30
+
+@minValue(1)
+@maxValue(3650)
+@description('SYNC_WINDOW_DAYS_AHEAD: calendar window, days after today.')
+param windowDaysAhead int = 365
+
+@minValue(0)
+@maxValue(86400)
+@description('SYNC_FNO_OVERLAP_SECONDS: the F&O change feed reads this far behind its watermark.')
+param fnoOverlapSeconds int = 120
+
+@description('SYNC_PARENT_LINKS_COLLECTION: OData collection of the activity parent links.')
+param parentLinksCollection string = 'ActivityParentLinks'
+
+@minLength(1)
+@maxLength(21)
+@description('SYNC_TABLE_PREFIX: prefix of the state tables.')
 param tablePrefix string = 'sync'
 
-@description('Queue names (SYNC_SCAN_QUEUE, SYNC_ITEM_QUEUE).')
-param queueNames array = [
-  'sync-scan'
-  'sync-items'
-]
+@minLength(3)
+@maxLength(56)
+@description('SYNC_SCAN_QUEUE: queue of scan messages (its -poison queue is created too).')
+param scanQueue string = 'sync-scan'
 
-var tableNames = [
-  '${tablePrefix}Links'
-  '${tablePrefix}Cursors'
-  '${tablePrefix}Mailboxes'
-  '${tablePrefix}Audit'
-  '${tablePrefix}Failures'
-]
+@minLength(3)
+@maxLength(56)
+@description('SYNC_ITEM_QUEUE: queue of item messages (its -poison queue is created too).')
+param itemQueue string = 'sync-items'
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  name: storageAccountName
+@minValue(1)
+@maxValue(100)
+@description('SYNC_MAX_ATTEMPTS: attempts per queue message; also set as the host maxDequeueCount.')
+param maxAttempts int = 5
+
+@description('SYNC_CONTACT_FOLDER: contact folder of each mailbox that holds the private contacts.')
+param contactFolder string = 'Dynamics 365'
+
+@description('SYNC_TODO_LIST: To Do list for tasks (empty: the default list).')
+param todoList string = ''
+
+@description('SYNC_IMPORT_CATEGORY: Outlook category that asks for an e-mail import.')
+param importCategory string = 'D365 Import'
+
+@description('SYNC_IMPORTED_CATEGORY: category set after an import.')
+param importedCategory string = 'D365 Imported'
+
+@description('SYNC_IMPORT_FAILED_CATEGORY: category set when an import failed for good.')
+param importFailedCategory string = 'D365 Import failed'
+
+@description('SYNC_TENANT_DOMAINS: comma-separated own e-mail domains (empty: the mailboxes\' domains).')
+param tenantDomains string = ''
+
+@description('SYNC_DELETE_MAX_SHARE: safety valve, share of a mailbox\'s links one cycle may delete (0-1).')
+param deleteMaxShare string = '0.2'
+
+@minValue(1)
+@description('SYNC_DELETE_MIN_ITEMS: safety valve, deletions always allowed below this count.')
+param deleteMinItems int = 10
+
+@minValue(0)
+@maxValue(10080)
+@description('SYNC_FNO_DELETE_CHECK_MINUTES: how often links are checked against F&O for deletions.')
+param fnoDeleteCheckMinutes int = 60
+
+// ---- Alerts ----
+
+@description('E-mail address that receives the alerts (empty: alerts show in the portal only).')
+param alertEmail string = ''
+
+@minValue(10)
+@description('Alert when a mailbox has not synced for this many minutes.')
+param mailboxStaleMinutes int = 120
+
+@minValue(1)
+@maxValue(100)
+@description('Alert when more than this percentage of queue messages failed for good within 30 minutes.')
+param failureRatePercent int = 10
+
+@minValue(1)
+@description('The failure-rate alert needs at least this many messages in its window.')
+param failureRateMinMessages int = 20
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-sync-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 12)}'
+
+// Every product setting (sync_core/settings.py), as the app reads it. Settings not here: SYNC_STATIC_TOKEN
+// (local stand-ins only; a token must never be an app setting), SYNC_STATE_DIR (embedded store only) and
+// the AzureWebJobsStorage connection string (identity-based settings are made by the app module).
+var syncSettings = {
+  D365_URL: d365Url
+  GRAPH_URL: graphUrl
+  SYNC_AUTH: 'managed-identity'
+  SYNC_MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId
+  SYNC_MAILBOXES: mailboxes
+  SYNC_MAILBOX_GROUP: mailboxGroupId
+  SYNC_COMPANY: company
+  SYNC_CATEGORY: syncCategory
+  SYNC_CONTACT_CATEGORIES: contactCategories
+  SYNC_SHARED_LISTS: string(sharedLists)
+  SYNC_CONFLICT_POLICY: conflictPolicy
+  SYNC_WINDOW_DAYS_BACK: string(windowDaysBack)
+  SYNC_WINDOW_DAYS_AHEAD: string(windowDaysAhead)
+  SYNC_FNO_OVERLAP_SECONDS: string(fnoOverlapSeconds)
+  SYNC_PARENT_LINKS_COLLECTION: parentLinksCollection
+  SYNC_TABLE_PREFIX: tablePrefix
+  SYNC_SCAN_QUEUE: scanQueue
+  SYNC_ITEM_QUEUE: itemQueue
+  SYNC_MAX_ATTEMPTS: string(maxAttempts)
+  SYNC_SCHEDULE: schedule
+  SYNC_CONTACT_FOLDER: contactFolder
+  SYNC_TODO_LIST: todoList
+  SYNC_IMPORT_CATEGORY: importCategory
+  SYNC_IMPORTED_CATEGORY: importedCategory
+  SYNC_IMPORT_FAILED_CATEGORY: importFailedCategory
+  SYNC_TENANT_DOMAINS: tenantDomains
+  SYNC_DELETE_MAX_SHARE: deleteMaxShare
+  SYNC_DELETE_MIN_ITEMS: string(deleteMinItems)
+  SYNC_FNO_DELETE_CHECK_MINUTES: string(fnoDeleteCheckMinutes)
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
   location: location
-  kind: 'StorageV2'
-  sku: {
-    name: 'Standard_LRS'
-  }
-  properties: {
-    allowBlobPublicAccess: false
-    allowSharedKeyAccess: false
-    minimumTlsVersion: 'TLS1_2'
-    supportsHttpsTrafficOnly: true
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-sync-${resourceToken}'
+    location: location
+    tags: tags
   }
 }
 
-resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'stsync${resourceToken}'
+    location: location
+    tags: tags
+    tablePrefix: tablePrefix
+    queueNames: [
+      scanQueue
+      itemQueue
+    ]
+    deploymentContainerName: deploymentContainerName
+  }
 }
 
-resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
-  for name in concat(queueNames, map(queueNames, q => '${q}-poison')): {
-    parent: queueService
-    name: name
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: 'log-sync-${resourceToken}'
+    appInsightsName: 'appi-sync-${resourceToken}'
+    location: location
+    tags: tags
+    retentionDays: logRetentionDays
+    dailyCapGb: logDailyCapGb
   }
-]
-
-resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
 }
 
-resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
-  for name in tableNames: {
-    parent: tableService
-    name: name
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    identityPrincipalId: identity.outputs.principalId
+    operatorPrincipalId: operatorPrincipalId
   }
-]
+}
 
-output storageAccountName string = storage.name
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-sync-${resourceToken}'
+    location: location
+    tags: tags
+    pythonVersion: pythonVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    maxDequeueCount: maxAttempts
+    syncSettings: syncSettings
+  }
+  // The app starts polling its queues at once: its identity must already hold the storage roles.
+  dependsOn: [
+    roles
+  ]
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+    displayName: 'Exchange Sync health (${environmentName})'
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namePrefix: 'sync-${resourceToken}'
+    appInsightsId: monitoring.outputs.appInsightsId
+    alertEmail: alertEmail
+    mailboxStaleMinutes: mailboxStaleMinutes
+    failureRatePercent: failureRatePercent
+    failureRateMinMessages: failureRateMinMessages
+  }
+}
+
+// azd reads these into its environment; the post-provision hook grants the Graph permissions with them.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output SYNC_IDENTITY_NAME string = identity.outputs.name
+output SYNC_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SYNC_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output SYNC_STORAGE_ACCOUNT string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
+output SYNC_WORKBOOK_ID string = workbook.outputs.id

@@ -15,8 +15,11 @@ from simulators.fno.app import create_fno_app
 from simulators.fno.state import FnoState
 from simulators.graph.app import create_graph_app
 from simulators.graph.state import GraphState
+from simulators.sample_contacts import contact_settings, private_count, seed_contacts, shared_count
 from simulators.sample_data import COMPANY, MAILBOXES, seed
 from simulators.sample_data import sandbox_settings as settings_for
+from simulators.sample_email import seed_email
+from simulators.sample_tasks import FNO_TASKS, TODO_TASKS, seed_tasks
 from simulators.serve import serve
 from sync_core.cli import format_report, run_once
 from sync_core.pipeline.report import CycleReport
@@ -50,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC)
     graph_state, fno_state = GraphState(token=TOKEN), FnoState(token=TOKEN, default_company=COMPANY)
     handles = seed(graph_state, fno_state, now)
+    handles["email"] = seed_email(graph_state, fno_state, now)
+    handles["tasks"] = seed_tasks(graph_state, fno_state, now)
+    handles["contacts"] = seed_contacts(graph_state, fno_state, now)
     with tempfile.TemporaryDirectory(prefix="sync-sandbox-") as scratch:
         state_dir = args.state_dir or str(Path(scratch) / "state")
         with (
@@ -57,13 +63,16 @@ def main(argv: list[str] | None = None) -> int:
             serve(create_fno_app(fno_state)) as fno_server,
         ):
             environ = settings_for(graph_server.url, fno_server.url, TOKEN, state_dir)
+            environ.update(contact_settings())
             if not args.json:
                 _say("Exchange Sync for Dynamics 365 F&O: sandbox")
                 _say(f"  Graph stand-in  {graph_server.url}/v1.0")
                 _say(f"  F&O stand-in    {fno_server.url}/data")
                 _say(f"  state           {state_dir} (embedded SQLite)")
+                _say(f"  sample tasks    {FNO_TASKS} F&O task activities, {TODO_TASKS} Microsoft To Do tasks")
                 _say(
-                    "  sample tenant   4 mailboxes (one without an F&O worker), 6 F&O appointments, 3 Outlook events"
+                    "  sample tenant   4 mailboxes (one without an F&O worker), 6 F&O appointments, 3 Outlook events,"
+                    " 5 e-mails marked D365 Import in 4 folders"
                 )
 
             first = asyncio.run(_cycle(environ))
@@ -104,8 +113,26 @@ def main(argv: list[str] | None = None) -> int:
                     [a for a in fno_state.all("Activities") if a.get("Category") == "Appointment"]
                 )
                 _say(f"\nNow: {events} events in Exchange, {activities} appointments in F&O.")
-                _say("Keep the state with --state-dir DIR, then `SYNC_STATE_DIR=DIR python -m sync_core audit`")
-                _say("(with the same D365_URL etc.) shows every decision; the stand-ins stop with this command.")
+                todo_tasks = sum(len(graph_state.todo.tasks(m.mail)) for m in MAILBOXES if m.personnel_number)
+                fno_tasks = len([a for a in fno_state.all("Activities") if a.get("Category") == "Task"])
+                _say(f"Tasks: {todo_tasks} in Microsoft To Do, {fno_tasks} task activities in F&O.")
+                imported = [a for a in fno_state.all("Activities") if a.get("Category") == "Event"]
+                marked = sum(
+                    1
+                    for m in MAILBOXES
+                    for msg in graph_state.messages(m.mail)
+                    if "D365 Imported" in msg["categories"]
+                )
+                _say(f"E-mail: {len(imported)} imported as F&O activities, {marked} messages D365 Imported.")
+                private = private_count(graph_state, [m.mail for m in MAILBOXES])
+                shared = shared_count(graph_state)
+                _say(f"Contacts: {private} on private lists, {shared} on the shared list North.")
+                _say(
+                    "Keep the state with --state-dir DIR, then `SYNC_STATE_DIR=DIR python -m sync_core audit`"
+                )
+                _say(
+                    "(with the same D365_URL etc.) shows every decision; the stand-ins stop with this command."
+                )
     failed = first.failures or second.failures or third.failures
     return 1 if failed or third.writes else 0
 

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sync_core.app import open_context, open_store
+from sync_core.cli_approve import add_parser as add_approve_parser
+from sync_core.cli_approve import approve_deletes
+from sync_core.cli_contacts import add_parser as add_contacts_parser
+from sync_core.cli_contacts import run_contacts
 from sync_core.pipeline.queues import InProcessQueues
 from sync_core.pipeline.report import ACTIONS, CycleReport
 from sync_core.pipeline.runner import run_cycle
@@ -38,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=50)
     audit.add_argument("--json", action="store_true")
     commands.add_parser("check-config", help="validate the settings and exit")
+    add_approve_parser(commands)
+    add_contacts_parser(commands)
     return parser
 
 
@@ -49,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.command == "approve-deletes":
+        return asyncio.run(approve_deletes(settings, args))
+    if args.command == "contacts":
+        return asyncio.run(run_contacts(settings, args))
     if args.command == "check-config":
         print("configuration OK")
         return EXIT_OK

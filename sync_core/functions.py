@@ -13,6 +13,7 @@ from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.queues import StorageQueues
 from sync_core.settings import Settings, load_settings
+from sync_core.telemetry import record_queue_depths
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ async def on_timer(config: Settings | None = None) -> int:
         async with open_context(config, queues) as ctx:
             messages = await plan_cycle(ctx)
             await queues.send(config.scan_queue, messages)
+            await record_queue_depths(config)
             log.info(
                 "cycle planned",
                 extra={"messages": len(messages), "skipped": len(ctx.report.skipped_mailboxes)},

@@ -33,12 +33,13 @@ class ConflictPolicyName(StrEnum):
 
 
 class SharedList(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Kept equal to schemas/shared-lists.schema.json (a test checks both accept and refuse the same input).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     name: str = Field(min_length=1)
-    mailbox: str = Field(min_length=3)
-    folder: str = Field(min_length=1)
-    contactFilter: str = ""
-    customerFilter: str = ""
+    mailbox: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    folder: str = Field(min_length=1, max_length=255)
+    contactFilter: str = Field(default="", max_length=2000)
+    customerFilter: str = Field(default="", max_length=2000)
 
 
 # Environment variable -> (field name, default). One table keeps names, README and validation aligned.
@@ -66,6 +67,15 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_SCAN_QUEUE": ("scan_queue", "sync-scan"),
     "SYNC_ITEM_QUEUE": ("item_queue", "sync-items"),
     "SYNC_MAX_ATTEMPTS": ("max_attempts", "5"),
+    "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
+    "SYNC_TODO_LIST": ("todo_list", ""),
+    "SYNC_IMPORT_CATEGORY": ("import_category", "D365 Import"),
+    "SYNC_IMPORTED_CATEGORY": ("imported_category", "D365 Imported"),
+    "SYNC_IMPORT_FAILED_CATEGORY": ("import_failed_category", "D365 Import failed"),
+    "SYNC_TENANT_DOMAINS": ("tenant_domains", ""),
+    "SYNC_DELETE_MAX_SHARE": ("delete_max_share", "0.2"),
+    "SYNC_DELETE_MIN_ITEMS": ("delete_min_items", "10"),
+    "SYNC_FNO_DELETE_CHECK_MINUTES": ("fno_delete_check_minutes", "60"),
 }
 ENV_NAMES: dict[str, str] = {field: env for env, (field, _) in _SETTINGS.items()}
 
@@ -97,6 +107,20 @@ class Settings(BaseModel):
     scan_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     item_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     max_attempts: int = Field(ge=1, le=100)
+    # Contact folder of each employee's private list (SPEC 3.4), created if missing.
+    contact_folder: str = Field(min_length=1, max_length=255)
+    # To Do list that tasks from F&O go to and are imported from (blank: the mailbox's default list).
+    todo_list: str = Field(max_length=255)
+    # E-mail import (SPEC 3.3); tenant_domains is comma-separated, blank = the mailboxes' own domains.
+    import_category: str = Field(min_length=1, max_length=255)
+    imported_category: str = Field(min_length=1, max_length=255)
+    import_failed_category: str = Field(min_length=1, max_length=255)
+    tenant_domains: str = Field(max_length=4000, pattern=r"^[A-Za-z0-9.,@ -]*$")
+    # Safety valve (SPEC 4): more than this share of a mailbox's links, and at least min items, is held.
+    delete_max_share: float = Field(gt=0, le=1)
+    delete_min_items: int = Field(ge=1, le=1_000_000)
+    # How often each mailbox's links are compared with the F&O keys that still exist (0: every cycle).
+    fno_delete_check_minutes: int = Field(ge=0, le=10_080)
 
     @field_validator("d365_url", "graph_url")
     @classmethod
@@ -177,8 +201,14 @@ def _parse_shared_lists(text: str) -> tuple[SharedList, ...]:
     if not isinstance(items, list):
         raise SettingsError("SYNC_SHARED_LISTS: must be a JSON array of lists")
     try:
-        return tuple(SharedList.model_validate(item) for item in items)
+        lists = tuple(SharedList.model_validate(item) for item in items)
     except ValidationError as exc:
         raise SettingsError(
             f"SYNC_SHARED_LISTS: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
         ) from exc
+    # One list per name and per shared mailbox (a mailbox's links are per kind and mailbox).
+    for field in ("name", "mailbox"):
+        values = [str(getattr(item, field)).casefold() for item in lists]
+        if len(set(values)) != len(values):
+            raise SettingsError(f"SYNC_SHARED_LISTS: two lists have the same {field}")
+    return lists

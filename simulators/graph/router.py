@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.graph import delta, events_api, users_api
+from simulators.graph import delta, events_api, todo_api, users_api
 from simulators.graph.errors import GraphError, bad_request
 from simulators.graph.http import GraphRequest, GraphResponse
 from simulators.graph.model import Mailbox
@@ -67,12 +67,22 @@ def _mailbox_route(state: GraphState, req: GraphRequest, mb: Mailbox, rest: list
         raise _method_not_allowed()
     if rest[0] == "events":
         return _events_route(state, req, mb, rest)
+    if rest[0] in ("messages", "mailFolders"):
+        from simulators.graph import messages_api
+
+        return messages_api.route(state, req, mb, rest)
+    if rest[0] == "todo":
+        return todo_api.route(state, req, mb, rest)
     if rest[0] == "calendarView" and len(rest) <= 2:
         if len(rest) == 2 and rest[1] != "delta":
             raise _unknown_segment(rest[1])
         if method != "GET":
             raise _method_not_allowed()
         return delta.delta(state, req, mb) if len(rest) == 2 else events_api.calendar_view(req, mb)
+    if rest[0] in ("contactFolders", "contacts"):
+        from simulators.graph import contacts_api
+
+        return contacts_api.route(state, req, mb, rest)
     raise _unknown_segment(rest[0])
 
 

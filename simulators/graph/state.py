@@ -14,6 +14,7 @@ from typing import Any
 from simulators.graph import ids
 from simulators.graph.model import Category, Mailbox, User
 from simulators.graph.timezones import resolve_zone
+from simulators.graph.todo import TodoTenant
 
 _DEFAULT_CATEGORIES = (
     ("Red category", "preset0"),
@@ -51,10 +52,16 @@ class GraphState:
         self.request_log: list[dict[str, Any]] = []
         self.delta_rounds: dict[str, Any] = {}
         self.delta_snapshots: dict[str, Any] = {}
+        # Mail folders and messages per mailbox (simulators.graph.messages_store.MailStore), made on first use.
+        self.mail_stores: dict[str, Any] = {}
+        # Contact folders and contacts per mailbox id (simulators/graph/contacts.py owns the shape).
+        self.contact_books: dict[str, Any] = {}
         self._counter = 0
         self._in_flight: dict[str, int] = {}
         self._throttle: dict[str, tuple[int, float]] = {}
         self._holds: dict[str, threading.Event] = {}
+        # Microsoft To Do lists and tasks, with their seeding and inspection methods (state.todo.add_task, ...).
+        self.todo = TodoTenant(self)
 
     # ---- seeding -------------------------------------------------------------------------------------
 
@@ -111,6 +118,59 @@ class GraphState:
             inst, _created = calendar.create_event(self, mb, event, notify=False)
             inst.master.invited_by = (organizer_mail, organizer_name or organizer_mail)
             return calendar.inspect(mb, inst)
+
+    def add_message(self, mailbox: str, message: dict[str, Any], folder: str = "inbox") -> dict[str, Any]:
+        """Deliver a message into a folder (id or well-known name); returns its JSON (immutable id)."""
+        from simulators.graph import messages_store as mail
+
+        with self.lock:
+            mb = self._mailbox_or_raise(mailbox)
+            stored = mail.add_message(self, mb, folder, message)
+            everything = mail.Render(ext_filter=lambda _p: True)
+            return mail.render_message(mail.store_for(self, mb), stored, everything)
+
+    def add_mail_folder(self, mailbox: str, display_name: str, parent: str | None = None) -> str:
+        """Create a mail folder (under `parent`, default the top of the mailbox); returns its id."""
+        from simulators.graph import messages_store as mail
+
+        with self.lock:
+            mb = self._mailbox_or_raise(mailbox)
+            return mail.folder_id(mail.add_folder(self, mb, parent, display_name))
+
+    def messages(self, mailbox: str) -> list[dict[str, Any]]:
+        """Stored messages with all their extended properties (body as stored)."""
+        from simulators.graph import messages_store as mail
+
+        with self.lock:
+            mb = self._mailbox_or_raise(mailbox)
+            store = mail.store_for(self, mb)
+            opts = mail.Render(ext_filter=lambda _p: True)
+            return [mail.render_message(store, m, opts) for m in store.messages.values()]
+
+    def copy_message(self, mailbox: str, message_id: str, folder: str) -> dict[str, Any]:
+        from simulators.graph import messages_store as mail
+
+        with self.lock:
+            mb = self._mailbox_or_raise(mailbox)
+            copied = mail.copy_message(self, mb, message_id, folder)
+            everything = mail.Render(ext_filter=lambda _p: True)
+            return mail.render_message(mail.store_for(self, mb), copied, everything)
+
+    def update_message(self, mailbox: str, message_id: str, patch: dict[str, Any]) -> None:
+        """A user edit in Outlook (categories, read state, ...); not counted as a product PATCH."""
+        from simulators.graph import messages_store as mail
+
+        with self.lock:
+            mb = self._mailbox_or_raise(mailbox)
+            mail.patch_message(self, mb, message_id, patch)
+            mail.store_for(self, mb).patches.pop()
+
+    def message_patches(self, mailbox: str) -> list[dict[str, Any]]:
+        """Bodies of the PATCH requests the message endpoint received for this mailbox."""
+        from simulators.graph import messages_store as mail
+
+        with self.lock:
+            return list(mail.store_for(self, self._mailbox_or_raise(mailbox)).patches)
 
     # ---- inspection and "user edits in Outlook" ---------------------------------------------------------
 

@@ -25,3 +25,19 @@ def appointment_deletion_rule(ctx: DeletionContext) -> Literal["delete_partner",
     if start > now and ctx.mailbox_is_organizer:
         return "delete_partner"
     return "unlink"
+
+
+def task_deletion_rule(ctx: DeletionContext) -> Literal["delete_partner", "unlink"]:
+    """A task deleted on one side deletes its partner while it is open; a completed task is never
+    deleted by sync, it is only unlinked (and unmarked on the surviving side).
+
+    To Do has no organizer and no window: an open task is the owner's own to-do, and deleting it
+    in To Do or in F&O means it is no longer to be done. A completed task is history, as a past
+    appointment is. A snapshot without a readable status is treated as completed (keep, never guess).
+    The task kind re-checks the surviving side before deleting, because the snapshot may be older
+    than a completion made since.
+    """
+    status = ctx.snapshot.get("status")
+    if isinstance(status, str) and status and status != "completed":
+        return "delete_partner"
+    return "unlink"

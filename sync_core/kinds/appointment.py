@@ -12,6 +12,7 @@ from sync_core.d365 import entities
 from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
+from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.base import (
     DeletionOutcome,
     EmitExchange,
@@ -23,6 +24,7 @@ from sync_core.kinds.base import (
 )
 from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
 from sync_core.model.appointment import (
+    SERIES_FIELDS,
     activity_fields,
     appointment_from_activity,
     appointment_from_event,
@@ -32,16 +34,19 @@ from sync_core.model.appointment import (
     to_record,
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.pipeline.valve import existing_activity_keys
 
 ACTIVITY_CATEGORY = "Appointment"
 _FEED_PAGE = 100
-# Event types this kind syncs; series (masters, occurrences, exceptions) come with the recurrence work.
-_SYNCED_EVENT_TYPES = {"singleInstance", None}
+# Event types this kind syncs (SPEC 3.1): single events, and of a series the master plus each occurrence and
+# exception inside the window. Only single events are ever written merely to stamp them.
+_SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exception", None}
+_STAMPABLE_TYPES = {"singleInstance", None}
 
 
 class AppointmentKind:
     name = "appointment"
-    merge_groups = DEFAULT_GROUPS
+    merge_groups = (*DEFAULT_GROUPS, SERIES_FIELDS)
 
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
@@ -74,8 +79,9 @@ class AppointmentKind:
         end: datetime,
         emit: EmitExchange,
     ) -> str | None:
-        category = ctx.settings.category
         final: str | None = None
+        masters: dict[str, Mapping[str, Any] | None] = {}  # series master id -> event (read once a scan)
+        removals = False
         async for page in ctx.graph.iter_event_delta(
             mailbox.address, delta_link=delta_link, start=start, end=end
         ):
@@ -85,18 +91,54 @@ class AppointmentKind:
                 if not isinstance(graph_id, str) or not graph_id:
                     continue
                 if "@removed" in item:
+                    removals = True
                     changes.append(ExchangeChange(graph_id, removed=True))
                     continue
-                categories = item.get("categories") or []
-                marked = isinstance(categories, list) and category in categories
-                changes.append(
-                    ExchangeChange(graph_id, marked=marked and item.get("type") in _SYNCED_EVENT_TYPES)
-                )
+                changes.extend(await self._changes_of(ctx, mailbox, graph_id, item, masters))
             if changes:
                 await emit(changes)
             if page.delta_link:
                 final = page.delta_link
+        if removals:
+            # Deleting a whole series reports its occurrences removed, not always the master: let the
+            # deletion check confirm each linked master too (one read per series).
+            await emit(await _linked_masters(ctx, self.name, mailbox))
         return final
+
+    async def _changes_of(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        graph_id: str,
+        item: Mapping[str, Any],
+        masters: dict[str, Mapping[str, Any] | None],
+    ) -> list[ExchangeChange]:
+        kind = item.get("type")
+        categories = item.get("categories")
+        master_id = item.get("seriesMasterId")
+        if kind not in ("occurrence", "exception") or not isinstance(master_id, str) or not master_id:
+            return [ExchangeChange(graph_id, marked=self._marked(ctx, kind, categories))]
+        # Delta sends occurrences bare (id, type, start, end, seriesMasterId): the mark is the series'.
+        if master_id not in masters:
+            masters[master_id] = await ctx.graph.get_event(mailbox.address, master_id)
+            master = masters[master_id]
+            master_marked = master is not None and self._marked(ctx, "seriesMaster", master.get("categories"))
+            changes = [ExchangeChange(master_id, marked=master_marked)]
+        else:
+            changes = []
+        if categories is None:
+            master = masters[master_id]
+            categories = master.get("categories") if master is not None else None
+        changes.append(ExchangeChange(graph_id, marked=self._marked(ctx, kind, categories)))
+        return changes
+
+    @staticmethod
+    def _marked(ctx: SyncContext, kind: object, categories: object) -> bool:
+        return (
+            isinstance(categories, list)
+            and ctx.settings.category in categories
+            and kind in _SYNCED_EVENT_TYPES
+        )
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
         since: datetime | None = None
@@ -234,8 +276,49 @@ class AppointmentKind:
 
     def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
         appointment = from_record(record)
+        if appointment.series == "master":
+            return True  # its start is the series' first; the series reaches into the window
         start, end = ctx.window()
         return appointment.end >= start and appointment.start <= end
+
+    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        """Batched key-set check for the deletion check (F&O shows no deletions over OData)."""
+        return await existing_activity_keys(ctx, keys)
+
+    # ---- recurrence (optional pipeline hooks) ---------------------------------------------------------
+    def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:
+        """F&O has no recurrence pattern: series and their members are created in Outlook only."""
+        return from_record(record).series == "single"
+
+    def protects_graph_item(self, graph: GraphItem) -> bool:
+        """Any write turns an occurrence into an exception: linking must never write to one."""
+        return graph.item.get("type") == "occurrence"
+
+    def graph_write_effects(self, graph: GraphItem) -> dict[str, Any]:
+        return {"series": "exception"} if graph.item.get("type") == "occurrence" else {}
+
+    # ---- first-run matching (optional pipeline hooks) -------------------------------------------------
+    async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
+        view = await self.fno_view(ctx, mailbox, fno)
+        if view.record is None:
+            return []
+        items: list[GraphItem] = []
+        for graph_id in await graph_candidates(ctx, mailbox, view.record):
+            item = await self.load_graph(ctx, mailbox, graph_id)
+            if item is not None and item.stamp is None:
+                items.append(item)
+        return items
+
+    async def match_fno_partners(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> list[FnoItem]:
+        view = await self.graph_view(ctx, mailbox, graph)
+        if view.record is None:
+            return []
+        items: list[FnoItem] = []
+        for key in await fno_candidates(ctx, mailbox, view.record, graph.id):
+            item = await self.load_fno(ctx, key)
+            if item is not None and same_key((await self.fno_view(ctx, mailbox, item)).record, view.record):
+                items.append(item)
+        return items
 
     def is_organizer(self, graph: GraphItem | None) -> bool:
         return graph is None or graph.item.get("isOrganizer") is not False
@@ -278,7 +361,7 @@ class AppointmentKind:
         row = await ctx.fno.create("Activities", body)
         key = fno_key(company, str(row["ActivityNumber"]))
         await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
-        if graph.stamp != key and graph.item.get("type") in _SYNCED_EVENT_TYPES:
+        if graph.stamp != key and graph.item.get("type") in _STAMPABLE_TYPES:
             await ctx.graph.update_event(
                 mailbox.address,
                 graph.id,
@@ -336,6 +419,8 @@ class AppointmentKind:
     async def set_graph_mark(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
     ) -> None:
+        if marked and graph.item.get("type") == "occurrence":
+            return  # an occurrence carries its series' mark; writing it would make it an exception
         # Only the category list is written, so nothing else of the user's event changes.
         categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
         if marked:
@@ -400,6 +485,15 @@ _FEED_FIELDS = [
     "ResponsibleWorkerPersonnelNumber",
     "LastDateTimeEdited",
 ]
+
+
+async def _linked_masters(ctx: SyncContext, kind: str, mailbox: Mailbox) -> list[ExchangeChange]:
+    links = await ctx.store.list_links(kind, mailbox.address)
+    return [
+        ExchangeChange(link.graph_id, removed=True)
+        for link in links
+        if link.snapshot.get("series") == "master"
+    ]
 
 
 def _load_cursor(cursor: str | None) -> dict[str, Any] | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from sync_core.model.appointment_base import (
     FIELDS,
+    SERIES_FIELDS,
     TIME_FIELDS,
     Appointment,
     Importance,
     Sensitivity,
+    Series,
     ShowAs,
     content_hash,
     from_record,
@@ -27,12 +29,14 @@ from sync_core.model.text import BODY_LIMIT, TRUNCATION_MARKER
 __all__ = [
     "BODY_LIMIT",
     "FIELDS",
+    "SERIES_FIELDS",
     "TIME_FIELDS",
     "TRUNCATION_MARKER",
     "Appointment",
     "Importance",
     "MappingError",
     "Sensitivity",
+    "Series",
     "ShowAs",
     "activity_fields",
     "appointment_from_activity",

@@ -20,6 +20,9 @@ from sync_core.model.text import normalise_addresses, normalise_body, normalise_
 ShowAs = Literal["free", "tentative", "busy", "oof"]
 Sensitivity = Literal["normal", "personal", "private", "confidential"]
 Importance = Literal["low", "normal", "high"]
+# Where the appointment sits in a recurring series (SPEC 3.1). Exchange owns the series shape:
+# F&O exposes no recurrence pattern, so these are read from Graph and only written to F&O.
+Series = Literal["single", "master", "occurrence", "exception"]
 
 MAX_REMINDER_MINUTES = 525_600  # one year; larger values are clamped by the field maps
 DEFAULT_REMINDER_MINUTES = 15
@@ -48,6 +51,9 @@ class Appointment(BaseModel):
     reminder_minutes: int = Field(default=DEFAULT_REMINDER_MINUTES, ge=0, le=MAX_REMINDER_MINUTES)
     categories: tuple[str, ...] = ()
     attendees: tuple[str, ...] = ()
+    series: Series = "single"
+    # Occurrences and exceptions: the start the pattern gave them (F&O OriginalStartDate), as UTC.
+    original_start: datetime | None = None
 
     @field_validator("subject", "location")
     @classmethod
@@ -64,6 +70,11 @@ class Appointment(BaseModel):
     def _instant(cls, value: datetime) -> datetime:
         # Naive values are taken as UTC: every producer in this package sends aware ones.
         return utc_minute(value)
+
+    @field_validator("original_start")
+    @classmethod
+    def _original(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else utc_minute(value)
 
     @field_validator("categories")
     @classmethod
@@ -88,6 +99,9 @@ FIELDS: tuple[str, ...] = tuple(Appointment.model_fields)
 TIME_FIELDS: tuple[str, ...] = ("start", "end", "is_all_day")
 """Fields that only make sense together: merged and written as one unit."""
 
+SERIES_FIELDS: tuple[str, ...] = ("series", "original_start")
+"""The place in a series: read-only in Graph, merged as one unit."""
+
 
 def select_fields(fields: Collection[str] | None) -> frozenset[str]:
     """The canonical fields a writer should include (all when None); unknown names raise ValueError."""
@@ -105,6 +119,7 @@ def to_record(appointment: Appointment) -> dict[str, Any]:
     record["end"] = format_z(appointment.end)
     record["categories"] = list(appointment.categories)
     record["attendees"] = list(appointment.attendees)
+    record["original_start"] = format_z(appointment.original_start) if appointment.original_start else None
     return record
 
 

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 from sync_core.model.appointment_base import (
     DEFAULT_REMINDER_MINUTES,
     MAX_REMINDER_MINUTES,
+    SERIES_FIELDS,
     TIME_FIELDS,
     Appointment,
     Importance,
     Sensitivity,
+    Series,
     ShowAs,
     select_fields,
 )
@@ -57,6 +59,25 @@ _PRIORITY: Final[dict[str | int, Importance]] = {
     1: "low",
     2: "high",
 }
+
+_SERIES: Final[dict[str | int, Series]] = {
+    "notrecurring": "single",
+    "master": "master",
+    "occurrence": "occurrence",
+    "exception": "exception",
+    0: "single",
+    1: "master",
+    2: "occurrence",
+    3: "exception",
+}
+_SERIES_OUT: Final[dict[Series, str]] = {
+    "single": "NotRecurring",
+    "master": "Master",
+    "occurrence": "Occurrence",
+    "exception": "Exception",
+}
+# F&O's "no date" for the non-nullable OriginalStartDate.
+_NO_DATE: Final = "1900-01-01T00:00:00Z"
 
 _SHOW_AS_OUT: Final[dict[ShowAs, str]] = {
     "free": "Free",
@@ -102,6 +123,9 @@ def appointment_from_activity(
         if end < start:
             note_default(_SOURCE, "EndDateTime")
             end = start
+    series = read_enum(
+        activity.get("RecurrenceState"), _SERIES, "single", source=_SOURCE, field="RecurrenceState"
+    )
     return Appointment(
         subject=read_str(activity.get("Purpose")),
         body=read_str(activity.get("OutlookText")),
@@ -127,6 +151,13 @@ def appointment_from_activity(
             split_categories(activity.get("OutlookCategories")), exclude=[sync_category]
         ),
         attendees=normalise_addresses(attendee_emails, exclude=owner_addresses),
+        series=series,
+        # Only occurrences and exceptions have one; F&O keeps some date in the non-nullable field anyway.
+        original_start=(
+            parse_instant(activity.get("OriginalStartDate"))
+            if series in ("occurrence", "exception")
+            else None
+        ),
     )
 
 
@@ -160,4 +191,10 @@ def activity_fields(appointment: Appointment, fields: Collection[str] | None = N
         body["ReminderMinutes"] = appointment.reminder_minutes
     if "categories" in wanted:
         body["OutlookCategories"] = ";".join(appointment.categories)
+    # A full write of a plain appointment leaves F&O's own defaults (NotRecurring, no original date).
+    if wanted.intersection(SERIES_FIELDS) and (fields is not None or appointment.series != "single"):
+        body["RecurrenceState"] = _SERIES_OUT[appointment.series]
+        body["MasterAppointment"] = "Yes" if appointment.series == "master" else "No"
+        start = appointment.original_start
+        body["OriginalStartDate"] = format_z(start) if start is not None else _NO_DATE
     return body

@@ -21,10 +21,18 @@ from sync_core.model.appointment_base import (
     Appointment,
     Importance,
     Sensitivity,
+    Series,
     ShowAs,
     select_fields,
 )
-from sync_core.model.datetimes import all_day_range, format_wall_clock, is_midnight, parse_zoned, utc_minute
+from sync_core.model.datetimes import (
+    all_day_range,
+    format_wall_clock,
+    is_midnight,
+    parse_instant,
+    parse_zoned,
+    utc_minute,
+)
 from sync_core.model.fields import MappingError, note_default, read_enum, read_flag, read_int, read_mapping
 from sync_core.model.text import (
     html_to_text,
@@ -52,6 +60,12 @@ _SENSITIVITY: Final[dict[str | int, Sensitivity]] = {
     "confidential": "confidential",
 }
 _IMPORTANCE: Final[dict[str | int, Importance]] = {"low": "low", "normal": "normal", "high": "high"}
+_SERIES: Final[dict[str | int, Series]] = {
+    "singleinstance": "single",
+    "seriesmaster": "master",
+    "occurrence": "occurrence",
+    "exception": "exception",
+}
 
 
 def appointment_from_event(
@@ -107,7 +121,18 @@ def appointment_from_event(
         ),
         categories=normalise_categories(_list(event.get("categories")), exclude=[sync_category]),
         attendees=normalise_addresses(_attendee_addresses(event.get("attendees")), exclude=owner_addresses),
+        series=read_enum(
+            event.get("type") or "singleInstance", _SERIES, "single", source=_SOURCE, field="type"
+        ),
+        original_start=_original_start(event),
     )
+
+
+def _original_start(event: dict[str, Any]) -> datetime | None:
+    """originalStart (Edm.DateTimeOffset) of an occurrence or exception; None for anything else."""
+    if event.get("type") not in ("occurrence", "exception"):
+        return None
+    return parse_instant(event.get("originalStart"))
 
 
 def event_fields(
@@ -123,7 +148,7 @@ def event_fields(
     start, end and isAllDay are always written together. All-day boundaries are written as
     midnight in `time_zone_name` (the mailbox's own zone name; `time_zone` is the same zone
     resolved). `categories` always includes the sync category. Attendees are written as required.
-    Unknown field names raise ValueError.
+    The series fields are Exchange's own (read-only) and never written. Unknown field names raise ValueError.
     """
     wanted = select_fields(fields)
     body: dict[str, Any] = {}

@@ -8,13 +8,22 @@ from __future__ import annotations
 import logging
 
 from sync_core.d365.errors import FnoError
+from sync_core.email_import.job import import_message
 from sync_core.exchange.errors import GraphError
 from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import MessageError, ScanFnoFeed, ScanMailbox, SyncPair, decode
+from sync_core.pipeline.messages import (
+    ImportMessage,
+    MessageError,
+    ScanFnoFeed,
+    ScanMailbox,
+    SyncPair,
+    decode,
+)
 from sync_core.pipeline.pair import sync_pair
 from sync_core.pipeline.report import FailureNote
 from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
 from sync_core.state.base import ConcurrencyError
+from sync_core.telemetry import traced_message
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,7 @@ def describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
+@traced_message
 async def handle_message(ctx: SyncContext, text: str | bytes, dequeue_count: int = 1) -> None:
     try:
         message = decode(text)
@@ -55,6 +65,9 @@ async def handle_message(ctx: SyncContext, text: str | bytes, dequeue_count: int
         )
     elif isinstance(message, ScanFnoFeed):
         await _guard(ctx, message.kind, "*", f"scan:fno:{message.kind}", None, None, dequeue_count, message)
+    elif isinstance(message, ImportMessage):
+        graph_id = message.graph_id
+        await _guard(ctx, message.kind, message.mailbox, graph_id, None, graph_id, dequeue_count, message)
     else:
         item_key = message.fno_key or message.graph_id or "?"
         await _guard(
@@ -77,13 +90,15 @@ async def _guard(
     fno_key: str | None,
     graph_id: str | None,
     dequeue_count: int,
-    message: ScanMailbox | ScanFnoFeed | SyncPair,
+    message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage,
 ) -> None:
     try:
         if isinstance(message, ScanMailbox):
             await scan_mailbox(ctx, message)
         elif isinstance(message, ScanFnoFeed):
             await scan_fno_feed(ctx, message)
+        elif isinstance(message, ImportMessage):
+            await import_message(ctx, message)
         else:
             await sync_pair(ctx, message)
     except Exception as exc:
@@ -106,5 +121,5 @@ async def _guard(
         if not permanent:
             raise TransientError(reason) from exc
         return
-    if not ctx.dry_run and isinstance(message, SyncPair):
+    if not ctx.dry_run and isinstance(message, SyncPair | ImportMessage):
         await ctx.store.clear_failure(kind, mailbox, item_key)

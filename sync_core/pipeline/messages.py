@@ -31,9 +31,21 @@ class SyncPair(_Message):
     mailbox: str
     fno_key: str | None = None
     graph_id: str | None = None
+    # Set only by the mailbox's deletion check after the safety valve let it through (pipeline/valve.py):
+    # without it a pair whose one side vanished is left alone.
+    allow_delete: bool = False
 
 
-Message = Annotated[ScanMailbox | ScanFnoFeed | SyncPair, Field(discriminator="type")]
+class ImportMessage(_Message):
+    """Import one Outlook message marked with the import category (one way: Exchange to F&O)."""
+
+    type: Literal["import-message"] = "import-message"
+    kind: str
+    mailbox: str
+    graph_id: str
+
+
+Message = Annotated[ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 # Storage queue messages hold 64 KiB, 48 KiB of payload after base64; ids are far below that.
@@ -44,14 +56,14 @@ class MessageError(ValueError):
     """A queue message that cannot be understood (it will never succeed: do not retry it)."""
 
 
-def encode(message: ScanMailbox | ScanFnoFeed | SyncPair) -> str:
+def encode(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> str:
     text = message.model_dump_json()
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise MessageError(f"{message.type} message is {len(text)} bytes, over the queue limit")
     return text
 
 
-def decode(text: str | bytes) -> ScanMailbox | ScanFnoFeed | SyncPair:
+def decode(text: str | bytes) -> ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage:
     try:
         return _ADAPTER.validate_json(text)
     except ValueError as exc:

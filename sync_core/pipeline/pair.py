@@ -16,6 +16,7 @@ from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
 from sync_core.state.base import AuditEntry, Link
+from sync_core.telemetry import pair_applied
 
 log = logging.getLogger(__name__)
 PENDING = "pending:"
@@ -52,24 +53,25 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
         if await _linked_elsewhere(ctx, kind, mailbox, link, fno, graph):
             return ActionKind.NOTHING
 
-    fno_view = await kind.fno_view(ctx, mailbox, fno)
-    graph_view = await kind.graph_view(ctx, mailbox, graph)
-    fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
     snapshot = link.snapshot if settled and link is not None else None
-    decision = decide(
-        snapshot=snapshot,
-        fno=fno_view,
-        graph=graph_view,
-        policy=Policy(ctx.settings.conflict_policy.value),
-        deletion_rule=kind.deletion_rule,
-        now=ctx.now(),
-        mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
-        groups=kind.merge_groups,
-    )
+    fno_view, graph_view, decision = await _decide(ctx, kind, mailbox, link, snapshot, fno, graph)
+    if not settled and decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
+        # Before creating anything: the partner may exist unlinked (first run on existing data).
+        matched = await _match_partner(ctx, kind, mailbox, fno, graph)
+        if matched is not None:
+            fno, graph = matched
+            fno_view, graph_view, decision = await _decide(ctx, kind, mailbox, link, None, fno, graph)
     if decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
         source = fno_view if decision.action is ActionKind.CREATE_IN_GRAPH else graph_view
         if source.record is None or not kind.in_scope(ctx, source.record):
             return ActionKind.NOTHING
+        if decision.action is ActionKind.CREATE_IN_GRAPH and not _may_create_in_graph(kind, source.record):
+            return ActionKind.NOTHING
+    if settled and _is_deletion(decision, fno_view, graph_view) and not message.allow_delete:
+        # Deletions of a mailbox are counted together first (safety valve): the mailbox's deletion check
+        # queues this pair again with allow_delete once the valve lets it through.
+        log.info("deletion left to the deletion check", extra={"kind": kind.name})
+        return ActionKind.NOTHING
     if decision.action is ActionKind.NOTHING:
         if settled and link is not None:
             ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
@@ -87,7 +89,86 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
         )
         return decision.action
     await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
+    pair_applied(ctx, kind.name, mailbox.address, decision, fno_view, graph_view)
     return decision.action
+
+
+async def _decide(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    link: Link | None,
+    snapshot: Mapping[str, Any] | None,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+) -> tuple[SideView, SideView, Decision]:
+    fno_view = await kind.fno_view(ctx, mailbox, fno)
+    graph_view = await kind.graph_view(ctx, mailbox, graph)
+    fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
+    policy = Policy(ctx.settings.conflict_policy.value)
+    if snapshot is None and graph is not None and _protects(kind, graph):
+        # Linking must not write to this Exchange item (a series occurrence would become an exception).
+        policy = Policy.EXCHANGE
+    decision = decide(
+        snapshot=snapshot,
+        fno=fno_view,
+        graph=graph_view,
+        policy=policy,
+        deletion_rule=kind.deletion_rule,
+        now=ctx.now(),
+        mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
+        groups=kind.merge_groups,
+    )
+    return fno_view, graph_view, decision
+
+
+def _is_deletion(decision: Decision, fno_view: SideView, graph_view: SideView) -> bool:
+    """A decision caused by one side of a linked pair vanishing (delete the partner, or unlink it)."""
+    if decision.action in (ActionKind.DELETE_IN_GRAPH, ActionKind.DELETE_IN_FNO):
+        return True
+    return decision.action is ActionKind.UNLINK and (fno_view.present != graph_view.present)
+
+
+async def _match_partner(
+    ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox, fno: FnoItem | None, graph: GraphItem | None
+) -> tuple[FnoItem | None, GraphItem | None] | None:
+    """First-run matching by the kind's strict key (optional kind hooks `match_graph_partners` and
+    `match_fno_partners`, candidates best first); a candidate already linked to something else is skipped."""
+    store = ctx.store
+    if fno is not None and graph is None:
+        hook = getattr(kind, "match_graph_partners", None)
+        if hook is None:
+            return None
+        candidates: list[GraphItem] = await hook(ctx, mailbox, fno)
+        for candidate in candidates:
+            if await store.get_link_by_graph(kind.name, mailbox.address, candidate.id) is None:
+                return fno, candidate
+    elif graph is not None and fno is None:
+        hook = getattr(kind, "match_fno_partners", None)
+        if hook is None:
+            return None
+        found: list[FnoItem] = await hook(ctx, mailbox, graph)
+        for item in found:
+            if await store.get_link_by_fno(kind.name, mailbox.address, item.key) is None:
+                return item, graph
+    return None
+
+
+def _may_create_in_graph(kind: KindAdapter, record: Mapping[str, Any]) -> bool:
+    """Optional kind hook: some F&O records are never created in Exchange (series members)."""
+    hook = getattr(kind, "may_create_in_graph", None)
+    return True if hook is None else bool(hook(record))
+
+
+def _graph_write_effects(kind: KindAdapter, graph: GraphItem) -> dict[str, Any]:
+    """Optional kind hook `graph_write_effects(graph)`: canonical fields that writing changes by itself."""
+    hook = getattr(kind, "graph_write_effects", None)
+    return {} if hook is None else dict(hook(graph))
+
+
+def _protects(kind: KindAdapter, graph: GraphItem) -> bool:
+    hook = getattr(kind, "protects_graph_item", None)
+    return False if hook is None else bool(hook(graph))
 
 
 async def _linked_elsewhere(
@@ -143,15 +224,20 @@ async def _apply(
     elif action in (ActionKind.UPDATE, ActionKind.LINK):
         assert fno is not None and graph is not None and decision.snapshot is not None
         fno_version, graph_version = fno.version, graph.version
+        snapshot = dict(decision.snapshot)
+        write_fno = dict(decision.write_fno)
         if decision.write_graph:
-            graph_version = await kind.update_graph(
-                ctx, mailbox, graph, decision.write_graph, decision.snapshot
-            )
+            graph_version = await kind.update_graph(ctx, mailbox, graph, decision.write_graph, snapshot)
             report.count(kind.name, "to_exchange", "updated")
-        if decision.write_fno:
-            fno_version = (
-                await kind.update_fno(ctx, mailbox, fno, decision.write_fno, decision.snapshot) or fno.version
+            # Writing may change the Exchange item itself (an occurrence becomes an exception): F&O follows
+            # now rather than one cycle later.
+            effects = _graph_write_effects(kind, graph)
+            snapshot.update(effects)
+            write_fno.update(
+                {k: v for k, v in effects.items() if fno_view.record and fno_view.record.get(k) != v}
             )
+        if write_fno:
+            fno_version = await kind.update_fno(ctx, mailbox, fno, write_fno, snapshot) or fno.version
             report.count(kind.name, "to_fno", "updated")
         # Linking a pair the user re-marked on one side marks the other side again.
         if decision.mark_graph and "categories" not in decision.write_graph:
@@ -160,17 +246,10 @@ async def _apply(
             await kind.set_fno_mark(ctx, mailbox, fno, True)
         if decision.mark_graph or decision.mark_fno:
             report.count(kind.name, "to_exchange" if decision.mark_graph else "to_fno", "updated")
-        elif not decision.write_graph and not decision.write_fno:
+        elif not decision.write_graph and not write_fno:
             report.count_unchanged(kind.name, mailbox.address, fno.key)
         await _save(
-            ctx,
-            kind,
-            mailbox.address,
-            link,
-            fno,
-            graph,
-            decision.snapshot,
-            versions=(fno_version, graph_version),
+            ctx, kind, mailbox.address, link, fno, graph, snapshot, versions=(fno_version, graph_version)
         )
     elif action is ActionKind.DELETE_IN_GRAPH:
         if graph is not None:

@@ -7,12 +7,14 @@ import logging
 import uuid
 from datetime import timedelta
 
+from sync_core.contacts.registry import refresh_shared_mailboxes, serves
 from sync_core.d365 import entities
 from sync_core.exchange.errors import GraphError
 from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
 from sync_core.state.base import MailboxRecord
+from sync_core.telemetry import traced_plan
 
 log = logging.getLogger(__name__)
 CATEGORY_COLOR = "preset7"  # blue in Outlook's preset list
@@ -103,14 +105,19 @@ async def _resolve_mailbox(
     )
 
 
+@traced_plan
 async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
     cycle_id = uuid.uuid4().hex
     records = await refresh_registry(ctx)
+    # Shared contact lists live in shared mailboxes that no worker owns (contacts issue).
+    records = await refresh_shared_mailboxes(ctx, records)
     messages: list[ScanMailbox | ScanFnoFeed] = []
     for kind in ctx.kinds:
         ctx.report.touch(kind)
         messages.extend(
-            ScanMailbox(kind=kind, mailbox=r.mailbox, cycle_id=cycle_id) for r in records if r.status == "ok"
+            ScanMailbox(kind=kind, mailbox=r.mailbox, cycle_id=cycle_id)
+            for r in records
+            if r.status == "ok" and serves(kind, r, ctx.settings)
         )
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
     return messages

@@ -12,9 +12,9 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
-from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox, SyncPair, encode
+from sync_core.pipeline.messages import ImportMessage, ScanFnoFeed, ScanMailbox, SyncPair, encode
 
-AnyMessage = ScanMailbox | ScanFnoFeed | SyncPair
+AnyMessage = ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage
 
 
 class QueueSender(Protocol):

@@ -10,11 +10,13 @@ from sync_core.pipeline.messages import MessageError, SyncPair, decode
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.queues import InProcessQueues
 from sync_core.pipeline.report import CycleReport
+from sync_core.telemetry import traced_cycle
 
 # Pairs of different mailboxes run side by side; the Graph client caps each mailbox at 4 requests.
 DEFAULT_CONCURRENCY = 16
 
 
+@traced_cycle
 async def run_cycle(
     ctx: SyncContext, queues: InProcessQueues, concurrency: int = DEFAULT_CONCURRENCY
 ) -> CycleReport:

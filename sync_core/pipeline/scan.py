@@ -8,9 +8,10 @@ import logging
 from datetime import UTC, datetime
 
 from sync_core.exchange.errors import DeltaTokenExpired
-from sync_core.kinds.base import ExchangeChange, FnoChange
+from sync_core.kinds.base import ExchangeChange, FnoChange, KindAdapter
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox, SyncPair
+from sync_core.pipeline.valve import check_deletions
 from sync_core.state.base import ConcurrencyError, Cursor
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def fno_cursor_name(kind: str) -> str:
 
 
 async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
-    """Returns the number of pair messages queued."""
+    """Returns the number of pair messages queued (deletions are queued by the deletion check)."""
     kind = ctx.kinds[message.kind]
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None:
@@ -34,6 +35,7 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     cursor = await ctx.store.get_cursor(name)
     queued = 0
     seen: set[str] = set()
+    removed: set[str] = set()
 
     async def emit(changes: list[ExchangeChange]) -> None:
         nonlocal queued
@@ -42,6 +44,10 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
             if change.graph_id in seen:
                 continue  # delta may repeat an item; one message is enough
             seen.add(change.graph_id)
+            if change.removed:
+                if await ctx.store.get_link_by_graph(kind.name, mailbox.address, change.graph_id):
+                    removed.add(change.graph_id)  # a deletion candidate: the deletion check decides
+                continue
             if change.marked or await ctx.store.get_link_by_graph(
                 kind.name, mailbox.address, change.graph_id
             ):
@@ -65,29 +71,37 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         log.info("delta token expired; full resync", extra={"kind": kind.name})
         full = True
         seen.clear()
+        removed.clear()
         new_value = await kind.scan_exchange(ctx, mailbox, None, emit)
-    if full:
-        queued += await _queue_unseen_links(ctx, kind.name, mailbox.address, seen, message.cycle_id)
+    if full and new_value is not None:
+        # A complete round listed everything in scope: what it did not list may be gone.
+        removed.update(await _unseen_links(ctx, kind, mailbox.address, seen))
+    held = False
+    if getattr(kind, "deletion_check", True):
+        # All of this mailbox's deletions are counted together before any is applied (safety valve).
+        held = await check_deletions(ctx, kind, mailbox, removed, message.cycle_id)
     if not ctx.dry_run:
-        if new_value is not None:
+        # While deletions are held the delta cursor stays put: the next scan sees the same removals again.
+        if new_value is not None and not held:
             await _save_cursor(ctx, name, new_value, cursor)
         await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
     return queued
 
 
-async def _queue_unseen_links(
-    ctx: SyncContext, kind: str, mailbox: str, seen: set[str], cycle_id: str
-) -> int:
-    """After a full round, a linked item the round did not list may have been deleted: check each."""
-    links = await ctx.store.list_links(kind, mailbox)
-    pairs = [
-        SyncPair(kind=kind, mailbox=mailbox, fno_key=link.fno_key, graph_id=link.graph_id, cycle_id=cycle_id)
-        for link in links
-        if link.graph_id not in seen
-    ]
-    if pairs:
-        await ctx.queues.send(ctx.settings.item_queue, pairs)
-    return len(pairs)
+async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen: set[str]) -> set[str]:
+    """After a full round, a linked item in scope (e.g. inside the calendar window) that the round did not
+    list may have been deleted. Items that simply lie outside the window are not asked about again."""
+    unseen: set[str] = set()
+    for link in await ctx.store.list_links(kind.name, mailbox):
+        if link.graph_id in seen or link.graph_id.startswith("pending:"):
+            continue
+        try:
+            in_scope = kind.in_scope(ctx, link.snapshot) if link.snapshot else True
+        except (ValueError, TypeError):
+            in_scope = True  # an unreadable snapshot: ask rather than assume
+        if in_scope:
+            unseen.add(link.graph_id)
+    return unseen
 
 
 async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:

@@ -84,6 +84,19 @@ class Failure(_Record):
     last_at: datetime
 
 
+class ContactListEntry(_Record):
+    """An explicit change to one mailbox's contact list (contacts issue): on it although the rule or
+    query does not say so (`member` True), or kept off it (`member` False). `pending` until a contacts
+    scan has queued the change, so an edit made from the command line reaches the next cycle."""
+
+    mailbox: str  # lower-case
+    contact_key: str  # F&O key, e.g. "usmf|CP-000123"
+    member: bool
+    origin: str = "cli"  # "cli" (an operator) or "outlook" (created in / deleted from that mailbox)
+    changed_at: datetime | None = None
+    pending: bool = True
+
+
 class StateStore(Protocol):
     """One interface, two back ends (SQLite embedded, Azure Table Storage)."""
 
@@ -127,3 +140,13 @@ class StateStore(Protocol):
 
     async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None: ...
     async def list_failures(self) -> list[Failure]: ...
+
+    # Contact list entries (one per mailbox + contact): insert with etag None, replace/delete by etag.
+    async def get_contact_entry(self, mailbox: str, contact_key: str) -> ContactListEntry | None: ...
+    async def save_contact_entry(self, entry: ContactListEntry) -> ContactListEntry: ...
+    async def delete_contact_entry(self, entry: ContactListEntry) -> None: ...
+    async def list_contact_entries(
+        self, mailbox: str | None = None, *, contact_key: str | None = None, pending: bool | None = None
+    ) -> list[ContactListEntry]:
+        """Entries matching every given filter, ordered by mailbox and contact key."""
+        ...

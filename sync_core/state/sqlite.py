@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sync_core.state.base import (
     AuditEntry,
     ConcurrencyError,
+    ContactListEntry,
     Cursor,
     Failure,
     Link,
@@ -65,6 +66,13 @@ CREATE TABLE IF NOT EXISTS failures (
     etag TEXT NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (kind, mailbox, item_key)
+);
+CREATE TABLE IF NOT EXISTS contact_entries (
+    mailbox TEXT NOT NULL,
+    contact_key TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (mailbox, contact_key)
 );
 """
 
@@ -311,3 +319,61 @@ class SqliteStateStore:
         sql = "SELECT etag, body FROM failures ORDER BY kind, mailbox, item_key"
         rows = await self._read(lambda c: c.execute(sql).fetchall())
         return [Failure.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+
+    # -- contact list entries -----------------------------------------------------------------------
+
+    async def get_contact_entry(self, mailbox: str, contact_key: str) -> ContactListEntry | None:
+        sql = "SELECT etag, body FROM contact_entries WHERE mailbox = ? AND contact_key = ?"
+        row = await self._read(lambda c: c.execute(sql, (mailbox, contact_key)).fetchone())
+        if row is None:
+            return None
+        return ContactListEntry.model_validate({**json.loads(row[1]), "etag": row[0]})
+
+    async def save_contact_entry(self, entry: ContactListEntry) -> ContactListEntry:
+        etag = _new_etag()
+        body = _body(entry)
+
+        def _save(conn: sqlite3.Connection) -> None:
+            if entry.etag is None:
+                try:
+                    conn.execute(
+                        "INSERT INTO contact_entries (mailbox, contact_key, etag, body) VALUES (?,?,?,?)",
+                        (entry.mailbox, entry.contact_key, etag, body),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise ConcurrencyError("contact list entry already exists") from exc
+                return
+            cur = conn.execute(
+                "UPDATE contact_entries SET etag = ?, body = ? WHERE mailbox = ? AND contact_key = ? AND etag = ?",
+                (etag, body, entry.mailbox, entry.contact_key, entry.etag),
+            )
+            if cur.rowcount != 1:
+                raise ConcurrencyError("contact list entry changed or vanished since it was read")
+
+        await self._write(_save)
+        return entry.model_copy(update={"etag": etag})
+
+    async def delete_contact_entry(self, entry: ContactListEntry) -> None:
+        def _delete(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "DELETE FROM contact_entries WHERE mailbox = ? AND contact_key = ? AND etag = ?",
+                (entry.mailbox, entry.contact_key, entry.etag),
+            )
+            if cur.rowcount != 1:
+                raise ConcurrencyError("contact list entry changed or vanished since it was read")
+
+        await self._write(_delete)
+
+    async def list_contact_entries(
+        self, mailbox: str | None = None, *, contact_key: str | None = None, pending: bool | None = None
+    ) -> list[ContactListEntry]:
+        clauses, params = [], []
+        for column, value in (("mailbox", mailbox), ("contact_key", contact_key)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = f"SELECT etag, body FROM contact_entries{where} ORDER BY mailbox, contact_key"
+        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
+        found = [ContactListEntry.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+        return [e for e in found if pending is None or e.pending == pending]

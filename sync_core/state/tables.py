@@ -10,6 +10,7 @@ Layout (tables named `<prefix>Links`, `<prefix>Cursors`, ...; keys built by `key
 - Cursors: partition = name, row "cursor". Mailboxes: partition "mailbox", row = mailbox.
 - Audit: partition = inverted day, row = inverted microseconds|uuid, so a plain scan is newest first.
 - Failures: partition = kind|mailbox, row = item_key.
+- ContactLists: partition = mailbox, row = contact key (explicit contact list entries; a small table).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pydantic import BaseModel
 from sync_core.state.base import (
     AuditEntry,
     ConcurrencyError,
+    ContactListEntry,
     Cursor,
     Failure,
     Link,
@@ -95,6 +97,7 @@ class TableStateStore:
         self._mailboxes = service.get_table_client(f"{prefix}Mailboxes")
         self._audit = service.get_table_client(f"{prefix}Audit")
         self._failures = service.get_table_client(f"{prefix}Failures")
+        self._contact_entries = service.get_table_client(f"{prefix}ContactLists")
         self._ready = False
         self._ready_lock = asyncio.Lock()
 
@@ -129,7 +132,8 @@ class TableStateStore:
         if not self._ready:
             async with self._ready_lock:
                 if not self._ready:
-                    for table in (self._links, self._cursors, self._mailboxes, self._audit, self._failures):
+                    tables = (self._links, self._cursors, self._mailboxes, self._audit, self._failures)
+                    for table in (*tables, self._contact_entries):
                         await self._service.create_table_if_not_exists(table.table_name)
                     self._ready = True
         return client
@@ -388,3 +392,71 @@ class TableStateStore:
         failures = await self._client(self._failures)
         found = [_record(Failure, e, _etag_of(e)) async for e in failures.list_entities()]
         return sorted(found, key=lambda f: (f.kind, f.mailbox, f.item_key))
+
+    # -- contact list entries ---------------------------------------------------------------------
+
+    async def get_contact_entry(self, mailbox: str, contact_key: str) -> ContactListEntry | None:
+        table = await self._client(self._contact_entries)
+        entity = await self._get(table, encode_component(mailbox), encode_component(contact_key))
+        if entity is None:
+            return None
+        entry = _record(ContactListEntry, entity, _etag_of(entity))
+        # Digest keys are not reversible: the stored values decide.
+        return entry if entry.mailbox == mailbox and entry.contact_key == contact_key else None
+
+    async def save_contact_entry(self, entry: ContactListEntry) -> ContactListEntry:
+        table = await self._client(self._contact_entries)
+        entity = _entity(encode_component(entry.mailbox), encode_component(entry.contact_key), entry)
+        try:
+            if entry.etag is None:
+                meta = await table.create_entity(entity)
+            else:
+                meta = await table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=entry.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrencyError("contact list entry changed, vanished or already exists") from exc
+            raise
+        return entry.model_copy(update={"etag": str(meta["etag"])})
+
+    async def delete_contact_entry(self, entry: ContactListEntry) -> None:
+        if entry.etag is None:
+            raise ConcurrencyError("cannot delete a contact list entry that was never read (no etag)")
+        table = await self._client(self._contact_entries)
+        partition, row = encode_component(entry.mailbox), encode_component(entry.contact_key)
+        keys = {"PartitionKey": partition, "RowKey": row}
+        try:
+            # A one-operation transaction: unlike delete_entity it reports an entity that is already gone.
+            await table.submit_transaction(
+                [("delete", keys, {"etag": entry.etag, "match_condition": MatchConditions.IfNotModified})]
+            )
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrencyError("contact list entry changed or vanished since it was read") from exc
+            raise
+
+    async def list_contact_entries(
+        self, mailbox: str | None = None, *, contact_key: str | None = None, pending: bool | None = None
+    ) -> list[ContactListEntry]:
+        table = await self._client(self._contact_entries)
+        clauses, params = [], {}
+        if mailbox is not None:
+            clauses.append("PartitionKey eq @pk")
+            params["pk"] = encode_component(mailbox)
+        if contact_key is not None:
+            clauses.append("RowKey eq @rk")
+            params["rk"] = encode_component(contact_key)
+        entities = self._query(table, " and ".join(clauses), params) if clauses else table.list_entities()
+        found = [_record(ContactListEntry, e, _etag_of(e)) async for e in entities]
+        found = [
+            e
+            for e in found
+            if (mailbox is None or e.mailbox == mailbox)
+            and (contact_key is None or e.contact_key == contact_key)
+            and (pending is None or e.pending == pending)
+        ]
+        return sorted(found, key=lambda e: (e.mailbox, e.contact_key))

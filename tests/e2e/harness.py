@@ -14,7 +14,10 @@ from simulators.fno.app import create_fno_app
 from simulators.fno.state import FnoState
 from simulators.graph.app import create_graph_app
 from simulators.graph.state import GraphState
+from simulators.sample_contacts import contact_settings, seed_contacts
 from simulators.sample_data import COMPANY, sandbox_settings, seed
+from simulators.sample_email import seed_email
+from simulators.sample_tasks import seed_tasks
 from simulators.serve import serve
 from sync_core.app import open_context
 from sync_core.pipeline.queues import InProcessQueues
@@ -72,7 +75,7 @@ class Tenant:
 
 
 @contextmanager
-def sample_tenant(tmp_path: Path, now: datetime = NOW) -> Iterator[Tenant]:
+def sample_tenant(tmp_path: Path, now: datetime = NOW, *, contact_problems: bool = False) -> Iterator[Tenant]:
     """`now` is the tenant's clock; pass the real time for tests that run the sync in another process."""
     graph, fno = GraphState(token=TOKEN), FnoState(token=TOKEN, default_company=COMPANY)
     tenant = Tenant(graph=graph, fno=fno, environ={}, handles={}, now=now)
@@ -80,6 +83,10 @@ def sample_tenant(tmp_path: Path, now: datetime = NOW) -> Iterator[Tenant]:
     graph.clock = lambda: tenant.now
     fno.clock = lambda: tenant.now
     tenant.handles = seed(graph, fno, now)
+    tenant.handles["email"] = seed_email(graph, fno, now)
+    tenant.handles["tasks"] = seed_tasks(graph, fno, now)
+    tenant.handles["contacts"] = seed_contacts(graph, fno, now, problems=contact_problems)
     with serve(create_graph_app(graph)) as graph_server, serve(create_fno_app(fno)) as fno_server:
         tenant.environ = sandbox_settings(graph_server.url, fno_server.url, TOKEN, str(tmp_path / "state"))
+        tenant.environ.update(contact_settings())
         yield tenant

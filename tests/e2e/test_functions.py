@@ -18,6 +18,7 @@ from azure.storage.queue.aio import QueueClient
 
 import function_app
 from sync_core import functions
+from sync_core.kinds import all_kinds
 from sync_core.pipeline.handlers import TransientError
 from sync_core.pipeline.queues import StorageQueues
 from sync_core.state.tables import TableStateStore
@@ -116,8 +117,12 @@ async def _links(tenant: Tenant) -> list[Any]:
 def test_timer_scan_and_item_functions_sync_through_azure_queues_and_tables(azure_tenant: Tenant) -> None:
     tenant = azure_tenant
     scans, items = asyncio.run(_full_cycle(tenant))
-    # One scan per mailbox with a worker (3) plus one F&O feed scan; one item message per changed pair.
-    assert scans == 4
+    # Per kind: one scan per mailbox it serves plus one F&O feed scan. Appointments, tasks, e-mail import
+    # and private contacts serve the 3 mailboxes with a worker; shared contact lists serve the 1 shared
+    # mailbox. Then one item message per changed pair.
+    kinds = all_kinds()
+    assert scans == 4 * (len(kinds) - 1) + 2
+    assert "shared_contact" in kinds
     assert items >= 7
     links = asyncio.run(_links(tenant))
     assert len(links) == 7
@@ -146,6 +151,7 @@ def test_transient_failure_is_recorded_and_left_for_the_queue_to_retry(
     asyncio.run(_USER_FUNCTIONS["plan_cycle"](TimerRequest()))
     asyncio.run(_drain(tenant, settings.scan_queue, "scan"))
     monkeypatch.setattr("sync_core.pipeline.handlers.sync_pair", broken)
+    monkeypatch.setattr("sync_core.pipeline.handlers.import_message", broken)
     handled = asyncio.run(_drain(tenant, settings.item_queue, "sync_item", fail_ok=True))
     assert handled == 0
 

@@ -1,0 +1,123 @@
+// The Function App on a Flex Consumption (FC1) plan, Python. Flex rules: the runtime and version live in
+// functionAppConfig.runtime, the package comes from a blob container (read with the managed identity), and
+// the app settings WEBSITE_RUN_FROM_PACKAGE, FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and
+// WEBSITE_CONTENT* must not be set (the platform rejects or ignores them).
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@allowed([
+  '3.11'
+  '3.12'
+])
+param pythonVersion string = '3.11'
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+param maximumInstanceCount int = 40
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity (storage, telemetry, Graph and F&O tokens).')
+param identityClientId string
+
+param storageAccountName string
+
+@description('URL of the blob container holding the deployment package.')
+param deploymentContainerUrl string
+
+param appInsightsConnectionString string
+
+@description('Attempts per queue message (host maxDequeueCount; equal to SYNC_MAX_ATTEMPTS).')
+param maxDequeueCount int = 5
+
+@description('Product settings (sync_core/settings.py names).')
+param syncSettings object
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  // azd deploys the service "sync" of azure.yaml to the site carrying this tag.
+  tags: union(tags, {
+    'azd-service-name': 'sync'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+// Platform settings come last in the union, so a product setting can never override them.
+var platformSettings = {
+  // Identity-based host storage: no account key, no connection string.
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AZURE_CLIENT_ID: identityClientId
+  // Telemetry with Entra ID (the Application Insights resource refuses key-only ingestion).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  OTEL_SERVICE_NAME: name
+  // Overrides host.json so the host poisons a message exactly when the app counts it as failed.
+  AzureFunctionsJobHost__extensions__queues__maxDequeueCount: string(maxDequeueCount)
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(syncSettings, platformSettings)
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

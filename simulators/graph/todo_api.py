@@ -1,0 +1,315 @@
+"""To Do endpoints under /users/{id}/todo: lists, tasks, linkedResources and per-list task delta.
+
+Delta (GET .../lists/{id}/tasks/delta) works per list, like the real service: the first page of an
+initial round is empty with a nextLink; a later round lists tasks created or changed since the
+round that issued the token, and tasks deleted or moved to another list as
+`{"id": ..., "@removed": {"reason": "deleted"}}`. Tokens carry the mailbox's sync generation
+(`GraphState.expire_delta_tokens` makes them answer 410) and the list (a deleted list answers 404).
+Query options on delta give 400. Lists and tasks accept `$top`/`$skip`; task reads accept
+`$expand=linkedResources` and `$filter` (the stand-in's OData subset).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from typing import Any
+
+from simulators.graph import odata
+from simulators.graph.errors import GraphError, bad_request
+from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
+from simulators.graph.model import Mailbox
+from simulators.graph.state import GraphState
+from simulators.graph.todo import (
+    StoredTask,
+    TodoList,
+    TodoTenant,
+    apply_fields,
+    linked_resource,
+    list_id,
+    render_list,
+    render_resource,
+    render_task,
+    task_id,
+)
+
+_DEFAULT_TOP = 10
+_DELTA_FORBIDDEN = ("$select", "$filter", "$expand", "$orderby", "$search", "$top", "$skip")
+
+
+def _method_not_allowed() -> GraphError:
+    return GraphError(
+        405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."
+    )
+
+
+def _unknown(segment: str) -> GraphError:
+    return bad_request(f"Resource not found for the segment '{segment[:100]}'.")
+
+
+def route(state: GraphState, req: GraphRequest, mb: Mailbox, rest: list[str]) -> GraphResponse:
+    """`rest` starts with "todo"."""
+    todo = state.todo
+    method = req.method
+    if len(rest) < 2 or rest[1] != "lists":
+        raise _unknown(rest[1] if len(rest) > 1 else "todo")
+    if len(rest) == 2:
+        if method == "GET":
+            lists = [render_list(lst) for lst in todo.of(mb).lists.values()]
+            return _collection(req, mb, "todo/lists", lists)
+        if method == "POST":
+            return _create_list(todo, req, mb)
+        raise _method_not_allowed()
+    todo_list = todo.find_list(mb, rest[2])
+    if len(rest) == 3:
+        return _one_list(todo, req, mb, todo_list)
+    if rest[3] != "tasks":
+        raise _unknown(rest[3])
+    if len(rest) == 4:
+        if method == "GET":
+            return _list_tasks(req, mb, todo_list)
+        if method == "POST":
+            task = todo.create_task(todo_list, req.json())
+            return json_response(201, _entity(req, mb, "tasks", render_task(task, expand_linked=True)))
+        raise _method_not_allowed()
+    if rest[4] == "delta" and len(rest) == 5:
+        if method != "GET":
+            raise _method_not_allowed()
+        return _delta(state, req, mb, todo_list)
+    task = todo.find_task(todo_list, rest[4])
+    if len(rest) == 5:
+        return _one_task(todo, req, mb, todo_list, task)
+    if rest[5] != "linkedResources" or len(rest) > 7:
+        raise _unknown(rest[5])
+    return _linked_resources(todo, req, mb, task, rest[6] if len(rest) == 7 else None)
+
+
+def _create_list(todo: TodoTenant, req: GraphRequest, mb: Mailbox) -> GraphResponse:
+    body = req.json()
+    if not isinstance(body, dict) or not isinstance(body.get("displayName"), str) or not body["displayName"]:
+        raise bad_request("The displayName of a todoTaskList is required.", "invalidRequest")
+    unknown = set(body) - {"displayName"} - {k for k in body if k.startswith("@odata.")}
+    if unknown:
+        raise bad_request(f"The property '{sorted(unknown)[0][:60]}' cannot be set on a todoTaskList.")
+    created = todo.new_list(mb, body["displayName"])
+    return json_response(201, _entity(req, mb, "todo/lists", render_list(created)))
+
+
+def _one_list(todo: TodoTenant, req: GraphRequest, mb: Mailbox, todo_list: TodoList) -> GraphResponse:
+    if req.method == "GET":
+        return json_response(200, _entity(req, mb, "todo/lists", render_list(todo_list)))
+    if req.method == "PATCH":
+        body = req.json()
+        name = body.get("displayName") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name:
+            raise bad_request("The displayName of a todoTaskList is required.", "invalidRequest")
+        todo_list.display_name = name
+        todo_list.version += 1
+        return json_response(200, _entity(req, mb, "todo/lists", render_list(todo_list)))
+    if req.method == "DELETE":
+        if todo_list.wellknown != "none":
+            raise bad_request("The default list cannot be deleted.", "invalidRequest")
+        del todo.of(mb).lists[todo_list.key]
+        return GraphResponse(204)
+    raise _method_not_allowed()
+
+
+def _list_tasks(req: GraphRequest, mb: Mailbox, todo_list: TodoList) -> GraphResponse:
+    expand = _expand(req)
+    rows = [render_task(t, expand_linked=True) for t in todo_list.tasks.values()]
+    if "$filter" in req.query:
+        predicate = odata.parse_filter(req.query["$filter"], id_paths=frozenset())
+        rows = [row for row in rows if predicate(row)]
+    if not expand:
+        for row in rows:
+            row.pop("linkedResources", None)
+    if "$select" in req.query:
+        names = odata.parse_select(req.query["$select"], _SELECTABLE, "todoTask")
+        rows = [{k: v for k, v in row.items() if k in names or k in ("id", "@odata.etag")} for row in rows]
+    return _collection(req, mb, "todo/lists/tasks", rows)
+
+
+_SELECTABLE = {
+    "id", "body", "bodyLastModifiedDateTime", "categories", "completedDateTime", "createdDateTime",
+    "dueDateTime", "hasAttachments", "importance", "isReminderOn", "lastModifiedDateTime", "recurrence",
+    "reminderDateTime", "startDateTime", "status", "title",
+}  # fmt: skip
+
+
+def _one_task(
+    todo: TodoTenant, req: GraphRequest, mb: Mailbox, todo_list: TodoList, task: StoredTask
+) -> GraphResponse:
+    if req.method == "GET":
+        return json_response(200, _entity(req, mb, "tasks", render_task(task, expand_linked=_expand(req))))
+    if req.method == "PATCH":
+        apply_fields(task, req.json(), todo.clock(), creating=False)
+        return json_response(200, _entity(req, mb, "tasks", render_task(task)))
+    if req.method == "DELETE":
+        del todo_list.tasks[task.key]
+        return GraphResponse(204)
+    raise _method_not_allowed()
+
+
+def _linked_resources(
+    todo: TodoTenant, req: GraphRequest, mb: Mailbox, task: StoredTask, resource_id: str | None
+) -> GraphResponse:
+    method = req.method
+    if resource_id is None:
+        if method == "GET":
+            return _collection(req, mb, "linkedResources", [render_resource(r) for r in task.linked])
+        if method == "POST":
+            resource = linked_resource(req.json(), todo.new_resource_id())
+            task.linked.append(resource)
+            todo.touch(task)
+            return json_response(201, _entity(req, mb, "linkedResources", render_resource(resource)))
+        raise _method_not_allowed()
+    found = next((r for r in task.linked if r.id == resource_id), None)
+    if found is None:
+        raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    if method == "GET":
+        return json_response(200, _entity(req, mb, "linkedResources", render_resource(found)))
+    if method == "PATCH":
+        found.values.update(linked_resource(req.json(), found.id).values)
+        todo.touch(task)
+        return json_response(200, _entity(req, mb, "linkedResources", render_resource(found)))
+    if method == "DELETE":
+        task.linked.remove(found)
+        todo.touch(task)
+        return GraphResponse(204)
+    raise _method_not_allowed()
+
+
+def _expand(req: GraphRequest) -> bool:
+    raw = req.query.get("$expand")
+    if raw is None:
+        return False
+    if raw.strip() != "linkedResources":
+        raise bad_request(f"Parsing OData Select and Expand failed: could not expand '{raw[:100]}'.")
+    return True
+
+
+def _entity(req: GraphRequest, mb: Mailbox, tail: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"@odata.context": f"{req.base_url}/$metadata#users('{mb.user.id}')/{tail}/$entity", **body}
+
+
+def _collection(req: GraphRequest, mb: Mailbox, tail: str, rows: list[dict[str, Any]]) -> GraphResponse:
+    try:
+        top = int(req.query.get("$top", _DEFAULT_TOP))
+        skip = int(req.query.get("$skip", 0))
+    except ValueError as exc:
+        raise bad_request("Invalid $top or $skip value.", "BadRequest") from exc
+    if top < 1 or skip < 0:
+        raise bad_request("Invalid $top or $skip value.", "BadRequest")
+    body: dict[str, Any] = {
+        "@odata.context": f"{req.base_url}/$metadata#users('{mb.user.id}')/{tail}",
+        "value": rows[skip : skip + top],
+    }
+    if skip + top < len(rows):
+        options = {k: v for k, v in req.query.items() if k not in ("$skip", "$top")}
+        options.update({"$top": str(top), "$skip": str(skip + top)})
+        body["@odata.nextLink"] = req.link(*req.segments, query=encode_query(options))
+    return json_response(200, body)
+
+
+# ---- delta -------------------------------------------------------------------------------------------------
+
+
+def _token(kind: str, ref: str, mb: Mailbox, list_key: bytes, offset: int = 0) -> str:
+    data = {"k": kind, "r": ref, "g": mb.sync_generation, "o": offset, "l": list_key.hex()}
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _read_token(raw: str, mb: Mailbox, kind: str, list_key: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("o"), int):
+            raise ValueError("wrong token kind")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise bad_request("The delta or skip token is not valid.", "ErrorInvalidUrlQuery") from exc
+    if data.get("l") != list_key.hex():
+        raise bad_request("The delta or skip token belongs to another list.", "ErrorInvalidUrlQuery")
+    if data.get("g") != mb.sync_generation:
+        raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
+    return data
+
+
+def _delta(state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoList) -> GraphResponse:
+    todo = state.todo
+    for name in _DELTA_FORBIDDEN:
+        if name in req.query:
+            raise bad_request(
+                f"The query parameter '{name}' is not supported with change tracking over tasks."
+            )
+    if "$skiptoken" in req.query:
+        return _page(
+            state, req, mb, todo_list, _read_token(req.query["$skiptoken"], mb, "skip", todo_list.key)
+        )
+    seen_before: dict[bytes, int] | None = None
+    if "$deltatoken" in req.query:
+        data = _read_token(req.query["$deltatoken"], mb, "delta", todo_list.key)
+        snapshot = todo.snapshots.get(str(data["r"]))
+        if snapshot is None or snapshot[0] != todo_list.key:
+            raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
+        seen_before = snapshot[1]
+    now_seen = {key: task.version for key, task in todo_list.tasks.items()}
+    if seen_before is None:
+        entries = [(key, False) for key in now_seen]
+    else:
+        entries = [(key, False) for key, version in now_seen.items() if seen_before.get(key) != version]
+        entries += [(key, True) for key in seen_before if key not in now_seen]
+    snapshot_id, round_id = uuid.uuid4().hex, uuid.uuid4().hex
+    todo.snapshots[snapshot_id] = (todo_list.key, now_seen)
+    todo.rounds[round_id] = (todo_list.key, entries, snapshot_id)
+    if seen_before is None:
+        # As often seen on a first request: an empty page that only points onwards.
+        link = _delta_link(req, "$skiptoken", _token("skip", round_id, mb, todo_list.key))
+        return json_response(200, _delta_body(req, [], "nextLink", link))
+    return _page(state, req, mb, todo_list, {"r": round_id, "o": 0})
+
+
+def _page(
+    state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoList, data: dict[str, Any]
+) -> GraphResponse:
+    found = state.todo.rounds.get(str(data["r"]))
+    if found is None or found[0] != todo_list.key:
+        raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
+    _list_key, entries, snapshot_id = found
+    size = req.prefer.max_page_size or state.page_size
+    offset = int(data["o"])
+    chosen = entries[offset : offset + size]
+    value = [_delta_item(todo_list, key, removed) for key, removed in chosen]
+    if offset + size < len(entries):
+        link = _delta_link(
+            req, "$skiptoken", _token("skip", str(data["r"]), mb, todo_list.key, offset + size)
+        )
+        return json_response(200, _delta_body(req, value, "nextLink", link))
+    link = _delta_link(req, "$deltatoken", _token("delta", snapshot_id, mb, todo_list.key))
+    return json_response(200, _delta_body(req, value, "deltaLink", link))
+
+
+def _delta_item(todo_list: TodoList, key: bytes, removed: bool) -> dict[str, Any]:
+    task = None if removed else todo_list.tasks.get(key)
+    if task is None:
+        return {
+            "@odata.type": "#microsoft.graph.todoTask",
+            "id": task_id(key),
+            "@removed": {"reason": "deleted"},
+        }
+    return render_task(task)
+
+
+def _delta_link(req: GraphRequest, name: str, token: str) -> str:
+    return req.link(*req.segments[:-1], "delta", query=f"{name}={token}")
+
+
+def _delta_body(req: GraphRequest, value: list[dict[str, Any]], kind: str, link: str) -> dict[str, Any]:
+    return {
+        "@odata.context": f"{req.base_url}/$metadata#Collection(todoTask)",
+        f"@odata.{kind}": link,
+        "value": value,
+    }
+
+
+__all__ = ["list_id", "route"]

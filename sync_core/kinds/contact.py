@@ -1,0 +1,481 @@
+"""Contacts: F&O `ContactPersons` <-> contacts in a contact folder (SPEC 3.4, 4).
+
+Two kinds share this code: `contact` (an employee's private list, folder `SYNC_CONTACT_FOLDER` in the
+employee's mailbox) and `shared_contact` (shared lists, `kinds/contact_shared.py`). For both, the F&O
+"mark" of a pair is list membership (`sync_core.contacts.membership`) and the Exchange mark is being in
+the list's folder (private lists also accept a contact carrying the sync category elsewhere):
+
+- on the list in F&O, not in Outlook -> created in the folder, stamped with the F&O key;
+- created in the folder (or category elsewhere) -> a new contact person attached to the company named in
+  `companyName`; no or several matches -> nothing created, the contact gets `D365 company not found` /
+  `D365 company ambiguous` and the reason is recorded; fixed by the user -> imported, category removed;
+- off the list in F&O (rule, query or `contacts remove`) -> removed from the folder;
+- deleted (or moved out) in Outlook -> taken off that list (an explicit entry), the contact person stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sync_core.contacts import graph as contact_graph
+from sync_core.contacts.companies import parties_named, party_name
+from sync_core.contacts.membership import (
+    CONTACT_PERSONS,
+    contacts_by_key,
+    effective,
+    record_entry,
+    row_key,
+)
+from sync_core.contacts.registry import SHARED_KIND
+from sync_core.engine.types import DeletionContext, SideView
+from sync_core.exchange.errors import GraphError
+from sync_core.kinds.base import (
+    DeletionOutcome,
+    EmitExchange,
+    FnoChange,
+    FnoItem,
+    GraphItem,
+)
+from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
+from sync_core.model.contact import (
+    MERGE_GROUPS,
+    company_key,
+    contact_fields,
+    contact_from_graph,
+    contact_from_person,
+    content_hash,
+    from_record,
+    person_fields,
+)
+from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.pipeline.messages import SyncPair
+from sync_core.state.base import ContactListEntry
+
+COMPANY_NOT_FOUND = "D365 company not found"
+COMPANY_AMBIGUOUS = "D365 company ambiguous"
+PROBLEM_CATEGORIES = (COMPANY_NOT_FOUND, COMPANY_AMBIGUOUS)
+PROBLEM_COLOR = "preset0"  # red
+FEED_PAGE = 100
+
+
+class CompanyNotResolved(ValueError):
+    """The Outlook contact's company matches no customer, vendor or prospect, or several (permanent until
+    the user edits it; the message carries no personal data)."""
+
+
+class ContactKindBase:
+    """What private and shared contact lists have in common; subclasses say who is on a list."""
+
+    name = "contact"
+    merge_groups = MERGE_GROUPS
+    accepts_category_elsewhere = False
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+
+    # ---- list rules (subclasses) -----------------------------------------------------------------
+    def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
+        raise NotImplementedError
+
+    async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def creation_fields(self, ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
+        """Extra ContactPersons fields for a contact created from this mailbox."""
+        return {}
+
+    def categories_on_create(self, ctx: SyncContext) -> list[str]:
+        return []
+
+    # ---- small things ----------------------------------------------------------------------------
+    def content_hash(self, record: Mapping[str, Any]) -> str:
+        return content_hash(record)
+
+    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
+        # Gone in F&O: it leaves the folder. Gone in Outlook: it leaves the list, never F&O (SPEC 4).
+        return "delete_partner" if context.side_deleted == "fno" else "unlink"
+
+    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
+        return True
+
+    def is_organizer(self, graph: GraphItem | None) -> bool:
+        return True
+
+    async def align(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
+    ) -> tuple[SideView, SideView]:
+        # "fabrikam  retail" in Outlook is the company F&O calls "Fabrikam Retail": equal, nothing to write.
+        if fno.record is None or graph.record is None:
+            return fno, graph
+        ours, theirs = str(fno.record.get("company_name", "")), str(graph.record.get("company_name", ""))
+        if ours != theirs and company_key(ours) == company_key(theirs):
+            record = {**graph.record, "company_name": ours}
+            graph = SideView(graph.present, graph.marked, record, graph.modified_at)
+        return fno, graph
+
+    # ---- the folder ------------------------------------------------------------------------------
+    def cursor_name(self, mailbox: Mailbox) -> str:
+        return f"graph:{self.name}:{mailbox.address}"
+
+    async def folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str:
+        """The list folder's id: remembered by the mailbox scan in its cursor, else looked up (or created)."""
+        found = await self.existing_folder_id(ctx, mailbox)
+        if found is None:
+            raise RuntimeError("a dry run cannot create the contact folder")
+        return found
+
+    async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
+        """Like `folder_id`, but a dry run never creates the folder (None: it does not exist yet)."""
+        name = self.folder_name(ctx, mailbox)
+        cache_key = f"{mailbox.address}|{name}"
+        if cache_key in self._folders:
+            return self._folders[cache_key]
+        cursor = await ctx.store.get_cursor(self.cursor_name(mailbox))
+        saved = _load_json(cursor.value if cursor else None)
+        folder_id = saved.get("folderId") if saved.get("folder") == name else None
+        if not isinstance(folder_id, str) or not folder_id:
+            folder_id = await self._find_or_create(ctx, mailbox, name)
+            if folder_id is None:
+                return None
+        self._folders[cache_key] = folder_id
+        return folder_id
+
+    @staticmethod
+    async def _find_or_create(ctx: SyncContext, mailbox: Mailbox, name: str) -> str | None:
+        if ctx.dry_run:
+            return await contact_graph.find_folder(ctx.graph, mailbox.address, name)
+        return await contact_graph.ensure_folder(ctx.graph, mailbox.address, name)
+
+    def in_folder(self, item: Mapping[str, Any], folder_id: str) -> bool:
+        return item.get("parentFolderId") == folder_id
+
+    # ---- Exchange feed ---------------------------------------------------------------------------
+    async def scan_exchange(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None:
+        name = self.folder_name(ctx, mailbox)
+        saved = _load_json(cursor)
+        links: dict[str, Any] = {}
+        if saved.get("folder") == name and isinstance(saved.get("folderId"), str) and saved["folderId"]:
+            folder_id = saved["folderId"]
+            if isinstance(saved.get("links"), dict):
+                links = saved["links"]
+        else:
+            # First scan, a full resync or a renamed folder setting: find (or create) the folder, read all.
+            found = await self._find_or_create(ctx, mailbox, name)
+            if found is None:
+                return None  # a dry run and no folder yet: nothing in it to read
+            folder_id = found
+        self._folders[f"{mailbox.address}|{name}"] = folder_id
+        sources: list[tuple[str, str | None]] = [("folder", folder_id)]
+        if self.accepts_category_elsewhere:
+            sources.append(("default", None))
+        new_links: dict[str, str | None] = {}
+        for source, source_folder in sources:
+            new_links[source] = await self._read_delta(
+                ctx, mailbox, source_folder, links.get(source), emit, in_list_folder=source == "folder"
+            )
+        return json.dumps({"folder": name, "folderId": folder_id, "links": new_links})
+
+    async def _read_delta(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        folder_id: str | None,
+        delta_link: str | None,
+        emit: EmitExchange,
+        *,
+        in_list_folder: bool,
+    ) -> str | None:
+        from sync_core.kinds.base import ExchangeChange
+
+        final: str | None = None
+        async for page in contact_graph.iter_delta(ctx.graph, mailbox.address, folder_id, delta_link):
+            changes: list[ExchangeChange] = []
+            for item in page.items:
+                graph_id = item.get("id")
+                if not isinstance(graph_id, str) or not graph_id:
+                    continue
+                if "@removed" in item:
+                    changes.append(ExchangeChange(graph_id, removed=True))
+                    continue
+                marked = in_list_folder or ctx.settings.category in (item.get("categories") or [])
+                changes.append(ExchangeChange(graph_id, marked=marked))
+            if changes:
+                await emit(changes)
+            if page.delta_link:
+                final = page.delta_link
+        return final
+
+    # ---- F&O feed helpers ------------------------------------------------------------------------
+    def feed_since(self, ctx: SyncContext, cursor: str | None) -> tuple[datetime | None, datetime | None]:
+        """(read from, current watermark): the feed reads a margin behind the watermark."""
+        watermark = parse_fno_time(_load_json(cursor).get("edited")) if cursor else None
+        if watermark is None:
+            return None, None
+        return watermark - timedelta(seconds=ctx.settings.fno_overlap_seconds), watermark
+
+    async def pending_entries(self, ctx: SyncContext) -> list[ContactListEntry]:
+        return await ctx.store.list_contact_entries(pending=True)
+
+    async def settle_entries(self, ctx: SyncContext, entries: list[ContactListEntry]) -> None:
+        """The changes of these entries are queued: the next scan need not queue them again."""
+        if ctx.dry_run:
+            return
+        from sync_core.state.base import ConcurrencyError
+
+        for entry in entries:
+            try:
+                await ctx.store.save_contact_entry(entry.model_copy(update={"pending": False}))
+            except ConcurrencyError:
+                continue  # changed again meanwhile: stays pending for the next scan
+
+    @staticmethod
+    def change(row: Mapping[str, Any], owner: str, marked: bool) -> FnoChange | None:
+        key = row_key(row)
+        if key is None:
+            return None
+        return FnoChange(
+            fno_key=key, owner=owner, marked=marked, edited_at=parse_fno_time(row.get("LastEditDateTime"))
+        )
+
+    # ---- reading a pair --------------------------------------------------------------------------
+    async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
+        company, number = split_fno_key(key)
+        row = await ctx.fno.get(CONTACT_PERSONS, {"dataAreaId": company, "ContactPersonId": number})
+        if row is None:
+            return None
+        party = str(row.get("AssociatedPartyNumber") or "")
+        name = await party_name(ctx.fno, company, party) if party else ""
+        return FnoItem(
+            key=key, row=row, version=str(row.get("LastEditDateTime") or ""), extra={"company": name}
+        )
+
+    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        """For the deletion check: which linked contact persons F&O still has."""
+        return set(await contacts_by_key(ctx.fno, keys))
+
+    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
+        item = await contact_graph.get_contact(ctx.graph, mailbox.address, graph_id)
+        return _graph_item(item) if item else None
+
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
+        folder_id = await self.existing_folder_id(ctx, mailbox)
+        if folder_id is None:
+            return None
+        found = await contact_graph.find_by_stamp(ctx.graph, mailbox.address, folder_id, key)
+        return await self.load_graph(ctx, mailbox, str(found[0]["id"])) if found else None
+
+    async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
+        if not graph.stamp:
+            return None
+        try:
+            split_fno_key(graph.stamp)
+        except ValueError:
+            return None  # a stamp we did not write: ignore it rather than trust it
+        return await self.load_fno(ctx, graph.stamp)
+
+    async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        entry = await ctx.store.get_contact_entry(mailbox.address, item.key)
+        by_rule = False if entry is not None else await self.on_list_by_rule(ctx, mailbox, item.row)
+        contact = contact_from_person(item.row, company_name=str(item.extra.get("company", "")))
+        return SideView(
+            present=True,
+            marked=effective(by_rule, entry),
+            record=contact.model_dump(),
+            modified_at=parse_fno_time(item.row.get("LastEditDateTime")),
+        )
+
+    async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        folder_id = await self.existing_folder_id(ctx, mailbox)
+        marked = (folder_id is not None and self.in_folder(item.item, folder_id)) or (
+            self.accepts_category_elsewhere and ctx.settings.category in (item.item.get("categories") or [])
+        )
+        return SideView(
+            present=True,
+            marked=marked,
+            record=contact_from_graph(item.item).model_dump(),
+            modified_at=parse_fno_time(item.item.get("lastModifiedDateTime")),
+        )
+
+    # ---- writing ---------------------------------------------------------------------------------
+    async def create_in_graph(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
+    ) -> GraphItem:
+        body = contact_fields(from_record(record))
+        body["categories"] = self.categories_on_create(ctx)
+        body["singleValueExtendedProperties"] = [{"id": STAMP_PROPERTY_ID, "value": fno.key}]
+        folder_id = await self.folder_id(ctx, mailbox)
+        created = await contact_graph.create_contact(ctx.graph, mailbox.address, folder_id, body)
+        return _graph_item(created, stamp=fno.key)
+
+    async def create_in_fno(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
+    ) -> FnoItem:
+        contact = from_record(record)
+        company = mailbox.record.company
+        party = await self._resolve_company(ctx, mailbox, graph, company, contact.company_name)
+        body = person_fields(contact)
+        body.update(
+            {"dataAreaId": company, "AssociatedPartyNumber": party, **self.creation_fields(ctx, mailbox)}
+        )
+        row = await ctx.fno.create(CONTACT_PERSONS, body)
+        key = fno_key(company, str(row["ContactPersonId"]))
+        # Stamp at once: a retry finds the contact person through the stamp instead of creating another.
+        categories = [c for c in graph.item.get("categories") or [] if c not in PROBLEM_CATEGORIES]
+        patch: dict[str, Any] = {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": key}]}
+        if categories != list(graph.item.get("categories") or []):
+            patch["categories"] = categories
+        await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, patch)
+        # It came from this mailbox: it stays on this mailbox's list whatever the rule or query says.
+        await record_entry(
+            ctx.store, mailbox.address, key, True, origin="outlook", at=ctx.now(), pending=False
+        )
+        await self._offer_to_shared_lists(ctx, mailbox, key)
+        loaded = await self.load_fno(ctx, key)
+        if loaded is None:
+            raise RuntimeError("the contact person just created cannot be read back")
+        return loaded
+
+    async def _offer_to_shared_lists(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
+        """A new contact person may belong to shared lists: let each list decide in this cycle, not the next."""
+        pairs = [
+            SyncPair(kind=SHARED_KIND, mailbox=shared.mailbox.lower(), fno_key=key)
+            for shared in ctx.settings.shared_lists
+            if not (self.name == SHARED_KIND and shared.mailbox.lower() == mailbox.address)
+        ]
+        if pairs and SHARED_KIND in ctx.kinds:
+            await ctx.queues.send(ctx.settings.item_queue, pairs)
+
+    async def _resolve_company(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, company: str, name: str
+    ) -> str:
+        """The party number the contact is attached to, or the problem category and a recorded failure."""
+        parties = await parties_named(ctx.fno, company, name) if name else []
+        if len(parties) == 1:
+            return parties[0].party_number
+        problem = COMPANY_AMBIGUOUS if parties else COMPANY_NOT_FOUND
+        await self._flag(ctx, mailbox, graph, problem)
+        if parties:
+            raise CompanyNotResolved(
+                f"{len(parties)} customers, vendors or prospects in {company} carry the contact's company name;"
+                f" nothing was created (category '{problem}' set in Outlook)"
+            )
+        raise CompanyNotResolved(
+            f"no customer, vendor or prospect in {company} carries the contact's company name"
+            f" (or it has none); nothing was created (category '{problem}' set in Outlook)"
+        )
+
+    async def _flag(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, problem: str) -> None:
+        current = list(graph.item.get("categories") or [])
+        wanted = [c for c in current if c not in PROBLEM_CATEGORIES] + [problem]
+        if wanted == current or ctx.dry_run:
+            return  # flagged already: no write
+        with contextlib.suppress(GraphError):  # the category still works on the item without a colour
+            await ctx.graph.ensure_category(mailbox.address, problem, PROBLEM_COLOR)
+        await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, {"categories": wanted})
+
+    async def update_graph(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        graph: GraphItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str:
+        patch = contact_fields(from_record(record), set(fields), current=graph.item)
+        updated = await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, patch)
+        return str(updated.get("changeKey") or graph.version)
+
+    async def update_fno(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        fno: FnoItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str:
+        contact = from_record(record)
+        company, number = split_fno_key(fno.key)
+        key = {"dataAreaId": company, "ContactPersonId": number}
+        plain = set(fields) - {"company_name"}
+        if plain:
+            await ctx.fno.update(CONTACT_PERSONS, key, person_fields(contact, plain))
+        if "company_name" in fields:
+            link = await ctx.store.get_link_by_fno(self.name, mailbox.address, fno.key)
+            graph = await self.load_graph(ctx, mailbox, link.graph_id) if link else None
+            parties = (
+                await parties_named(ctx.fno, company, contact.company_name) if contact.company_name else []
+            )
+            if len(parties) != 1 or graph is None:
+                if graph is not None:
+                    await self._resolve_company(ctx, mailbox, graph, company, contact.company_name)
+                raise CompanyNotResolved("the contact's new company cannot be matched in F&O")
+            await ctx.fno.update(CONTACT_PERSONS, key, {"AssociatedPartyNumber": parties[0].party_number})
+            if any(c in PROBLEM_CATEGORIES for c in graph.item.get("categories") or []):
+                kept = [c for c in graph.item.get("categories") or [] if c not in PROBLEM_CATEGORIES]
+                await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, {"categories": kept})
+        return ""
+
+    async def set_graph_mark(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
+    ) -> None:
+        folder_id = await self.folder_id(ctx, mailbox)
+        if not marked and self.in_folder(graph.item, folder_id):
+            # Off the list in F&O: the contact leaves the list's folder.
+            await contact_graph.delete_contact(ctx.graph, mailbox.address, graph.id)
+            return
+        if not self.accepts_category_elsewhere:
+            return
+        categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
+        if marked:
+            categories.append(ctx.settings.category)
+        if categories != list(graph.item.get("categories") or []):
+            await contact_graph.update_contact(
+                ctx.graph, mailbox.address, graph.id, {"categories": categories}
+            )
+
+    async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
+        # The F&O mark of a contact is its place on this mailbox's list: an explicit entry, never the record.
+        await record_entry(
+            ctx.store, mailbox.address, fno.key, marked, origin="outlook", at=ctx.now(), pending=False
+        )
+
+    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
+        await contact_graph.delete_contact(ctx.graph, mailbox.address, graph_id)
+
+    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
+        # Never deletes a contact person (SPEC 4): it only leaves this mailbox's list.
+        await record_entry(
+            ctx.store, mailbox.address, key, False, origin="outlook", at=ctx.now(), pending=False
+        )
+
+
+def _load_json(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _graph_item(item: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
+    return GraphItem(
+        id=str(item["id"]), item=item, version=str(item.get("changeKey") or ""), stamp=stamp or stamp_of(item)
+    )
+
+
+def feed_cursor(edited: datetime | None, previous: str | None) -> str | None:
+    if edited is None:
+        return previous
+    return json.dumps({"edited": edited.isoformat()})

@@ -1,0 +1,97 @@
+"""Private contact lists: one per employee mailbox, in the folder `SYNC_CONTACT_FOLDER` (SPEC 3.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sync_core.contacts.membership import (
+    contacts_by_key,
+    contacts_changed_since,
+    effective,
+    on_private_rule,
+    row_key,
+)
+from sync_core.contacts.registry import PRIVATE_KIND, is_shared_only
+from sync_core.kinds.base import EmitFno, FnoChange
+from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor
+from sync_core.kinds.keys import parse_fno_time
+from sync_core.pipeline.context import Mailbox, SyncContext
+
+
+class PrivateContactKind(ContactKindBase):
+    name = PRIVATE_KIND
+    # "or marks it with the category elsewhere": the default Contacts folder is read too.
+    accepts_category_elsewhere = True
+
+    def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
+        return ctx.settings.contact_folder
+
+    async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
+        return on_private_rule(row, mailbox.record.personnel_number, ctx.settings.contact_categories)
+
+    def creation_fields(self, ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
+        return {
+            "ContactPersonResponsiblePersonnelNumber": mailbox.record.personnel_number,
+            "MicrosoftOutlookCategories": ctx.settings.contact_categories[0],
+        }
+
+    def categories_on_create(self, ctx: SyncContext) -> list[str]:
+        return [ctx.settings.category]
+
+    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
+        """Changed contact persons (one query for all mailboxes), each offered to every employee mailbox
+        whose list it is on (or may have left: the scan keeps those that are linked there), plus the list
+        entries changed from the command line since the last scan."""
+        since, newest = self.feed_since(ctx, cursor)
+        allowed = ctx.settings.contact_categories
+        records = [
+            r
+            for r in await ctx.mailbox_records()
+            if r.status == "ok" and r.personnel_number and not is_shared_only(r)
+        ]
+        by_mailbox = {r.mailbox: r for r in records}
+        entries = await ctx.store.list_contact_entries()
+        entry_of = {(e.mailbox, e.contact_key): e for e in entries}
+        pending = [e for e in entries if e.pending and e.mailbox in by_mailbox]
+        batch: list[FnoChange] = []
+        seen: set[str] = set()
+
+        async def flush(force: bool = False) -> None:
+            nonlocal batch
+            if batch and (force or len(batch) >= FEED_PAGE):
+                await emit(batch)
+                batch = []
+
+        async for row in contacts_changed_since(ctx.fno, since):
+            edited = parse_fno_time(row.get("LastEditDateTime"))
+            if edited is not None and (newest is None or edited > newest):
+                newest = edited
+            key = row_key(row)
+            if key is None:
+                continue
+            seen.add(key)
+            for record in records:
+                on_list = effective(
+                    on_private_rule(row, record.personnel_number, allowed),
+                    entry_of.get((record.mailbox, key)),
+                )
+                if not on_list and since is None:
+                    continue  # a first read: nothing can be linked yet, and most contacts are on no list
+                change = self.change(row, record.personnel_number, on_list)
+                if change is not None:
+                    batch.append(change)
+            await flush()
+        rest = [e for e in pending if e.contact_key not in seen]
+        rows = await contacts_by_key(ctx.fno, [e.contact_key for e in rest]) if rest else {}
+        for entry in rest:
+            found = rows.get(entry.contact_key)
+            record = by_mailbox[entry.mailbox]
+            if found is None:
+                continue  # the contact person is gone: nothing to add, the deletion check handles links
+            change = self.change(found, record.personnel_number, effective(False, entry))
+            if change is not None:
+                batch.append(change)
+        await flush(force=True)
+        await self.settle_entries(ctx, pending)
+        return feed_cursor(newest, cursor)

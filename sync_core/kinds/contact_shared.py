@@ -1,0 +1,81 @@
+"""Shared contact lists: each list's query over ContactPersons (and optionally CustomersV3) fills a folder
+in a shared mailbox (SPEC 3.4). Contacts entering the query are added, contacts leaving it are removed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sync_core.contacts.membership import (
+    contacts_changed_since,
+    effective,
+    matches_shared,
+    row_key,
+    shared_members,
+)
+from sync_core.contacts.registry import SHARED_KIND, shared_list_for
+from sync_core.kinds.base import EmitFno, FnoChange
+from sync_core.kinds.contact import ContactKindBase, feed_cursor
+from sync_core.kinds.keys import parse_fno_time
+from sync_core.pipeline.context import Mailbox, SyncContext
+
+PENDING = "pending:"
+
+
+class SharedContactKind(ContactKindBase):
+    name = SHARED_KIND
+
+    def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
+        shared = shared_list_for(ctx.settings, mailbox.address)
+        if shared is None:
+            raise ValueError("this mailbox holds no shared contact list (SYNC_SHARED_LISTS)")
+        return shared.folder
+
+    async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
+        shared = shared_list_for(ctx.settings, mailbox.address)
+        return shared is not None and await matches_shared(ctx.fno, shared, row)
+
+    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
+        """Per list: the query's members compared with the list's links (entering, leaving), plus the
+        linked members edited since the last scan, plus entries changed from the command line."""
+        since, newest = self.feed_since(ctx, cursor)
+        changed: set[str] = set()
+        async for row in contacts_changed_since(ctx.fno, since):
+            edited = parse_fno_time(row.get("LastEditDateTime"))
+            if edited is not None and (newest is None or edited > newest):
+                newest = edited
+            key = row_key(row)
+            if key is not None:
+                changed.add(key)
+        records = {r.mailbox: r for r in await ctx.mailbox_records() if r.status == "ok"}
+        for shared in ctx.settings.shared_lists:
+            record = records.get(shared.mailbox.lower())
+            if record is None:
+                continue  # not resolved this cycle (reported as skipped)
+            members = await shared_members(ctx.fno, shared)
+            links = {
+                link.fno_key
+                for link in await ctx.store.list_links(self.name, record.mailbox)
+                if not link.fno_key.startswith(PENDING) and not link.graph_id.startswith(PENDING)
+            }
+            entries = {e.contact_key: e for e in await ctx.store.list_contact_entries(record.mailbox)}
+            wanted = {k for k in members if effective(True, entries.get(k))}
+            wanted |= {k for k, e in entries.items() if e.member}
+            keys: dict[str, bool] = {}
+            for key in wanted - links:
+                keys[key] = True  # entering the list
+            for key in links - wanted:
+                keys[key] = False  # leaving it
+            for key in links & wanted & changed:
+                keys[key] = True  # edited in F&O
+            pending = [e for e in entries.values() if e.pending]
+            for entry in pending:
+                keys.setdefault(entry.contact_key, effective(entry.contact_key in members, entry))
+            batch = [
+                FnoChange(fno_key=key, owner=record.personnel_number, marked=marked, edited_at=None)
+                for key, marked in sorted(keys.items())
+            ]
+            if batch:
+                await emit(batch)
+            await self.settle_entries(ctx, pending)
+        return feed_cursor(newest, cursor)
