@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sync_core.d365 import entities
 from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
+from sync_core.kinds.activity_feed import scan_activity_feed
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.base import (
     DeletionOutcome,
     EmitExchange,
     EmitFno,
     ExchangeChange,
-    FnoChange,
     FnoItem,
     GraphItem,
 )
@@ -37,7 +37,6 @@ from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.valve import existing_activity_keys
 
 ACTIVITY_CATEGORY = "Appointment"
-_FEED_PAGE = 100
 # Event types this kind syncs (SPEC 3.1): single events, and of a series the master plus each occurrence and
 # exception inside the window. Only single events are ever written merely to stamp them.
 _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exception", None}
@@ -141,37 +140,7 @@ class AppointmentKind:
         )
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        since: datetime | None = None
-        if cursor:
-            since = parse_fno_time(cursor)
-            if since is not None:
-                # Clocks differ and edits inside one second happen: read a little behind the watermark.
-                since = since - timedelta(seconds=ctx.settings.fno_overlap_seconds)
-        newest = parse_fno_time(cursor) if cursor else None
-        batch: list[FnoChange] = []
-        async for row in entities.activities_changed_since(
-            ctx.fno, ACTIVITY_CATEGORY, since, select=_FEED_FIELDS
-        ):
-            edited = parse_fno_time(row.get("LastDateTimeEdited"))
-            if edited is not None and (newest is None or edited > newest):
-                newest = edited
-            company, number = row.get("dataAreaId"), row.get("ActivityNumber")
-            if not isinstance(company, str) or not isinstance(number, str) or not number:
-                continue
-            batch.append(
-                FnoChange(
-                    fno_key=fno_key(company, number),
-                    owner=str(row.get("ResponsibleWorkerPersonnelNumber") or ""),
-                    marked=row.get("KeepSynchronized") == "Yes",
-                    edited_at=edited,
-                )
-            )
-            if len(batch) >= _FEED_PAGE:
-                await emit(batch)
-                batch = []
-        if batch:
-            await emit(batch)
-        return newest.isoformat() if newest else cursor
+        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
@@ -477,14 +446,6 @@ class AppointmentKind:
 
 
 _TRANSACTION_NS = uuid.UUID("6f1e4a52-8d0b-4a8e-9d36-5d365e5c7a11")
-_FEED_FIELDS = [
-    "dataAreaId",
-    "ActivityNumber",
-    "Category",
-    "KeepSynchronized",
-    "ResponsibleWorkerPersonnelNumber",
-    "LastDateTimeEdited",
-]
 
 
 async def _linked_masters(ctx: SyncContext, kind: str, mailbox: Mailbox) -> list[ExchangeChange]:

@@ -17,19 +17,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
 from sync_core.d365 import entities
 from sync_core.engine.rules import task_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.kinds import task_todo as todo
+from sync_core.kinds.activity_feed import FEED_PAGE, scan_activity_feed
 from sync_core.kinds.base import (
     DeletionOutcome,
     EmitExchange,
     EmitFno,
     ExchangeChange,
-    FnoChange,
     FnoItem,
     GraphItem,
 )
@@ -51,16 +50,7 @@ from sync_core.state.base import ConcurrencyError, Link
 log = logging.getLogger(__name__)
 
 ACTIVITY_CATEGORY = "Task"
-_FEED_PAGE = 100
 _FLAGGED = "flaggedEmails"  # To Do's view of flagged messages: not tasks this product syncs
-_FEED_FIELDS = [
-    "dataAreaId",
-    "ActivityNumber",
-    "Category",
-    "KeepSynchronized",
-    "ResponsibleWorkerPersonnelNumber",
-    "LastDateTimeEdited",
-]
 
 
 class SyncListMissing(RuntimeError):
@@ -119,8 +109,8 @@ class TaskKind:
             ctx, mailbox, scanned, listed, removed, carrying, full=not saved, vanished=vanished
         )
         changes = [*listed, *moved]
-        for offset in range(0, len(changes), _FEED_PAGE):
-            await emit(changes[offset : offset + _FEED_PAGE])
+        for offset in range(0, len(changes), FEED_PAGE):
+            await emit(changes[offset : offset + FEED_PAGE])
         return json.dumps({"v": 1, "lists": links_out}, sort_keys=True)
 
     async def _follow_moves(
@@ -214,38 +204,7 @@ class TaskKind:
         return index
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        since: datetime | None = None
-        if cursor:
-            since = parse_fno_time(cursor)
-            if since is not None:
-                # Clocks differ and edits inside one second happen: read a little behind the watermark.
-                since = since - timedelta(seconds=ctx.settings.fno_overlap_seconds)
-        newest = parse_fno_time(cursor) if cursor else None
-        batch: list[FnoChange] = []
-        async for row in entities.activities_changed_since(
-            ctx.fno, ACTIVITY_CATEGORY, since, select=_FEED_FIELDS
-        ):
-            edited = parse_fno_time(row.get("LastDateTimeEdited"))
-            if edited is not None and (newest is None or edited > newest):
-                newest = edited
-            company, number = row.get("dataAreaId"), row.get("ActivityNumber")
-            owner = str(row.get("ResponsibleWorkerPersonnelNumber") or "")
-            if not isinstance(company, str) or not isinstance(number, str) or not number or not owner:
-                continue  # no key, or nobody's task: no mailbox to sync it with
-            batch.append(
-                FnoChange(
-                    fno_key=fno_key(company, number),
-                    owner=owner,
-                    marked=row.get("KeepSynchronized") == "Yes",
-                    edited_at=edited,
-                )
-            )
-            if len(batch) >= _FEED_PAGE:
-                await emit(batch)
-                batch = []
-        if batch:
-            await emit(batch)
-        return newest.isoformat() if newest else cursor
+        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
