@@ -134,11 +134,12 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 def format_report(report: CycleReport, *, dry_run: bool) -> str:
     lines = ["Dry run: nothing was written." if dry_run else "Sync cycle finished."]
-    header = f"{'kind':12} {'direction':12} " + " ".join(f"{a:>9}" for a in ACTIONS)
+    width = max([len("kind"), *(len(kind) for kind in report.counts)])
+    header = f"{'kind':{width}} {'direction':12} " + " ".join(f"{a:>9}" for a in ACTIONS)
     lines.append(header)
     for kind, per in sorted(report.counts.items()):
         for direction, counts in per.items():
-            lines.append(f"{kind:12} {direction:12} " + " ".join(f"{counts[a]:>9}" for a in ACTIONS))
+            lines.append(f"{kind:{width}} {direction:12} " + " ".join(f"{counts[a]:>9}" for a in ACTIONS))
     if report.conflicts:
         lines.append(f"conflicts decided by policy: {report.conflicts} (see `python -m sync_core audit`)")
     for mailbox, reason in sorted(report.skipped_mailboxes.items()):
