@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from sync_core import functions, telemetry
+from sync_core.notifications import http as notifications
 
 # Traces and metrics to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
 telemetry.configure_from_environment()
@@ -23,3 +24,15 @@ async def scan(message: func.QueueMessage) -> None:
 @app.queue_trigger(arg_name="message", queue_name="%SYNC_ITEM_QUEUE%", connection="AzureWebJobsStorage")
 async def sync_item(message: func.QueueMessage) -> None:
     await functions.on_queue_message(message.get_body(), message.dequeue_count or 1)
+
+
+# Graph change notifications (off unless SYNC_NOTIFICATION_URL is set). Anonymous because Graph sends no
+# function key; each notification is checked against its clientState instead.
+@app.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
+    return await notifications.on_notifications(req)
+
+
+@app.route(route="graph/lifecycle", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
+    return await notifications.on_lifecycle(req)

@@ -157,6 +157,16 @@ param deleteMinItems int = 10
 @description('SYNC_FNO_DELETE_CHECK_MINUTES: how often links are checked against F&O for deletions.')
 param fnoDeleteCheckMinutes int = 60
 
+@description('Change notifications: Graph calls the app (route api/graph/notifications) so Outlook changes sync within seconds; the timer stays the safety net. false: SYNC_NOTIFICATION_URL stays empty.')
+param notifications bool = true
+
+@description('SYNC_NOTIFICATION_URL: base URL Graph calls (empty: the app\'s own https://<app>.azurewebsites.net).')
+param notificationUrl string = ''
+
+@secure()
+@description('SYNC_NOTIFICATION_SECRET: key of the subscriptions\' clientState, 32+ characters (empty: made once and kept in the state tables).')
+param notificationSecret string = ''
+
 // ---- Alerts ----
 
 @description('E-mail address that receives the alerts (empty: alerts show in the portal only).')
@@ -215,6 +225,8 @@ var syncSettings = {
   SYNC_DELETE_MAX_SHARE: deleteMaxShare
   SYNC_DELETE_MIN_ITEMS: string(deleteMinItems)
   SYNC_FNO_DELETE_CHECK_MINUTES: string(fnoDeleteCheckMinutes)
+  SYNC_NOTIFICATION_URL: notifications ? (empty(notificationUrl) ? 'https://${functionAppName}.azurewebsites.net' : notificationUrl) : ''
+  SYNC_NOTIFICATION_SECRET: notificationSecret
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {

@@ -7,3 +7,5 @@ bash scripts/setup.sh --with-azurite
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"
+# Benchmark smoke test (about half a minute): prints timings, fails only on deterministic request counts.
+.venv/bin/python -m bench --quick

@@ -67,6 +67,8 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_SCAN_QUEUE": ("scan_queue", "sync-scan"),
     "SYNC_ITEM_QUEUE": ("item_queue", "sync-items"),
     "SYNC_MAX_ATTEMPTS": ("max_attempts", "5"),
+    "SYNC_NOTIFICATION_URL": ("notification_url", ""),
+    "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
     "SYNC_TODO_LIST": ("todo_list", ""),
     "SYNC_IMPORT_CATEGORY": ("import_category", "D365 Import"),
@@ -107,6 +109,13 @@ class Settings(BaseModel):
     scan_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     item_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     max_attempts: int = Field(ge=1, le=100)
+    # Change notifications (sync_core/notifications): base URL of the Function App ("" = off; http only on
+    # loopback, for the stand-ins). The secret is checked where it is used, so no error message echoes it.
+    notification_url: str = Field(
+        max_length=2000,
+        pattern=r"^(|https://[^\s/?#@]+(/[^\s?#]*)?|http://(127\.0\.0\.1|localhost)(:\d+)?(/[^\s?#]*)?)$",
+    )
+    notification_secret: str
     # Contact folder of each employee's private list (SPEC 3.4), created if missing.
     contact_folder: str = Field(min_length=1, max_length=255)
     # To Do list that tasks from F&O go to and are imported from (blank: the mailbox's default list).

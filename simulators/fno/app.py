@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -38,12 +39,13 @@ def _error(error: ODataError) -> Response:
     return _Json(error.body(), status_code=error.status, headers=headers)
 
 
-def _throttled(retry_after: int, reason: str) -> ODataError:
+def _throttled(retry_after: float, reason: str) -> ODataError:
+    # F&O sends whole seconds; a benchmark running on scaled-down time needs fractions (":g" keeps "1").
     return ODataError(
         429,
         f"The request was throttled by the service protection API limits ({reason}).",
         error_type="Microsoft.Dynamics.Platform.Integration.Services.OData.ThrottlingException",
-        headers={"Retry-After": str(retry_after)},
+        headers={"Retry-After": f"{retry_after:g}"},
     )
 
 
@@ -71,9 +73,14 @@ class _Handler:
         retry_after = self.state.take_throttle()
         if retry_after is not None:
             raise _throttled(retry_after, "number of requests")
+        over = self.state.take_rate_slot()
+        if over is not None:
+            raise _throttled(round(over, 3), "number of requests")
         if not self.state.enter_request():
             raise _throttled(1, "concurrent requests")
         try:
+            if self.state.latency:
+                await asyncio.sleep(self.state.latency)
             return await self._dispatch(request)
         finally:
             self.state.leave_request()

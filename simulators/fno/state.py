@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import copy
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +45,9 @@ class FnoState:
         parent_links_collection: str = "ActivityParentLinks",
         max_concurrent: int = 52,
         null_defaults: bool = False,
+        latency: float = 0.0,
+        rate_limit: int | None = None,
+        rate_window: float = 300.0,
     ) -> None:
         self.token = token
         self.default_company = default_company.lower()
@@ -63,6 +68,13 @@ class FnoState:
         self._throttled = 0
         self._throttle_retry_after = 1
         self._in_flight = 0
+        # Service protection as F&O applies it per user (off by default so tests stay fast; the benchmark
+        # turns it on): seconds each call takes, and at most `rate_limit` requests per `rate_window`
+        # seconds (F&O: 6,000 per 5 minutes), over which a call answers 429 with Retry-After.
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self._recent: deque[float] = deque()
 
     # -- seeding and inspection ------------------------------------------------------------------------
     def add(self, entity_set: str, record: Record) -> Record:
@@ -117,6 +129,19 @@ class FnoState:
                 return None
             self._throttled -= 1
             return self._throttle_retry_after
+
+    def take_rate_slot(self) -> float | None:
+        """Count one request against the rate limit; over it, the seconds until a slot frees."""
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            while self._recent and self._recent[0] <= now - self.rate_window:
+                self._recent.popleft()
+            if len(self._recent) >= self.rate_limit:
+                return max(self._recent[0] + self.rate_window - now, 0.001)
+            self._recent.append(now)
+            return None
 
     def enter_request(self) -> bool:
         """Claim one concurrent-request slot; False when the ceiling is reached (answer 429)."""

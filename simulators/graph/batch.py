@@ -87,13 +87,13 @@ async def run(state: GraphState, req: GraphRequest) -> GraphResponse:
             sub = _sub_request(item, req.base_url)
             mb, refused = admit(state, sub)
             if refused is not None:
-                finish(state, sub, None, refused)
+                finish(state, sub, None, refused, batched=True)
                 results[item["id"]] = refused
             else:
                 admitted.append((item, sub, mb))
         for item, sub, mb in admitted:
             resp = execute(state, sub)
-            finish(state, sub, mb, resp)
+            finish(state, sub, mb, resp, batched=True)
             results[item["id"]] = resp
     responses = [_item_json(i["id"], results[i["id"]]) for i in reversed(items)]
     return json_response(200, {"responses": responses})

@@ -233,6 +233,8 @@ def _delta(
     state.delta_snapshots[snapshot_id] = _Snapshot(mb.user.id, folder.key, seen, bk.seq)
     round_id = uuid.uuid4().hex
     state.delta_rounds[round_id] = _Round(mb.user.id, folder.key, entries, snapshot_id, _select(req))
+    if not state.empty_first_delta_page:
+        return _page(state, req, mb, bk, {"r": round_id, "o": 0})
     link = req.link(*req.segments, query="$skiptoken=" + _token("cskip", round_id, mb, folder.key))
     return json_response(200, _body(req, mb, [], link, "nextLink"))
 

@@ -2,7 +2,8 @@
 
 A round is the pages between two delta links. Choices made here (all deterministic):
 - The first page of every round (initial or from a $deltatoken) is EMPTY and carries an @odata.nextLink,
-  as real Graph often answers the first initial request.
+  as real Graph often answers the first initial request (GraphState.empty_first_delta_page, on by default;
+  off, a round's first answer carries the changes and, when they fit, the deltaLink).
 - When the page size is 2 or more, every page after the first non-empty one starts by repeating the last
   item of the previous page, so clients must tolerate repeats.
 - A later round reports what changed against the snapshot taken when the previous round started: new or
@@ -130,6 +131,8 @@ def _start_round(
     state.delta_snapshots[snapshot_id] = Snapshot(mb.user.id, start, end, seen, mb.seq)
     round_id = uuid.uuid4().hex
     state.delta_rounds[round_id] = Round(mb.user.id, entries, snapshot_id)
+    if not state.empty_first_delta_page:
+        return _page(state, req, mb, {"r": round_id, "o": 0, "w": [start.isoformat(), end.isoformat()]})
     link = req.link(
         *req.segments[:-1], "delta", query="$skiptoken=" + _token("skip", round_id, mb, start, end)
     )

@@ -35,6 +35,15 @@ def admit(state: GraphState, req: GraphRequest) -> tuple[Mailbox | None, GraphRe
     if injected is not None:
         error = GraphError(429, "TooManyRequests", "Please retry again later.", _retry_after(injected))
         return None, GraphResponse.from_error(error)
+    over = state.take_rate_slot(mb)
+    if over is not None:
+        error = GraphError(
+            429,
+            "ApplicationThrottled",
+            "Application is over its MailboxRequests limit.",
+            _retry_after(round(over, 3)),
+        )
+        return None, GraphResponse.from_error(error)
     if not state.try_acquire(mb):
         error = GraphError(
             429,
@@ -54,19 +63,22 @@ def execute(state: GraphState, req: GraphRequest) -> GraphResponse:
         return GraphResponse.from_error(error, req.headers.get("client-request-id"))
 
 
-def finish(state: GraphState, req: GraphRequest, mb: Mailbox | None, resp: GraphResponse) -> None:
+def finish(
+    state: GraphState, req: GraphRequest, mb: Mailbox | None, resp: GraphResponse, *, batched: bool = False
+) -> None:
     if mb is not None:
         state.release(mb)
     target = mailbox_for(state, req.segments)
+    entry = {
+        "method": req.method,
+        "path": "/" + "/".join(req.segments),
+        "mailbox": target.user.mail if target else None,
+        "status": resp.status,
+    }
+    if batched:
+        entry["batched"] = True  # an item inside a $batch: counted by Graph's limits, not an HTTP call
     with state.lock:
-        state.request_log.append(
-            {
-                "method": req.method,
-                "path": "/" + "/".join(req.segments),
-                "mailbox": target.user.mail if target else None,
-                "status": resp.status,
-            }
-        )
+        state.request_log.append(entry)
 
 
 async def handle(state: GraphState, req: GraphRequest) -> GraphResponse:
@@ -75,6 +87,14 @@ async def handle(state: GraphState, req: GraphRequest) -> GraphResponse:
     if denied is not None:
         finish(state, req, None, denied)
         return denied
+    if state.latency:
+        await asyncio.sleep(state.latency)  # the wire and Exchange's own work (one per HTTP call)
+    if req.segments[:1] == ["subscriptions"]:
+        from simulators.graph import subscriptions_api  # async: creating one calls the endpoint back
+
+        resp = await subscriptions_api.handle(state, req)
+        finish(state, req, None, resp)
+        return resp
     if req.segments == ["$batch"]:
         from simulators.graph import batch
 

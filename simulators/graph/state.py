@@ -6,7 +6,9 @@ Handlers and the seeding methods below share one lock, so tests may seed and ins
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -38,8 +40,20 @@ class GraphState:
         tenant_domains: tuple[str, ...] = ("contoso.com",),
         page_size: int = 50,
         max_concurrent_per_mailbox: int = 4,
+        latency: float = 0.0,
+        rate_limit: int | None = None,
+        rate_window: float = 600.0,
+        empty_first_delta_page: bool = True,
     ) -> None:
         self.token = token
+        # Graph's cost model (all off by default so tests stay fast; the benchmark turns them on):
+        # seconds each call takes on the wire, and per mailbox at most `rate_limit` requests per
+        # `rate_window` seconds (Exchange: 10,000 per 10 minutes), over which a call answers 429.
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        # Real Graph often answers the first request of a delta round with an empty page and a nextLink.
+        self.empty_first_delta_page = empty_first_delta_page
         self.tenant_domains = tuple(d.lower() for d in tenant_domains)
         self.page_size = page_size
         self.max_concurrent_per_mailbox = max_concurrent_per_mailbox
@@ -60,6 +74,7 @@ class GraphState:
         self._in_flight: dict[str, int] = {}
         self._throttle: dict[str, tuple[int, float]] = {}
         self._holds: dict[str, threading.Event] = {}
+        self._recent: dict[str, deque[float]] = {}
         # Microsoft To Do lists and tasks, with their seeding and inspection methods (state.todo.add_task, ...).
         self.todo = TodoTenant(self)
 
@@ -253,6 +268,20 @@ class GraphState:
                 return None
             self._throttle[key] = (count - 1, retry_after)
             return retry_after
+
+    def take_rate_slot(self, mailbox: Mailbox) -> float | None:
+        """Count one request against the mailbox's rate limit; over it, the seconds until a slot frees."""
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            recent = self._recent.setdefault(mailbox.user.id.lower(), deque())
+            while recent and recent[0] <= now - self.rate_window:
+                recent.popleft()
+            if len(recent) >= self.rate_limit:
+                return max(recent[0] + self.rate_window - now, 0.001)
+            recent.append(now)
+            return None
 
     def try_acquire(self, mailbox: Mailbox) -> bool:
         with self.lock:

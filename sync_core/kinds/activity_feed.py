@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sync_core.d365 import entities
 from sync_core.kinds.base import EmitFno, FnoChange
-from sync_core.kinds.keys import fno_key, parse_fno_time
+from sync_core.kinds.keys import feed_watermark, fno_key, parse_fno_time
 from sync_core.pipeline.context import SyncContext
 
 FEED_PAGE = 100
@@ -45,6 +45,7 @@ async def scan_activity_feed(
                 owner=owner,
                 marked=row.get("KeepSynchronized") == "Yes",
                 edited_at=edited,
+                version=str(row.get("LastDateTimeEdited") or "") or None,
             )
         )
         if len(batch) >= FEED_PAGE:
@@ -52,4 +53,4 @@ async def scan_activity_feed(
             batch = []
     if batch:
         await emit(batch)
-    return newest.isoformat() if newest else cursor
+    return feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds).isoformat()

@@ -116,7 +116,14 @@ class AppointmentKind:
         categories = item.get("categories")
         master_id = item.get("seriesMasterId")
         if kind not in ("occurrence", "exception") or not isinstance(master_id, str) or not master_id:
-            return [ExchangeChange(graph_id, marked=self._marked(ctx, kind, categories))]
+            version = item.get("changeKey")
+            return [
+                ExchangeChange(
+                    graph_id,
+                    marked=self._marked(ctx, kind, categories),
+                    version=version if isinstance(version, str) and version else None,
+                )
+            ]
         # Delta sends occurrences bare (id, type, start, end, seriesMasterId): the mark is the series'.
         if master_id not in masters:
             masters[master_id] = await ctx.graph.get_event(mailbox.address, master_id)

@@ -19,6 +19,9 @@ class ExchangeChange:
     graph_id: str
     removed: bool = False
     marked: bool = False
+    # The item's version as the feed listed it (the kind's GraphItem.version); equal to the link's, the
+    # item is as the last sync left it (typically the echo of our own write) and no pair job is queued.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class FnoChange:
     owner: str  # personnel number of the responsible worker
     marked: bool
     edited_at: datetime | None
+    version: str | None = None  # as ExchangeChange.version (the kind's FnoItem.version)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sync_core.contacts.membership import (
 from sync_core.contacts.registry import PRIVATE_KIND, is_shared_only
 from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor
-from sync_core.kinds.keys import parse_fno_time
+from sync_core.kinds.keys import feed_watermark, parse_fno_time
 from sync_core.pipeline.context import Mailbox, SyncContext
 
 
@@ -94,4 +94,4 @@ class PrivateContactKind(ContactKindBase):
                 batch.append(change)
         await flush(force=True)
         await self.settle_entries(ctx, pending)
-        return feed_cursor(newest, cursor)
+        return feed_cursor(feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds), cursor)

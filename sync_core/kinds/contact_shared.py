@@ -16,7 +16,7 @@ from sync_core.contacts.membership import (
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
 from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import ContactKindBase, feed_cursor
-from sync_core.kinds.keys import parse_fno_time
+from sync_core.kinds.keys import feed_watermark, parse_fno_time
 from sync_core.pipeline.context import Mailbox, SyncContext
 
 PENDING = "pending:"
@@ -78,4 +78,4 @@ class SharedContactKind(ContactKindBase):
             if batch:
                 await emit(batch)
             await self.settle_entries(ctx, pending)
-        return feed_cursor(newest, cursor)
+        return feed_cursor(feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds), cursor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The single-value extended property every event/message/contact the product creates carries.
@@ -60,3 +60,11 @@ def stamp_of(item: Mapping[str, Any]) -> str | None:
             value = prop.get("value")
             return value if isinstance(value, str) and value else None
     return None
+
+
+def feed_watermark(newest: datetime | None, now: datetime, overlap_seconds: int) -> datetime:
+    """The next watermark of an F&O edit-stamp feed: the newest stamp read, but at least `now` less the
+    overlap margin. Without that floor an idle feed would re-read everything edited within the margin of
+    its last edit in every cycle; the next read still starts a margin behind it (clock skew, late commits)."""
+    floor = now - timedelta(seconds=overlap_seconds)
+    return floor if newest is None or newest < floor else newest

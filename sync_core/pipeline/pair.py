@@ -5,6 +5,7 @@ cannot both create: a creation is first claimed with a pending link (insert-only
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +16,7 @@ from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
-from sync_core.state.base import AuditEntry, Link
+from sync_core.state.base import AuditEntry, ConcurrencyError, Link
 from sync_core.telemetry import pair_applied
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
     if decision.action is ActionKind.NOTHING:
         if settled and link is not None:
             ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
+            await _remember_versions(ctx, link, fno, graph)
         elif link is not None and not ctx.dry_run:
             await ctx.store.delete_link(link)  # a stale claim whose item no longer wants syncing
         return decision.action
@@ -313,6 +315,22 @@ async def _save(
     ):
         return  # nothing new to remember: no state write
     await ctx.store.save_link(record)
+
+
+async def _remember_versions(
+    ctx: SyncContext, link: Link, fno: FnoItem | None, graph: GraphItem | None
+) -> None:
+    """Both sides equal the snapshot at their current versions (typically after our own writes moved
+    them): remember the versions, so the feeds can skip this pair until one side really changes."""
+    if ctx.dry_run or fno is None or graph is None or not fno.version or not graph.version:
+        return
+    if (fno.version, graph.version) == (link.fno_version, link.graph_version):
+        return
+    # Another worker may have saved this pair meanwhile; its versions are as good.
+    with contextlib.suppress(ConcurrencyError):
+        await ctx.store.save_link(
+            link.model_copy(update={"fno_version": fno.version, "graph_version": graph.version})
+        )
 
 
 async def _drop(ctx: SyncContext, link: Link | None) -> None:

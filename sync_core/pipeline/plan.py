@@ -11,6 +11,7 @@ from sync_core.contacts.registry import refresh_shared_mailboxes, serves
 from sync_core.d365 import entities
 from sync_core.exchange.errors import GraphError
 from sync_core.model.timezones import resolve_time_zone_checked
+from sync_core.notifications.subscriptions import ensure_subscriptions
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
 from sync_core.state.base import MailboxRecord
@@ -18,7 +19,7 @@ from sync_core.telemetry import traced_plan
 
 log = logging.getLogger(__name__)
 CATEGORY_COLOR = "preset7"  # blue in Outlook's preset list
-# Users, time zones and categories change rarely: read them from Graph at most once a day per mailbox.
+# Users, time zones, categories and the F&O worker change rarely: read them at most once a day per mailbox.
 REFRESH_MAILBOX_AFTER = timedelta(hours=24)
 
 
@@ -32,11 +33,18 @@ async def mailboxes_in_scope(ctx: SyncContext) -> list[str]:
 async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
     """Match each mailbox to its worker and read its time zone; skipped mailboxes are recorded, not fatal."""
     addresses = await mailboxes_in_scope(ctx)
-    workers = await entities.workers_by_email(ctx.fno, addresses) if addresses else {}
+    previous_records = {a: await ctx.store.get_mailbox(a) for a in addresses}
+    # Workers are looked up only for mailboxes not checked within a day, so an idle cycle's F&O calls do not
+    # grow with the number of mailboxes (a changed worker is noticed within a day, as Graph details are).
+    stale = [a for a in addresses if not _fresh(ctx, previous_records[a])]
+    workers = await entities.workers_by_email(ctx.fno, stale) if stale else {}
     records: list[MailboxRecord] = []
     for address in addresses:
-        previous = await ctx.store.get_mailbox(address)
-        record = await _resolve_mailbox(ctx, address, workers.get(address), previous)
+        previous = previous_records[address]
+        worker = workers.get(address)
+        if previous is not None and address not in stale:
+            worker = {"PersonnelNumber": previous.personnel_number}
+        record = await _resolve_mailbox(ctx, address, worker, previous)
         if record.status != "ok":
             ctx.report.skip_mailbox(address, record.reason)
             log.info("mailbox skipped", extra={"reason": record.reason})
@@ -45,6 +53,16 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
         ctx.registry[address] = record
         records.append(record)
     return records
+
+
+def _fresh(ctx: SyncContext, previous: MailboxRecord | None) -> bool:
+    return (
+        previous is not None
+        and previous.status == "ok"
+        and previous.company == ctx.settings.company.lower()
+        and previous.checked_at is not None
+        and ctx.now() - previous.checked_at < REFRESH_MAILBOX_AFTER
+    )
 
 
 def _differs(record: MailboxRecord, previous: MailboxRecord) -> bool:
@@ -120,4 +138,5 @@ async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
             if r.status == "ok" and serves(kind, r, ctx.settings)
         )
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
+    await ensure_subscriptions(ctx, records)  # change notifications; off unless SYNC_NOTIFICATION_URL
     return messages

@@ -48,9 +48,10 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
                 if await ctx.store.get_link_by_graph(kind.name, mailbox.address, change.graph_id):
                     removed.add(change.graph_id)  # a deletion candidate: the deletion check decides
                 continue
-            if change.marked or await ctx.store.get_link_by_graph(
-                kind.name, mailbox.address, change.graph_id
-            ):
+            link = await ctx.store.get_link_by_graph(kind.name, mailbox.address, change.graph_id)
+            if link is not None and change.version and change.version == link.graph_version:
+                continue  # unchanged since the last sync (the echo of our own write): nothing to do
+            if change.marked or link is not None:
                 pairs.append(
                     SyncPair(
                         kind=kind.name,
@@ -118,7 +119,10 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
             mailbox = owners.get(change.owner)
             if mailbox is None:
                 continue  # owner not in scope
-            if change.marked or await ctx.store.get_link_by_fno(kind.name, mailbox, change.fno_key):
+            link = await ctx.store.get_link_by_fno(kind.name, mailbox, change.fno_key)
+            if link is not None and change.version and change.version == link.fno_version:
+                continue  # unchanged since the last sync (the echo of our own write): nothing to do
+            if change.marked or link is not None:
                 pairs.append(
                     SyncPair(
                         kind=kind.name, mailbox=mailbox, fno_key=change.fno_key, cycle_id=message.cycle_id

@@ -1,0 +1,141 @@
+"""python -m bench [--quick] [--out PATH]: run the benchmark, print the table, write the JSON.
+
+--quick is CI's smoke test: small sizes, and it fails only on deterministic counts (requests per idle
+mailbox and kind, F&O idle requests independent of the scope, no failures), never on timings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cost, engine, first_sync, steady
+from bench.tenant import CostModel, Shape
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(figure, measured, target, met) rows of the table."""
+    s, idle, small = (
+        result["steady"]["steady"],
+        result["steady"]["idle"],
+        result["steady"]["idle_small_scope"],
+    )
+    empty = result["steady"]["idle_empty_first_delta_page"]
+    f, d, m = result["first_sync"], result["engine"]["decide"], result["engine"]["scan_memory"]
+    usd = result["cost"]["usd_per_month"]["total"]
+    return [
+        ("Graph requests per propagated change", f"{s['graph_requests_per_change']}", "<= 1.3", s["graph_requests_per_change"] <= 1.3),
+        ("  of which pair jobs (delta reads excluded)", f"{s['graph_pair_requests_per_change']}", "-", True),
+        ("F&O requests per propagated change", f"{s['fno_requests_per_change']}", "<= 1.5", s["fno_requests_per_change"] <= 1.5),
+        ("Idle: Graph requests per mailbox and kind", f"{idle['graph_requests_per_mailbox_and_kind']}", "1", idle["graph_requests_per_mailbox_and_kind"] <= 1.0),
+        ("  same, stand-in sends empty first delta page", f"{empty['graph_requests_per_mailbox_and_kind']}", "-", True),
+        (f"Idle: F&O requests ({idle['mailboxes']} / {small['mailboxes']} mailboxes)", f"{idle['fno_requests']} / {small['fno_requests']}", "equal", idle["fno_requests"] == small["fno_requests"]),
+        ("First sync: share of the throttle ceiling", f"{f['share_of_throttle_ceiling']:.0%}", ">= 80%", f["share_of_throttle_ceiling"] >= 0.8),
+        ("First sync: share of 429 answers", f"{f['share_429']:.2%}", "< 1%", f["share_429"] < 0.01),
+        (f"Decide CPU per item ({d['links']} links)", f"{d['ms_per_item']} ms", "< 0.2 ms", d["ms_per_item"] < 0.2),
+        (f"Peak memory scanning {m['items']} items", f"{m['peak_mb']} MB", "< 200 MB", m["peak_mb"] < 200),
+        ("Monthly estimate (200 mailboxes)", f"${usd}", "-", True),
+    ]  # fmt: skip
+
+
+def print_table(rows: list[tuple[str, str, str, bool]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'measured':>14}  {'target':>9}  met")
+    for name, measured, target, met in rows:
+        print(f"{name:<{width}}  {measured:>14}  {target:>9}  {'yes' if met else 'NO'}")
+
+
+def check_counts(result: dict[str, Any]) -> list[str]:
+    """The deterministic counts CI holds the product to (timings are printed, never asserted)."""
+    problems = []
+    s = result["steady"]
+    if s["setup_failures"] or s["steady"]["failures"] or result["first_sync"]["failures"]:
+        problems.append("a cycle recorded failures")
+    if s["idle"]["writes"] or s["idle_small_scope"]["writes"]:
+        problems.append("an idle cycle wrote something")
+    if s["idle"]["fno_requests"] != s["idle_small_scope"]["fno_requests"]:
+        problems.append("idle F&O requests depend on the number of mailboxes")
+    # Appointment and e-mail import read one page each, tasks and contacts two (see steady.py).
+    if s["idle"]["graph_requests_per_mailbox_and_kind"] > 1.5:
+        problems.append("an idle mailbox costs more Graph requests than before")
+    if s["steady"]["propagated_writes"] < s["steady"]["edits"]:
+        problems.append("not every edit was propagated")
+    if s["steady"]["graph_pair_requests_per_change"] > 8 or s["steady"]["fno_requests_per_change"] > 9:
+        problems.append("requests per change grew")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes for CI (about a minute)")
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/latest.json; quick: none)")
+    parser.add_argument("--mailboxes", type=int, help="steady-state mailboxes (default 200; quick 10)")
+    parser.add_argument("--time-scale", type=float, default=5.0, help="how much faster than real time")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    costs = CostModel(time_scale=args.time_scale)
+    result: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if quick else "full",
+        "machine": machine(),
+        "cost_model": costs.describe(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shape = Shape(mailboxes=args.mailboxes or (10 if quick else 200))
+        result["steady"] = steady.run(root / "steady", shape, costs, cycles=3, share=0.02)
+        items = 150 if quick else 5000
+        result["first_sync"] = first_sync.run(root / "first", items, items, costs)
+        result["engine"] = {
+            "decide": engine.decide_cost(5_000 if quick else 100_000),
+            "scan_memory": engine.scan_memory(root / "scan", 2_000 if quick else 50_000),
+        }
+    result["cost"] = cost.estimate(result["steady"])
+    rows = targets(result)
+    result["targets"] = [
+        {"figure": r[0].strip(), "measured": r[1], "target": r[2], "met": r[3]} for r in rows
+    ]
+    print(
+        f"machine: {result['machine']['nproc']} x {result['machine']['cpu']}, Python {result['machine']['python']}"
+    )
+    print_table(rows)
+    out = args.out or (None if quick else RESULTS / "latest.json")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        print(f"written: {out}")
+    problems = check_counts(result)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if quick and problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

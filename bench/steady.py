@@ -1,0 +1,118 @@
+"""Scenario 1: steady state. Many mailboxes, all kinds, a share of the items edited before each cycle
+(half in F&O, half in Outlook); and idle cycles (nothing changed) at two scope sizes."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from bench.tenant import BenchTenant, CostModel, Shape, bench_tenant
+
+# What one mailbox's scans read in an idle cycle, per kind: appointment (calendarView delta), task (the list
+# of To Do lists, to follow tasks moved between lists, + one delta per list), contact (folder delta + delta
+# of all contacts, for contacts marked elsewhere), e-mail import (messages carrying the import category).
+SCANS_PER_MAILBOX = {"appointment": 1, "task": 2, "contact": 2, "email": 1}
+
+
+def _resource(path: str) -> str:
+    """/users/x/calendarView/delta -> calendarView/delta; ids dropped so calls group by kind of call."""
+    parts = path.split("/")[3:]
+    return "/".join(p for p in parts if len(p) < 24) or path
+
+
+def _top(labels: Iterable[str], n: int = 8) -> dict[str, int]:
+    return dict(Counter(labels).most_common(n))
+
+
+def _report_changes(report: Any) -> int:
+    return sum(
+        report.counts[kind][direction][action]
+        for kind in report.counts
+        for direction in ("to_exchange", "to_fno")
+        for action in ("created", "updated", "deleted")
+    )
+
+
+def _idle(tenant: BenchTenant, **overrides: str) -> dict[str, Any]:
+    tenant.advance()
+    mark, messages, store = tenant.mark(), tenant.messages_sent, tenant.store_calls
+    report = tenant.cycle(**overrides)
+    counts = tenant.counts_since(mark)
+    scope = len(overrides["SYNC_MAILBOXES"].split(",")) if "SYNC_MAILBOXES" in overrides else None
+    mailboxes = scope or tenant.shape.mailboxes
+    kinds = len(SCANS_PER_MAILBOX)
+    user_requests = sum(v for k, v in counts.per_mailbox_graph.items() if k.startswith("user"))
+    return {
+        "mailboxes": mailboxes,
+        "graph_requests": counts.graph_requests,
+        "graph_requests_per_mailbox_and_kind": round(user_requests / (mailboxes * kinds), 3),
+        "fno_requests": counts.fno_requests,
+        "writes": _report_changes(report),
+        "failures": len(report.failures),
+        "queue_messages": tenant.messages_sent - messages,
+        "store_calls": tenant.store_calls - store,
+    }
+
+
+def run(state_dir: Path, shape: Shape, costs: CostModel, cycles: int, share: float) -> dict[str, Any]:
+    result: dict[str, Any] = {"shape": shape.__dict__, "share_changed_per_cycle": share, "cycles": cycles}
+    with bench_tenant(state_dir, shape) as tenant:
+        started = time.perf_counter()
+        first = tenant.cycle()
+        tenant.advance()
+        tenant.cycle()  # the echo of the first sync's own writes
+        result["setup_first_sync_seconds"] = round(time.perf_counter() - started, 1)
+        result["setup_failures"] = len(first.failures)
+        result["items"] = len(tenant.items)
+        tenant.set_costs(costs)
+
+        result["idle"] = _idle(tenant)
+        small = max(1, shape.mailboxes // 10)
+        scope = ",".join(tenant.mailboxes()[:small])
+        result["idle_small_scope"] = _idle(tenant, SYNC_MAILBOXES=scope)
+        tenant.graph.empty_first_delta_page = True
+        result["idle_empty_first_delta_page"] = _idle(tenant)
+        tenant.graph.empty_first_delta_page = False
+
+        mark, messages, store = tenant.mark(), tenant.messages_sent, tenant.store_calls
+        edits, written, failures = 0, 0, 0
+        started = time.perf_counter()
+        for _ in range(cycles):
+            tenant.advance()
+            edits += tenant.edit(share)
+            report = tenant.cycle()
+            written += _report_changes(report)
+            failures += len(report.failures)
+        tenant.advance()
+        report = tenant.cycle()  # the last edits' echo belongs to their cost
+        written += _report_changes(report)
+        elapsed = time.perf_counter() - started
+        counts = tenant.counts_since(mark)
+        delta_reads = sum(
+            1
+            for entry in tenant.graph.request_log[mark[0] :]
+            if entry["path"].endswith("/delta") and entry.get("mailbox", "").startswith("user")
+        )
+        result["steady"] = {
+            "edits": edits,
+            "propagated_writes": written,
+            "failures": failures,
+            "seconds": round(elapsed, 1),
+            **counts.as_dict(),
+            "graph_delta_reads": delta_reads,
+            "graph_requests_per_change": round(counts.graph_requests / edits, 3),
+            "graph_pair_requests_per_change": round((counts.graph_requests - delta_reads) / edits, 3),
+            "fno_requests_per_change": round(counts.fno_requests / edits, 3),
+            "graph_by_call": _top(
+                f"{e['method']} {_resource(e['path'])}" for e in tenant.graph.request_log[mark[0] :]
+            ),
+            "fno_by_call": _top(
+                f"{e['method']} {e['path'].split('(')[0]}" for e in tenant.fno.request_log[mark[1] :]
+            ),
+            "queue_messages": tenant.messages_sent - messages,
+            "store_calls": tenant.store_calls - store,
+        }
+    return result

@@ -1,0 +1,75 @@
+"""The two HTTP functions Graph calls (function_app.py only wires them): change notifications and lifecycle
+notifications. Both answer the validation handshake; both answer 202 once the scans are queued.
+
+Anonymous by necessity (Graph sends no key): a notification counts only with a genuine clientState."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import azure.functions as func
+
+from sync_core.app import open_context
+from sync_core.notifications.receiver import (
+    BadBatch,
+    Outcome,
+    parse_batch,
+    receive_changes,
+    receive_lifecycle,
+)
+from sync_core.pipeline.context import SyncContext
+from sync_core.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_TOKEN = 4096
+
+Receiver = Callable[[SyncContext, list[dict[str, Any]]], Awaitable[Outcome]]
+
+
+def validation_token(req: func.HttpRequest) -> str | None:
+    """The decoded `validationToken`: the host hands query parameters over decoded; a request built
+    without them (tests, other hosts) is parsed from its URL, decoding once."""
+    for name, value in req.params.items():
+        if name.lower() == "validationtoken":
+            return str(value)
+    for name, values in parse_qs(urlsplit(req.url).query, keep_blank_values=True).items():
+        if name.lower() == "validationtoken" and values:
+            return str(values[0])
+    return None
+
+
+async def on_notifications(req: func.HttpRequest, config: Settings | None = None) -> func.HttpResponse:
+    return await _handle(req, receive_changes, config)
+
+
+async def on_lifecycle(req: func.HttpRequest, config: Settings | None = None) -> func.HttpResponse:
+    return await _handle(req, receive_lifecycle, config)
+
+
+async def _handle(req: func.HttpRequest, receiver: Receiver, config: Settings | None) -> func.HttpResponse:
+    from sync_core import functions
+
+    config = config or functions.settings()
+    if not config.notification_url:
+        return func.HttpResponse(status_code=404)  # notifications are off: subscribe to nothing here
+    token = validation_token(req)
+    if token is not None:
+        if len(token) > MAX_TOKEN:
+            return func.HttpResponse(status_code=400)
+        # Graph wants the decoded token back as plain text within 10 seconds.
+        return func.HttpResponse(token, status_code=200, mimetype="text/plain")
+    try:
+        items = parse_batch(req.get_body())
+    except BadBatch as exc:
+        log.info("notification batch refused", extra={"reason": str(exc)})
+        return func.HttpResponse(status_code=400)
+    queues = functions.storage_queues(config)
+    try:
+        async with open_context(config, queues) as ctx:
+            await receiver(ctx, items)
+    finally:
+        await queues.close()
+    return func.HttpResponse(status_code=202)

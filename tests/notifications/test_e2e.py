@@ -1,0 +1,107 @@
+"""End to end through the Functions and Azurite: an Outlook edit -> Graph notification -> the HTTP function ->
+one scan message -> sync, without the timer. Lifecycle notifications: missed and subscriptionRemoved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient
+
+from simulators.graph.subscriptions import book
+from sync_core import functions
+from sync_core.pipeline.messages import ScanMailbox, decode
+from tests.e2e.harness import Tenant, sample_tenant
+from tests.e2e.test_functions import _drain, _ensure_queues, _full_cycle
+from tests.notifications.conftest import SECRET
+from tests.notifications.webhook import webhook
+
+pytestmark = pytest.mark.azurite
+ALICE = "alice@contoso.com"
+
+
+@pytest.fixture
+def azure_tenant(
+    tmp_path: Path, azurite_connection_string: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Tenant]:
+    with sample_tenant(tmp_path, now=datetime.now(UTC)) as tenant, webhook() as url:
+        tenant.extra_env = {
+            "AzureWebJobsStorage": azurite_connection_string,
+            "SYNC_TABLE_PREFIX": unique_prefix,
+            "SYNC_SCAN_QUEUE": f"{unique_prefix}-scan",
+            "SYNC_ITEM_QUEUE": f"{unique_prefix}-items",
+            "SYNC_SCHEDULE": "0 */5 * * * *",
+            "SYNC_NOTIFICATION_URL": url,
+            "SYNC_NOTIFICATION_SECRET": SECRET,
+        }
+        for name, value in {**tenant.environ, **tenant.extra_env}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        functions.settings.cache_clear()
+        asyncio.run(_ensure_queues(tenant))
+        yield tenant
+        functions.settings.cache_clear()
+
+
+async def _peek_scans(tenant: Tenant) -> list[tuple[str, str]]:
+    settings = tenant.settings()
+    async with QueueClient.from_connection_string(
+        settings.storage_connection,
+        settings.scan_queue,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=BinaryBase64DecodePolicy(),
+    ) as queue:
+        found = []
+        for message in await queue.peek_messages(max_messages=32):
+            decoded = decode(message.content)
+            assert isinstance(decoded, ScanMailbox)
+            found.append((decoded.mailbox, decoded.kind))
+        return sorted(found)
+
+
+def _linked_event(tenant: Tenant) -> dict[str, object]:
+    return next(e for e in tenant.graph.events(ALICE) if "D365 Sync" in (e.get("categories") or []))
+
+
+def test_an_outlook_edit_syncs_through_a_notification_without_the_timer(azure_tenant: Tenant) -> None:
+    tenant = azure_tenant
+    asyncio.run(_full_cycle(tenant))
+    subs = book(tenant.graph)
+    assert len(subs.active()) == 10
+    event = _linked_event(tenant)
+    tenant.graph.update_event(ALICE, str(event["id"]), {"subject": "Moved by a notification"})
+
+    assert subs.notify(ALICE, "events", str(event["id"]), spelling="tenant") == 1
+    assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
+    settings = tenant.settings()
+    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
+    assert asyncio.run(_drain(tenant, settings.item_queue, "sync_item")) >= 1
+    assert any(a.get("Purpose") == "Moved by a notification" for a in tenant.appointments())
+
+
+def test_lifecycle_missed_scans_and_removed_is_made_again(azure_tenant: Tenant) -> None:
+    tenant = azure_tenant
+    asyncio.run(_full_cycle(tenant))
+    subs = book(tenant.graph)
+    alice = tenant.graph.find_mailbox(ALICE)
+    assert alice is not None
+    events_sub = next(
+        s for s in subs.active() if s.user_id == alice.user.id.lower() and s.collection == "events"
+    )
+
+    assert subs.notify_lifecycle(events_sub.id, "missed") == 1
+    assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
+    asyncio.run(_drain(tenant, tenant.settings().scan_queue, "scan"))
+
+    assert subs.notify_lifecycle(events_sub.id, "subscriptionRemoved") == 1
+    remade = [s for s in subs.active() if s.user_id == alice.user.id.lower() and s.collection == "events"]
+    assert len(remade) == 1 and remade[0].id != events_sub.id  # made again inline, within the time budget
+    assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
+    # The next timer cycle keeps the new one (no second subscription, no Graph call for it).
+    mark = len(tenant.graph.request_log)
+    asyncio.run(_full_cycle(tenant))
+    assert [r for r in tenant.graph.request_log[mark:] if r["path"].startswith("/subscriptions")] == []

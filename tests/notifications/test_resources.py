@@ -1,0 +1,95 @@
+"""Resource strings of change notifications: the three spellings in Microsoft's samples, and hostile input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync_core.notifications.resources import MAX_RESOURCE_LENGTH, ResourceRef, parse_resource
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "simulators" / "reference" / "graph-examples"
+USER = "622eaaff-0683-4862-9de4-f2ec83c2bd98"
+
+
+def test_the_published_samples_parse() -> None:
+    outlook = json.loads((EXAMPLES / "changenotification-collection-outlook.json").read_text("utf-8"))
+    keyed = json.loads((EXAMPLES / "changenotification-collection-resourcedata.json").read_text("utf-8"))
+    assert parse_resource(outlook["request_body"]["value"][0]["resource"]) == ResourceRef(USER, "messages")
+    assert parse_resource(keyed["request_body"]["value"][0]["resource"]) == ResourceRef(
+        "722effaf-0433-4272-9ac4-d5ec11c3cd77", "messages"
+    )
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected"),
+    [
+        # users/{guid}@{tenant}/...: the tenant is not part of the user's id.
+        (
+            f"users/{USER}@84bd8158-6d4d-4958-8b9f-9d6445542f95/messages/AAMkAGI=",
+            ResourceRef(USER, "messages"),
+        ),
+        (f"Users/{USER}/Messages/AAMkAGUwNjQ4ZjIxAAA=", ResourceRef(USER, "messages")),
+        (f"Users('{USER}')/messages('AAMkAGUwNjQ4ZjIxLTQ3Y2Y8AAA=')", ResourceRef(USER, "messages")),
+        (f"Users/{USER.upper()}/Events/AAMkAGI=", ResourceRef(USER, "events")),
+        (f"Users('{USER}')/Events('AAMk/+=')", None),  # a slash inside a quoted key is not a key
+        (f"/users/{USER}/events", ResourceRef(USER, "events")),
+        (f"users/{USER}/calendar/events/AAMkAGI=", ResourceRef(USER, "events")),
+        (f"users/{USER}/calendars('AAMkCal=')/events/AAMkAGI=", ResourceRef(USER, "events")),
+        (f"Users/{USER}/ContactFolders/AQMkAD=/Contacts/AAMkAGI=", ResourceRef(USER, "contacts")),
+        (f"Users('{USER}')/contactFolders('AQMkAD=')/contacts('AAMk')", ResourceRef(USER, "contacts")),
+        (f"Users/{USER}/Contacts/AAMkAGI=", ResourceRef(USER, "contacts")),
+        (f"Users/{USER}/mailFolders('Inbox')/messages/AAMk", ResourceRef(USER, "messages")),
+        ("users/Alice@Contoso.com/events/AAMk", ResourceRef("alice@contoso.com", "events")),
+    ],
+)
+def test_spellings(resource: str, expected: ResourceRef | None) -> None:
+    assert parse_resource(resource) == expected
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "",
+        "users",
+        f"users/{USER}",
+        f"groups/{USER}/events/x",
+        f"users/{USER}/todo/lists/x/tasks/y",  # To Do has no notifications for apps
+        f"users/{USER}/messages/x/attachments/y",  # nothing may follow the item
+        f"users/{USER}//messages/x",
+        "users/{user_guid}@{tenant_guid}/messages/{long_id_string}",  # the docs' placeholders
+        "users/not-a-guid/events/x",
+        f"users/{USER}/events/x\n",
+        f"users/{USER}/events/x y",
+        f"users/{USER}/events/x\u00e9",
+        f"users/{USER}/mailFolders/messages",  # a folder without its key
+        "users/" + "a" * MAX_RESOURCE_LENGTH,
+    ],
+)
+def test_hostile_or_foreign_resources_give_none(resource: str) -> None:
+    assert parse_resource(resource) is None
+
+
+@pytest.mark.parametrize("value", [None, 1, ["users"], {"resource": "x"}, b"users/x/events"])
+def test_non_strings_give_none(value: object) -> None:
+    assert parse_resource(value) is None
+
+
+@given(st.text(max_size=300))
+def test_never_raises(text: str) -> None:
+    result = parse_resource(text)
+    assert result is None or result.collection in ("events", "messages", "contacts")
+
+
+@given(
+    st.lists(
+        st.sampled_from(["users", USER, "events", "messages", "contacts", "('x')", "'", "(", "/", "@"]),
+        max_size=12,
+    )
+)
+def test_never_raises_on_near_misses(parts: list[str]) -> None:
+    result = parse_resource("/".join(parts))
+    assert result is None or result.user == USER
