@@ -6,8 +6,6 @@ equivalent F&O and Graph payloads compare equal and hash equal.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal, Self
@@ -15,6 +13,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sync_core.model.datetimes import format_z, utc_minute
+from sync_core.model.hashing import hash_fields
 from sync_core.model.text import normalise_addresses, normalise_body, normalise_categories, normalise_line
 
 ShowAs = Literal["free", "tentative", "busy", "oof"]
@@ -130,14 +129,4 @@ def from_record(record: Mapping[str, Any]) -> Appointment:
 
 def content_hash(record: Mapping[str, Any]) -> str:
     """sha256 hex of the canonical JSON of the canonical fields (missing fields hash as null)."""
-    canonical = {key: _jsonable(record.get(key)) for key in FIELDS}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, datetime):
-        return format_z(value)
-    return value
+    return hash_fields(record, FIELDS)

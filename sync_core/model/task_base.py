@@ -8,8 +8,6 @@ whatever stale reminder time either side still keeps.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any, Literal, Self
@@ -17,6 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from sync_core.model.datetimes import format_z, utc_minute
+from sync_core.model.hashing import hash_fields
 from sync_core.model.text import normalise_body, normalise_categories, normalise_line
 
 TaskStatus = Literal["notStarted", "inProgress", "completed", "waitingOnOthers", "deferred"]
@@ -106,16 +105,4 @@ def from_record(record: Mapping[str, Any]) -> Task:
 
 def content_hash(record: Mapping[str, Any]) -> str:
     """sha256 hex of the canonical JSON of the canonical fields (missing fields hash as null)."""
-    canonical = {key: _jsonable(record.get(key)) for key in FIELDS}
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, datetime):
-        return format_z(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    return hash_fields(record, FIELDS)
