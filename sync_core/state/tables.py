@@ -286,21 +286,8 @@ class TableStateStore:
     async def save_cursor(self, cursor: Cursor) -> Cursor:
         cursors = await self._client(self._cursors)
         entity = _entity(encode_component(cursor.name), _CURSOR_ROW, cursor)
-        try:
-            if cursor.etag is None:
-                meta = await cursors.create_entity(entity)
-            else:
-                meta = await cursors.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=cursor.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrencyError("cursor changed, vanished or already exists") from exc
-            raise
-        return cursor.model_copy(update={"etag": str(meta["etag"])})
+        etag = await _insert_or_replace(cursors, entity, cursor.etag, "cursor")
+        return cursor.model_copy(update={"etag": etag})
 
     async def delete_cursor(self, name: str) -> None:
         cursors = await self._client(self._cursors)
@@ -407,21 +394,8 @@ class TableStateStore:
     async def save_contact_entry(self, entry: ContactListEntry) -> ContactListEntry:
         table = await self._client(self._contact_entries)
         entity = _entity(encode_component(entry.mailbox), encode_component(entry.contact_key), entry)
-        try:
-            if entry.etag is None:
-                meta = await table.create_entity(entity)
-            else:
-                meta = await table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=entry.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-        except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrencyError("contact list entry changed, vanished or already exists") from exc
-            raise
-        return entry.model_copy(update={"etag": str(meta["etag"])})
+        etag = await _insert_or_replace(table, entity, entry.etag, "contact list entry")
+        return entry.model_copy(update={"etag": etag})
 
     async def delete_contact_entry(self, entry: ContactListEntry) -> None:
         if entry.etag is None:
@@ -460,3 +434,19 @@ class TableStateStore:
             and (pending is None or e.pending == pending)
         ]
         return sorted(found, key=lambda e: (e.mailbox, e.contact_key))
+
+
+async def _insert_or_replace(table: TableClient, entity: dict[str, Any], etag: str | None, what: str) -> str:
+    """Insert (no etag: must not exist) or replace (etag must match); the new ETag."""
+    try:
+        if etag is None:
+            meta = await table.create_entity(entity)
+        else:
+            meta = await table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+    except HttpResponseError as exc:
+        if _is_conflict(exc):
+            raise ConcurrencyError(f"{what} changed, vanished or already exists") from exc
+        raise
+    return str(meta["etag"])
