@@ -1,7 +1,8 @@
 """The F&O change feed of one activity category, shared by the kinds that live in `Activities`.
 
 One query for all mailboxes (cross-company), ordered by `LastDateTimeEdited`, read a little behind the
-saved watermark because clocks differ and edits inside one second happen."""
+saved watermark because clocks differ and edits inside one second happen. Rows are read whole and carried
+to the pair jobs, which then need not read them again."""
 
 from __future__ import annotations
 
@@ -13,14 +14,6 @@ from sync_core.kinds.keys import feed_watermark, fno_key, parse_fno_time
 from sync_core.pipeline.context import SyncContext
 
 FEED_PAGE = 100
-FEED_FIELDS = [
-    "dataAreaId",
-    "ActivityNumber",
-    "Category",
-    "KeepSynchronized",
-    "ResponsibleWorkerPersonnelNumber",
-    "LastDateTimeEdited",
-]
 
 
 async def scan_activity_feed(
@@ -31,7 +24,7 @@ async def scan_activity_feed(
     since = watermark - timedelta(seconds=ctx.settings.fno_overlap_seconds) if watermark else None
     newest: datetime | None = watermark
     batch: list[FnoChange] = []
-    async for row in entities.activities_changed_since(ctx.fno, category, since, select=FEED_FIELDS):
+    async for row in entities.activities_changed_since(ctx.fno, category, since):
         edited = parse_fno_time(row.get("LastDateTimeEdited"))
         if edited is not None and (newest is None or edited > newest):
             newest = edited
@@ -46,6 +39,7 @@ async def scan_activity_feed(
                 marked=row.get("KeepSynchronized") == "Yes",
                 edited_at=edited,
                 version=str(row.get("LastDateTimeEdited") or "") or None,
+                row=row,  # whole rows: the pair job maps this one without reading it again
             )
         )
         if len(batch) >= FEED_PAGE:

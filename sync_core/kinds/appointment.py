@@ -122,6 +122,7 @@ class AppointmentKind:
                     graph_id,
                     marked=self._marked(ctx, kind, categories),
                     version=version if isinstance(version, str) and version else None,
+                    item=_graph_item(item),  # delta sends single events and masters whole
                 )
             ]
         # Delta sends occurrences bare (id, type, start, end, seriesMasterId): the mark is the series'.
@@ -153,8 +154,11 @@ class AppointmentKind:
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
         company, number = split_fno_key(key)
         row = await entities.get_activity(ctx.fno, company, number)
-        if row is None:
-            return None
+        return None if row is None else await self.fno_item_from_row(ctx, key, row)
+
+    async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
+        """The pair's F&O side from a row already read (the feed's): only its parent links are read."""
+        company, number = split_fno_key(key)
         links = await entities.list_parent_links(ctx.fno, company, number)
         contact_ids = [str(link["ParentId"]) for link in links if link.get("ParentType") == "ContactPerson"]
         emails = await entities.contact_emails(ctx.fno, company, contact_ids) if contact_ids else {}

@@ -13,6 +13,14 @@ from sync_core.pipeline.context import Mailbox, SyncContext
 
 
 @dataclass(frozen=True)
+class GraphItem:
+    id: str
+    item: Mapping[str, Any]
+    version: str
+    stamp: str | None  # the F&O key this product stamped on it, if any
+
+
+@dataclass(frozen=True)
 class ExchangeChange:
     """One item a mailbox feed reported: changed (with whether it carries the mark) or removed."""
 
@@ -22,6 +30,9 @@ class ExchangeChange:
     # The item's version as the feed listed it (the kind's GraphItem.version); equal to the link's, the
     # item is as the last sync left it (typically the echo of our own write) and no pair job is queued.
     version: str | None = None
+    # The item as the feed listed it, when the feed sends it whole (as the kind's load_graph would
+    # return it, the stamp aside): the pair job of a linked pair then decides without reading it again.
+    item: GraphItem | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,9 @@ class FnoChange:
     marked: bool
     edited_at: datetime | None
     version: str | None = None  # as ExchangeChange.version (the kind's FnoItem.version)
+    # The F&O row as the feed read it (every field the mapping needs): a kind with the hook
+    # `fno_item_from_row(ctx, key, row) -> FnoItem` then skips re-reading the row in the pair job.
+    row: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,14 +55,6 @@ class FnoItem:
     row: Mapping[str, Any]
     version: str
     extra: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class GraphItem:
-    id: str
-    item: Mapping[str, Any]
-    version: str
-    stamp: str | None  # the F&O key this product stamped on it, if any
 
 
 DeletionOutcome = Literal["delete_partner", "unlink"]

@@ -3,7 +3,8 @@ the handler reads the current state, so duplicated, reordered or replayed messag
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -25,6 +26,16 @@ class ScanFnoFeed(_Message):
     kind: str
 
 
+class CarriedGraphItem(BaseModel):
+    """An Exchange item as the mailbox feed listed it (kinds/base.py GraphItem)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: str
+    item: dict[str, Any]
+    version: str = ""
+    stamp: str | None = None
+
+
 class SyncPair(_Message):
     type: Literal["sync-pair"] = "sync-pair"
     kind: str
@@ -34,6 +45,11 @@ class SyncPair(_Message):
     # Set only by the mailbox's deletion check after the safety valve let it through (pipeline/valve.py):
     # without it a pair whose one side vanished is left alone.
     allow_delete: bool = False
+    # The changed item as the feed read it, and when the scan began reading: the pair job of a linked pair
+    # decides on it without reading it again, unless the link was synced after that (it may be older).
+    graph_item: CarriedGraphItem | None = None
+    fno_row: dict[str, Any] | None = None
+    observed_at: datetime | None = None
 
 
 class ImportMessage(_Message):
@@ -61,6 +77,10 @@ def encode(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> str
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise MessageError(f"{message.type} message is {len(text)} bytes, over the queue limit")
     return text
+
+
+def fits(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> bool:
+    return len(message.model_dump_json().encode()) <= MAX_MESSAGE_BYTES
 
 
 def decode(text: str | bytes) -> ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage:

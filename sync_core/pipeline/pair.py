@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.engine.decide import decide
@@ -21,6 +22,7 @@ from sync_core.telemetry import pair_applied
 
 log = logging.getLogger(__name__)
 PENDING = "pending:"
+CLOCK_MARGIN = timedelta(seconds=30)
 
 
 def _is_pending(value: str) -> bool:
@@ -41,8 +43,8 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
 
     fno_key = link.fno_key if link else message.fno_key
     graph_id = link.graph_id if link else message.graph_id
-    fno = await kind.load_fno(ctx, fno_key) if fno_key and not _is_pending(fno_key) else None
-    graph = await kind.load_graph(ctx, mailbox, graph_id) if graph_id and not _is_pending(graph_id) else None
+    fno = await _fno_side(ctx, kind, message, link, fno_key)
+    graph = await _graph_side(ctx, kind, mailbox, message, link, graph_id)
 
     settled = link is not None and not _is_pending(link.fno_key) and not _is_pending(link.graph_id)
     if not settled:
@@ -93,6 +95,51 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
     await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
     pair_applied(ctx, kind.name, mailbox.address, decision, fno_view, graph_view)
     return decision.action
+
+
+async def _fno_side(
+    ctx: SyncContext, kind: KindAdapter, message: SyncPair, link: Link | None, fno_key: str | None
+) -> FnoItem | None:
+    if not fno_key or _is_pending(fno_key):
+        return None
+    from_row = getattr(kind, "fno_item_from_row", None)
+    if message.fno_row is not None and from_row is not None and _carried_is_current(message, link, fno_key):
+        item: FnoItem = await from_row(ctx, fno_key, message.fno_row)
+        return item
+    return await kind.load_fno(ctx, fno_key)
+
+
+async def _graph_side(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    message: SyncPair,
+    link: Link | None,
+    graph_id: str | None,
+) -> GraphItem | None:
+    if not graph_id or _is_pending(graph_id):
+        return None
+    carried = message.graph_item
+    if carried is not None and carried.id == graph_id and _carried_is_current(message, link, None):
+        return GraphItem(id=carried.id, item=carried.item, version=carried.version, stamp=carried.stamp)
+    return await kind.load_graph(ctx, mailbox, graph_id)
+
+
+def _carried_is_current(message: SyncPair, link: Link | None, fno_key: str | None) -> bool:
+    """An item the scan carried stands in for reading it only for a settled link last synced before the
+    scan began (less a margin for the clocks of different hosts): then it is at least as new as what the
+    link knows. Otherwise another job may have synced a newer state meanwhile, and the item is read."""
+    if link is None or message.observed_at is None or link.synced_at is None:
+        return False
+    if _is_pending(link.fno_key) or _is_pending(link.graph_id):
+        return False
+    if fno_key is not None and link.fno_key != fno_key:
+        return False
+    return _utc(link.synced_at) < _utc(message.observed_at) - CLOCK_MARGIN
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def _decide(
@@ -329,7 +376,9 @@ async def _remember_versions(
     # Another worker may have saved this pair meanwhile; its versions are as good.
     with contextlib.suppress(ConcurrencyError):
         await ctx.store.save_link(
-            link.model_copy(update={"fno_version": fno.version, "graph_version": graph.version})
+            link.model_copy(
+                update={"fno_version": fno.version, "graph_version": graph.version, "synced_at": ctx.now()}
+            )
         )
 
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
-from sync_core.kinds.base import ExchangeChange, FnoChange, KindAdapter
+from sync_core.kinds.base import ExchangeChange, FnoChange, GraphItem, KindAdapter
 from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox, SyncPair
+from sync_core.pipeline.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
 from sync_core.pipeline.valve import check_deletions
-from sync_core.state.base import ConcurrencyError, Cursor
+from sync_core.state.base import ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
+PENDING = "pending:"  # a link claimed for a creation that has not finished (pipeline/pair.py)
 
 
 def exchange_cursor_name(kind: str, mailbox: str) -> str:
@@ -33,6 +35,7 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         return 0
     name = exchange_cursor_name(kind.name, mailbox.address)
     cursor = await ctx.store.get_cursor(name)
+    observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
     seen: set[str] = set()
     removed: set[str] = set()
@@ -52,14 +55,15 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
             if link is not None and change.version and change.version == link.graph_version:
                 continue  # unchanged since the last sync (the echo of our own write): nothing to do
             if change.marked or link is not None:
-                pairs.append(
-                    SyncPair(
-                        kind=kind.name,
-                        mailbox=mailbox.address,
-                        graph_id=change.graph_id,
-                        cycle_id=message.cycle_id,
-                    )
+                pair = SyncPair(
+                    kind=kind.name,
+                    mailbox=mailbox.address,
+                    graph_id=change.graph_id,
+                    cycle_id=message.cycle_id,
                 )
+                if change.item is not None and _settled(link):
+                    pair = _carrying(pair, observed, graph_item=_carried(change.item))
+                pairs.append(pair)
         if pairs:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
             queued += len(pairs)
@@ -94,7 +98,7 @@ async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen:
     list may have been deleted. Items that simply lie outside the window are not asked about again."""
     unseen: set[str] = set()
     for link in await ctx.store.list_links(kind.name, mailbox):
-        if link.graph_id in seen or link.graph_id.startswith("pending:"):
+        if link.graph_id in seen or link.graph_id.startswith(PENDING):
             continue
         try:
             in_scope = kind.in_scope(ctx, link.snapshot) if link.snapshot else True
@@ -110,6 +114,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     owners = {r.personnel_number: r.mailbox for r in await ctx.mailbox_records() if r.status == "ok"}
     name = fno_cursor_name(kind.name)
     cursor = await ctx.store.get_cursor(name)
+    observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
 
     async def emit(changes: list[FnoChange]) -> None:
@@ -123,11 +128,12 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
             if link is not None and change.version and change.version == link.fno_version:
                 continue  # unchanged since the last sync (the echo of our own write): nothing to do
             if change.marked or link is not None:
-                pairs.append(
-                    SyncPair(
-                        kind=kind.name, mailbox=mailbox, fno_key=change.fno_key, cycle_id=message.cycle_id
-                    )
+                pair = SyncPair(
+                    kind=kind.name, mailbox=mailbox, fno_key=change.fno_key, cycle_id=message.cycle_id
                 )
+                if change.row is not None and _settled(link):
+                    pair = _carrying(pair, observed, fno_row=dict(change.row))
+                pairs.append(pair)
         if pairs:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
             queued += len(pairs)
@@ -136,6 +142,27 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
     return queued
+
+
+def _settled(link: Link | None) -> bool:
+    return link is not None and not link.fno_key.startswith(PENDING) and not link.graph_id.startswith(PENDING)
+
+
+def _carried(item: GraphItem) -> CarriedGraphItem:
+    return CarriedGraphItem(id=item.id, item=dict(item.item), version=item.version, stamp=item.stamp)
+
+
+def _carrying(
+    pair: SyncPair,
+    observed: datetime,
+    *,
+    graph_item: CarriedGraphItem | None = None,
+    fno_row: dict[str, Any] | None = None,
+) -> SyncPair:
+    """The pair message with the item the feed read, unless that makes it too big for a queue message
+    (a huge body): then the pair job reads the item itself."""
+    carrying = pair.model_copy(update={"graph_item": graph_item, "fno_row": fno_row, "observed_at": observed})
+    return carrying if fits(carrying) else pair
 
 
 async def _save_cursor(ctx: SyncContext, name: str, value: str, previous: Cursor | None) -> None:

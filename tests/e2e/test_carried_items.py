@@ -1,0 +1,145 @@
+"""The feeds carry the changed item to the pair job, which then decides without reading it again; a carried
+item older than the link's last sync, or too big for a queue message, is read instead."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from simulators.sample_data import COMPANY
+from sync_core.app import open_context
+from sync_core.engine.types import ActionKind
+from sync_core.pipeline.messages import CarriedGraphItem, SyncPair
+from sync_core.pipeline.pair import sync_pair
+from sync_core.pipeline.queues import InProcessQueues
+from sync_core.state.base import Link
+from tests.e2e.harness import Tenant
+
+ALICE = "alice@contoso.com"
+
+
+def _settle(tenant: Tenant) -> None:
+    tenant.cycle()
+    tenant.advance(minutes=5)
+    tenant.cycle()  # the echo of the first sync's own writes
+    tenant.advance(minutes=5)
+
+
+def _event_reads(tenant: Tenant, mark: tuple[int, int]) -> list[str]:
+    return [
+        r["path"]
+        for r in tenant.graph.request_log[mark[0] :]
+        if r["method"] == "GET" and "/events/" in r["path"]
+    ]
+
+
+def _activity_reads(tenant: Tenant, mark: tuple[int, int]) -> list[str]:
+    return [
+        r["path"]
+        for r in tenant.fno.request_log[mark[1] :]
+        if r["method"] == "GET" and r["path"].startswith("/data/Activities(")
+    ]
+
+
+def _lunch_link(tenant: Tenant) -> Link:
+    async def find() -> Link:
+        async with open_context(tenant.settings(), InProcessQueues(), clock=lambda: tenant.now) as ctx:
+            link = await ctx.store.get_link_by_graph("appointment", ALICE, tenant.handles["lunch"])
+            assert link is not None
+            return link
+
+    return asyncio.run(find())
+
+
+def _run_pair(tenant: Tenant, message: SyncPair) -> ActionKind:
+    async def run() -> ActionKind:
+        async with open_context(tenant.settings(), InProcessQueues(), clock=lambda: tenant.now) as ctx:
+            return await sync_pair(ctx, message)
+
+    return asyncio.run(run())
+
+
+def test_an_outlook_edit_reaches_fno_without_reading_the_event_again(tenant: Tenant) -> None:
+    _settle(tenant)
+    tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch with Litware (moved)"})
+    mark = tenant.mark_logs()
+    report = tenant.cycle()
+    assert report.failures == []
+    assert report.counts["appointment"]["to_fno"]["updated"] == 1
+    link = _lunch_link(tenant)
+    activity = tenant.activity(link.fno_key.split("|", 1)[1])
+    assert activity is not None and activity["Purpose"] == "Lunch with Litware (moved)"
+    assert _event_reads(tenant, mark) == []  # the delta page carried it
+
+
+def test_an_fno_edit_reaches_outlook_without_reading_the_activity_again(tenant: Tenant) -> None:
+    _settle(tenant)
+    key = {"dataAreaId": COMPANY, "ActivityNumber": tenant.handles["review"]}
+    tenant.fno.update("Activities", key, {"Purpose": "Quarterly review (moved)"})
+    mark = tenant.mark_logs()
+    report = tenant.cycle()
+    assert report.failures == []
+    assert report.counts["appointment"]["to_exchange"]["updated"] == 1
+    subjects = {e.get("subject") for e in tenant.graph.events(ALICE)}
+    assert "Quarterly review (moved)" in subjects
+    assert _activity_reads(tenant, mark) == []  # the feed carried the row
+
+
+def test_a_carried_item_older_than_the_last_sync_is_read_again(tenant: Tenant) -> None:
+    _settle(tenant)
+    before = tenant.graph.get_event(ALICE, tenant.handles["lunch"])
+    assert before is not None
+    observed = tenant.now
+    tenant.advance(minutes=5)
+    tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch, newer"})
+    tenant.cycle()  # synced: the link now holds "Lunch, newer"
+    link = _lunch_link(tenant)
+    # A message from a scan that ran before that sync, carrying the event as it was then.
+    stale = SyncPair(
+        kind="appointment",
+        mailbox=ALICE,
+        graph_id=link.graph_id,
+        graph_item=CarriedGraphItem(id=link.graph_id, item=before, version="an older change key"),
+        observed_at=observed,
+    )
+    mark = tenant.mark_logs()
+    assert _run_pair(tenant, stale) is ActionKind.NOTHING
+    assert _event_reads(tenant, mark)  # read, not trusted
+    activity = tenant.activity(link.fno_key.split("|", 1)[1])
+    assert activity is not None and activity["Purpose"] == "Lunch, newer"  # the old subject did not come back
+
+
+def test_a_fresh_carried_item_is_trusted_and_a_stale_one_would_have_been_written(tenant: Tenant) -> None:
+    """The counterpart of the test above: the same old item, observed after the last sync, is used as is
+    (which shows the freshness rule is what protects the newer state)."""
+    _settle(tenant)
+    before: dict[str, Any] | None = tenant.graph.get_event(ALICE, tenant.handles["lunch"])
+    assert before is not None
+    link = _lunch_link(tenant)
+    carried = {**before, "subject": "Carried subject", "changeKey": "carried"}
+    message = SyncPair(
+        kind="appointment",
+        mailbox=ALICE,
+        graph_id=link.graph_id,
+        graph_item=CarriedGraphItem(id=link.graph_id, item=carried, version="carried"),
+        observed_at=tenant.now + timedelta(minutes=1),
+    )
+    mark = tenant.mark_logs()
+    assert _run_pair(tenant, message) is ActionKind.UPDATE
+    assert _event_reads(tenant, mark) == []
+    activity = tenant.activity(link.fno_key.split("|", 1)[1])
+    assert activity is not None and activity["Purpose"] == "Carried subject"
+
+
+def test_an_item_too_big_for_a_queue_message_is_read_by_the_pair_job(tenant: Tenant) -> None:
+    _settle(tenant)
+    huge = "<html><body>" + "<p>renewal terms</p>" * 6000 + "</body></html>"  # ~110 KB of HTML
+    tenant.graph.update_event(
+        ALICE, tenant.handles["lunch"], {"body": {"contentType": "html", "content": huge}}
+    )
+    mark = tenant.mark_logs()
+    report = tenant.cycle()
+    assert report.failures == []
+    assert report.counts["appointment"]["to_fno"]["updated"] == 1
+    assert _event_reads(tenant, mark)  # the message went without the item; the pair job read it
