@@ -2,7 +2,8 @@
 
 What is special about To Do, and where it is handled:
 - No change notifications for app-only callers: every list of the mailbox is polled with delta
-  (`scan_exchange`; the cursor is one delta link per list).
+  (`scan_exchange`; the cursor, `task_cursor`, holds one delta link per list and what the last read of
+  the list of lists found, which is read again only when due or when a linked task left its list).
 - No extended properties: the stamp is a linkedResource (`task_todo`), and the F&O activity keeps the
   To Do task id in `OutlookEntryId` (as `todo:<id>`), so a partner is found again without listing every task.
 - No immutable ids: a task moved to another list gets a new id. Its old id then answers 404 or comes
@@ -14,14 +15,16 @@ What is special about To Do, and where it is handled:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sync_core.d365 import entities
 from sync_core.engine.rules import task_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
+from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import task_todo as todo
 from sync_core.kinds.activity_feed import FEED_PAGE, scan_activity_feed
 from sync_core.kinds.base import (
@@ -33,6 +36,7 @@ from sync_core.kinds.base import (
     GraphItem,
 )
 from sync_core.kinds.keys import fno_key, parse_fno_time, split_fno_key
+from sync_core.kinds.task_cursor import TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
     content_hash,
@@ -45,6 +49,7 @@ from sync_core.model.task import (
     todo_fields,
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.pipeline.scan import exchange_cursor_name
 from sync_core.state.base import ConcurrencyError, Link
 
 log = logging.getLogger(__name__)
@@ -75,55 +80,100 @@ class TaskKind:
     async def scan_exchange(
         self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
     ) -> str | None:
-        saved = _load_cursor(cursor)
-        lists = await todo.list_lists(ctx.graph, mailbox.address)
-        sync_list = await self._resolve_sync_list(ctx, mailbox, lists, create=True)
-        category = ctx.settings.category
-        listed: list[ExchangeChange] = []
-        removed: list[str] = []
-        carrying: set[str] = set()  # listed tasks that carry the sync category
-        links_out: dict[str, str] = {}
-        scanned = [lst for lst in lists if _list_id(lst) and lst.get("wellknownListName") != _FLAGGED]
-        for lst in scanned:
-            list_id = _list_id(lst)
-            start = saved.get(list_id) or todo.delta_path(mailbox.address, list_id)
-            async for page in ctx.graph.iter_delta(mailbox.address, start):
-                for item in page.items:
-                    task_id = item.get("id")
-                    if not isinstance(task_id, str) or not todo.is_usable_id(task_id):
-                        continue
-                    graph_id = todo.compose(list_id, task_id)
-                    if "@removed" in item:
-                        removed.append(graph_id)
-                        continue
-                    categories = item.get("categories")
-                    tagged = isinstance(categories, list) and category in categories
-                    if tagged:
-                        carrying.add(graph_id)
-                    listed.append(ExchangeChange(graph_id, marked=tagged and list_id == sync_list))
-                if page.delta_link:
-                    links_out[list_id] = page.delta_link
-        current = {_list_id(lst) for lst in scanned}
-        vanished = {list_id for list_id in saved if list_id not in current}
-        moved = await self._follow_moves(
-            ctx, mailbox, scanned, listed, removed, carrying, full=not saved, vanished=vanished
+        """One delta round per watched list. The list of lists (new lists, the list a moved task went to)
+        is read only when due (SYNC_TODO_LISTS_REFRESH_MINUTES), or at once when a watched list is gone or
+        reports a linked task removed: that is how a move to another list shows."""
+        saved = load_cursor(cursor)
+        now, name = ctx.now(), ctx.settings.todo_list.strip()
+        out = TaskCursor(
+            links={}, lists_read_at=saved.lists_read_at, sync_list=saved.sync_list, list_name=name
         )
-        changes = [*listed, *moved]
+        watched: list[str] | None = None
+        lists_read = saved.lists_due(now, ctx.settings.todo_lists_refresh_minutes, name)
+        if lists_read:
+            watched = await self._read_lists(ctx, mailbox, out, now)
+        else:
+            self._sync_lists[mailbox.address] = str(saved.sync_list)
+        found = _Round()
+        pending = watched if watched is not None else list(saved.links)
+        await self._read_deltas(ctx, mailbox, pending, saved.links, out, found)
+        if watched is None:
+            watched = list(saved.links)
+            if found.gone_lists or await self._linked_removal(ctx, mailbox, found.removed):
+                fresh = await self._read_lists(ctx, mailbox, out, now)
+                # New lists (and one that answered 404 but is listed again) start a round of their own.
+                await self._read_deltas(
+                    ctx, mailbox, [i for i in fresh if i not in out.links], {}, out, found
+                )
+                watched, lists_read = fresh, True
+        current = set(watched) - found.gone_lists
+        vanished = {list_id for list_id in saved.links if list_id not in current}
+        moved = await self._follow_moves(
+            ctx,
+            mailbox,
+            [list_id for list_id in watched if list_id in current],
+            found.listed,
+            found.removed,
+            found.carrying,
+            full=not saved.links,
+            vanished=vanished,
+            may_have_moved=lists_read or bool(found.removed) or not saved.links or bool(vanished),
+        )
+        changes = [*found.listed, *moved]
         for offset in range(0, len(changes), FEED_PAGE):
             await emit(changes[offset : offset + FEED_PAGE])
-        return json.dumps({"v": 1, "lists": links_out}, sort_keys=True)
+        return out.dump()
+
+    async def _read_lists(
+        self, ctx: SyncContext, mailbox: Mailbox, out: TaskCursor, now: datetime
+    ) -> list[str]:
+        """Read the list of lists: the watched lists' ids, the sync list (created if missing) into `out`."""
+        lists = await todo.list_lists(ctx.graph, mailbox.address)
+        out.sync_list = await self._resolve_sync_list(ctx, mailbox, lists, create=True)
+        out.lists_read_at = now
+        return [_list_id(lst) for lst in lists if _list_id(lst) and lst.get("wellknownListName") != _FLAGGED]
+
+    async def _read_deltas(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        list_ids: list[str],
+        links: Mapping[str, str],
+        out: TaskCursor,
+        found: _Round,
+    ) -> None:
+        category, sync_list = ctx.settings.category, out.sync_list
+        for list_id in list_ids:
+            start = links.get(list_id) or todo.delta_path(mailbox.address, list_id)
+            try:
+                async for page in ctx.graph.iter_delta(mailbox.address, start):
+                    for item in page.items:
+                        found.add(list_id, item, category=category, sync_list=sync_list)
+                    if page.delta_link:
+                        out.links[list_id] = page.delta_link
+                found.gone_lists.discard(list_id)
+            except GraphNotFound:
+                found.gone_lists.add(list_id)  # the list was deleted since the list of lists was read
+                out.links.pop(list_id, None)
+
+    async def _linked_removal(self, ctx: SyncContext, mailbox: Mailbox, removed: list[str]) -> bool:
+        for graph_id in removed:
+            if await ctx.store.get_link_by_graph(self.name, mailbox.address, graph_id) is not None:
+                return True
+        return False
 
     async def _follow_moves(
         self,
         ctx: SyncContext,
         mailbox: Mailbox,
-        lists: list[dict[str, Any]],
+        list_ids: list[str],
         listed: list[ExchangeChange],
         removed: list[str],
         carrying: set[str],
         *,
         full: bool,
         vanished: set[str],
+        may_have_moved: bool,
     ) -> list[ExchangeChange]:
         """Links whose task moved to another list (To Do gives it a new id there) follow it.
 
@@ -131,11 +181,16 @@ class TaskKind:
         product's linkedResource of a linked F&O key whose old id is gone; or a linked id was reported
         removed, was not listed by a full round, or was in a list that is gone (then the lists are read
         once to find the stamp elsewhere). Relinking happens before the changes are queued, so the pair
-        job finds the link under the new id. Returns changes to queue besides `listed`."""
+        job finds the link under the new id. Returns changes to queue besides `listed`.
+
+        The first way reads each such task (delta does not send the linkedResource), so only when a move
+        may have happened: a task was removed, or the list of lists was read (after this product created
+        tasks, a task may move before its first round lists it, and nothing is reported removed)."""
         store, address = ctx.store, mailbox.address
         out: list[ExchangeChange] = []
         followed: set[str] = set()  # old ids whose link now points at the moved task
-        for graph_id in [c.graph_id for c in listed if c.graph_id in carrying]:
+        unknown_ids = [c.graph_id for c in listed if c.graph_id in carrying] if may_have_moved else []
+        for graph_id in unknown_ids:
             if await store.get_link_by_graph(self.name, address, graph_id) is not None:
                 continue
             list_id, task_id = todo.split(graph_id)
@@ -168,7 +223,7 @@ class TaskKind:
         out += [ExchangeChange(g, removed=True) for g in removed if g not in links and g not in followed]
         if not suspects:
             return out
-        index = await self._stamp_index(ctx, mailbox, lists)
+        index = await self._stamp_index(ctx, mailbox, list_ids)
         for link in suspects:
             candidates = [g for g in index.get(link.fno_key, []) if g == link.graph_id or g not in links]
             if link.graph_id in candidates or not candidates:
@@ -176,6 +231,26 @@ class TaskKind:
                 continue
             out.append(await self._relink(ctx, link, candidates[0]))
         return out
+
+    async def _lists_stale(self, ctx: SyncContext, mailbox: Mailbox) -> None:
+        """A task created in To Do now is listed by its list's next delta round, unless the user moves it
+        to another list first: then no round reports it removed, and a list created for it is not known
+        while the list of lists is cached. So the next scan reads the list of lists (marked in its cursor;
+        a scan saving meanwhile is detected by the ETag, and the mark is made again on its cursor)."""
+        name = exchange_cursor_name(self.name, mailbox.address)
+        for _attempt in range(3):
+            cursor = await ctx.store.get_cursor(name)
+            saved = load_cursor(cursor.value if cursor else None)
+            if cursor is None or saved.lists_stale or saved.lists_read_at is None:
+                return  # the next scan reads the lists anyway
+            saved.lists_stale = True
+            update = {"value": saved.dump(), "updated_at": ctx.now()}
+            try:
+                await ctx.store.save_cursor(cursor.model_copy(update=update))
+                return
+            except ConcurrencyError:
+                continue
+        log.info("To Do lists not marked for reading; the periodic read finds a moved task")
 
     async def _still_there(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> bool:
         list_id, task_id = todo.split(graph_id)
@@ -191,12 +266,11 @@ class TaskKind:
         return ExchangeChange(new_id)
 
     async def _stamp_index(
-        self, ctx: SyncContext, mailbox: Mailbox, lists: list[dict[str, Any]]
+        self, ctx: SyncContext, mailbox: Mailbox, list_ids: list[str]
     ) -> dict[str, list[str]]:
         """F&O key -> tasks carrying it, over all the given lists (one read of each list)."""
         index: dict[str, list[str]] = {}
-        for lst in lists:
-            list_id = _list_id(lst)
+        for list_id in list_ids:
             async for task in todo.iter_tasks(ctx.graph, mailbox.address, list_id):
                 stamp = todo.stamp_of(task)
                 if stamp and todo.is_usable_id(task.get("id")):
@@ -212,7 +286,14 @@ class TaskKind:
         row = await entities.get_activity(ctx.fno, company, number)
         if row is None:
             return None
-        return FnoItem(key=key, row=row, version=str(row.get("LastDateTimeEdited") or ""), extra={})
+        return _fno_item(key, row)
+
+    async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem | None:
+        """The activity as the F&O feed read it (pipeline hook): the same FnoItem as load_fno, without a
+        request. A row that is not this key's or lacks a field the pair job reads is read again."""
+        if not _whole_row_of(key, row):
+            return await self.load_fno(ctx, key)
+        return _fno_item(key, dict(row))
 
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
         try:
@@ -336,6 +417,7 @@ class TaskKind:
         body["linkedResources"] = [todo.linked_resource(ctx.settings.d365_url, fno.key)]
         task = await todo.create_task(ctx.graph, mailbox.address, list_id, body)
         item = _graph_item(list_id, task, stamp=fno.key)
+        await self._lists_stale(ctx, mailbox)
         # F&O remembers where the task is, so the partner is found without reading every list.
         company, number = split_fno_key(fno.key)
         await ctx.fno.update(
@@ -366,6 +448,8 @@ class TaskKind:
         if graph.stamp != key:
             resource = todo.linked_resource(ctx.settings.d365_url, key)
             await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
+        if _whole_row_of(key, row):
+            return _fno_item(key, row)  # F&O answered the POST with the record: no read back
         loaded = await self.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the activity just created cannot be read back")
@@ -460,6 +544,12 @@ class TaskKind:
         cached = self._sync_lists.get(mailbox.address)
         if cached is not None:
             return cached
+        # A pair job runs in a context of its own: the mailbox scan's cursor knows the list (no Graph read).
+        cursor = await ctx.store.get_cursor(exchange_cursor_name(self.name, mailbox.address))
+        saved = load_cursor(cursor.value if cursor else None)
+        if saved.sync_list and saved.list_name == ctx.settings.todo_list.strip():
+            self._sync_lists[mailbox.address] = saved.sync_list
+            return saved.sync_list
         lists = await todo.list_lists(ctx.graph, mailbox.address)
         return await self._resolve_sync_list(ctx, mailbox, lists, create=False)
 
@@ -510,6 +600,47 @@ def _is_task_ref(graph_id: str) -> bool:
     return True
 
 
+# What the task pair job reads of an activity row (the mapping, the marks, ownership, the version).
+_ROW_FIELDS = (
+    "dataAreaId",
+    "ActivityNumber",
+    "Category",
+    "KeepSynchronized",
+    "ResponsibleWorkerPersonnelNumber",
+    "LastDateTimeEdited",
+    "OutlookEntryId",
+    "Purpose",
+    "OutlookText",
+    "StartDateTime",
+    "EndDateTime",
+    "ActivityStatus",
+    "Closed",
+    "CompletedPercentage",
+    "Priority",
+    "Reminder",
+    "ReminderDate",
+    "OutlookCategories",
+)
+
+
+def _whole_row_of(key: str, row: Mapping[str, Any]) -> bool:
+    """Whether `row` is the activity `key` with every field the pair job reads (a $select that left
+    one out would otherwise read as that field's default)."""
+    if any(name not in row for name in _ROW_FIELDS) or not row.get("LastDateTimeEdited"):
+        return False
+    company, number = row.get("dataAreaId"), row.get("ActivityNumber")
+    if not isinstance(company, str) or not isinstance(number, str) or not company:
+        return False
+    try:
+        return fno_key(company, number) == key
+    except ValueError:
+        return False
+
+
+def _fno_item(key: str, row: Mapping[str, Any]) -> FnoItem:
+    return FnoItem(key=key, row=row, version=str(row.get("LastDateTimeEdited") or ""), extra={})
+
+
 def _graph_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
     return GraphItem(
         id=todo.compose(list_id, str(task["id"])),
@@ -519,18 +650,40 @@ def _graph_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None)
     )
 
 
-def _load_cursor(cursor: str | None) -> dict[str, str]:
-    """Per-list delta links; anything unreadable means a full round."""
-    if not cursor:
-        return {}
-    try:
-        value = json.loads(cursor)
-    except json.JSONDecodeError:
-        return {}
-    lists = value.get("lists") if isinstance(value, dict) else None
-    if not isinstance(lists, dict):
-        return {}
-    return {k: v for k, v in lists.items() if isinstance(k, str) and isinstance(v, str) and v}
+@dataclass
+class _Round:
+    """What the delta rounds of one scan found."""
+
+    listed: list[ExchangeChange] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    carrying: set[str] = field(default_factory=set)  # listed tasks that carry the sync category
+    gone_lists: set[str] = field(default_factory=set)  # watched lists whose delta answered 404
+
+    def add(self, list_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None) -> None:
+        task_id = item.get("id")
+        if not isinstance(task_id, str) or not todo.is_usable_id(task_id):
+            return
+        try:
+            graph_id = todo.compose(list_id, task_id)
+        except ValueError:
+            return
+        if "@removed" in item:
+            self.removed.append(graph_id)
+            return
+        categories = item.get("categories")
+        tagged = isinstance(categories, list) and category in categories
+        if tagged:
+            self.carrying.add(graph_id)
+        in_sync_list = list_id == sync_list
+        etag = item.get("@odata.etag")
+        version = etag if isinstance(etag, str) and etag else None
+        # Delta sends the whole task but not its linkedResources (the stamp). In the sync list the stamp
+        # does not decide whether the task counts as marked, so the pair job may use the task as listed;
+        # elsewhere only a stamped task counts, so the pair job reads it with its stamp.
+        carried = _graph_item(list_id, item) if in_sync_list and version else None
+        self.listed.append(
+            ExchangeChange(graph_id, marked=tagged and in_sync_list, version=version, item=carried)
+        )
 
 
 __all__ = ["ACTIVITY_CATEGORY", "SyncListMissing", "TaskKind"]
