@@ -8,10 +8,19 @@ comparison happens here; a hostile name can only widen the read, never change th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sync_core.d365.client import FnoClient
-from sync_core.d365.odata import and_all, exact_string_eq, is_safe_text, matches_exactly
+from sync_core.d365.odata import (
+    and_all,
+    any_of,
+    exact_string_eq,
+    filter_chunks,
+    has_wildcard,
+    is_safe_text,
+    matches_exactly,
+)
 from sync_core.model.contact import company_key
 from sync_core.model.text import normalise_line
 
@@ -57,6 +66,32 @@ async def party_name(fno: FnoClient, company: str, party_number: str) -> str:
                 name = row.get(source.name_field)
                 return name if isinstance(name, str) else ""
     return ""
+
+
+async def party_names(fno: FnoClient, company: str, parties: Iterable[str]) -> dict[str, str]:
+    """`party_name` for many party numbers: per source one query per chunk of the numbers still unknown,
+    customers before vendors before prospects. Numbers without a party are left out."""
+    todo = [p for p in dict.fromkeys(parties) if p and is_safe_text(p)]
+    found: dict[str, str] = {}
+    for party in [p for p in todo if has_wildcard(p)]:
+        # `*` would widen an `or` list to many rows: such a number gets the narrow single read.
+        if single := await party_name(fno, company, party):
+            found[party] = single
+    todo = [p for p in todo if not has_wildcard(p)]
+    for source in SOURCES:
+        left = [p for p in todo if p not in found]
+        for chunk in filter_chunks(source.number_field, left) if left else []:
+            flt = and_all(exact_string_eq("dataAreaId", company), any_of(source.number_field, chunk))
+            async for row in fno.query(
+                source.entity_set, filter=flt, select=["dataAreaId", source.number_field, source.name_field]
+            ):
+                if not matches_exactly(row.get("dataAreaId"), company, ignore_case=True):
+                    continue
+                number, name = row.get(source.number_field), row.get(source.name_field)
+                for party in chunk:
+                    if party not in found and matches_exactly(number, party, ignore_case=True):
+                        found[party] = name if isinstance(name, str) else ""
+    return found
 
 
 async def parties_named(fno: FnoClient, company: str, name: str) -> list[Party]:

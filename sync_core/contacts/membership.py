@@ -14,9 +14,20 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from sync_core.contacts.cache import lookups
 from sync_core.d365.client import FnoClient
-from sync_core.d365.odata import and_all, datetime_literal, exact_string_eq, is_safe_text, matches_exactly
+from sync_core.d365.odata import (
+    and_all,
+    any_of,
+    datetime_literal,
+    exact_string_eq,
+    filter_chunks,
+    has_wildcard,
+    is_safe_text,
+    matches_exactly,
+)
 from sync_core.kinds.keys import fno_key
+from sync_core.model.contact_fno import PERSON_FIELDS
 from sync_core.model.text import normalise_categories
 from sync_core.settings import SharedList
 from sync_core.state.base import ConcurrencyError, ContactListEntry, StateStore
@@ -25,15 +36,22 @@ CONTACT_PERSONS = "ContactPersons"
 CUSTOMERS = "CustomersV3"
 # Key columns break ties between rows edited in the same second, so paging order is stable.
 CHANGE_ORDER = "LastEditDateTime asc,dataAreaId asc,ContactPersonId asc"
-FEED_FIELDS = [
-    "dataAreaId",
-    "ContactPersonId",
-    "ContactPersonResponsiblePersonnelNumber",
-    "MicrosoftOutlookCategories",
-    "AssociatedPartyNumber",
-    "IsInactive",
-    "LastEditDateTime",
-]
+# What the feeds read of a contact person: its list membership, its version and every mapped field, so a
+# pair job can map the row the feed carried instead of reading it again.
+FEED_FIELDS = list(
+    dict.fromkeys(
+        [
+            "dataAreaId",
+            "ContactPersonId",
+            "ContactPersonResponsiblePersonnelNumber",
+            "MicrosoftOutlookCategories",
+            "AssociatedPartyNumber",
+            "IsInactive",
+            "LastEditDateTime",
+            *PERSON_FIELDS.values(),
+        ]
+    )
+)
 
 
 def row_key(row: Mapping[str, Any]) -> str | None:
@@ -78,16 +96,24 @@ async def contacts_changed_since(fno: FnoClient, since: datetime | None) -> Asyn
 
 
 async def contacts_by_key(fno: FnoClient, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """Feed rows of the given contact keys (missing ones are left out), one query per key."""
-    found: dict[str, dict[str, Any]] = {}
+    """Feed rows of the given contact keys (missing ones are left out): one query per company and chunk
+    of keys, a key holding F&O's `*` wildcard on its own (so it can only match itself)."""
+    by_company: dict[str, list[str]] = {}
     for key in dict.fromkeys(keys):
         company, _, number = key.partition("|")
-        if not number or not is_safe_text(number):
-            continue
-        flt = and_all(exact_string_eq("dataAreaId", company), exact_string_eq("ContactPersonId", number))
-        async for row in fno.query(CONTACT_PERSONS, filter=flt, select=FEED_FIELDS):
-            if matches_exactly(row.get("ContactPersonId"), number, ignore_case=True) and row_key(row) == key:
-                found[key] = row
+        if company and number and is_safe_text(company) and is_safe_text(number):
+            by_company.setdefault(company, []).append(number)
+    found: dict[str, dict[str, Any]] = {}
+    wanted = set(keys)
+    for company, numbers in by_company.items():
+        groups = [[n] for n in numbers if has_wildcard(n)]
+        groups += filter_chunks("ContactPersonId", [n for n in numbers if not has_wildcard(n)])
+        for group in groups:
+            flt = and_all(exact_string_eq("dataAreaId", company), any_of("ContactPersonId", group))
+            async for row in fno.query(CONTACT_PERSONS, filter=flt, select=FEED_FIELDS):
+                got = row_key(row)
+                if got is not None and got in wanted:  # exactly: F&O's `eq` ignores case and widens on `*`
+                    found[got] = row
     return found
 
 
@@ -118,31 +144,58 @@ async def shared_members(fno: FnoClient, shared: SharedList) -> dict[str, dict[s
         if parties is not None and _party_of(row) not in parties:
             continue
         members[key] = row
+    # Pair jobs later in this context need not ask F&O about these contacts (or customers) again.
+    cache = lookups(fno)
+    cache.members[shared.name] = set(members)
+    for company, party in parties or ():
+        cache.remember_customer_check(shared.name, company, party, True)
     return members
 
 
 async def matches_shared(fno: FnoClient, shared: SharedList, row: Mapping[str, Any]) -> bool:
-    """Whether one contact person is selected by the list's query (asked of F&O, never evaluated here)."""
+    """Whether one contact person is selected by the list's query (asked of F&O, never evaluated here):
+    the contact filter with the row's key (no query without a contact filter), then its customer."""
     key = row_key(row)
     if key is None or is_inactive(row):
         return False
+    cache = lookups(fno)
+    if key in cache.members.get(shared.name, ()):
+        # The whole query was evaluated in this context already. A contact not in it may have been created
+        # since (from Outlook, in this cycle): that one is asked.
+        return True
     company, _, number = key.partition("|")
-    own = and_all(exact_string_eq("dataAreaId", company), exact_string_eq("ContactPersonId", number))
-    hit = False
-    async for found in fno.query(
-        CONTACT_PERSONS, filter=and_all(shared.contactFilter or None, own), select=FEED_FIELDS
-    ):
-        hit = hit or row_key(found) == key
-    if not hit or not shared.customerFilter:
-        return hit
+    if shared.contactFilter:
+        own = and_all(exact_string_eq("dataAreaId", company), exact_string_eq("ContactPersonId", number))
+        hit = False
+        async for found in fno.query(
+            CONTACT_PERSONS,
+            filter=and_all(shared.contactFilter, own),
+            select=["dataAreaId", "ContactPersonId"],
+        ):
+            hit = hit or row_key(found) == key
+        if not hit:
+            return False
+    if not shared.customerFilter:
+        return True
     party = str(row.get("AssociatedPartyNumber") or "")
     if not party or not is_safe_text(party):
         return False
+    known = cache.customer_check(shared.name, company, party)
+    if known is not None:
+        return known  # many contacts share a customer: asked once per context
+    selected = await _customer_selected(fno, shared.customerFilter, company, party)
+    cache.remember_customer_check(shared.name, company, party, selected)
+    return selected
+
+
+async def _customer_selected(fno: FnoClient, customer_filter: str, company: str, party: str) -> bool:
     flt = and_all(
-        shared.customerFilter, exact_string_eq("dataAreaId", company), exact_string_eq("PartyNumber", party)
+        customer_filter, exact_string_eq("dataAreaId", company), exact_string_eq("PartyNumber", party)
     )
     async for customer in fno.query(CUSTOMERS, filter=flt, select=["dataAreaId", "PartyNumber"]):
-        if matches_exactly(customer.get("PartyNumber"), party, ignore_case=True):
+        if matches_exactly(customer.get("PartyNumber"), party, ignore_case=True) and matches_exactly(
+            customer.get("dataAreaId"), company, ignore_case=True
+        ):
             return True
     return False
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sync_core.contacts import graph as contact_graph
-from sync_core.contacts.companies import parties_named, party_name
+from sync_core.contacts.cache import lookups
+from sync_core.contacts.companies import parties_named
 from sync_core.contacts.membership import (
     CONTACT_PERSONS,
     contacts_by_key,
@@ -36,6 +37,7 @@ from sync_core.exchange.errors import GraphError
 from sync_core.kinds.base import (
     DeletionOutcome,
     EmitExchange,
+    ExchangeChange,
     FnoChange,
     FnoItem,
     GraphItem,
@@ -60,6 +62,11 @@ COMPANY_AMBIGUOUS = "D365 company ambiguous"
 PROBLEM_CATEGORIES = (COMPANY_NOT_FOUND, COMPANY_AMBIGUOUS)
 PROBLEM_COLOR = "preset0"  # red
 FEED_PAGE = 100
+# What a feed adds to the row it carries to the pair job (never F&O columns: F&O's own annotations are
+# `@odata.*`): the associated party's name and, for a shared list, whether its query selects the contact.
+COMPANY_NAME_KEY = "@sync.companyName"
+ON_LIST_KEY = "@sync.onList"
+_ANNOTATION = "@sync."
 
 
 class CompanyNotResolved(ValueError):
@@ -172,14 +179,32 @@ class ContactKindBase:
             folder_id = found
         self._folders[f"{mailbox.address}|{name}"] = folder_id
         sources: list[tuple[str, str | None]] = [("folder", folder_id)]
-        if self.accepts_category_elsewhere:
-            sources.append(("default", None))
         new_links: dict[str, str | None] = {}
+        state: dict[str, Any] = {"folder": name, "folderId": folder_id, "links": new_links}
+        if self.accepts_category_elsewhere:
+            if self._mark_scan_due(ctx, saved, links):
+                sources.append(("default", None))
+                state["markScanAt"] = ctx.now().isoformat()
+            else:
+                # Contacts marked outside the folder are looked for every SYNC_CONTACT_MARK_SCAN_MINUTES.
+                new_links["default"] = links["default"]
+                state["markScanAt"] = saved["markScanAt"]
         for source, source_folder in sources:
             new_links[source] = await self._read_delta(
                 ctx, mailbox, source_folder, links.get(source), emit, in_list_folder=source == "folder"
             )
-        return json.dumps({"folder": name, "folderId": folder_id, "links": new_links})
+        return json.dumps(state)
+
+    @staticmethod
+    def _mark_scan_due(ctx: SyncContext, saved: Mapping[str, Any], links: Mapping[str, Any]) -> bool:
+        """Whether this scan also reads the default Contacts folder (always on a full round: whatever a
+        full round does not list counts as gone)."""
+        minutes = ctx.settings.contact_mark_scan_minutes
+        last = parse_fno_time(saved.get("markScanAt")) if isinstance(saved.get("markScanAt"), str) else None
+        if minutes == 0 or last is None or not isinstance(links.get("default"), str):
+            return True
+        elapsed = ctx.now() - last
+        return elapsed < timedelta(0) or elapsed >= timedelta(minutes=minutes)
 
     async def _read_delta(
         self,
@@ -191,8 +216,6 @@ class ContactKindBase:
         *,
         in_list_folder: bool,
     ) -> str | None:
-        from sync_core.kinds.base import ExchangeChange
-
         final: str | None = None
         async for page in contact_graph.iter_delta(ctx.graph, mailbox.address, folder_id, delta_link):
             changes: list[ExchangeChange] = []
@@ -204,7 +227,12 @@ class ContactKindBase:
                     changes.append(ExchangeChange(graph_id, removed=True))
                     continue
                 marked = in_list_folder or ctx.settings.category in (item.get("categories") or [])
-                changes.append(ExchangeChange(graph_id, marked=marked))
+                # Contact delta sends whole contacts (all but the stamp, which the pair of a link does not
+                # need): the pair job decides on this one without reading it again.
+                carried = _graph_item(item)
+                changes.append(
+                    ExchangeChange(graph_id, marked=marked, version=carried.version or None, item=carried)
+                )
             if changes:
                 await emit(changes)
             if page.delta_link:
@@ -218,6 +246,15 @@ class ContactKindBase:
         if watermark is None:
             return None, None
         return watermark - timedelta(seconds=ctx.settings.fno_overlap_seconds), watermark
+
+    @staticmethod
+    def edited_after(row: Mapping[str, Any], watermark: datetime | None) -> bool:
+        """Whether the previous scan cannot have read this row (the overlap margin reads some rows twice;
+        those are mostly echoes the scan drops, so the feed does not look up their party names)."""
+        if watermark is None:
+            return False  # a first read: nothing is linked yet, the pair jobs create and read themselves
+        edited = parse_fno_time(row.get("LastEditDateTime"))
+        return edited is None or edited > watermark
 
     async def pending_entries(self, ctx: SyncContext) -> list[ContactListEntry]:
         return await ctx.store.list_contact_entries(pending=True)
@@ -235,13 +272,49 @@ class ContactKindBase:
                 continue  # changed again meanwhile: stays pending for the next scan
 
     @staticmethod
-    def change(row: Mapping[str, Any], owner: str, marked: bool) -> FnoChange | None:
+    def change(
+        row: Mapping[str, Any], owner: str, marked: bool, *, versioned: bool = True
+    ) -> FnoChange | None:
+        """The change of one row for one list. `versioned`: the row's edit stamp decides whether anything
+        changed for this list (not so when an explicit entry or the list's query changed meanwhile)."""
         key = row_key(row)
         if key is None:
             return None
+        version = str(row.get("LastEditDateTime") or "") if versioned else ""
         return FnoChange(
-            fno_key=key, owner=owner, marked=marked, edited_at=parse_fno_time(row.get("LastEditDateTime"))
+            fno_key=key,
+            owner=owner,
+            marked=marked,
+            edited_at=parse_fno_time(row.get("LastEditDateTime")),
+            version=version or None,
+            row=row,
         )
+
+    @staticmethod
+    async def carried_rows(
+        ctx: SyncContext, rows: Sequence[Mapping[str, Any]], named: set[str]
+    ) -> dict[str, dict[str, Any]]:
+        """key -> the row as the feed carries it: own annotations dropped, and for the keys in `named` the
+        associated party's name added (looked up for all of them together, once per party and context)."""
+        cache = lookups(ctx.fno)
+        by_company: dict[str, list[str]] = {}
+        out: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            key = row_key(row)
+            if key is None:
+                continue
+            out[key] = {k: v for k, v in row.items() if not str(k).startswith(_ANNOTATION)}
+            party = row.get("AssociatedPartyNumber")
+            if key in named and isinstance(party, str) and party:
+                by_company.setdefault(split_fno_key(key)[0], []).append(party)
+        for company, parties in by_company.items():
+            await cache.prefetch_names(ctx.fno, company, parties)
+        for key in named & set(out):
+            party = out[key].get("AssociatedPartyNumber")
+            company = split_fno_key(key)[0]
+            name = await cache.party_name(ctx.fno, company, party) if isinstance(party, str) else ""
+            out[key][COMPANY_NAME_KEY] = name
+        return out
 
     # ---- reading a pair --------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
@@ -250,10 +323,25 @@ class ContactKindBase:
         if row is None:
             return None
         party = str(row.get("AssociatedPartyNumber") or "")
-        name = await party_name(ctx.fno, company, party) if party else ""
+        name = await lookups(ctx.fno).party_name(ctx.fno, company, party)
         return FnoItem(
             key=key, row=row, version=str(row.get("LastEditDateTime") or ""), extra={"company": name}
         )
+
+    async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
+        """The FnoItem `load_fno` would return, from the row a feed carried (pipeline hook): the party's
+        name and the list query's answer come with it when the feed knew them, else are looked up."""
+        clean = {k: v for k, v in row.items() if not str(k).startswith(_ANNOTATION)}
+        if row_key(clean) != key:
+            raise ValueError("the carried contact person row does not belong to the pair")
+        name = row.get(COMPANY_NAME_KEY)
+        if not isinstance(name, str):
+            party = str(clean.get("AssociatedPartyNumber") or "")
+            name = await lookups(ctx.fno).party_name(ctx.fno, split_fno_key(key)[0], party)
+        extra: dict[str, Any] = {"company": name}
+        if isinstance(row.get(ON_LIST_KEY), bool):
+            extra["by_rule"] = row[ON_LIST_KEY]
+        return FnoItem(key=key, row=clean, version=str(clean.get("LastEditDateTime") or ""), extra=extra)
 
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """For the deletion check: which linked contact persons F&O still has."""
@@ -283,7 +371,12 @@ class ContactKindBase:
         if item is None:
             return SideView(present=False, marked=False)
         entry = await ctx.store.get_contact_entry(mailbox.address, item.key)
-        by_rule = False if entry is not None else await self.on_list_by_rule(ctx, mailbox, item.row)
+        by_rule: bool = False
+        if entry is None:
+            carried = item.extra.get("by_rule")  # the feed asked the list's query already
+            by_rule = (
+                carried if isinstance(carried, bool) else await self.on_list_by_rule(ctx, mailbox, item.row)
+            )
         contact = contact_from_person(item.row, company_name=str(item.extra.get("company", "")))
         return SideView(
             present=True,

@@ -17,6 +17,7 @@ from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
 from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.state.base import MailboxRecord
 
 
 class PrivateContactKind(ContactKindBase):
@@ -42,8 +43,9 @@ class PrivateContactKind(ContactKindBase):
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
         """Changed contact persons (one query for all mailboxes), each offered to every employee mailbox
         whose list it is on (or may have left: the scan keeps those that are linked there), plus the list
-        entries changed from the command line since the last scan."""
+        entries changed from the command line since the last scan. Each change carries its row."""
         since, newest = self.feed_since(ctx, cursor)
+        watermark = newest
         allowed = ctx.settings.contact_categories
         records = [
             r
@@ -54,14 +56,37 @@ class PrivateContactKind(ContactKindBase):
         entries = await ctx.store.list_contact_entries()
         entry_of = {(e.mailbox, e.contact_key): e for e in entries}
         pending = [e for e in entries if e.pending and e.mailbox in by_mailbox]
-        batch: list[FnoChange] = []
+        forced = {(e.mailbox, e.contact_key) for e in pending}
+        page: list[dict[str, Any]] = []
         seen: set[str] = set()
 
-        async def flush(force: bool = False) -> None:
-            nonlocal batch
-            if batch and (force or len(batch) >= FEED_PAGE):
-                await emit(batch)
-                batch = []
+        async def flush() -> None:
+            # (contact key, mailbox record, on its list) for every list the row may concern.
+            offers: list[tuple[str, MailboxRecord, bool]] = []
+            for row in page:
+                key = row_key(row)
+                if key is None:
+                    continue
+                for record in records:
+                    on_list = effective(
+                        on_private_rule(row, record.personnel_number, allowed),
+                        entry_of.get((record.mailbox, key)),
+                    )
+                    if on_list or since is not None:
+                        # A first read skips the rest: nothing can be linked yet, most are on no list.
+                        offers.append((key, record, on_list))
+            fresh = {row_key(row) for row in page if self.edited_after(row, watermark)}
+            named = {key for key, _, on_list in offers if on_list and key in fresh}
+            carried = await self.carried_rows(ctx, page, named)
+            page.clear()
+            batch: list[FnoChange] = []
+            for key, record, on_list in offers:
+                versioned = (record.mailbox, key) not in forced
+                change = self.change(carried[key], record.personnel_number, on_list, versioned=versioned)
+                if change is not None:
+                    batch.append(change)
+            for start in range(0, len(batch), FEED_PAGE):
+                await emit(batch[start : start + FEED_PAGE])
 
         async for row in contacts_changed_since(ctx.fno, since):
             edited = parse_fno_time(row.get("LastEditDateTime"))
@@ -71,27 +96,23 @@ class PrivateContactKind(ContactKindBase):
             if key is None:
                 continue
             seen.add(key)
-            for record in records:
-                on_list = effective(
-                    on_private_rule(row, record.personnel_number, allowed),
-                    entry_of.get((record.mailbox, key)),
-                )
-                if not on_list and since is None:
-                    continue  # a first read: nothing can be linked yet, and most contacts are on no list
-                change = self.change(row, record.personnel_number, on_list)
-                if change is not None:
-                    batch.append(change)
-            await flush()
+            page.append(row)
+            if len(page) >= FEED_PAGE:
+                await flush()
+        await flush()
         rest = [e for e in pending if e.contact_key not in seen]
         rows = await contacts_by_key(ctx.fno, [e.contact_key for e in rest]) if rest else {}
+        carried = await self.carried_rows(ctx, list(rows.values()), set())
+        batch: list[FnoChange] = []
         for entry in rest:
-            found = rows.get(entry.contact_key)
+            found = carried.get(entry.contact_key)
             record = by_mailbox[entry.mailbox]
             if found is None:
                 continue  # the contact person is gone: nothing to add, the deletion check handles links
-            change = self.change(found, record.personnel_number, effective(False, entry))
+            change = self.change(found, record.personnel_number, effective(False, entry), versioned=False)
             if change is not None:
                 batch.append(change)
-        await flush(force=True)
+        if batch:
+            await emit(batch)
         await self.settle_entries(ctx, pending)
         return feed_cursor(feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds), cursor)

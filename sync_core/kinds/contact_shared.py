@@ -15,7 +15,7 @@ from sync_core.contacts.membership import (
 )
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
 from sync_core.kinds.base import EmitFno, FnoChange
-from sync_core.kinds.contact import ContactKindBase, feed_cursor
+from sync_core.kinds.contact import ON_LIST_KEY, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
 from sync_core.pipeline.context import Mailbox, SyncContext
 
@@ -39,14 +39,15 @@ class SharedContactKind(ContactKindBase):
         """Per list: the query's members compared with the list's links (entering, leaving), plus the
         linked members edited since the last scan, plus entries changed from the command line."""
         since, newest = self.feed_since(ctx, cursor)
-        changed: set[str] = set()
+        watermark = newest
+        changed: dict[str, dict[str, Any]] = {}
         async for row in contacts_changed_since(ctx.fno, since):
             edited = parse_fno_time(row.get("LastEditDateTime"))
             if edited is not None and (newest is None or edited > newest):
                 newest = edited
             key = row_key(row)
             if key is not None:
-                changed.add(key)
+                changed[key] = row
         records = {r.mailbox: r for r in await ctx.mailbox_records() if r.status == "ok"}
         for shared in ctx.settings.shared_lists:
             record = records.get(shared.mailbox.lower())
@@ -66,15 +67,32 @@ class SharedContactKind(ContactKindBase):
                 keys[key] = True  # entering the list
             for key in links - wanted:
                 keys[key] = False  # leaving it
-            for key in links & wanted & changed:
+            edited_keys = links & wanted & set(changed)
+            for key in edited_keys:
                 keys[key] = True  # edited in F&O
             pending = [e for e in entries.values() if e.pending]
             for entry in pending:
                 keys.setdefault(entry.contact_key, effective(entry.contact_key in members, entry))
-            batch = [
-                FnoChange(fno_key=key, owner=record.personnel_number, marked=marked, edited_at=None)
-                for key, marked in sorted(keys.items())
-            ]
+            # Only an edit is judged by the row's edit stamp; entering, leaving and explicit entries are
+            # changes of the list, not of the row.
+            versioned = edited_keys - {e.contact_key for e in pending}
+            rows = [found for key in keys if (found := members.get(key) or changed.get(key)) is not None]
+            # Names only for rows a pair job will map as they are: edits of linked members, new since the
+            # last scan (entering contacts are created, and the creation reads the contact person).
+            named = {k for k in versioned if self.edited_after(changed[k], watermark)}
+            carried = await self.carried_rows(ctx, rows, named)
+            batch: list[FnoChange] = []
+            for key, marked in sorted(keys.items()):
+                carried_row = carried.get(key)
+                if carried_row is None:
+                    batch.append(
+                        FnoChange(fno_key=key, owner=record.personnel_number, marked=marked, edited_at=None)
+                    )
+                    continue
+                carried_row[ON_LIST_KEY] = key in members
+                change = self.change(carried_row, record.personnel_number, marked, versioned=key in versioned)
+                if change is not None:
+                    batch.append(change)
             if batch:
                 await emit(batch)
             await self.settle_entries(ctx, pending)

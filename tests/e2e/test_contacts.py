@@ -300,6 +300,11 @@ def test_category_marked_contact_elsewhere_is_imported(tenant: Tenant) -> None:
             "categories": ["D365 Sync"],
         },
     )
+    # Contacts outside the folder are looked for every SYNC_CONTACT_MARK_SCAN_MINUTES (default 60).
+    tenant.advance(minutes=30)
+    tenant.cycle()
+    assert [p for p in tenant.fno.all("ContactPersons") if p["FirstName"] == "Nina"] == []
+    tenant.advance(minutes=30)
     tenant.cycle()
     [row] = [p for p in tenant.fno.all("ContactPersons") if p["FirstName"] == "Nina"]
     assert row["AssociatedPartyNumber"] == "000000201"  # a vendor
