@@ -136,6 +136,11 @@ class BenchTenant:
         self.fno.latency = costs.latency / scale if costs else 0.0
         self.fno.rate_limit = costs.fno_limit if costs else None
         self.fno.rate_window = costs.fno_window / scale if costs else 300.0
+        # The product paces itself to Graph's window; on scaled time that window is scaled too.
+        if costs:
+            self.environ["SYNC_GRAPH_RATE_WINDOW_SECONDS"] = f"{costs.graph_window / scale:g}"
+        else:
+            self.environ.pop("SYNC_GRAPH_RATE_WINDOW_SECONDS", None)
 
     def mark(self) -> tuple[int, int]:
         return len(self.graph.request_log), len(self.fno.request_log)

@@ -130,8 +130,28 @@ param maxAttempts int = 5
 @description('SYNC_CONTACT_FOLDER: contact folder of each mailbox that holds the private contacts.')
 param contactFolder string = 'Dynamics 365'
 
+@minValue(0)
+@maxValue(1440)
+@description('SYNC_CONTACT_MARK_SCAN_MINUTES: minutes between reads of each mailbox\'s default Contacts folder for contacts marked outside the private list\'s folder (0: every cycle).')
+param contactMarkScanMinutes int = 60
+
+@minValue(5)
+@maxValue(100000)
+@description('SYNC_GRAPH_RATE_LIMIT: Graph requests per mailbox per SYNC_GRAPH_RATE_WINDOW_SECONDS the sync paces itself to (Exchange allows 10,000 per 10 minutes).')
+param graphRateLimit int = 9500
+
+@minValue(1)
+@maxValue(3600)
+@description('SYNC_GRAPH_RATE_WINDOW_SECONDS: the window of SYNC_GRAPH_RATE_LIMIT.')
+param graphRateWindowSeconds int = 600
+
 @description('SYNC_TODO_LIST: To Do list for tasks (empty: the default list).')
 param todoList string = ''
+
+@minValue(0)
+@maxValue(1440)
+@description('SYNC_TODO_LISTS_REFRESH_MINUTES: minutes between reads of each mailbox\'s list of To Do lists (0: every cycle).')
+param todoListsRefreshMinutes int = 60
 
 @description('SYNC_IMPORT_CATEGORY: Outlook category that asks for an e-mail import.')
 param importCategory string = 'D365 Import'
@@ -217,7 +237,11 @@ var syncSettings = {
   SYNC_MAX_ATTEMPTS: string(maxAttempts)
   SYNC_SCHEDULE: schedule
   SYNC_CONTACT_FOLDER: contactFolder
+  SYNC_CONTACT_MARK_SCAN_MINUTES: string(contactMarkScanMinutes)
   SYNC_TODO_LIST: todoList
+  SYNC_GRAPH_RATE_LIMIT: string(graphRateLimit)
+  SYNC_GRAPH_RATE_WINDOW_SECONDS: string(graphRateWindowSeconds)
+  SYNC_TODO_LISTS_REFRESH_MINUTES: string(todoListsRefreshMinutes)
   SYNC_IMPORT_CATEGORY: importCategory
   SYNC_IMPORTED_CATEGORY: importedCategory
   SYNC_IMPORT_FAILED_CATEGORY: importFailedCategory

@@ -50,7 +50,12 @@ async def open_context(
         settings.auth.value, settings.static_token or None, settings.managed_identity_client_id or None
     )
     store = open_store(settings)
-    graph = GraphClient(settings.graph_url, tokens)
+    graph = GraphClient(
+        settings.graph_url,
+        tokens,
+        rate_limit_per_mailbox=settings.graph_rate_limit,
+        rate_window_seconds=settings.graph_rate_window_seconds,
+    )
     fno = FnoClient(settings.d365_url, tokens, parent_links_collection=settings.parent_links_collection)
     try:
         yield SyncContext(

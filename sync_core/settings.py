@@ -46,6 +46,8 @@ class SharedList(BaseModel):
 _SETTINGS: dict[str, tuple[str, str | None]] = {
     "D365_URL": ("d365_url", None),
     "GRAPH_URL": ("graph_url", "https://graph.microsoft.com/v1.0"),
+    "SYNC_GRAPH_RATE_LIMIT": ("graph_rate_limit", "9500"),
+    "SYNC_GRAPH_RATE_WINDOW_SECONDS": ("graph_rate_window_seconds", "600"),
     "SYNC_AUTH": ("auth", "default"),
     "SYNC_STATIC_TOKEN": ("static_token", ""),
     "SYNC_MANAGED_IDENTITY_CLIENT_ID": ("managed_identity_client_id", ""),
@@ -67,6 +69,8 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_SCAN_QUEUE": ("scan_queue", "sync-scan"),
     "SYNC_ITEM_QUEUE": ("item_queue", "sync-items"),
     "SYNC_MAX_ATTEMPTS": ("max_attempts", "5"),
+    "SYNC_CONTACT_MARK_SCAN_MINUTES": ("contact_mark_scan_minutes", "60"),
+    "SYNC_TODO_LISTS_REFRESH_MINUTES": ("todo_lists_refresh_minutes", "60"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
@@ -87,6 +91,9 @@ class Settings(BaseModel):
 
     d365_url: str
     graph_url: str
+    # Exchange allows 10,000 requests per 10 minutes per mailbox; the client keeps a margin below it.
+    graph_rate_limit: int = Field(ge=5, le=100_000)
+    graph_rate_window_seconds: float = Field(gt=0, le=3600)
     auth: AuthMode
     static_token: str
     managed_identity_client_id: str
@@ -109,6 +116,10 @@ class Settings(BaseModel):
     scan_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     item_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     max_attempts: int = Field(ge=1, le=100)
+    # How often a private list's scan reads all contacts for ones marked outside its folder (0: every cycle).
+    contact_mark_scan_minutes: int = Field(ge=0, le=1440)
+    # How often a mailbox scan reads the list of To Do lists (0: every cycle); sooner when a linked task goes.
+    todo_lists_refresh_minutes: int = Field(ge=0, le=1440)
     # Change notifications (sync_core/notifications): base URL of the Function App ("" = off; http only on
     # loopback, for the stand-ins). The secret is checked where it is used, so no error message echoes it.
     notification_url: str = Field(

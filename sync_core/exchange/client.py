@@ -10,6 +10,9 @@ What this class guarantees:
   add ``odata.maxpagesize``.
 - At most ``max_concurrency_per_mailbox`` requests per mailbox are in flight (Graph allows 4). A slot is held
   only while a request is on the wire, never while waiting to retry. A ``$batch`` call takes one slot.
+- At most ``rate_limit_per_mailbox`` requests (``$batch`` items counted) per ``rate_window_seconds`` per
+  mailbox (``pacing.py``): the client keeps under Exchange's 10,000 per 10 minutes instead of learning it
+  from 429s. A 429 (for instance the concurrency limit of another instance) delays only its own request.
 - Retries live here and nowhere else (the SDK ``RetryHandler`` is removed from the middleware): 429 always,
   503/504 unless the request is a non-idempotent POST, and network errors before the request was sent
   (or any network error for idempotent requests). The wait is ``Retry-After`` (fractional seconds allowed)
@@ -38,6 +41,7 @@ from . import prefer
 from .auth import TokenSource
 from .batching import normalise_items, retry_subset, split_calls
 from .errors import DeltaTokenExpired, GraphError, GraphNotFound, error_from_response
+from .pacing import MailboxPacer
 from .retry import RETRY_STATUSES, backoff, delay_for, retry_after_of
 from .transport import GraphTransport, RawResponse
 from .urls import GraphUrls, graph_datetime, odata_string, seg, user_seg
@@ -82,6 +86,8 @@ class GraphClient:
         tokens: TokenSource,
         *,
         max_concurrency_per_mailbox: int = 4,
+        rate_limit_per_mailbox: int = 9_500,
+        rate_window_seconds: float = 600.0,
         max_attempts: int = 6,
         page_size: int = 100,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -98,6 +104,8 @@ class GraphClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._limits: dict[str, asyncio.Semaphore] = {}
+        self._rate = (rate_limit_per_mailbox, rate_window_seconds)
+        self._pacers: dict[str, MailboxPacer] = {}
         self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0}
 
     async def close(self) -> None:
@@ -118,6 +126,13 @@ class GraphClient:
             limit = self._limits[key] = asyncio.Semaphore(self._max_concurrency)
         return limit
 
+    def _pacer(self, mailbox: str | None) -> MailboxPacer:
+        key = (mailbox or "").casefold()
+        pacer = self._pacers.get(key)
+        if pacer is None:
+            pacer = self._pacers[key] = MailboxPacer(*self._rate, sleep=self._sleep)
+        return pacer
+
     async def _wait(self, delay: float, reason: str, attempt: int, count: int = 1) -> None:
         self.stats["retries"] += count
         log.info("graph retry after %s (attempt %d, waiting %.3fs)", reason, attempt, delay)
@@ -133,6 +148,7 @@ class GraphClient:
         extra_prefer: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        weight: int = 1,
     ) -> RawResponse:
         url = self._urls.absolute(url_or_path)
         method = method.upper()
@@ -148,7 +164,7 @@ class GraphClient:
         while True:
             attempt += 1
             try:
-                async with self._limit(mailbox):
+                async with self._pacer(mailbox).slot(weight), self._limit(mailbox):
                     self.stats["requests"] += 1
                     response = await self._transport.send(method, url, sent_headers, content)
             except httpx.TransportError as exc:
@@ -422,7 +438,12 @@ class GraphClient:
         while pending:
             idempotent = all(item["method"] != "POST" for item in pending)
             data = await self._object(
-                "POST", mailbox, "$batch", body={"requests": pending}, idempotent=idempotent
+                "POST",
+                mailbox,
+                "$batch",
+                body={"requests": pending},
+                idempotent=idempotent,
+                weight=len(pending),  # Graph's rate limit counts every item
             )
             answers = _batch_answers(data, pending)
             retry_ids = _batch_retry_ids(pending, answers)

@@ -44,7 +44,11 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
     fno_key = link.fno_key if link else message.fno_key
     graph_id = link.graph_id if link else message.graph_id
     fno = await _fno_side(ctx, kind, message, link, fno_key)
+    if message.fno_row is not None and await _as_linked(ctx, kind, mailbox, link, fno=fno):
+        return ActionKind.NOTHING
     graph = await _graph_side(ctx, kind, mailbox, message, link, graph_id)
+    if message.graph_item is not None and await _as_linked(ctx, kind, mailbox, link, graph=graph):
+        return ActionKind.NOTHING
 
     settled = link is not None and not _is_pending(link.fno_key) and not _is_pending(link.graph_id)
     if not settled:
@@ -123,6 +127,41 @@ async def _graph_side(
     if carried is not None and carried.id == graph_id and _carried_is_current(message, link, None):
         return GraphItem(id=carried.id, item=carried.item, version=carried.version, stamp=carried.stamp)
     return await kind.load_graph(ctx, mailbox, graph_id)
+
+
+async def _as_linked(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    link: Link | None,
+    *,
+    fno: FnoItem | None = None,
+    graph: GraphItem | None = None,
+) -> bool:
+    """The side a feed reported is exactly as the link left it (typically the echo of our own write, whose
+    new version the write did not return): there is nothing to carry to the other side, and what changed
+    there its own feed reports. Remembers the version, so the feed skips the item from now on."""
+    if link is None or link.snapshot is None or not link.snapshot_hash or (fno is None) == (graph is None):
+        return False
+    if _is_pending(link.fno_key) or _is_pending(link.graph_id):
+        return False
+    view = (
+        await kind.fno_view(ctx, mailbox, fno)
+        if fno is not None
+        else await kind.graph_view(ctx, mailbox, graph)
+    )
+    if not (view.present and view.marked and view.record is not None):
+        return False
+    if kind.content_hash(view.record) != link.snapshot_hash:
+        return False
+    ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
+    version = (
+        {"fno_version": fno.version} if fno is not None else {"graph_version": graph.version if graph else ""}
+    )
+    if not ctx.dry_run and version != {k: getattr(link, k) for k in version} and all(version.values()):
+        with contextlib.suppress(ConcurrencyError):  # another job saved the pair meanwhile: as good
+            await ctx.store.save_link(link.model_copy(update={**version, "synced_at": ctx.now()}))
+    return True
 
 
 def _carried_is_current(message: SyncPair, link: Link | None, fno_key: str | None) -> bool:

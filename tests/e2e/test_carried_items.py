@@ -143,3 +143,28 @@ def test_an_item_too_big_for_a_queue_message_is_read_by_the_pair_job(tenant: Ten
     assert report.failures == []
     assert report.counts["appointment"]["to_fno"]["updated"] == 1
     assert _event_reads(tenant, mark)  # the message went without the item; the pair job read it
+
+
+def test_the_echo_of_an_outlook_edit_reads_nothing_in_exchange(tenant: Tenant) -> None:
+    _settle(tenant)
+    tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch with Litware (moved)"})
+    tenant.cycle()
+    tenant.advance(minutes=5)
+    mark = tenant.mark_logs()
+    report = tenant.cycle()  # the F&O feed lists the activity our PATCH edited: as the link left it
+    assert report.failures == []
+    assert tenant.writes_since(mark) == []
+    assert _event_reads(tenant, mark) == []
+
+
+def test_an_echo_does_not_hide_a_new_outlook_edit_in_the_same_cycle(tenant: Tenant) -> None:
+    _settle(tenant)
+    tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch, first edit"})
+    tenant.cycle()
+    tenant.advance(minutes=5)
+    tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch, second edit"})
+    report = tenant.cycle()  # the echo of the first edit and the second edit arrive together
+    assert report.failures == []
+    link = _lunch_link(tenant)
+    activity = tenant.activity(link.fno_key.split("|", 1)[1])
+    assert activity is not None and activity["Purpose"] == "Lunch, second edit"
