@@ -121,6 +121,27 @@ async def list_parent_links(client: FnoClient, company: str, number: str) -> lis
     ]
 
 
+async def parent_links_of(
+    client: FnoClient, company: str, numbers: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """ActivityNumber (as requested) -> its parent link rows, for many activities of one company in a few
+    queries (a feed page's worth at once instead of one query per activity)."""
+    wanted = {n.lower(): n for n in numbers if n and is_safe_text(n)}
+    found: dict[str, list[dict[str, Any]]] = {n: [] for n in wanted.values()}
+    for chunk in filter_chunks("ActivityNumber", wanted.values()):
+        flt = and_all(exact_string_eq("dataAreaId", company), any_of("ActivityNumber", chunk))
+        async for row in client.query(client.parent_links_collection, filter=flt):
+            number = row.get("ActivityNumber")
+            if not isinstance(number, str) or not matches_exactly(
+                row.get("dataAreaId"), company, ignore_case=True
+            ):
+                continue
+            requested = wanted.get(number.lower())
+            if requested is not None and matches_exactly(number, requested, ignore_case=True):
+                found[requested].append(row)
+    return found
+
+
 async def add_parent_link(
     client: FnoClient, company: str, number: str, parent_type: str, parent_id: str, primary: bool
 ) -> None:

@@ -12,7 +12,7 @@ from sync_core.d365 import entities
 from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
-from sync_core.kinds.activity_feed import scan_activity_feed
+from sync_core.kinds.activity_feed import CARRIED_PREFIX, scan_activity_feed, without_carried_keys
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.base import (
     DeletionOutcome,
@@ -148,23 +148,25 @@ class AppointmentKind:
         )
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit)
+        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit, enrich=_with_attendee_rows)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
         company, number = split_fno_key(key)
         row = await entities.get_activity(ctx.fno, company, number)
-        return None if row is None else await self.fno_item_from_row(ctx, key, row)
+        return None if row is None else await self.fno_item_from_row(ctx, key, without_carried_keys(row))
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
-        """The pair's F&O side from a row already read (the feed's): only its parent links are read."""
+        """The pair's F&O side from a row already read: the feed's carries its parent links and the linked
+        contacts' addresses (read for a page of rows at once); otherwise they are read now."""
         company, number = split_fno_key(key)
-        links = await entities.list_parent_links(ctx.fno, company, number)
-        contact_ids = [str(link["ParentId"]) for link in links if link.get("ParentType") == "ContactPerson"]
-        emails = await entities.contact_emails(ctx.fno, company, contact_ids) if contact_ids else {}
+        links, emails = row.get(_LINKS_KEY), row.get(_EMAILS_KEY)
+        if not isinstance(links, list) or not isinstance(emails, dict):
+            links = await entities.list_parent_links(ctx.fno, company, number)
+            emails = await entities.contact_emails(ctx.fno, company, _contact_ids(links))
         return FnoItem(
             key=key,
-            row=row,
+            row=without_carried_keys(dict(row)),
             version=str(row.get("LastDateTimeEdited") or ""),
             extra={"contact_emails": emails, "parent_links": links},
         )
@@ -476,6 +478,38 @@ def _load_cursor(cursor: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
+
+
+_LINKS_KEY, _EMAILS_KEY = CARRIED_PREFIX + "parentLinks", CARRIED_PREFIX + "contactEmails"
+
+
+def _contact_ids(links: list[dict[str, Any]]) -> list[str]:
+    return [
+        str(link["ParentId"])
+        for link in links
+        if link.get("ParentType") == "ContactPerson" and link.get("ParentId")
+    ]
+
+
+async def _with_attendee_rows(ctx: SyncContext, rows: list[dict[str, Any]]) -> None:
+    """Add each feed row's parent links and its contacts' addresses, a few queries per company for the page."""
+    by_company: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_company.setdefault(str(row.get("dataAreaId") or ""), []).append(row)
+    for company, company_rows in by_company.items():
+        if not company:
+            continue
+        links = await entities.parent_links_of(
+            ctx.fno, company, [str(r.get("ActivityNumber") or "") for r in company_rows]
+        )
+        contact_ids = sorted({cid for found in links.values() for cid in _contact_ids(found)})
+        emails = await entities.contact_emails(ctx.fno, company, contact_ids) if contact_ids else {}
+        for row in company_rows:
+            found = links.get(str(row.get("ActivityNumber") or ""))
+            if found is None:
+                continue  # not asked for (an unsafe number): the pair job reads it
+            row[_LINKS_KEY] = found
+            row[_EMAILS_KEY] = {cid: emails[cid] for cid in _contact_ids(found) if cid in emails}
 
 
 def _graph_item(event: Mapping[str, Any], stamp: str | None = None) -> GraphItem:

@@ -81,9 +81,16 @@ def test_an_fno_edit_reaches_outlook_without_reading_the_activity_again(tenant: 
     report = tenant.cycle()
     assert report.failures == []
     assert report.counts["appointment"]["to_exchange"]["updated"] == 1
-    subjects = {e.get("subject") for e in tenant.graph.events(ALICE)}
-    assert "Quarterly review (moved)" in subjects
+    [event] = [e for e in tenant.graph.events(ALICE) if e.get("subject") == "Quarterly review (moved)"]
     assert _activity_reads(tenant, mark) == []  # the feed carried the row
+    # ... and its parent links and contacts' addresses: one links query for the whole feed page.
+    link_reads = [
+        r for r in tenant.fno.request_log[mark[1] :] if r["path"].startswith("/data/ActivityParentLinks")
+    ]
+    assert len(link_reads) == 1
+    assert tenant.parent_links(tenant.handles["review"])  # it has some: the attendees below come from them
+    attendees = {a["emailAddress"]["address"] for a in event.get("attendees") or []}
+    assert attendees, "the attendees from the contact-person links are still there"
 
 
 def test_a_carried_item_older_than_the_last_sync_is_read_again(tenant: Tenant) -> None:
