@@ -61,10 +61,11 @@ class _Handler:
             response = _error(error)
         status = response.status_code
         query = unquote_plus(request.scope.get("query_string", b"").decode("latin-1"))
+        entry = {"method": request.method, "path": request.scope["path"], "query": query, "status": status}
+        if "if-match" in request.headers:
+            entry["if_match"] = request.headers["if-match"]  # tests check which writes were conditional
         with self.state.lock:
-            self.state.request_log.append(
-                {"method": request.method, "path": request.scope["path"], "query": query, "status": status}
-            )
+            self.state.request_log.append(entry)
         return response
 
     async def _guarded(self, request: Request) -> Response:

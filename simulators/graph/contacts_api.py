@@ -18,7 +18,7 @@ from typing import Any
 
 from simulators.graph import contacts, odata
 from simulators.graph.contacts import ContactBook, ContactFolder, StoredContact
-from simulators.graph.errors import GraphError, bad_request
+from simulators.graph.errors import GraphError, bad_request, check_if_match
 from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
 from simulators.graph.model import Mailbox
 from simulators.graph.state import GraphState
@@ -107,6 +107,7 @@ def _contacts(
         body = contacts.render(bk, contact, immutable=immutable, ext_filter=_expand(req), select=_select(req))
         return json_response(200, {"@odata.context": _context(req, mb, "contacts/$entity"), **body})
     if req.method == "PATCH":
+        check_if_match(req.headers, f'W/"{contacts.change_key(contact)}"')
         contacts.update_contact(state, bk, contact, req.json())
         body = contacts.render(bk, contact, immutable=immutable, ext_filter=_expand(req))
         return json_response(200, {"@odata.context": _context(req, mb, "contacts/$entity"), **body})

@@ -40,3 +40,19 @@ def not_found(what: str = "The specified object was not found in the store.") ->
 
 def bad_request(message: str, code: str = "BadRequest") -> GraphError:
     return GraphError(400, code, message)
+
+
+def check_if_match(
+    headers: dict[str, str], current_etag: str, code: str = "ErrorIrresolvableConflict"
+) -> None:
+    """A write carrying `If-Match` lands only on the version it names (Outlook: the item's `@odata.etag`,
+    `W/"<changeKey>"`); otherwise 412 and nothing changes, as Exchange answers a stale change key."""
+    wanted = next((v for k, v in headers.items() if k.lower() == "if-match"), None)
+    if wanted is None or wanted.strip() in ("*", current_etag):
+        return
+    raise GraphError(
+        412,
+        code,
+        "The send or update operation could not be performed because the change key passed in the request "
+        "does not match the current change key for the item.",
+    )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from simulators.graph import calendar, events, ids, odata
-from simulators.graph.errors import GraphError, bad_request, not_found
+from simulators.graph.errors import GraphError, bad_request, check_if_match, not_found
 from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
 from simulators.graph.model import Instance, Mailbox
 from simulators.graph.state import GraphState
@@ -84,6 +84,10 @@ def _calendar_id(mb: Mailbox) -> str:
 
 def update(state: GraphState, req: GraphRequest, mb: Mailbox, event_id: str) -> GraphResponse:
     opts, applied = render_options(req)
+    ref = ids.decode(event_id)
+    current = events.find(mb, ref) if ref else None
+    if current is not None:
+        check_if_match(req.headers, f'W/"{events.instance_change_key(current)}"')
     inst = calendar.update_event(state, mb, event_id, req.json())
     body = {"@odata.context": _context(req, mb, "events", opts) + "/$entity", **events.render(mb, inst, opts)}
     return json_response(200, body, applied)

@@ -75,6 +75,9 @@ def finish(
         "mailbox": target.user.mail if target else None,
         "status": resp.status,
     }
+    if_match = next((v for k, v in req.headers.items() if k.lower() == "if-match"), None)
+    if if_match is not None:
+        entry["if_match"] = if_match  # tests check which writes were conditional
     if batched:
         entry["batched"] = True  # an item inside a $batch: counted by Graph's limits, not an HTTP call
     with state.lock:

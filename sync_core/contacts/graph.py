@@ -106,10 +106,12 @@ async def create_contact(
 
 
 async def update_contact(
-    graph: GraphClient, mailbox: str, contact_id: str, patch: dict[str, Any]
+    graph: GraphClient, mailbox: str, contact_id: str, patch: dict[str, Any], *, if_match: str | None = None
 ) -> dict[str, Any]:
+    """PATCH; with `if_match` (the contact's `@odata.etag`) a changed contact answers 412, nothing written."""
     path = f"{_contacts_path(mailbox, None)}/{seg(contact_id)}"
-    return await graph.request_json("PATCH", mailbox, path, body=patch) or {}
+    headers = {"If-Match": if_match} if if_match else None
+    return await graph.request_json("PATCH", mailbox, path, body=patch, headers=headers) or {}
 
 
 async def delete_contact(graph: GraphClient, mailbox: str, contact_id: str) -> None:

@@ -151,9 +151,18 @@ class FnoClient:
             return dict(body)
         return await self._json(response)
 
-    async def update(self, entity_set: str, key: Mapping[str, KeyValue], patch: dict[str, Any]) -> None:
-        """PATCH the given fields of the record with `key`. Raises FnoNotFound when it is gone."""
-        await self._send("PATCH", self._url(entity_set, key=key), entity_set, body=patch)
+    async def update(
+        self,
+        entity_set: str,
+        key: Mapping[str, KeyValue],
+        patch: dict[str, Any],
+        *,
+        if_match: str | None = None,
+    ) -> None:
+        """PATCH the given fields of the record with `key`. Raises FnoNotFound when it is gone; with
+        `if_match` (the row's `@odata.etag`) FnoError 412 when the row changed since, nothing written."""
+        extra = {"If-Match": if_match} if if_match else None
+        await self._send("PATCH", self._url(entity_set, key=key), entity_set, body=patch, extra_headers=extra)
 
     async def delete(self, entity_set: str, key: Mapping[str, KeyValue]) -> None:
         """DELETE the record with `key`; a record that is already gone counts as deleted."""
@@ -219,14 +228,20 @@ class FnoClient:
         return headers
 
     async def _send(
-        self, method: str, url: httpx.URL, target: str, *, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        url: httpx.URL,
+        target: str,
+        *,
+        body: dict[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send with retries: 429 (Retry-After), 503/504 (backoff), transport failures. Raises FnoError."""
         idempotent = method in _IDEMPOTENT
         attempt = 0
         while True:
             attempt += 1
-            headers = await self._headers(method)
+            headers = {**await self._headers(method), **(extra_headers or {})}
             try:
                 async with self._slots:
                     self.stats["requests"] += 1

@@ -379,9 +379,15 @@ class GraphClient:
             "POST", mailbox, f"users/{user_seg(mailbox)}/events", body=body, idempotent=True
         )
 
-    async def update_event(self, mailbox: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        """PATCH exactly ``patch``: keys set to None go out as JSON null (clears the field in Graph)."""
-        data = await self._json("PATCH", mailbox, self._event_path(mailbox, event_id), body=patch)
+    async def update_event(
+        self, mailbox: str, event_id: str, patch: dict[str, Any], *, if_match: str | None = None
+    ) -> dict[str, Any]:
+        """PATCH exactly ``patch``: keys set to None go out as JSON null (clears the field in Graph). With
+        ``if_match`` (the event's ``@odata.etag``) a changed event answers 412 and nothing is written."""
+        headers = {"If-Match": if_match} if if_match else None
+        data = await self._json(
+            "PATCH", mailbox, self._event_path(mailbox, event_id), body=patch, headers=headers
+        )
         return data or {}
 
     async def delete_event(self, mailbox: str, event_id: str) -> None:

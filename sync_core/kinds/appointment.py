@@ -35,6 +35,7 @@ from sync_core.model.appointment import (
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.valve import existing_activity_keys
+from sync_core.state.base import Link
 
 ACTIVITY_CATEGORY = "Appointment"
 # Event types this kind syncs (SPEC 3.1): single events, and of a series the master plus each occurrence and
@@ -46,6 +47,15 @@ _STAMPABLE_TYPES = {"singleInstance", None}
 class AppointmentKind:
     name = "appointment"
     merge_groups = (*DEFAULT_GROUPS, SERIES_FIELDS)
+    # Written without reading first (pipeline/assumed.py) unless one of these fields changes: the
+    # attendees are the activity's parent links, which only the read side holds.
+    fields_needing_graph_item: frozenset[str] = frozenset()
+    fields_needing_fno_row: frozenset[str] = frozenset({"attendees"})
+
+    def graph_if_match(self, link: Link) -> str | None:
+        """The event's `@odata.etag` as the link knows it; series members are always read (a write may
+        turn an occurrence into an exception)."""
+        return f'W/"{link.graph_version}"' if link.snapshot.get("series") == "single" else None
 
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
@@ -374,7 +384,7 @@ class AppointmentKind:
             patch.pop("attendees", None)
         if not patch:
             return graph.version
-        event = await ctx.graph.update_event(mailbox.address, graph.id, patch)
+        event = await ctx.graph.update_event(mailbox.address, graph.id, patch, if_match=graph.if_match)
         return str(event.get("changeKey") or "")
 
     async def update_fno(
@@ -393,6 +403,7 @@ class AppointmentKind:
                 "Activities",
                 {"dataAreaId": company, "ActivityNumber": number},
                 activity_fields(appointment, plain),
+                if_match=fno.if_match,
             )
         if "attendees" in fields:
             await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))

@@ -18,6 +18,9 @@ class GraphItem:
     item: Mapping[str, Any]
     version: str
     stamp: str | None  # the F&O key this product stamped on it, if any
+    # Set on an item assumed from the link's snapshot instead of read (see pipeline/assumed.py): the
+    # kind's writes to it carry this `If-Match`, so they land only if the item is still as last synced.
+    if_match: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class FnoItem:
     row: Mapping[str, Any]
     version: str
     extra: Mapping[str, Any]
+    if_match: str | None = None  # as GraphItem.if_match (the row's `@odata.etag`)
 
 
 DeletionOutcome = Literal["delete_partner", "unlink"]

@@ -53,9 +53,10 @@ from sync_core.model.contact import (
     from_record,
     person_fields,
 )
+from sync_core.model.contact_base import PHONE_FIELDS
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
-from sync_core.state.base import ContactListEntry
+from sync_core.state.base import ContactListEntry, Link
 
 COMPANY_NOT_FOUND = "D365 company not found"
 COMPANY_AMBIGUOUS = "D365 company ambiguous"
@@ -80,6 +81,13 @@ class ContactKindBase:
     name = "contact"
     merge_groups = MERGE_GROUPS
     accepts_category_elsewhere = False
+    # Written without reading first (pipeline/assumed.py) unless one of these fields changes: the other
+    # addresses and phones of the Outlook contact survive an update, and a new company is looked up.
+    fields_needing_graph_item: frozenset[str] = frozenset({"email", *PHONE_FIELDS})
+    fields_needing_fno_row: frozenset[str] = frozenset({"company_name"})
+
+    def graph_if_match(self, link: Link) -> str | None:
+        return f'W/"{link.graph_version}"'
 
     def __init__(self) -> None:
         self._folders: dict[str, str] = {}
@@ -485,7 +493,9 @@ class ContactKindBase:
         record: Mapping[str, Any],
     ) -> str:
         patch = contact_fields(from_record(record), set(fields), current=graph.item)
-        updated = await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, patch)
+        updated = await contact_graph.update_contact(
+            ctx.graph, mailbox.address, graph.id, patch, if_match=graph.if_match
+        )
         return str(updated.get("changeKey") or graph.version)
 
     async def update_fno(
@@ -501,7 +511,7 @@ class ContactKindBase:
         key = {"dataAreaId": company, "ContactPersonId": number}
         plain = set(fields) - {"company_name"}
         if plain:
-            await ctx.fno.update(CONTACT_PERSONS, key, person_fields(contact, plain))
+            await ctx.fno.update(CONTACT_PERSONS, key, person_fields(contact, plain), if_match=fno.if_match)
         if "company_name" in fields:
             link = await ctx.store.get_link_by_fno(self.name, mailbox.address, fno.key)
             graph = await self.load_graph(ctx, mailbox, link.graph_id) if link else None

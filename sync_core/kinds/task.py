@@ -65,6 +65,13 @@ class SyncListMissing(RuntimeError):
 class TaskKind:
     name = "task"
     merge_groups: tuple[tuple[str, ...], ...] = (REMINDER_FIELDS,)
+    # Written without reading first (pipeline/assumed.py) unless the status changes: reopening a task
+    # depends on the percentage F&O holds now.
+    fields_needing_graph_item: frozenset[str] = frozenset()
+    fields_needing_fno_row: frozenset[str] = frozenset({"status"})
+
+    def graph_if_match(self, link: Link) -> str | None:
+        return link.graph_version or None  # a task's version is its `@odata.etag`
 
     def __init__(self) -> None:
         # Per mailbox: the id of the list tasks go to (read once per context; lists rarely change).
@@ -473,7 +480,9 @@ class TaskKind:
         if not patch:
             return graph.version
         list_id, task_id = todo.split(graph.id)
-        task = await todo.update_task(ctx.graph, mailbox.address, list_id, task_id, patch)
+        task = await todo.update_task(
+            ctx.graph, mailbox.address, list_id, task_id, patch, if_match=graph.if_match
+        )
         return str(task.get("@odata.etag") or "")
 
     async def update_fno(
@@ -489,7 +498,9 @@ class TaskKind:
         )
         if patch:
             company, number = split_fno_key(fno.key)
-            await ctx.fno.update("Activities", entities.activity_key(company, number), patch)
+            await ctx.fno.update(
+                "Activities", entities.activity_key(company, number), patch, if_match=fno.if_match
+            )
         return ""
 
     async def set_graph_mark(

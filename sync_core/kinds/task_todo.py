@@ -113,9 +113,18 @@ async def create_task(graph: GraphClient, mailbox: str, list_id: str, body: dict
 
 
 async def update_task(
-    graph: GraphClient, mailbox: str, list_id: str, task_id: str, patch: dict[str, Any]
+    graph: GraphClient,
+    mailbox: str,
+    list_id: str,
+    task_id: str,
+    patch: dict[str, Any],
+    *,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
-    return await graph.request_json("PATCH", mailbox, _task_path(mailbox, list_id, task_id), body=patch) or {}
+    """PATCH; with `if_match` (the task's `@odata.etag`) a changed task answers 412, nothing written."""
+    headers = {"If-Match": if_match} if if_match else None
+    path = _task_path(mailbox, list_id, task_id)
+    return await graph.request_json("PATCH", mailbox, path, body=patch, headers=headers) or {}
 
 
 async def delete_task(graph: GraphClient, mailbox: str, list_id: str, task_id: str) -> None:

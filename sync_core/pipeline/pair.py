@@ -14,6 +14,7 @@ from typing import Any
 from sync_core.engine.decide import decide
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
+from sync_core.pipeline import assumed
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
@@ -29,7 +30,10 @@ def _is_pending(value: str) -> bool:
     return value.startswith(PENDING)
 
 
-async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
+async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True) -> ActionKind:
+    """`assume`: the side the feed did not report may be taken from the link's snapshot (pipeline/assumed.py);
+    when that turns out wrong (the decision needs more, or the conditional write is refused) the pair is
+    synced again with both sides read."""
     kind = ctx.kinds[message.kind]
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None:
@@ -43,10 +47,14 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
 
     fno_key = link.fno_key if link else message.fno_key
     graph_id = link.graph_id if link else message.graph_id
-    fno = await _fno_side(ctx, kind, message, link, fno_key)
+    fno = (assume and assumed.assumed_fno(kind, message, link)) or await _fno_side(
+        ctx, kind, message, link, fno_key
+    )
     if message.fno_row is not None and await _as_linked(ctx, kind, mailbox, link, fno=fno):
         return ActionKind.NOTHING
-    graph = await _graph_side(ctx, kind, mailbox, message, link, graph_id)
+    graph = (assume and assumed.assumed_graph(kind, message, link)) or await _graph_side(
+        ctx, kind, mailbox, message, link, graph_id
+    )
     if message.graph_item is not None and await _as_linked(ctx, kind, mailbox, link, graph=graph):
         return ActionKind.NOTHING
 
@@ -62,6 +70,8 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
 
     snapshot = link.snapshot if settled and link is not None else None
     fno_view, graph_view, decision = await _decide(ctx, kind, mailbox, link, snapshot, fno, graph)
+    if not assumed.assumption_holds(kind, decision, graph, fno):
+        return await sync_pair(ctx, message, assume=False)
     if not settled and decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
         # Before creating anything: the partner may exist unlinked (first run on existing data).
         matched = await _match_partner(ctx, kind, mailbox, fno, graph)
@@ -96,7 +106,14 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
             )
         )
         return decision.action
-    await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
+    try:
+        await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
+    except Exception as exc:
+        if not (_is_assumed(fno) or _is_assumed(graph)) or not assumed.is_stale_write(exc):
+            raise
+        # The conditional write was refused (nothing written): the side changed since the last sync.
+        log.info("assumed side changed since the last sync; reading it", extra={"kind": kind.name})
+        return await sync_pair(ctx, message, assume=False)
     pair_applied(ctx, kind.name, mailbox.address, decision, fno_view, graph_view)
     return decision.action
 
@@ -156,12 +173,19 @@ async def _as_linked(
         return False
     ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
     version = (
-        {"fno_version": fno.version} if fno is not None else {"graph_version": graph.version if graph else ""}
+        {"fno_version": fno.version, "fno_etag": assumed.fno_etag(fno) or link.fno_etag}
+        if fno is not None
+        else {"graph_version": graph.version if graph else ""}
     )
-    if not ctx.dry_run and version != {k: getattr(link, k) for k in version} and all(version.values()):
+    primary = fno.version if fno is not None else (graph.version if graph else "")
+    if not ctx.dry_run and primary and version != {k: getattr(link, k) for k in version}:
         with contextlib.suppress(ConcurrencyError):  # another job saved the pair meanwhile: as good
             await ctx.store.save_link(link.model_copy(update={**version, "synced_at": ctx.now()}))
     return True
+
+
+def _is_assumed(item: FnoItem | GraphItem | None) -> bool:
+    return item is not None and item.if_match is not None
 
 
 def _carried_is_current(message: SyncPair, link: Link | None, fno_key: str | None) -> bool:
@@ -190,8 +214,14 @@ async def _decide(
     fno: FnoItem | None,
     graph: GraphItem | None,
 ) -> tuple[SideView, SideView, Decision]:
-    fno_view = await kind.fno_view(ctx, mailbox, fno)
-    graph_view = await kind.graph_view(ctx, mailbox, graph)
+    if link is not None and _is_assumed(fno):
+        fno_view = assumed.assumed_view(link)
+    else:
+        fno_view = await kind.fno_view(ctx, mailbox, fno)
+    if link is not None and _is_assumed(graph):
+        graph_view = assumed.assumed_view(link)
+    else:
+        graph_view = await kind.graph_view(ctx, mailbox, graph)
     fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
     policy = Policy(ctx.settings.conflict_policy.value)
     if snapshot is None and graph is not None and _protects(kind, graph):
@@ -336,8 +366,18 @@ async def _apply(
             report.count(kind.name, "to_exchange" if decision.mark_graph else "to_fno", "updated")
         elif not decision.write_graph and not write_fno:
             report.count_unchanged(kind.name, mailbox.address, fno.key)
+        # After a write to F&O the row's new etag is unknown (F&O answers 204) until the feed reads it.
+        written_fno = bool(write_fno) or decision.mark_fno
         await _save(
-            ctx, kind, mailbox.address, link, fno, graph, snapshot, versions=(fno_version, graph_version)
+            ctx,
+            kind,
+            mailbox.address,
+            link,
+            fno,
+            graph,
+            snapshot,
+            versions=(fno_version, graph_version),
+            fno_etag="" if written_fno else None,
         )
     elif action is ActionKind.DELETE_IN_GRAPH:
         if graph is not None:
@@ -381,6 +421,7 @@ async def _save(
     snapshot: Mapping[str, Any],
     *,
     versions: tuple[str, str] | None = None,
+    fno_etag: str | None = None,
 ) -> None:
     fno_version, graph_version = versions or (fno.version, graph.version)
     record = Link(
@@ -390,6 +431,7 @@ async def _save(
         graph_id=graph.id,
         fno_version=fno_version,
         graph_version=graph_version,
+        fno_etag=assumed.fno_etag(fno) if fno_etag is None else fno_etag,
         snapshot=dict(snapshot),
         snapshot_hash=kind.content_hash(snapshot),
         synced_at=ctx.now(),
@@ -410,13 +452,19 @@ async def _remember_versions(
     them): remember the versions, so the feeds can skip this pair until one side really changes."""
     if ctx.dry_run or fno is None or graph is None or not fno.version or not graph.version:
         return
-    if (fno.version, graph.version) == (link.fno_version, link.graph_version):
+    etag = assumed.fno_etag(fno) or link.fno_etag
+    if (fno.version, graph.version, etag) == (link.fno_version, link.graph_version, link.fno_etag):
         return
     # Another worker may have saved this pair meanwhile; its versions are as good.
     with contextlib.suppress(ConcurrencyError):
         await ctx.store.save_link(
             link.model_copy(
-                update={"fno_version": fno.version, "graph_version": graph.version, "synced_at": ctx.now()}
+                update={
+                    "fno_version": fno.version,
+                    "graph_version": graph.version,
+                    "fno_etag": etag,
+                    "synced_at": ctx.now(),
+                }
             )
         )
 

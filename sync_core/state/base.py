@@ -35,6 +35,9 @@ class Link(_Record):
     graph_id: str  # immutable Graph id (may contain / + =)
     fno_version: str = ""  # e.g. LastDateTimeEdited as ISO text
     graph_version: str = ""  # e.g. changeKey
+    # The F&O row's `@odata.etag` when last read and not written since ("" unknown): a change from
+    # Outlook is then written with `If-Match` without reading the row first.
+    fno_etag: str = ""
     snapshot: dict[str, Any] = Field(default_factory=dict)  # canonical record as JSON-able dict
     snapshot_hash: str = ""
     synced_at: datetime | None = None

@@ -100,3 +100,20 @@ async def test_wrong_token_is_an_error(fno_server: BackgroundServer, sleeps: Rec
         with pytest.raises(FnoError) as info:
             await client.get("Workers", {"PersonnelNumber": "1"})
     assert info.value.status == 401
+
+
+async def test_conditional_update_lands_only_on_the_etag_it_names(
+    fno: FnoClient, fno_state: FnoState
+) -> None:
+    fno_state.add("Activities", {"dataAreaId": "usmf", "ActivityNumber": "ACT-7", "Category": "Task"})
+    key = {"dataAreaId": "usmf", "ActivityNumber": "ACT-7"}
+    row = await fno.get("Activities", key)
+    assert row is not None
+    etag = row["@odata.etag"]
+    await fno.update("Activities", key, {"Purpose": "First"}, if_match=etag)
+    with pytest.raises(FnoError) as refused:
+        await fno.update("Activities", key, {"Purpose": "Second"}, if_match=etag)
+    assert refused.value.status == 412
+    after = await fno.get("Activities", key)
+    assert after is not None and after["Purpose"] == "First"  # the refused write changed nothing
+    assert fno_state.request_log[-2]["if_match"] == etag

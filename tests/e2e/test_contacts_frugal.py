@@ -110,10 +110,12 @@ def test_an_fno_edit_reaches_both_lists_without_reading_the_contact_person_again
     # The feeds carried the row: no pair job reads the contact person, its company or the list's query.
     assert _fno_pair_reads(tenant, mark) == []
     assert len(_name_lookups(tenant, mark)) <= 1  # the feed's one lookup for the party of every changed row
-    # Per list: the contact is read once (to merge into it) and patched once; no folder is looked up.
-    assert len(_graph(tenant, mark, "GET", BOB)) == 1 and len(_graph(tenant, mark, "PATCH", BOB)) == 1
-    assert len(_graph(tenant, mark, "GET", SHARED_MAILBOX)) == 1
-    assert len(_graph(tenant, mark, "PATCH", SHARED_MAILBOX)) == 1
+    # Per list: the contact is patched once, conditionally, without reading it first; no folder lookup.
+    assert _graph(tenant, mark, "GET", BOB) == [] and _graph(tenant, mark, "GET", SHARED_MAILBOX) == []
+    for mailbox in (BOB, SHARED_MAILBOX):
+        assert len(_graph(tenant, mark, "PATCH", mailbox)) == 1
+    patches = [r for r in tenant.graph.request_log[mark[0] :] if r["method"] == "PATCH"]
+    assert len(patches) == 2 and all(r["if_match"].startswith('W/"') for r in patches)
     assert _folder_lookups(tenant, mark) == []
 
     tenant.advance(minutes=5)
@@ -123,7 +125,7 @@ def test_an_fno_edit_reaches_both_lists_without_reading_the_contact_person_again
     assert tenant.writes_since(mark) == []
 
 
-def test_an_outlook_edit_costs_one_read_and_the_patch_in_fno(tenant: Tenant) -> None:
+def test_an_outlook_edit_costs_only_the_conditional_patch_in_fno(tenant: Tenant) -> None:
     _settle(tenant)
     [priya] = [p for p in tenant.fno.all("ContactPersons") if p["FirstName"] == "Priya"]
     key = f"ContactPersons(dataAreaId='{COMPANY}',ContactPersonId='{priya['ContactPersonId']}')"
@@ -135,11 +137,13 @@ def test_an_outlook_edit_costs_one_read_and_the_patch_in_fno(tenant: Tenant) -> 
     assert report.failures == []
     [row] = [p for p in tenant.fno.all("ContactPersons") if p["FirstName"] == "Priya"]
     assert row["EmploymentJobTitle"] == "Regional manager"
-    # The folder's delta carried the contact: Alice's contact is not read again, only F&O's side once.
+    # The folder's delta carried the contact and F&O's side is as the link left it: nothing is read, the
+    # contact person is patched with If-Match on the etag the link holds.
     assert _graph(tenant, mark, "GET", ALICE) == []
-    assert [r for r in _fno_pair_reads(tenant, mark) if key in r] == [f"/data/{key}?cross-company=true"]
+    assert [r for r in _fno_pair_reads(tenant, mark) if key in r] == []
     patches = [r for r in tenant.fno.request_log[mark[1] :] if r["method"] == "PATCH"]
     assert [r["path"] for r in patches] == [f"/data/{key}"]
+    assert patches[0]["status"] == 204 and patches[0]["if_match"].startswith('W/"')
     assert len(_name_lookups(tenant, mark)) <= 1
 
     tenant.advance(minutes=5)

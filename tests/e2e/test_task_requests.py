@@ -109,7 +109,7 @@ def test_the_refresh_period_is_a_setting(tenant: Tenant, minutes: str, reads: li
     assert seen == reads
 
 
-def test_an_fno_task_edit_reads_the_todo_task_once_and_not_the_activity(tenant: Tenant) -> None:
+def test_an_fno_task_edit_is_one_conditional_patch_in_todo(tenant: Tenant) -> None:
     _settle(tenant)
     callback = _handle(tenant, "task_callback")
     tenant.fno.update("Activities", _key(callback), {"Purpose": "Call back Litware (urgent)"})
@@ -118,8 +118,9 @@ def test_an_fno_task_edit_reads_the_todo_task_once_and_not_the_activity(tenant: 
     assert report.failures == []
     assert report.counts["task"]["to_exchange"]["updated"] == 1
     assert _one_todo(tenant, BOB, callback)["title"] == "Call back Litware (urgent)"
-    # The F&O feed carried the whole row: the To Do task is read (it may have changed too) and patched.
-    assert _todo_calls(tenant, mark, BOB) == ["GET delta", "GET task", "PATCH task"]
+    # The F&O feed carried the whole row, the To Do task is as the link left it: it is patched with
+    # If-Match on the etag the link holds, without reading it first (a 412 would make it read).
+    assert _todo_calls(tenant, mark, BOB) == ["GET delta", "PATCH task"]
     assert _activity_calls(tenant, mark) == []
     # The echo: the delta lists the task with the version the PATCH answered, so no pair job runs.
     tenant.advance(minutes=5)
@@ -129,7 +130,7 @@ def test_an_fno_task_edit_reads_the_todo_task_once_and_not_the_activity(tenant: 
     assert _activity_calls(tenant, mark) == []
 
 
-def test_an_outlook_task_edit_is_not_read_again_from_todo(tenant: Tenant) -> None:
+def test_an_outlook_task_edit_reads_neither_side_again(tenant: Tenant) -> None:
     _settle(tenant)
     renewal = _todo_titled(tenant, ALICE, "Check contract renewal")
     tenant.graph.todo.update_task(ALICE, renewal["listId"], renewal["id"], {"title": "Renew contract"})
@@ -138,9 +139,9 @@ def test_an_outlook_task_edit_is_not_read_again_from_todo(tenant: Tenant) -> Non
     report = tenant.cycle()
     assert report.failures == []
     assert report.counts["task"]["to_fno"]["updated"] == 1
-    # The delta page carried the task: only the activity is read and patched.
+    # The delta page carried the task; the activity is patched with If-Match on its etag, not read.
     assert _todo_calls(tenant, mark, ALICE) == ["GET delta"]
-    assert _activity_calls(tenant, mark) == [f"GET {number}", f"PATCH {number}"]
+    assert _activity_calls(tenant, mark) == [f"PATCH {number}"]
     # The echo: the activity's new edit stamp brings it back through the feed (row carried); the row is
     # as the link left it, so the pair job reads nothing more (a change in To Do has its own delta entry).
     tenant.advance(minutes=5)

@@ -237,8 +237,9 @@ class SyncMachine(RuleBasedStateMachine):
         return asyncio.run(read())
 
     def writes(self) -> tuple[int, int]:
-        graph = sum(r["method"] in WRITES for r in self.graph.request_log)
-        fno = sum(r["method"] in WRITES for r in self.fno.request_log)
+        # A refused write (a conditional PATCH answered 412, or 404 for an item gone) changes nothing.
+        graph = sum(r["method"] in WRITES and r["status"] < 400 for r in self.graph.request_log)
+        fno = sum(r["method"] in WRITES and r["status"] < 400 for r in self.fno.request_log)
         return graph, fno
 
     def deletes(self) -> int:

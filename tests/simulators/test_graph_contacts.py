@@ -188,3 +188,17 @@ def test_contacts_fit_the_csdl_and_the_published_examples(client: httpx.Client) 
     assert (
         got["createdDateTime"].endswith("Z") and "." not in got["createdDateTime"]
     )  # whole seconds, as published
+
+
+def test_patch_with_a_stale_if_match_is_refused_and_changes_nothing(client: httpx.Client) -> None:
+    created = _create(client, _folder(client), {"givenName": "Pavel", "surname": "Bansky"})
+    url = f"/users/{ALICE}/contacts/{quote(created['id'], safe='')}"
+    first = client.patch(
+        url, json={"jobTitle": "Buyer"}, headers={**IMMUTABLE, "If-Match": created["@odata.etag"]}
+    )
+    assert first.status_code == 200 and first.json()["@odata.etag"] != created["@odata.etag"]
+    stale = client.patch(
+        url, json={"jobTitle": "Seller"}, headers={**IMMUTABLE, "If-Match": created["@odata.etag"]}
+    )
+    assert stale.status_code == 412 and stale.json()["error"]["code"] == "ErrorIrresolvableConflict"
+    assert client.get(url, headers=IMMUTABLE).json()["jobTitle"] == "Buyer"

@@ -586,3 +586,15 @@ def test_ids_are_deterministic_per_state() -> None:
     assert first_id() == first_id()
     assert base64.b64decode(first_id()[5:])  # standard base64 after the AAMkA prefix
     assert json.dumps(first_id())
+
+
+def test_patch_with_if_match_lands_only_on_the_named_change_key(graph: Graph) -> None:
+    created = graph.create(event_body())
+    url = graph.event_url(created["id"])
+    current = graph.client.patch(url, json={"subject": "One"}, headers={"If-Match": created["@odata.etag"]})
+    assert current.status_code == 200
+    stale = graph.client.patch(url, json={"subject": "Two"}, headers={"If-Match": created["@odata.etag"]})
+    assert_error(stale, 412, "ErrorIrresolvableConflict")
+    assert graph.client.get(url).json()["subject"] == "One"  # the refused write changed nothing
+    anything = graph.client.patch(url, json={"subject": "Three"}, headers={"If-Match": "*"})
+    assert anything.status_code == 200

@@ -274,3 +274,14 @@ def test_published_update_lands_on_midnight_of_the_date_in_its_zone(client: http
     assert answer["dueDateTime"]["timeZone"] == published["timeZone"] == "UTC"
     assert answer["dueDateTime"]["dateTime"] == "2020-07-25T04:00:00.0000000"
     assert answer["dueDateTime"]["dateTime"][10:] == published["dateTime"][10:]
+
+
+def test_patch_with_a_stale_if_match_is_refused_and_changes_nothing(client: httpx.Client) -> None:
+    list_id = _default_list(client, CAROL)
+    task = client.post(_tasks_url(CAROL, list_id), json={"title": "Call back"}).json()
+    url = f"{_tasks_url(CAROL, list_id)}/{quote(task['id'], safe='')}"
+    first = client.patch(url, json={"title": "Call back today"}, headers={"If-Match": task["@odata.etag"]})
+    assert first.status_code == 200 and first.json()["@odata.etag"] != task["@odata.etag"]
+    stale = client.patch(url, json={"title": "Never mind"}, headers={"If-Match": task["@odata.etag"]})
+    assert stale.status_code == 412
+    assert client.get(url).json()["title"] == "Call back today"
