@@ -32,7 +32,7 @@ def estimate(steady: dict[str, Any], mailboxes_in_tenant: int = 200) -> dict[str
     idle_fno = idle["fno_requests"] / mailboxes
     idle_messages = (idle["queue_messages"] + 1) / mailboxes  # +1: the timer's own execution
     idle_store = idle["store_calls"] / mailboxes
-    change_graph = busy["graph_pair_requests_per_change"]
+    change_graph = busy["graph_marginal_requests_per_change"]
     change_fno = (busy["fno_requests"] - idle["fno_requests"] * (steady["cycles"] + 1)) / edits
     change_messages = max(
         0.0, (busy["queue_messages"] - idle["queue_messages"] * (steady["cycles"] + 1)) / edits
