@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         (f"Idle: F&O requests ({idle['mailboxes']} / {small['mailboxes']} mailboxes)", f"{idle['fno_requests']} / {small['fno_requests']}", "equal", idle["fno_requests"] == small["fno_requests"]),
         # Shorter than a couple of throttle windows, a run is one burst: its rate says nothing (quick mode).
         ("First sync: share of the throttle ceiling", f"{f['share_of_throttle_ceiling']:.0%}", ">= 80%", f["share_of_throttle_ceiling"] >= 0.8 if f["windows_spanned"] >= 2 else None),
+        ("  same, of what the sliding window allowed in that time", f"{f['share_of_sliding_window_allowance']:.0%}", ">= 80%", f["share_of_sliding_window_allowance"] >= 0.8 if f["windows_spanned"] >= 2 else None),
         ("First sync: share of 429 answers", f"{f['share_429']:.2%}", "< 1%", f["share_429"] < 0.01),
         (f"Decide CPU per item ({d['links']} links)", f"{d['ms_per_item']} ms", "< 0.2 ms", d["ms_per_item"] < 0.2),
         (f"Peak memory scanning {m['items']} items", f"{m['peak_mb']} MB", "< 200 MB", m["peak_mb"] < 200),
@@ -102,8 +104,11 @@ def check_counts(result: dict[str, Any]) -> list[str]:
         problems.append("an idle mailbox costs more than one Graph request per kind")
     if min(r["steady"]["propagated_writes"] - r["steady"]["edits"] for r in (s, dense)) < 0:
         problems.append("not every edit was propagated")
-    if s["steady"]["graph_pair_requests_per_change"] > 5 or s["steady"]["fno_requests_per_change"] > 5:
-        problems.append("requests per change grew")
+    # What a change costs beyond the feed reads (deterministic): one write, reads only where unavoidable.
+    if s["steady"]["graph_marginal_requests_per_change"] > 1.3:
+        problems.append("Graph requests per change beyond the feed reads exceed 1.3")
+    if s["steady"]["fno_marginal_requests_per_change"] > 1.5:
+        problems.append("F&O requests per change beyond the feed reads exceed 1.5")
     return problems
 
 
@@ -123,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     costs = CostModel(time_scale=args.time_scale)
     if args.first_sync_only:
         return _first_sync_only(costs, 150 if quick else 5000, args.out)
+    begun = time.perf_counter()
     result: dict[str, Any] = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full",
         "machine": machine(),
         "cost_model": costs.describe(),
@@ -142,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             "scan_memory": engine.scan_memory(root / "scan", 2_000 if quick else 50_000),
         }
     result["cost"] = cost.estimate(result["steady"])
+    result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["seconds"] = round(time.perf_counter() - begun)
     rows = targets(result)
     result["targets"] = [
         {"figure": r[0].strip(), "measured": r[1], "target": r[2], "met": r[3]} for r in rows
@@ -165,7 +173,7 @@ def _first_sync_only(costs: CostModel, items: int, out: Path | None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         figures = first_sync.run(Path(tmp) / "first", items, items, costs)
     result = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "cost_model": costs.describe(),
         "first_sync": figures,

@@ -19,6 +19,9 @@ PRICES = {
 }
 CYCLES_PER_DAY = 288  # the timer runs every 5 minutes
 CHANGES_PER_MAILBOX_PER_DAY = 40  # a busy sales person: appointments, tasks and contacts, either side
+# Reads an idle cycle does not show, due once an hour per mailbox at the defaults: the list of To Do lists
+# (SYNC_TODO_LISTS_REFRESH_MINUTES) and the default Contacts folder (SYNC_CONTACT_MARK_SCAN_MINUTES).
+HOURLY_READS_PER_MAILBOX = 2
 QUEUE_OPS_PER_MESSAGE = 3  # put, get, delete (the trigger's gets are batched, so this is an upper bound)
 SECONDS_PER_CALL = 0.040  # the executions wait on the wire: duration ~ calls x latency
 
@@ -40,7 +43,7 @@ def estimate(steady: dict[str, Any], mailboxes_in_tenant: int = 200) -> dict[str
     change_store = max(0.0, (busy["store_calls"] - idle["store_calls"] * (steady["cycles"] + 1)) / edits)
     n, c = CYCLES_PER_DAY, CHANGES_PER_MAILBOX_PER_DAY
     day = {
-        "graph_requests": round(n * idle_graph + c * change_graph),
+        "graph_requests": round(n * idle_graph + c * change_graph + 24 * HOURLY_READS_PER_MAILBOX),
         "fno_requests": round(n * idle_fno + c * max(0.0, change_fno)),
         "executions": round(n * idle_messages + c * change_messages),
         "table_transactions": round(n * idle_store + c * change_store),
