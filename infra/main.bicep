@@ -153,6 +153,9 @@ param todoList string = ''
 @description('SYNC_TODO_LISTS_REFRESH_MINUTES: minutes between reads of each mailbox\'s list of To Do lists (0: every cycle).')
 param todoListsRefreshMinutes int = 60
 
+@description('SYNC_WRITE_WITHOUT_READ: write a change to the side that did not change without reading it first, with If-Match on the version the link holds (false: always read first).')
+param writeWithoutRead bool = true
+
 @description('SYNC_IMPORT_CATEGORY: Outlook category that asks for an e-mail import.')
 param importCategory string = 'D365 Import'
 
@@ -242,6 +245,7 @@ var syncSettings = {
   SYNC_GRAPH_RATE_LIMIT: string(graphRateLimit)
   SYNC_GRAPH_RATE_WINDOW_SECONDS: string(graphRateWindowSeconds)
   SYNC_TODO_LISTS_REFRESH_MINUTES: string(todoListsRefreshMinutes)
+  SYNC_WRITE_WITHOUT_READ: string(writeWithoutRead)
   SYNC_IMPORT_CATEGORY: importCategory
   SYNC_IMPORTED_CATEGORY: importedCategory
   SYNC_IMPORT_FAILED_CATEGORY: importFailedCategory

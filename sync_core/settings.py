@@ -71,6 +71,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_MAX_ATTEMPTS": ("max_attempts", "5"),
     "SYNC_CONTACT_MARK_SCAN_MINUTES": ("contact_mark_scan_minutes", "60"),
     "SYNC_TODO_LISTS_REFRESH_MINUTES": ("todo_lists_refresh_minutes", "60"),
+    "SYNC_WRITE_WITHOUT_READ": ("write_without_read", "true"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
@@ -120,6 +121,8 @@ class Settings(BaseModel):
     contact_mark_scan_minutes: int = Field(ge=0, le=1440)
     # How often a mailbox scan reads the list of To Do lists (0: every cycle); sooner when a linked task goes.
     todo_lists_refresh_minutes: int = Field(ge=0, le=1440)
+    # Write to the side that did not change without reading it first, with If-Match (pipeline/assumed.py).
+    write_without_read: bool
     # Change notifications (sync_core/notifications): base URL of the Function App ("" = off; http only on
     # loopback, for the stand-ins). The secret is checked where it is used, so no error message echoes it.
     notification_url: str = Field(

@@ -35,6 +35,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
     when that turns out wrong (the decision needs more, or the conditional write is refused) the pair is
     synced again with both sides read."""
     kind = ctx.kinds[message.kind]
+    assume = assume and ctx.settings.write_without_read
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None:
         return ActionKind.NOTHING

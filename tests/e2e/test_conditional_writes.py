@@ -140,3 +140,16 @@ def test_an_fno_edit_to_an_event_deleted_meanwhile_is_not_lost_in_a_failure(tena
     assert [p["status"] for p in _graph_calls(tenant, mark, "PATCH", "/events/")] == [404]
     assert _graph_calls(tenant, mark, "POST", "/events") == []
     assert all(e.get("subject") != "Review, new title" for e in tenant.graph.events(ALICE))
+
+
+def test_with_write_without_read_off_the_other_side_is_read_first(tenant: Tenant) -> None:
+    _settle(tenant)
+    key = {"dataAreaId": COMPANY, "ActivityNumber": tenant.handles["review"]}
+    tenant.fno.update("Activities", key, {"Purpose": "Quarterly review (moved)"})
+    mark = tenant.mark_logs()
+    report = tenant.cycle(SYNC_WRITE_WITHOUT_READ="false")
+    assert report.failures == []
+    assert len(_graph_calls(tenant, mark, "GET", "/events/")) == 1
+    [patch] = _graph_calls(tenant, mark, "PATCH", "/events/")
+    assert "if_match" not in patch
+    assert _event(tenant, "Quarterly review (moved)")
