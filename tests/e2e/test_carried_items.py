@@ -175,3 +175,27 @@ def test_an_echo_does_not_hide_a_new_outlook_edit_in_the_same_cycle(tenant: Tena
     link = _lunch_link(tenant)
     activity = tenant.activity(link.fno_key.split("|", 1)[1])
     assert activity is not None and activity["Purpose"] == "Lunch, second edit"
+
+
+def test_a_carried_row_older_than_the_link_but_equal_to_it_is_settled_without_reading(tenant: Tenant) -> None:
+    """A feed that ran after our own write carries the write's echo, observed before the link was saved:
+    equal to the link's snapshot, it needs no read of either side."""
+    _settle(tenant)
+    tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch, echoed"})
+    assert tenant.cycle().failures == []
+    link = _lunch_link(tenant)
+    number = link.fno_key.split("|", 1)[1]
+    row = tenant.activity(number)
+    assert row is not None and row["Purpose"] == "Lunch, echoed"
+    assert link.synced_at is not None
+    echo = SyncPair(
+        kind="appointment",
+        mailbox=ALICE,
+        fno_key=link.fno_key,
+        fno_row=row,
+        observed_at=link.synced_at - timedelta(minutes=1),
+    )
+    mark = tenant.mark_logs()
+    assert _run_pair(tenant, echo) is ActionKind.NOTHING
+    assert _activity_reads(tenant, mark) == [] and _event_reads(tenant, mark) == []
+    assert tenant.writes_since(mark) == []
