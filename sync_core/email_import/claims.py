@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sync_core.state.base import Link, StateStore
+from sync_core.state.base import PENDING, Link, StateStore
 
 KIND = "email"
-PENDING = "pending:"
 # A pending claim older than this is taken to be left by a crash (an import takes seconds).
 CLAIM_TIMEOUT = timedelta(minutes=10)
 

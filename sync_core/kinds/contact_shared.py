@@ -19,8 +19,6 @@ from sync_core.kinds.contact import ON_LIST_KEY, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
 from sync_core.pipeline.context import Mailbox, SyncContext
 
-PENDING = "pending:"
-
 
 class SharedContactKind(ContactKindBase):
     name = SHARED_KIND
@@ -57,7 +55,7 @@ class SharedContactKind(ContactKindBase):
             links = {
                 link.fno_key
                 for link in await ctx.store.list_links(self.name, record.mailbox)
-                if not link.fno_key.startswith(PENDING) and not link.graph_id.startswith(PENDING)
+                if not link.is_claim
             }
             entries = {e.contact_key: e for e in await ctx.store.list_contact_entries(record.mailbox)}
             wanted = {k for k in members if effective(True, entries.get(k))}

@@ -50,7 +50,7 @@ from sync_core.model.task import (
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.scan import exchange_cursor_name
-from sync_core.state.base import ConcurrencyError, Link
+from sync_core.state.base import PENDING, ConcurrencyError, Link
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class TaskKind:
             return _graph_item(list_id, task)
         # Not where the link says: moved to another list (new id) or deleted. The stamp tells which.
         link = await ctx.store.get_link_by_graph(self.name, mailbox.address, graph_id)
-        if link is None or link.fno_key.startswith("pending:"):
+        if link is None or link.fno_key.startswith(PENDING):
             return None
         return await self._search(ctx, mailbox, link.fno_key, skip_linked=True)
 

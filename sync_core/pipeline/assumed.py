@@ -30,9 +30,13 @@ def _settled(link: Link | None) -> bool:
         and link.active
         and bool(link.snapshot)
         and bool(link.snapshot_hash)
-        and not link.fno_key.startswith("pending:")
-        and not link.graph_id.startswith("pending:")
+        and not link.is_claim
     )
+
+
+def is_assumed(item: FnoItem | GraphItem | None) -> bool:
+    """Taken from the link, not read: writes to it are conditional."""
+    return item is not None and item.if_match is not None
 
 
 def assumed_graph(kind: KindAdapter, message: SyncPair, link: Link | None) -> GraphItem | None:
@@ -76,8 +80,7 @@ def assumption_holds(
     kind: KindAdapter, decision: Decision, graph: GraphItem | None, fno: FnoItem | None
 ) -> bool:
     """The decision is a plain update of the assumed side only, with fields writable without it."""
-    graph_assumed = graph is not None and graph.if_match is not None
-    fno_assumed = fno is not None and fno.if_match is not None
+    graph_assumed, fno_assumed = is_assumed(graph), is_assumed(fno)
     if not (graph_assumed or fno_assumed):
         return True
     if decision.action is ActionKind.NOTHING:

@@ -18,11 +18,10 @@ from sync_core.pipeline import assumed
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
-from sync_core.state.base import AuditEntry, ConcurrencyError, Link
+from sync_core.state.base import PENDING, AuditEntry, ConcurrencyError, Link
 from sync_core.telemetry import pair_applied
 
 log = logging.getLogger(__name__)
-PENDING = "pending:"
 CLOCK_MARGIN = timedelta(seconds=30)
 
 
@@ -112,7 +111,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
     try:
         await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
     except Exception as exc:
-        if not (_is_assumed(fno) or _is_assumed(graph)) or not assumed.is_stale_write(exc):
+        if not (assumed.is_assumed(fno) or assumed.is_assumed(graph)) or not assumed.is_stale_write(exc):
             raise
         # The conditional write was refused (nothing written): the side changed since the last sync.
         log.info("assumed side changed since the last sync; reading it", extra={"kind": kind.name})
@@ -206,10 +205,6 @@ async def _stale_carried_is_linked_state(
     return False
 
 
-def _is_assumed(item: FnoItem | GraphItem | None) -> bool:
-    return item is not None and item.if_match is not None
-
-
 def _carried_is_current(message: SyncPair, link: Link | None, fno_key: str | None) -> bool:
     """An item the scan carried stands in for reading it only for a settled link last synced before the
     scan began (less a margin for the clocks of different hosts): then it is at least as new as what the
@@ -236,11 +231,11 @@ async def _decide(
     fno: FnoItem | None,
     graph: GraphItem | None,
 ) -> tuple[SideView, SideView, Decision]:
-    if link is not None and _is_assumed(fno):
+    if link is not None and assumed.is_assumed(fno):
         fno_view = assumed.assumed_view(link)
     else:
         fno_view = await kind.fno_view(ctx, mailbox, fno)
-    if link is not None and _is_assumed(graph):
+    if link is not None and assumed.is_assumed(graph):
         graph_view = assumed.assumed_view(link)
     else:
         graph_view = await kind.graph_view(ctx, mailbox, graph)

@@ -13,10 +13,9 @@ from sync_core.kinds.base import ExchangeChange, FnoChange, GraphItem, KindAdapt
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
 from sync_core.pipeline.valve import check_deletions
-from sync_core.state.base import ConcurrencyError, Cursor, Link
+from sync_core.state.base import PENDING, ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
-PENDING = "pending:"  # a link claimed for a creation that has not finished (pipeline/pair.py)
 
 
 def exchange_cursor_name(kind: str, mailbox: str) -> str:
@@ -145,7 +144,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
 
 
 def _settled(link: Link | None) -> bool:
-    return link is not None and not link.fno_key.startswith(PENDING) and not link.graph_id.startswith(PENDING)
+    return link is not None and not link.is_claim
 
 
 def _carried(item: GraphItem) -> CarriedGraphItem:

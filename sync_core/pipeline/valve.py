@@ -34,7 +34,6 @@ from sync_core.pipeline.report import FailureNote, PlannedAction
 from sync_core.state.base import AuditEntry, ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
-PENDING = "pending:"
 VALVE_ITEM = "safety-valve"  # the failure record's item key
 
 
@@ -86,11 +85,7 @@ async def save_state(
 
 
 def settled_links(links: Iterable[Link]) -> list[Link]:
-    return [
-        link
-        for link in links
-        if not link.fno_key.startswith(PENDING) and not link.graph_id.startswith(PENDING)
-    ]
+    return [link for link in links if not link.is_claim]
 
 
 async def missing_fno_keys(ctx: SyncContext, kind: KindAdapter, keys: list[str]) -> set[str]:

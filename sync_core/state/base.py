@@ -26,6 +26,10 @@ class _Record(BaseModel):
     etag: str | None = None
 
 
+# Prefix of a link side that is claimed but not created yet ("pending:<the other side's key>").
+PENDING = "pending:"
+
+
 class Link(_Record):
     """One linked pair: an F&O record and its Exchange partner, with the last synced snapshot."""
 
@@ -45,6 +49,11 @@ class Link(_Record):
     # Whether the mailbox organises the Exchange item: once the item is deleted it cannot be asked,
     # and the deletion rule needs it (an attendee removing a meeting must not delete it in F&O).
     organizer: bool = True
+
+    @property
+    def is_claim(self) -> bool:
+        """One side is only claimed (a creation in progress, or left by a crash)."""
+        return self.fno_key.startswith(PENDING) or self.graph_id.startswith(PENDING)
 
 
 class Cursor(_Record):

@@ -56,6 +56,12 @@ class Tenant:
     def advance(self, **delta: float) -> None:
         self.now = self.now + timedelta(**delta)
 
+    def settle(self) -> None:
+        """The first sync, then the cycle that sees the echo of its own writes; five minutes on after each."""
+        for _ in range(2):
+            self.cycle()
+            self.advance(minutes=5)
+
     def mark_logs(self) -> tuple[int, int]:
         return len(self.graph.request_log), len(self.fno.request_log)
 

@@ -19,13 +19,6 @@ from tests.e2e.harness import Tenant
 ALICE = "alice@contoso.com"
 
 
-def _settle(tenant: Tenant) -> None:
-    tenant.cycle()
-    tenant.advance(minutes=5)
-    tenant.cycle()  # the echo of the first sync's own writes
-    tenant.advance(minutes=5)
-
-
 def _event_reads(tenant: Tenant, mark: tuple[int, int]) -> list[str]:
     return [
         r["path"]
@@ -61,7 +54,7 @@ def _run_pair(tenant: Tenant, message: SyncPair) -> ActionKind:
 
 
 def test_an_outlook_edit_reaches_fno_without_reading_the_event_again(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch with Litware (moved)"})
     mark = tenant.mark_logs()
     report = tenant.cycle()
@@ -74,7 +67,7 @@ def test_an_outlook_edit_reaches_fno_without_reading_the_event_again(tenant: Ten
 
 
 def test_an_fno_edit_reaches_outlook_without_reading_the_activity_again(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     key = {"dataAreaId": COMPANY, "ActivityNumber": tenant.handles["review"]}
     tenant.fno.update("Activities", key, {"Purpose": "Quarterly review (moved)"})
     mark = tenant.mark_logs()
@@ -94,7 +87,7 @@ def test_an_fno_edit_reaches_outlook_without_reading_the_activity_again(tenant: 
 
 
 def test_a_carried_item_older_than_the_last_sync_is_read_again(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     before = tenant.graph.get_event(ALICE, tenant.handles["lunch"])
     assert before is not None
     observed = tenant.now
@@ -120,7 +113,7 @@ def test_a_carried_item_older_than_the_last_sync_is_read_again(tenant: Tenant) -
 def test_a_fresh_carried_item_is_trusted_and_a_stale_one_would_have_been_written(tenant: Tenant) -> None:
     """The counterpart of the test above: the same old item, observed after the last sync, is used as is
     (which shows the freshness rule is what protects the newer state)."""
-    _settle(tenant)
+    tenant.settle()
     before: dict[str, Any] | None = tenant.graph.get_event(ALICE, tenant.handles["lunch"])
     assert before is not None
     link = _lunch_link(tenant)
@@ -140,7 +133,7 @@ def test_a_fresh_carried_item_is_trusted_and_a_stale_one_would_have_been_written
 
 
 def test_an_item_too_big_for_a_queue_message_is_read_by_the_pair_job(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     huge = "<html><body>" + "<p>renewal terms</p>" * 6000 + "</body></html>"  # ~110 KB of HTML
     tenant.graph.update_event(
         ALICE, tenant.handles["lunch"], {"body": {"contentType": "html", "content": huge}}
@@ -153,7 +146,7 @@ def test_an_item_too_big_for_a_queue_message_is_read_by_the_pair_job(tenant: Ten
 
 
 def test_the_echo_of_an_outlook_edit_reads_nothing_in_exchange(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch with Litware (moved)"})
     tenant.cycle()
     tenant.advance(minutes=5)
@@ -165,7 +158,7 @@ def test_the_echo_of_an_outlook_edit_reads_nothing_in_exchange(tenant: Tenant) -
 
 
 def test_an_echo_does_not_hide_a_new_outlook_edit_in_the_same_cycle(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch, first edit"})
     tenant.cycle()
     tenant.advance(minutes=5)
@@ -180,7 +173,7 @@ def test_an_echo_does_not_hide_a_new_outlook_edit_in_the_same_cycle(tenant: Tena
 def test_a_carried_row_older_than_the_link_but_equal_to_it_is_settled_without_reading(tenant: Tenant) -> None:
     """A feed that ran after our own write carries the write's echo, observed before the link was saved:
     equal to the link's snapshot, it needs no read of either side."""
-    _settle(tenant)
+    tenant.settle()
     tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch, echoed"})
     assert tenant.cycle().failures == []
     link = _lunch_link(tenant)

@@ -12,13 +12,6 @@ from tests.e2e.harness import Tenant
 ALICE = "alice@contoso.com"
 
 
-def _settle(tenant: Tenant) -> None:
-    tenant.cycle()
-    tenant.advance(minutes=5)
-    tenant.cycle()  # the echo of the first sync's own writes
-    tenant.advance(minutes=5)
-
-
 def _graph_calls(tenant: Tenant, mark: tuple[int, int], method: str, part: str) -> list[dict[str, Any]]:
     return [r for r in tenant.graph.request_log[mark[0] :] if r["method"] == method and part in r["path"]]
 
@@ -35,7 +28,7 @@ def _event(tenant: Tenant, subject: str) -> dict[str, Any]:
 
 
 def test_an_fno_edit_is_one_conditional_patch_in_outlook(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     key = {"dataAreaId": COMPANY, "ActivityNumber": tenant.handles["review"]}
     tenant.fno.update("Activities", key, {"Purpose": "Quarterly review (moved)"})
     mark = tenant.mark_logs()
@@ -55,7 +48,7 @@ def test_an_fno_edit_is_one_conditional_patch_in_outlook(tenant: Tenant) -> None
 
 
 def test_an_outlook_edit_is_one_conditional_patch_in_fno(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     tenant.graph.update_event(ALICE, tenant.handles["lunch"], {"subject": "Lunch with Litware (moved)"})
     mark = tenant.mark_logs()
     report = tenant.cycle()
@@ -82,7 +75,7 @@ def test_an_outlook_edit_is_one_conditional_patch_in_fno(tenant: Tenant) -> None
 def test_edits_on_both_sides_in_one_cycle_are_merged_after_a_refused_write(tenant: Tenant) -> None:
     """Both feeds report the pair; whichever job runs first writes conditionally to a side that changed
     since the last sync: 412, it reads that side and merges. Both edits end up on both sides."""
-    _settle(tenant)
+    tenant.settle()
     number = tenant.handles["review"]
     tenant.fno.update(
         "Activities", {"dataAreaId": COMPANY, "ActivityNumber": number}, {"Purpose": "Review, new title"}
@@ -106,7 +99,7 @@ def test_edits_on_both_sides_in_one_cycle_are_merged_after_a_refused_write(tenan
 
 def test_a_task_status_from_outlook_reads_the_activity_first(tenant: Tenant) -> None:
     """Reopening or completing depends on the percentage F&O holds now: that write is never blind."""
-    _settle(tenant)
+    tenant.settle()
     synced = [
         (todo_list["id"], task["id"])
         for todo_list in tenant.graph.todo.lists(ALICE)
@@ -127,7 +120,7 @@ def test_a_task_status_from_outlook_reads_the_activity_first(tenant: Tenant) -> 
 def test_an_fno_edit_to_an_event_deleted_meanwhile_is_not_lost_in_a_failure(tenant: Tenant) -> None:
     """The conditional PATCH answers 404: the pair job reads Exchange, finds the event gone and leaves the
     deletion to the deletion check, as without the assumption; nothing is recreated, nothing fails."""
-    _settle(tenant)
+    tenant.settle()
     number = tenant.handles["review"]
     [event] = [e for e in tenant.graph.events(ALICE) if e.get("subject") == "Quarterly review with Fabrikam"]
     tenant.fno.update(
@@ -143,7 +136,7 @@ def test_an_fno_edit_to_an_event_deleted_meanwhile_is_not_lost_in_a_failure(tena
 
 
 def test_with_write_without_read_off_the_other_side_is_read_first(tenant: Tenant) -> None:
-    _settle(tenant)
+    tenant.settle()
     key = {"dataAreaId": COMPANY, "ActivityNumber": tenant.handles["review"]}
     tenant.fno.update("Activities", key, {"Purpose": "Quarterly review (moved)"})
     mark = tenant.mark_logs()
