@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(report.to_json(dry_run=args.dry_run), indent=2))
         else:
             print(format_report(report, dry_run=args.dry_run))
-        return EXIT_ITEM_FAILED if report.failures else EXIT_OK
+        return EXIT_ITEM_FAILED if report.failed else EXIT_OK  # an item or a planning step failed
     return asyncio.run(_inspect(settings, args))
 
 
@@ -149,4 +149,7 @@ def format_report(report: CycleReport, *, dry_run: bool) -> str:
     for failure in report.failures:
         item = failure.fno_key or failure.graph_id or "-"
         lines.append(f"FAILED {failure.kind} {item} ({failure.mailbox}): {failure.reason}")
+    for problem in report.planning_problems:
+        where = f" ({problem.mailbox})" if problem.mailbox else ""
+        lines.append(f"PLANNING FAILED {problem.step}{where}, {problem.service}: {problem.reason}")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from sync_core.d365.errors import FnoError, FnoNotFound, FnoThrottled, error_fro
 from sync_core.d365.odata import KeyValue, key_segment
 from sync_core.d365.retry import backoff, retry_delay
 from sync_core.exchange.auth import TokenSource
+from sync_core.model import hostile_json
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ _ENTITY_SET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Readable in a query value; `&`, `=`, `+`, `#`, `%`, `;` and spaces are always encoded.
 _QUERY_SAFE = "'(),:$*@/-._~"
 _IDEMPOTENT = frozenset({"GET", "PATCH", "DELETE"})
+_BAD_GATEWAY = 502
 # Transport failures after which the request certainly never reached F&O.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -207,9 +209,11 @@ class FnoClient:
         return url
 
     async def _json(self, response: httpx.Response) -> dict[str, Any]:
+        # Hostile text is repaired here, once (lone surrogates, bad UTF-8 -> U+FFFD), so no row can fail
+        # a later step that serialises it.
         try:
-            payload = response.json()
-        except ValueError:
+            payload = hostile_json.loads(response.content)
+        except hostile_json.UnreadableJson:
             raise FnoError(response.status_code, "response is not JSON") from None
         if not isinstance(payload, dict):
             raise FnoError(response.status_code, "response JSON is not an object")
@@ -236,7 +240,8 @@ class FnoClient:
         body: dict[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """Send with retries: 429 (Retry-After), 503/504 (backoff), transport failures. Raises FnoError."""
+        """Send with retries: 429 (Retry-After), 503/504 (backoff), 502 when idempotent, transport
+        failures. Raises FnoError."""
         idempotent = method in _IDEMPOTENT
         attempt = 0
         while True:
@@ -259,6 +264,10 @@ class FnoClient:
                     self.stats["throttled"] += 1
                 retry_after = response.headers.get("Retry-After")
                 wait = retry_delay(status, retry_after, attempt, idempotent=idempotent)
+                if status == _BAD_GATEWAY and idempotent:
+                    # A gateway's error page (F&O behind its load balancer): a read or keyed write is
+                    # safe to send again; a create is not (it may have reached F&O).
+                    wait = backoff(attempt)
                 if wait is None or attempt >= self._max_attempts:
                     error = error_from_response(status, response.content, method, target)
                     if isinstance(error, FnoThrottled):

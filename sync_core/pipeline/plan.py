@@ -1,19 +1,31 @@
 """Plan a cycle: resolve the mailboxes in scope, refresh the registry, queue one scan per mailbox and
-kind plus one F&O feed scan per kind (one query for all mailboxes, not one per mailbox)."""
+kind plus one F&O feed scan per kind (one query for all mailboxes, not one per mailbox).
+
+One failing step never stops the plan (issue 13): a transient error the clients do not retry themselves
+(a 500 or 502 from Graph, a 500 from F&O, an answer that is not JSON) is tried again a few times; a step
+that still fails is recorded in the cycle report (`planning_problems`) and the plan goes on with what it
+has. Mailboxes already in the registry keep their last record and are scanned; a mailbox never resolved
+is skipped with the reason, and looked at again next cycle."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
-from sync_core.contacts.registry import refresh_shared_mailboxes, serves
+from sync_core.contacts.registry import is_shared_only, refresh_shared_mailboxes, serves
 from sync_core.d365 import entities
-from sync_core.exchange.errors import GraphError
+from sync_core.d365.errors import FnoError, FnoThrottled
+from sync_core.exchange.errors import GraphError, GraphThrottled
 from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.notifications.subscriptions import ensure_subscriptions
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
+from sync_core.pipeline.report import PlanningProblem
+from sync_core.pipeline.retry import requeue_due
 from sync_core.state.base import MailboxRecord
 from sync_core.telemetry import traced_plan
 
@@ -21,12 +33,99 @@ log = logging.getLogger(__name__)
 CATEGORY_COLOR = "preset7"  # blue in Outlook's preset list
 # Users, time zones, categories and the F&O worker change rarely: read them at most once a day per mailbox.
 REFRESH_MAILBOX_AFTER = timedelta(hours=24)
+# Waits before the second and third attempt of a planning call (short: the timer comes again anyway).
+RETRY_DELAYS: tuple[float, ...] = (0.5, 2.0)
+F_AND_O, GRAPH, STORE = "F&O", "Microsoft Graph", "state store"
+_INVALID_ANSWER = "InvalidResponse"
+
+T = TypeVar("T")
+
+
+def _retried_by_client(exc: Exception) -> bool:
+    """Failures the clients already sent again with backoff: trying more here would only stack waits."""
+    if isinstance(exc, FnoThrottled | GraphThrottled):
+        return True
+    if isinstance(exc, FnoError):
+        return exc.status in (0, 502)  # transport failures and 502 of reads (d365/client.py)
+    if isinstance(exc, GraphError):
+        return exc.status == 0
+    return False
+
+
+def is_transient(exc: Exception) -> bool:
+    """Worth another try later: a server error, an outage, or an answer that was not what the service
+    sends (a proxy's HTML page); a refusal (4xx) stays what it is."""
+    if isinstance(exc, FnoError):
+        # status 0: no answer; below 400: an answer that was not OData (e.g. a proxy's page)
+        return not 400 <= exc.status < 500 or isinstance(exc, FnoThrottled)
+    if isinstance(exc, GraphError):
+        return (
+            exc.status == 0
+            or exc.status >= 500
+            or exc.code == _INVALID_ANSWER
+            or isinstance(exc, GraphThrottled)
+        )
+    return isinstance(exc, TimeoutError | ConnectionError)
+
+
+async def _attempt(step: str, call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`, tried again after a short wait when it fails transiently and its client did not retry."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if attempt >= len(RETRY_DELAYS) or not is_transient(exc) or _retried_by_client(exc):
+                raise
+            delay = RETRY_DELAYS[attempt]
+            attempt += 1
+            log.info(
+                "planning step %s: attempt %d failed (%s); retry in %.1fs",
+                step,
+                attempt,
+                type(exc).__name__,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+def _reason(exc: Exception) -> str:
+    """Why, without hosts, URLs or personal data (the clients' messages are built to be safe)."""
+    if isinstance(exc, FnoError):
+        return (
+            f"F&O answered {exc.status}: {exc.message[:200]}" if exc.status else f"F&O: {exc.message[:200]}"
+        )
+    if isinstance(exc, GraphError):
+        return f"Microsoft Graph answered {exc.status} {exc.code}".strip()
+    return type(exc).__name__  # other messages may quote URLs or paths
+
+
+def _problem(
+    ctx: SyncContext, step: str, default_service: str, exc: Exception, mailbox: str | None = None
+) -> None:
+    service = (
+        F_AND_O if isinstance(exc, FnoError) else GRAPH if isinstance(exc, GraphError) else default_service
+    )
+    reason = _reason(exc)
+    ctx.report.planning_problem(PlanningProblem(step=step, service=service, reason=reason, mailbox=mailbox))
+    log.warning("planning step failed; the cycle goes on", extra={"step": step, "error": type(exc).__name__})
 
 
 async def mailboxes_in_scope(ctx: SyncContext) -> list[str]:
     scope = {m.lower() for m in ctx.settings.mailboxes}
-    if ctx.settings.mailbox_group:
-        scope.update(m.lower() for m in await ctx.graph.list_group_member_mails(ctx.settings.mailbox_group))
+    group = ctx.settings.mailbox_group
+    if group:
+        try:
+            members = await _attempt("mailbox scope", lambda: ctx.graph.list_group_member_mails(group))
+        except Exception as exc:
+            # The group cannot be read: keep syncing the worker mailboxes the registry knows in scope.
+            _problem(ctx, "mailbox scope", GRAPH, exc)
+            members = [
+                r.mailbox
+                for r in await ctx.store.list_mailboxes()
+                if r.status == "ok" and not is_shared_only(r)
+            ]
+        scope.update(m.lower() for m in members)
     return sorted(scope)
 
 
@@ -37,22 +136,60 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
     # Workers are looked up only for mailboxes not checked within a day, so an idle cycle's F&O calls do not
     # grow with the number of mailboxes (a changed worker is noticed within a day, as Graph details are).
     stale = [a for a in addresses if not _fresh(ctx, previous_records[a])]
-    workers = await entities.workers_by_email(ctx.fno, stale) if stale else {}
+    workers: dict[str, dict[str, object]] | None = {}
+    if stale:
+        try:
+            workers = await _attempt("worker lookup", lambda: entities.workers_by_email(ctx.fno, stale))
+        except Exception as exc:
+            _problem(ctx, "worker lookup", F_AND_O, exc)
+            workers = None
     records: list[MailboxRecord] = []
     for address in addresses:
         previous = previous_records[address]
-        worker = workers.get(address)
-        if previous is not None and address not in stale:
-            worker = {"PersonnelNumber": previous.personnel_number}
-        record = await _resolve_mailbox(ctx, address, worker, previous)
+        record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers)
         if record.status != "ok":
             ctx.report.skip_mailbox(address, record.reason)
             log.info("mailbox skipped", extra={"reason": record.reason})
-        if not ctx.dry_run and (previous is None or _differs(record, previous)):
-            record = await ctx.store.upsert_mailbox(record)
+        if save and not ctx.dry_run and (previous is None or _differs(record, previous)):
+            try:
+                record = await ctx.store.upsert_mailbox(record)
+            except Exception as exc:
+                _problem(ctx, "mailbox registry", STORE, exc, mailbox=address)  # used as read this cycle
         ctx.registry[address] = record
         records.append(record)
     return records
+
+
+async def _refresh_mailbox(
+    ctx: SyncContext,
+    address: str,
+    previous: MailboxRecord | None,
+    stale: bool,
+    workers: dict[str, dict[str, object]] | None,
+) -> tuple[MailboxRecord, bool]:
+    """The mailbox's record and whether to save it. When its worker or Graph details cannot be read this
+    cycle, the last good record stands (unsaved, so it is looked at again next cycle)."""
+    if not stale and previous is not None:
+        worker: dict[str, object] | None = {"PersonnelNumber": previous.personnel_number}
+    elif workers is None:
+        return _last_good(ctx, address, previous, "the F&O worker lookup failed this cycle"), False
+    else:
+        worker = workers.get(address)
+    try:
+        return await _attempt(
+            "mailbox details", lambda: _resolve_mailbox(ctx, address, worker, previous)
+        ), True
+    except Exception as exc:
+        _problem(ctx, "mailbox details", GRAPH, exc, mailbox=address)
+        return _last_good(ctx, address, previous, "the mailbox details could not be read this cycle"), False
+
+
+def _last_good(ctx: SyncContext, address: str, previous: MailboxRecord | None, reason: str) -> MailboxRecord:
+    company = ctx.settings.company.lower()
+    if previous is not None and previous.status == "ok" and previous.company == company:
+        return previous
+    base = previous or MailboxRecord(mailbox=address, company=company)
+    return base.model_copy(update={"status": "skipped", "reason": f"{reason}; tried again next cycle"})
 
 
 def _fresh(ctx: SyncContext, previous: MailboxRecord | None) -> bool:
@@ -108,6 +245,8 @@ async def _resolve_mailbox(
             # Make sure the user can see and use the category (it may have been deleted or renamed).
             await ctx.graph.ensure_category(address, ctx.settings.category, CATEGORY_COLOR)
     except GraphError as exc:
+        if is_transient(exc):
+            raise  # an outage says nothing about the mailbox: the caller keeps its last good record
         return base.model_copy(
             update={"status": "skipped", "reason": f"Graph refused access ({exc.status} {exc.code})"}
         )
@@ -123,12 +262,42 @@ async def _resolve_mailbox(
     )
 
 
+async def _with_shared_mailboxes(ctx: SyncContext, records: list[MailboxRecord]) -> list[MailboxRecord]:
+    """`records` plus the shared-list mailboxes; if they cannot be refreshed, those registered as ok."""
+    try:
+        return await _attempt("shared mailboxes", lambda: refresh_shared_mailboxes(ctx, records))
+    except Exception as exc:
+        _problem(ctx, "shared mailboxes", GRAPH, exc)
+    out = {r.mailbox: r for r in records}
+    for shared in ctx.settings.shared_lists:
+        address = shared.mailbox.lower()
+        if address in out:
+            continue
+        try:
+            known = await ctx.store.get_mailbox(address)
+        except Exception as exc:
+            _problem(ctx, "shared mailboxes", STORE, exc, mailbox=address)
+            known = None
+        if known is not None and known.status == "ok":
+            ctx.registry[address] = out[address] = known
+        else:
+            ctx.report.skip_mailbox(
+                address, "the shared mailbox could not be read this cycle; tried again next cycle"
+            )
+    return sorted(out.values(), key=lambda r: r.mailbox)
+
+
 @traced_plan
 async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
     cycle_id = uuid.uuid4().hex
-    records = await refresh_registry(ctx)
+    try:
+        records = await refresh_registry(ctx)
+    except Exception as exc:
+        # Only the state store is left to fail here: plan the F&O feeds, which need no mailbox list.
+        _problem(ctx, "mailbox registry", STORE, exc)
+        records = []
     # Shared contact lists live in shared mailboxes that no worker owns (contacts issue).
-    records = await refresh_shared_mailboxes(ctx, records)
+    records = await _with_shared_mailboxes(ctx, records)
     messages: list[ScanMailbox | ScanFnoFeed] = []
     for kind in ctx.kinds:
         ctx.report.touch(kind)
@@ -138,5 +307,12 @@ async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
             if r.status == "ok" and serves(kind, r, ctx.settings)
         )
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
-    await ensure_subscriptions(ctx, records)  # change notifications; off unless SYNC_NOTIFICATION_URL
+    try:
+        await ensure_subscriptions(ctx, records)  # change notifications; off unless SYNC_NOTIFICATION_URL
+    except Exception as exc:
+        _problem(ctx, "subscriptions", GRAPH, exc)  # the timer keeps syncing without them
+    try:
+        await requeue_due(ctx)  # failed items whose retry time has come (pipeline/retry.py)
+    except Exception as exc:
+        _problem(ctx, "retry of failed items", STORE, exc)
     return messages

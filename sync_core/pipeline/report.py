@@ -1,4 +1,5 @@
-"""What a cycle did: counts per kind and direction, skipped mailboxes, failures, and (dry run) the plan."""
+"""What a cycle did: counts per kind and direction, skipped mailboxes, failures, planning steps that failed,
+and (dry run) the plan."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ class FailureNote:
 
 
 @dataclass(frozen=True)
+class PlanningProblem:
+    """A planning step that failed (after its retries); the rest of the cycle went on without it.
+
+    `step` names what was being done, `service` who failed ("F&O", "Microsoft Graph", "state store"),
+    `reason` says why without hosts, URLs or personal data, `mailbox` the mailbox concerned, if one."""
+
+    step: str
+    service: str
+    reason: str
+    mailbox: str | None = None
+
+
+@dataclass(frozen=True)
 class PlannedAction:
     kind: str
     mailbox: str
@@ -37,7 +51,12 @@ class CycleReport:
     skipped_mailboxes: dict[str, str] = field(default_factory=dict)
     failures: list[FailureNote] = field(default_factory=list)
     planned: list[PlannedAction] = field(default_factory=list)
+    planning_problems: list[PlanningProblem] = field(default_factory=list)
     conflicts: int = 0
+    # Periodic reconciliations (pipeline/reconcile.py): "runs" and "out_of_step" (items queued or found gone).
+    reconciliation: dict[str, int] = field(default_factory=lambda: {"runs": 0, "out_of_step": 0})
+    # Failed items on the work list at the end of the cycle (pipeline/retry.py): later cycles retry them.
+    waiting_for_retry: int = 0
     _unchanged_seen: set[tuple[str, str, str]] = field(default_factory=set)
 
     def count(self, kind: str, direction: str, action: str, n: int = 1) -> None:
@@ -60,6 +79,14 @@ class CycleReport:
     def fail(self, note: FailureNote) -> None:
         self.failures.append(note)
 
+    def planning_problem(self, problem: PlanningProblem) -> None:
+        self.planning_problems.append(problem)
+
+    @property
+    def failed(self) -> bool:
+        """Something failed: an item, or a planning step (the command exits 1)."""
+        return bool(self.failures or self.planning_problems)
+
     def total(self, action: str) -> int:
         return sum(per[d][action] for per in self.counts.values() for d in DIRECTIONS)
 
@@ -74,6 +101,7 @@ class CycleReport:
                 kind: {d: dict(v) for d, v in per.items()} for kind, per in sorted(self.counts.items())
             },
             "conflicts": self.conflicts,
+            "waitingForRetry": self.waiting_for_retry,
             "skippedMailboxes": [
                 {"mailbox": m, "reason": r} for m, r in sorted(self.skipped_mailboxes.items())
             ],
@@ -86,6 +114,10 @@ class CycleReport:
                     "reason": f.reason,
                 }
                 for f in self.failures
+            ],
+            "planningProblems": [
+                {"step": p.step, "service": p.service, "mailbox": p.mailbox, "reason": p.reason}
+                for p in self.planning_problems
             ],
             "plan": [
                 {
