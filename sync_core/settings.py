@@ -83,6 +83,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_DELETE_MAX_SHARE": ("delete_max_share", "0.2"),
     "SYNC_DELETE_MIN_ITEMS": ("delete_min_items", "10"),
     "SYNC_FNO_DELETE_CHECK_MINUTES": ("fno_delete_check_minutes", "60"),
+    "SYNC_RECONCILE_HOURS": ("reconcile_hours", "6"),
 }
 ENV_NAMES: dict[str, str] = {field: env for env, (field, _) in _SETTINGS.items()}
 
@@ -144,6 +145,8 @@ class Settings(BaseModel):
     delete_min_items: int = Field(ge=1, le=1_000_000)
     # How often each mailbox's links are compared with the F&O keys that still exist (0: every cycle).
     fno_delete_check_minutes: int = Field(ge=0, le=10_080)
+    # How often each mailbox and kind is reconciled (both sides listed, compared with the links; 0: never).
+    reconcile_hours: int = Field(ge=0, le=168)
 
     @field_validator("d365_url", "graph_url")
     @classmethod

@@ -12,6 +12,7 @@ from sync_core.d365 import entities
 from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
+from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import CARRIED_PREFIX, scan_activity_feed, without_carried_keys
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.base import (
@@ -276,6 +277,13 @@ class AppointmentKind:
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """Batched key-set check for the deletion check (F&O shows no deletions over OData)."""
         return await existing_activity_keys(ctx, keys)
+
+    # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.appointment_graph(ctx, mailbox)
+
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.appointment_fno(ctx, mailbox, ACTIVITY_CATEGORY)
 
     # ---- recurrence (optional pipeline hooks) ---------------------------------------------------------
     def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:

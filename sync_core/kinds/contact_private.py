@@ -13,6 +13,7 @@ from sync_core.contacts.membership import (
     row_key,
 )
 from sync_core.contacts.registry import PRIVATE_KIND, is_shared_only
+from sync_core.kinds import inventory
 from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
@@ -30,6 +31,14 @@ class PrivateContactKind(ContactKindBase):
 
     async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
         return on_private_rule(row, mailbox.record.personnel_number, ctx.settings.contact_categories)
+
+    # ---- reconciliation (pipeline/reconcile.py) ---------------------------------------------------------
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        folder_id = await self.existing_folder_id(ctx, mailbox)
+        return await inventory.contact_graph(ctx, mailbox, folder_id, category_elsewhere=True)
+
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.private_contact_fno(ctx, mailbox)
 
     def creation_fields(self, ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ from sync_core.contacts.membership import (
     shared_members,
 )
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
+from sync_core.kinds import inventory
 from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import ON_LIST_KEY, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
@@ -32,6 +33,17 @@ class SharedContactKind(ContactKindBase):
     async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
         shared = shared_list_for(ctx.settings, mailbox.address)
         return shared is not None and await matches_shared(ctx.fno, shared, row)
+
+    # ---- reconciliation (pipeline/reconcile.py) ---------------------------------------------------------
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        folder_id = await self.existing_folder_id(ctx, mailbox)
+        return await inventory.contact_graph(ctx, mailbox, folder_id, category_elsewhere=False)
+
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        shared = shared_list_for(ctx.settings, mailbox.address)
+        if shared is None:
+            return inventory.Inventory({}, lambda _link: False)
+        return await inventory.shared_contact_fno(ctx, mailbox, await shared_members(ctx.fno, shared))
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
         """Per list: the query's members compared with the list's links (entering, leaving), plus the

@@ -25,6 +25,7 @@ from sync_core.d365 import entities
 from sync_core.engine.rules import task_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphNotFound
+from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
 from sync_core.kinds.activity_feed import FEED_PAGE, scan_activity_feed
 from sync_core.kinds.base import (
@@ -407,6 +408,13 @@ class TaskKind:
 
     def is_organizer(self, graph: GraphItem | None) -> bool:
         return True  # a To Do task has no organizer: the mailbox owns it
+
+    # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.task_graph(ctx, mailbox, await self._sync_list_id(ctx, mailbox))
+
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.task_fno(ctx, mailbox, ACTIVITY_CATEGORY)
 
     # ---- writing -----------------------------------------------------------------------------------
     async def create_in_graph(

@@ -12,6 +12,7 @@ from sync_core.exchange.errors import DeltaTokenExpired
 from sync_core.kinds.base import ExchangeChange, FnoChange, GraphItem, KindAdapter
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
+from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
 from sync_core.state.base import PENDING, ConcurrencyError, Cursor, Link
 
@@ -80,6 +81,10 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     if full and new_value is not None:
         # A complete round listed everything in scope: what it did not list may be gone.
         removed.update(await _unseen_links(ctx, kind, mailbox.address, seen))
+    # The periodic reconciliation (when due): out-of-step pairs queued, Exchange sides gone join `removed`.
+    reconciled = await reconcile_mailbox(ctx, kind, mailbox, message.cycle_id, seen=seen)
+    if reconciled is not None:
+        removed.update(reconciled.gone)
     held = False
     if getattr(kind, "deletion_check", True):
         # All of this mailbox's deletions are counted together before any is applied (safety valve).
@@ -88,6 +93,8 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         # While deletions are held the delta cursor stays put: the next scan sees the same removals again.
         if new_value is not None and not held:
             await _save_cursor(ctx, name, new_value, cursor)
+        if reconciled is not None and not held:
+            await reconciled.finish(ctx)  # while held it runs again, so its candidates stay counted
         await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
     return queued
 

@@ -52,6 +52,11 @@ FNO_KEY = "sync.fno_key"
 GRAPH_ID = "sync.graph_id"
 DRY_RUN = "sync.dry_run"
 NEVER_SYNCED = "sync.never_synced"
+# Set on a "sync scan-mailbox" span when the periodic reconciliation ran (pipeline/reconcile.py): counts only.
+RECONCILED = "sync.reconcile"
+RECONCILE_UNLINKED = "sync.reconcile.unlinked"
+RECONCILE_CHANGED = "sync.reconcile.changed"
+RECONCILE_MISSING = "sync.reconcile.missing"
 
 OUTCOME_OK = "ok"
 OUTCOME_FAILED = "failed"  # recorded as a failure: permanent, or the last attempt
