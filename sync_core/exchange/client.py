@@ -37,6 +37,8 @@ from urllib.parse import quote
 
 import httpx
 
+from sync_core.model import hostile_json
+
 from . import prefer
 from .auth import TokenSource
 from .batching import normalise_items, retry_subset, split_calls
@@ -202,9 +204,11 @@ class GraphClient:
             )
         if response.status == 204 or not response.content.strip():
             return None
+        # Every string Graph sends is repaired here, once (a lone surrogate in a subject, bad UTF-8 -> U+FFFD):
+        # one such item must not fail every later step that serialises it, nor its whole mailbox.
         try:
-            data = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError) as exc:
+            data = hostile_json.loads(response.content)
+        except hostile_json.UnreadableJson as exc:
             raise _invalid(response.status, "body is not JSON") from exc
         if not isinstance(data, dict):
             raise _invalid(response.status, "body is not a JSON object")

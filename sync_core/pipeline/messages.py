@@ -80,7 +80,11 @@ def encode(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> str
 
 
 def fits(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> bool:
-    return len(message.model_dump_json().encode()) <= MAX_MESSAGE_BYTES
+    try:
+        text = message.model_dump_json()
+    except ValueError:  # a carried item that cannot be serialised: the pair job reads it (and fails alone)
+        return False
+    return len(text.encode()) <= MAX_MESSAGE_BYTES
 
 
 def decode(text: str | bytes) -> ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage:
