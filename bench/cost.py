@@ -42,11 +42,23 @@ def estimate(steady: dict[str, Any], mailboxes_in_tenant: int = 200) -> dict[str
     )
     change_store = max(0.0, (busy["store_calls"] - idle["store_calls"] * (steady["cycles"] + 1)) / edits)
     n, c = CYCLES_PER_DAY, CHANGES_PER_MAILBOX_PER_DAY
+    # The periodic reconciliation, in step (it runs inside the mailbox scans: no execution of its own).
+    reconcile = steady.get("reconcile") or {}
+    per_day = 24 / reconcile["interval_hours"] if reconcile else 0.0
     day = {
-        "graph_requests": round(n * idle_graph + c * change_graph + 24 * HOURLY_READS_PER_MAILBOX),
-        "fno_requests": round(n * idle_fno + c * max(0.0, change_fno)),
+        "graph_requests": round(
+            n * idle_graph
+            + c * change_graph
+            + 24 * HOURLY_READS_PER_MAILBOX
+            + per_day * reconcile.get("graph_requests_per_mailbox", 0.0)
+        ),
+        "fno_requests": round(
+            n * idle_fno + c * max(0.0, change_fno) + per_day * reconcile.get("fno_requests_per_mailbox", 0.0)
+        ),
         "executions": round(n * idle_messages + c * change_messages),
-        "table_transactions": round(n * idle_store + c * change_store),
+        "table_transactions": round(
+            n * idle_store + c * change_store + per_day * reconcile.get("store_calls_per_mailbox", 0.0)
+        ),
     }
     day["queue_operations"] = day["executions"] * QUEUE_OPS_PER_MESSAGE
     calls_per_execution = (day["graph_requests"] + day["fno_requests"]) / max(1, day["executions"])
@@ -67,6 +79,7 @@ def estimate(steady: dict[str, Any], mailboxes_in_tenant: int = 200) -> dict[str
             "cycles_per_day": n,
             "changes_per_mailbox_per_day": c,
             "mailboxes_in_tenant": mailboxes_in_tenant,
+            "reconciliations_per_mailbox_per_day": per_day,
         },
         "per_mailbox_per_day": day,
         "tenant_per_month": {**month, "gb_seconds": round(gb_s)},

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.tenant import BenchTenant, CostModel, Shape, bench_tenant
+from bench.tenant import BenchTenant, CostModel, Counts, Shape, bench_tenant
 
 # What one mailbox's scans read in an idle cycle, per kind: appointment (calendarView delta), task (one delta
 # per watched list; the list of lists only every SYNC_TODO_LISTS_REFRESH_MINUTES), contact (the folder's
@@ -83,7 +84,71 @@ def _idle(tenant: BenchTenant, **overrides: str) -> dict[str, Any]:
     }
 
 
-def run(state_dir: Path, shape: Shape, costs: CostModel, cycles: int, share: float) -> dict[str, Any]:
+RECONCILE_HOURS = 6  # the default SYNC_RECONCILE_HOURS
+# Kinds with a reconciliation per employee mailbox (appointments, tasks, private contacts); the shared list's
+# mailbox has one (shared contacts). E-mail import has none.
+RECONCILED_KINDS = 3
+
+
+def reconcile(tenant: BenchTenant) -> dict[str, Any]:
+    """What one reconciliation of every mailbox costs, in step (nothing to do): a cycle in which every
+    mailbox's slot has passed, minus a cycle after the same pause with the reconciliation off (the same
+    hourly reads fall into both)."""
+    on = {"SYNC_RECONCILE_HOURS": str(RECONCILE_HOURS)}
+    pause = timedelta(hours=RECONCILE_HOURS)
+    tenant.advance()
+    tenant.cycle(**on)  # first sight: every mailbox and kind remembers when; none reconciles
+
+    def measured(**overrides: str) -> tuple[Any, Counts, int, int, list[str]]:
+        tenant.advance(pause)
+        mark, messages, store = tenant.mark(), tenant.messages_sent, tenant.store_calls
+        report = tenant.cycle(**overrides)
+        calls = [_call(e) for e in tenant.graph.request_log[mark[0] :] if e["path"] != "/$batch"]
+        return (
+            report,
+            tenant.counts_since(mark),
+            tenant.messages_sent - messages,
+            tenant.store_calls - store,
+            calls,
+        )
+
+    report, counts, messages, store, calls = measured(**on)  # a slot passed for every mailbox: all reconcile
+    _base_report, base, base_messages, base_store, base_calls = measured()
+    mailboxes = tenant.shape.mailboxes
+
+    def employees(c: Counts) -> int:
+        return sum(v for k, v in c.per_mailbox_graph.items() if k.startswith("user"))
+
+    graph = (employees(counts) - employees(base)) / mailboxes
+    # F&O queries carry no mailbox: the shared list's (one list here) are counted in, per employee mailbox.
+    fno = (counts.fno_requests - base.fno_requests) / mailboxes
+    return {
+        "interval_hours": RECONCILE_HOURS,
+        "runs": report.reconciliation["runs"],
+        "expected_runs": mailboxes * RECONCILED_KINDS + 1,
+        "out_of_step": report.reconciliation["out_of_step"],
+        "writes": _report_changes(report),
+        "failures": len(report.failures),
+        "queue_messages": messages - base_messages,
+        "graph_requests_per_mailbox": round(graph, 3),
+        "fno_requests_per_mailbox": round(fno, 3),
+        "store_calls_per_mailbox": round((store - base_store) / mailboxes, 3),
+        "graph_requests_per_mailbox_per_day": round(graph * 24 / RECONCILE_HOURS, 1),
+        "fno_requests_per_mailbox_per_day": round(fno * 24 / RECONCILE_HOURS, 1),
+        # What the reconciliation cycle called beyond the cycle without it.
+        "graph_by_call": dict((Counter(calls) - Counter(base_calls)).most_common()),
+    }
+
+
+def run(
+    state_dir: Path,
+    shape: Shape,
+    costs: CostModel,
+    cycles: int,
+    share: float,
+    *,
+    with_reconcile: bool = False,
+) -> dict[str, Any]:
     result: dict[str, Any] = {"shape": shape.__dict__, "share_changed_per_cycle": share, "cycles": cycles}
     with bench_tenant(state_dir, shape) as tenant:
         started = time.perf_counter()
@@ -152,4 +217,6 @@ def run(state_dir: Path, shape: Shape, costs: CostModel, cycles: int, share: flo
             "queue_messages": tenant.messages_sent - messages,
             "store_calls": tenant.store_calls - store,
         }
+        if with_reconcile:
+            result["reconcile"] = reconcile(tenant)
     return result
