@@ -180,6 +180,11 @@ param deleteMinItems int = 10
 @description('SYNC_FNO_DELETE_CHECK_MINUTES: how often links are checked against F&O for deletions.')
 param fnoDeleteCheckMinutes int = 60
 
+@minValue(0)
+@maxValue(168)
+@description('SYNC_RECONCILE_HOURS: how often each mailbox and kind is reconciled (both sides listed and compared with the links); 0: never.')
+param reconcileHours int = 6
+
 @description('Change notifications: Graph calls the app (route api/graph/notifications) so Outlook changes sync within seconds; the timer stays the safety net. false: SYNC_NOTIFICATION_URL stays empty.')
 param notifications bool = true
 
@@ -253,6 +258,7 @@ var syncSettings = {
   SYNC_DELETE_MAX_SHARE: deleteMaxShare
   SYNC_DELETE_MIN_ITEMS: string(deleteMinItems)
   SYNC_FNO_DELETE_CHECK_MINUTES: string(fnoDeleteCheckMinutes)
+  SYNC_RECONCILE_HOURS: string(reconcileHours)
   SYNC_NOTIFICATION_URL: notifications ? (empty(notificationUrl) ? 'https://${functionAppName}.azurewebsites.net' : notificationUrl) : ''
   SYNC_NOTIFICATION_SECRET: notificationSecret
 }
