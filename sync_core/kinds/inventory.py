@@ -34,8 +34,8 @@ from sync_core.model.task_graph import todo_date
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.state.base import ContactListEntry, Link
 
-# Page sizes: Graph's list APIs accept `$top` (calendarView and contacts up to 1,000 in Exchange; To Do
-# pages are kept at 100, as the product's other To Do reads). Bigger pages, fewer requests.
+# Page sizes through `$top` (an OData query parameter the three list APIs support; the stand-in accepts up
+# to 1,000). To Do pages stay at 100, as the product's other To Do reads. Bigger pages, fewer requests.
 _GRAPH_TOP = 500
 _TODO_TOP = 100
 _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exception", None}
