@@ -1,7 +1,9 @@
 """The two HTTP functions Graph calls (function_app.py only wires them): change notifications and lifecycle
 notifications. Both answer the validation handshake; both answer 202 once the scans are queued.
 
-Anonymous by necessity (Graph sends no key): a notification counts only with a genuine clientState."""
+Anonymous by necessity (Graph sends no key): a notification counts only with a genuine clientState. Any
+body may arrive, so what is parsed is bounded (receiver.parse_batch: size, nesting, shape) and garbage is
+answered 4xx, never 500."""
 
 from __future__ import annotations
 
@@ -35,7 +37,11 @@ def validation_token(req: func.HttpRequest) -> str | None:
     for name, value in req.params.items():
         if name.lower() == "validationtoken":
             return str(value)
-    for name, values in parse_qs(urlsplit(req.url).query, keep_blank_values=True).items():
+    try:
+        query = parse_qs(urlsplit(req.url).query, keep_blank_values=True)
+    except ValueError:
+        return None  # an unparsable URL carries no token; the body decides the answer
+    for name, values in query.items():
         if name.lower() == "validationtoken" and values:
             return str(values[0])
     return None
@@ -65,7 +71,7 @@ async def _handle(req: func.HttpRequest, receiver: Receiver, config: Settings | 
         items = parse_batch(req.get_body())
     except BadBatch as exc:
         log.info("notification batch refused", extra={"reason": str(exc)})
-        return func.HttpResponse(status_code=400)
+        return func.HttpResponse(status_code=exc.status)
     queues = functions.storage_queues(config)
     try:
         async with open_context(config, queues) as ctx:

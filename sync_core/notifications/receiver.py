@@ -6,7 +6,6 @@ ignored, never answered with an error: Graph would only retry them. Nothing here
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 
 from sync_core.contacts.registry import serves
 from sync_core.exchange.errors import GraphError
+from sync_core.model import hostile_json
 from sync_core.notifications.client_state import Origin, notification_key, verify_client_state
 from sync_core.notifications.resources import parse_resource
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, ensure_one, forget, mark_due
@@ -26,12 +26,19 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_ITEMS = 1000
+# Graph's notifications nest four or five levels (value, item, resourceData, ...): anything much deeper is
+# garbage, refused before the decoder recurses into it.
+MAX_DEPTH = 16
 # Graph wants an answer within 3 seconds: inline renewals get what is left of this, the planner does the rest.
 LIFECYCLE_BUDGET_SECONDS = 2.0
 
 
 class BadBatch(ValueError):
-    """The body is not a change notification collection."""
+    """The body is not a change notification collection; `status` is the 4xx to answer."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 @dataclass
@@ -42,16 +49,22 @@ class Outcome:
 
 
 def parse_batch(body: bytes) -> list[dict[str, Any]]:
+    """The batch's items. The endpoint is anonymous, so any body may come: size, nesting and shape are
+    bounded before anything else looks at it. Single items of the wrong shape are left to the receivers,
+    which ignore them (Graph would only retry a batch we refused)."""
     if len(body) > MAX_BODY_BYTES:
-        raise BadBatch("body too large")
+        raise BadBatch("body too large", 413)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadBatch("body is not JSON") from exc
+        data = hostile_json.loads(body, max_depth=MAX_DEPTH)
+    except hostile_json.UnreadableJson as exc:
+        raise BadBatch(str(exc)) from None
     items = data.get("value") if isinstance(data, dict) else None
     if not isinstance(items, list) or len(items) > MAX_ITEMS:
         raise BadBatch("body has no 'value' list")
-    return [item for item in items if isinstance(item, dict)]
+    objects = [item for item in items if isinstance(item, dict)]
+    if items and not objects:
+        raise BadBatch("no item of the batch is an object")
+    return objects
 
 
 class _Registry:
