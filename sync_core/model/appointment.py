@@ -23,7 +23,7 @@ from sync_core.model.appointment_base import (
 )
 from sync_core.model.appointment_fno import activity_fields, appointment_from_activity
 from sync_core.model.appointment_graph import appointment_from_event, event_fields
-from sync_core.model.fields import MappingError
+from sync_core.model.fields import MappingError, MissingField
 from sync_core.model.text import BODY_LIMIT, TRUNCATION_MARKER
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Appointment",
     "Importance",
     "MappingError",
+    "MissingField",
     "Sensitivity",
     "Series",
     "ShowAs",

@@ -24,7 +24,7 @@ from sync_core.model.appointment_base import (
     select_fields,
 )
 from sync_core.model.datetimes import all_day_range, format_z, parse_instant, utc_minute
-from sync_core.model.fields import MappingError, note_default, read_enum, read_flag, read_int, read_str
+from sync_core.model.fields import MissingField, note_default, read_enum, read_flag, read_int, read_str
 from sync_core.model.text import normalise_addresses, normalise_categories, split_categories
 
 _SOURCE: Final = "fno"
@@ -104,14 +104,18 @@ def appointment_from_activity(
 ) -> Appointment:
     """Canonical appointment from an F&O activity row.
 
-    Raises MappingError when StartDateTime is missing, empty (1900-01-01) or unreadable.
-    A missing end means a zero-length appointment (one day when all-day); an end before the
-    start is moved to the start.
+    Raises MissingField (a MappingError) when StartDateTime is missing, empty (1900-01-01) or
+    unreadable, and when EndDateTime is missing or unreadable. F&O's own "no date" (1900-01-01) as the
+    end means a zero-length appointment (one day when all-day); an end before the start is moved to
+    the start.
     """
     start = parse_instant(activity.get("StartDateTime"))
     if start is None:
-        raise MappingError("activity has no usable StartDateTime")
-    end = parse_instant(activity.get("EndDateTime"))
+        raise MissingField("F&O activity", "StartDateTime")
+    raw_end = activity.get("EndDateTime")
+    end = parse_instant(raw_end)
+    if end is None and not _is_no_date(raw_end):
+        raise MissingField("F&O activity", "EndDateTime")
     all_day = read_flag(activity.get("AllDay"), False, source=_SOURCE, field="AllDay")
     if all_day:
         start, end = all_day_range(
@@ -159,6 +163,11 @@ def appointment_from_activity(
             else None
         ),
     )
+
+
+def _is_no_date(value: Any) -> bool:
+    """F&O's "no date" for a non-nullable DateTimeOffset: 1900-01-01 at any time or offset."""
+    return isinstance(value, str) and value.strip().startswith("1900-01-01")
 
 
 def activity_fields(appointment: Appointment, fields: Collection[str] | None = None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from sync_core.model.datetimes import (
     parse_zoned,
     utc_minute,
 )
-from sync_core.model.fields import MappingError, note_default, read_enum, read_flag, read_int, read_mapping
+from sync_core.model.fields import MissingField, note_default, read_enum, read_flag, read_int, read_mapping
 from sync_core.model.text import (
     html_to_text,
     normalise_addresses,
@@ -77,22 +77,23 @@ def appointment_from_event(
 ) -> Appointment:
     """Canonical appointment from a Graph event (as read with outlook.timezone="UTC").
 
-    `time_zone` is the mailbox zone. Raises MappingError when `start` is missing or unreadable.
+    `time_zone` is the mailbox zone. Raises MissingField (a MappingError) when `start` or `end` is missing
+    or unreadable: Graph always sends both, so an event without them is malformed, not zero-length.
     """
     start = parse_zoned(event.get("start"))
     if start is None:
-        raise MappingError("event has no usable start")
+        raise MissingField("graph event", "start")
     end = parse_zoned(event.get("end"))
+    if end is None:
+        raise MissingField("graph event", "end")
     all_day = read_flag(event.get("isAllDay"), False, source=_SOURCE, field="isAllDay")
     if all_day:
         start_utc, end_utc = all_day_range(
-            _mailbox_wall_clock(start, time_zone),
-            _mailbox_wall_clock(end, time_zone) if end is not None else None,
-            time_zone,
+            _mailbox_wall_clock(start, time_zone), _mailbox_wall_clock(end, time_zone), time_zone
         )
     else:
         start_utc = utc_minute(start)
-        end_utc = utc_minute(end) if end is not None else start_utc
+        end_utc = utc_minute(end)
         if end_utc < start_utc:
             note_default(_SOURCE, "end")
             end_utc = start_utc

@@ -22,6 +22,17 @@ class MappingError(ValueError):
     personal data, so it can be recorded as the item's failure reason."""
 
 
+class MissingField(MappingError):
+    """A required field is missing or unreadable. Never defaulted: a guess (an event without `end` read as
+    zero-length) would be written to the other side. As a ValueError the pair job records it as the item's
+    permanent failure, before anything is written; it is retried when the item changes."""
+
+    def __init__(self, what: str, field: str) -> None:
+        super().__init__(f"{what}: required field {field!r} is missing or unreadable")
+        self.what = what
+        self.field = field
+
+
 def note_default(source: str, field: str) -> None:
     """Record that an unusable value was replaced by the default."""
     _log.warning("%s field %s has an unusable value; default used", source, field)

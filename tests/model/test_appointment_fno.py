@@ -7,6 +7,7 @@ import pytest
 from sync_core.model.appointment import (
     Appointment,
     MappingError,
+    MissingField,
     activity_fields,
     appointment_from_activity,
 )
@@ -112,10 +113,16 @@ def test_missing_start_is_a_mapping_error(start: object) -> None:
         _read(_activity(StartDateTime=start))
 
 
-@pytest.mark.parametrize("end", [None, "1900-01-01T00:00:00Z", "2024-03-05T08:00:00Z"])
-def test_missing_or_early_end_becomes_start(end: object) -> None:
+@pytest.mark.parametrize("end", ["1900-01-01T00:00:00Z", "2024-03-05T08:00:00Z"])
+def test_empty_or_early_end_becomes_start(end: object) -> None:
     appointment = _read(_activity(EndDateTime=end))
     assert appointment.end == appointment.start
+
+
+@pytest.mark.parametrize("end", [None, "", "garbage", 7])
+def test_missing_or_unreadable_end_is_a_missing_field(end: object) -> None:
+    with pytest.raises(MissingField, match="'EndDateTime'"):
+        _read(_activity(EndDateTime=end))
 
 
 def test_hostile_values_map_to_defaults(caplog: pytest.LogCaptureFixture) -> None:
@@ -123,6 +130,7 @@ def test_hostile_values_map_to_defaults(caplog: pytest.LogCaptureFixture) -> Non
         "Purpose": None,
         "OutlookText": {"not": "text"},
         "StartDateTime": "2024-03-05T09:00:00+13:00",
+        "EndDateTime": "1900-01-01T00:00:00Z",  # F&O's "no date": zero-length
         "AllDay": "Maybe",
         "Location": 12,
         "ShowTimeAs": "WorkingElsewhere",

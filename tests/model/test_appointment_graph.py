@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sync_core.model.appointment import MappingError, appointment_from_event, event_fields
+from sync_core.model.appointment import MappingError, MissingField, appointment_from_event, event_fields
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SYNC = "D365 Sync"
@@ -86,7 +86,7 @@ def test_show_as_mapping(show_as: str, expected: str) -> None:
 def test_hostile_event(caplog: pytest.LogCaptureFixture) -> None:
     event = {
         "start": {"dateTime": "2024-03-05T09:00:00.1234567", "timeZone": "Hawaiian Standard Time"},
-        "end": None,
+        "end": {"dateTime": "2024-03-05T08:00:00", "timeZone": "Hawaiian Standard Time"},  # before start
         "subject": None,
         "body": {"contentType": "html", "content": None},
         "location": "not an object",
@@ -115,6 +115,16 @@ def test_hostile_event(caplog: pytest.LogCaptureFixture) -> None:
 def test_missing_start_is_a_mapping_error(start: object) -> None:
     with pytest.raises(MappingError):
         _read(_event(start=start))
+
+
+@pytest.mark.parametrize("end", [None, {}, {"dateTime": "soon", "timeZone": "UTC"}])
+def test_missing_end_is_a_missing_field_not_a_zero_length_event(end: object) -> None:
+    event = _event(end=end)
+    if end is None:
+        del event["end"]
+    with pytest.raises(MissingField, match="'end'") as raised:
+        _read(event)
+    assert "Quarterly" not in str(raised.value)  # names the field, never the content
 
 
 def test_html_body_becomes_text() -> None:
