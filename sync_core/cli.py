@@ -17,7 +17,8 @@ from sync_core.cli_approve import add_parser as add_approve_parser
 from sync_core.cli_approve import approve_deletes
 from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.pipeline.local_queue import SqliteQueues
+from sync_core.pipeline.queues import InProcessQueues, LocalQueues
 from sync_core.pipeline.report import ACTIONS, CycleReport
 from sync_core.pipeline.runner import run_cycle
 from sync_core.settings import Settings, SettingsError, load_settings
@@ -73,9 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def run_once(settings: Settings, *, dry_run: bool = False) -> CycleReport:
-    queues = InProcessQueues()
-    async with open_context(settings, queues, dry_run=dry_run) as ctx:
-        return await run_cycle(ctx, queues)
+    # A dry run must not take (and so consume) what a real run left queued: it plans on its own.
+    queues: LocalQueues = InProcessQueues() if dry_run else SqliteQueues.open(settings.state_dir)
+    try:
+        async with open_context(settings, queues, dry_run=dry_run) as ctx:
+            return await run_cycle(ctx, queues)
+    finally:
+        await queues.close()
 
 
 async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
@@ -89,9 +94,13 @@ async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
                     f"{record.mailbox:40} {record.status:8} worker={record.personnel_number or '-'} last={when}{note}"
                 )
             failures = await store.list_failures()
-            print(f"{len(failures)} open failure(s); see `python -m sync_core failures`")
+            waiting = sum(1 for f in failures if f.waiting_for_retry)
+            print(
+                f"{len(failures)} open failure(s), {waiting} waiting for an automatic retry;"
+                " see `python -m sync_core failures`"
+            )
         elif args.command == "failures":
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "kind": f.kind,
                     "mailbox": f.mailbox,
@@ -99,6 +108,8 @@ async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
                     "reason": f.reason,
                     "attempts": f.attempts,
                     "lastAt": f.last_at.isoformat(),
+                    # When the work list tries it again; none: retried when the item changes.
+                    "retryAt": f.retry_at.isoformat() if f.waiting_for_retry and f.retry_at else None,
                 }
                 for f in await store.list_failures()
             ]

@@ -63,12 +63,14 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_CONFLICT_POLICY": ("conflict_policy", "newest"),
     "SYNC_WINDOW_DAYS_BACK": ("window_days_back", "30"),
     "SYNC_WINDOW_DAYS_AHEAD": ("window_days_ahead", "365"),
-    "SYNC_FNO_OVERLAP_SECONDS": ("fno_overlap_seconds", "120"),
+    "SYNC_FNO_OVERLAP_SECONDS": ("fno_overlap_seconds", "600"),
     "SYNC_PARENT_LINKS_COLLECTION": ("parent_links_collection", "ActivityParentLinks"),
     "SYNC_TABLE_PREFIX": ("table_prefix", "sync"),
     "SYNC_SCAN_QUEUE": ("scan_queue", "sync-scan"),
     "SYNC_ITEM_QUEUE": ("item_queue", "sync-items"),
     "SYNC_MAX_ATTEMPTS": ("max_attempts", "5"),
+    "SYNC_RETRY_MINUTES": ("retry_minutes", "5"),
+    "SYNC_CREATE_OUTCOME_WAIT_SECONDS": ("create_outcome_wait_seconds", "600"),
     "SYNC_CONTACT_MARK_SCAN_MINUTES": ("contact_mark_scan_minutes", "60"),
     "SYNC_TODO_LISTS_REFRESH_MINUTES": ("todo_lists_refresh_minutes", "60"),
     "SYNC_WRITE_WITHOUT_READ": ("write_without_read", "true"),
@@ -111,6 +113,8 @@ class Settings(BaseModel):
     conflict_policy: ConflictPolicyName
     window_days_back: int = Field(ge=0, le=3650)
     window_days_ahead: int = Field(ge=1, le=3650)
+    # How far behind its watermark each F&O feed reads again (kinds/keys.feed_watermark): it must cover the
+    # longest transaction plus how far F&O's clock may be behind ours; rows read again are dropped by version.
     fno_overlap_seconds: int = Field(ge=0, le=86400)
     parent_links_collection: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     table_prefix: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,20}$")
@@ -118,6 +122,11 @@ class Settings(BaseModel):
     scan_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     item_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
     max_attempts: int = Field(ge=1, le=100)
+    # Work list (pipeline/retry.py): first wait before a failed item is tried again; it doubles per retry.
+    retry_minutes: float = Field(ge=0, le=1440)
+    # A create whose answer never came may still have been applied (pipeline/pair.py): before creating
+    # again, the partner is looked for, and not created anew until this long after the first attempt.
+    create_outcome_wait_seconds: float = Field(ge=0, le=86_400)
     # How often a private list's scan reads all contacts for ones marked outside its folder (0: every cycle).
     contact_mark_scan_minutes: int = Field(ge=0, le=1440)
     # How often a mailbox scan reads the list of To Do lists (0: every cycle); sooner when a linked task goes.

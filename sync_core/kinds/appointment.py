@@ -12,6 +12,7 @@ from sync_core.d365 import entities
 from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
+from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import CARRIED_PREFIX, scan_activity_feed, without_carried_keys
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
@@ -24,6 +25,7 @@ from sync_core.kinds.base import (
     GraphItem,
 )
 from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
+from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import (
     SERIES_FIELDS,
     activity_fields,
@@ -186,7 +188,11 @@ class AppointmentKind:
         event = await ctx.graph.get_event(mailbox.address, graph_id, stamp_property_id=STAMP_PROPERTY_ID)
         return _graph_item(event) if event else None
 
-    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
+        key = fno.key
+        pointed = await self._event_the_activity_names(ctx, mailbox, fno)
+        if pointed is not None:
+            return pointed
         found = await ctx.graph.find_events_by_property(mailbox.address, STAMP_PROPERTY_ID, key)
         live = [e for e in found if not e.get("isCancelled")]
         if not live:
@@ -194,6 +200,25 @@ class AppointmentKind:
         live.sort(key=lambda e: str(e.get("createdDateTime") or ""))
         # Re-read so the stamp is expanded the same way as on every other read.
         return await self.load_graph(ctx, mailbox, str(live[0]["id"]))
+
+    async def _event_the_activity_names(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
+    ) -> GraphItem | None:
+        """The event an activity made from Outlook names in OutlookEntryId (written in the same request
+        that created the activity). It counts when it is not stamped for another activity: after a lost
+        answer the event is not stamped yet, and nothing else would find it."""
+        entry = fno.row.get("OutlookEntryId")
+        if not isinstance(entry, str) or not entry or entry.startswith(TODO_ENTRY_PREFIX):
+            return None
+        try:
+            item = await self.load_graph(ctx, mailbox, entry)
+        except GraphError as exc:
+            if exc.status in (400, 404):
+                return None  # an id in another format (an older Outlook sync wrote it), or gone
+            raise
+        if item is None or item.item.get("isCancelled") or item.stamp not in (None, fno.key):
+            return None
+        return item
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if graph.stamp:
@@ -427,6 +452,15 @@ class AppointmentKind:
         if marked:
             categories.append(ctx.settings.category)
         await ctx.graph.update_event(mailbox.address, graph.id, {"categories": categories})
+
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
+        if graph.item.get("type") not in _STAMPABLE_TYPES:
+            return  # writing to a series member would change it; series are found by their links
+        await ctx.graph.update_event(
+            mailbox.address,
+            graph.id,
+            {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": fno_key}]},
+        )
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
         company, number = split_fno_key(fno.key)

@@ -52,7 +52,10 @@ class EmailImportKind:
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
         return None
 
-    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> GraphItem | None:
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
+        return None
+
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         return None
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:

@@ -317,21 +317,46 @@ class TaskKind:
             return None
         return await self._search(ctx, mailbox, link.fno_key, skip_linked=True)
 
-    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
-        """The To Do task stamped with `key`: first where F&O says it is, then (only when there is a
-        reason to think one exists) by reading the mailbox's lists."""
-        fno = await self.load_fno(ctx, key)
-        stored = str(fno.row.get("OutlookEntryId") or "") if fno else ""
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
+        """The To Do task of activity `fno`: first the one its OutlookEntryId names (written when the
+        task was created from F&O, or in the same request that made the activity from To Do), then (only
+        when there is a reason to think one exists) by reading the mailbox's lists for the stamp."""
+        key = fno.key
+        stored = str(fno.row.get("OutlookEntryId") or "")
         entry = stored.removeprefix(todo.ENTRY_PREFIX) if stored.startswith(todo.ENTRY_PREFIX) else ""
-        sync_list = await self._sync_list_id(ctx, mailbox) if entry else None
-        if entry and sync_list:
-            task = await todo.get_task(ctx.graph, mailbox.address, sync_list, entry)
-            if task is not None and todo.stamp_of(task) == key:
-                return _graph_item(sync_list, task)
+        if entry:
+            found = await self._task_named(ctx, mailbox, key, entry)
+            if found is not None:
+                return found
         claimed = await ctx.store.get_link_by_fno(self.name, mailbox.address, key)
         if not entry and claimed is None:
             return None  # never sent to To Do: no need to read every list
         return await self._search(ctx, mailbox, key, skip_linked=False)
+
+    async def _task_named(
+        self, ctx: SyncContext, mailbox: Mailbox, key: str, task_id: str
+    ) -> GraphItem | None:
+        """The task with this id, in the sync list or else in any other list, if it is stamped for this
+        activity or not at all (a task made into an activity whose answer was lost is not stamped yet)."""
+        sync_list = await self._sync_list_id(ctx, mailbox)
+        list_ids = [sync_list] if sync_list else []
+        task = await todo.get_task(ctx.graph, mailbox.address, sync_list, task_id) if sync_list else None
+        if task is None:
+            others = [
+                _list_id(lst)
+                for lst in await todo.list_lists(ctx.graph, mailbox.address)
+                if _list_id(lst) not in list_ids and lst.get("wellknownListName") != _FLAGGED
+            ]
+            for list_id in others:
+                if not list_id or not todo.is_usable_id(task_id):
+                    continue
+                task = await todo.get_task(ctx.graph, mailbox.address, list_id, task_id)
+                if task is not None:
+                    sync_list = list_id
+                    break
+        if task is None or sync_list is None or todo.stamp_of(task) not in (None, key):
+            return None
+        return _graph_item(sync_list, task)
 
     async def _search(
         self, ctx: SyncContext, mailbox: Mailbox, key: str, *, skip_linked: bool
@@ -525,6 +550,11 @@ class TaskKind:
             categories.append(ctx.settings.category)
         list_id, task_id = todo.split(graph_id)
         await todo.update_task(ctx.graph, mailbox.address, list_id, task_id, {"categories": categories})
+
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
+        list_id, _task_id = todo.split(graph.id)
+        resource = todo.linked_resource(ctx.settings.d365_url, fno_key)
+        await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
         company, number = split_fno_key(fno.key)

@@ -1,11 +1,13 @@
 """Dispatch one queue message to its job, and turn errors into recorded per-item failures.
 
 Permanent errors (the item can never succeed as it is) are recorded and the message is consumed;
-transient ones are recorded and re-raised so the queue retries (and, in Azure, poisons it at last)."""
+transient ones are recorded and re-raised so the queue retries, until the last attempt: then the message
+is consumed and its failure waits on the work list for a later cycle (pipeline/retry.py)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sync_core.d365.errors import FnoError
 from sync_core.email_import.job import import_message
@@ -21,6 +23,7 @@ from sync_core.pipeline.messages import (
 )
 from sync_core.pipeline.pair import sync_pair
 from sync_core.pipeline.report import FailureNote
+from sync_core.pipeline.retry import backoff, retry_text
 from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
 from sync_core.state.base import ConcurrencyError
 from sync_core.telemetry import traced_message
@@ -115,11 +118,28 @@ async def _guard(
             },
         )
         if not ctx.dry_run:
-            await ctx.store.record_failure(kind, mailbox, item_key, reason, ctx.now())
+            await ctx.store.record_failure(
+                kind, mailbox, item_key, reason, ctx.now(), **_work_list(ctx, message, permanent, final)
+            )
         if final:
             ctx.report.fail(FailureNote(kind, mailbox, fno_key, graph_id, reason))
-        if not permanent:
+        if not final:
             raise TransientError(reason) from exc
-        return
+        return  # consumed: a transient failure waits on the work list (pipeline/retry.py)
     if not ctx.dry_run and isinstance(message, SyncPair | ImportMessage):
         await ctx.store.clear_failure(kind, mailbox, item_key)
+
+
+def _work_list(
+    ctx: SyncContext,
+    message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage,
+    permanent: bool,
+    final: bool,
+) -> dict[str, Any]:
+    """What the failure record keeps for a later retry: nothing new before the last attempt; after it, the
+    message and when to try again; for a permanent failure, no retry (the item's next change brings it)."""
+    if not final or isinstance(message, ScanMailbox | ScanFnoFeed):
+        return {}
+    if permanent:
+        return {"message": "", "retry_at": None}
+    return {"message": retry_text(message), "retry_at": ctx.now() + backoff(ctx, 0)}

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sync_core.d365.errors import FnoError
 from sync_core.engine.decide import decide
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
+from sync_core.exchange.errors import GraphError
 from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
 from sync_core.pipeline import assumed
 from sync_core.pipeline.context import Mailbox, SyncContext
@@ -62,12 +64,16 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
 
     settled = link is not None and not _is_pending(link.fno_key) and not _is_pending(link.graph_id)
     if not settled:
-        # No link yet (or a claim left by a crash): the partner may exist already, found by our stamp.
+        # No link yet (or a claim left by a crash or a lost answer): the partner may exist already, found
+        # by our stamp or by what points at it (the activity's OutlookEntryId, a linkedResource).
         if fno is not None and graph is None:
-            graph = await kind.find_graph_partner(ctx, mailbox, fno.key)
+            graph = await kind.find_graph_partner(ctx, mailbox, fno)
         elif graph is not None and fno is None:
             fno = await kind.find_fno_partner(ctx, mailbox, graph)
-        if await _linked_elsewhere(ctx, kind, mailbox, link, fno, graph):
+        claim = await _claim_of_this_pair(ctx, kind, mailbox, link, fno, graph)
+        if claim is not None:
+            link = claim  # a create whose outcome was not known: resolved by what both sides hold
+        elif await _linked_elsewhere(ctx, kind, mailbox, link, fno, graph):
             return ActionKind.NOTHING
 
     snapshot = link.snapshot if settled and link is not None else None
@@ -86,6 +92,8 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
             return ActionKind.NOTHING
         if decision.action is ActionKind.CREATE_IN_GRAPH and not _may_create_in_graph(kind, source.record):
             return ActionKind.NOTHING
+        if link is not None and link.is_claim and not ctx.dry_run:
+            _wait_for_earlier_create(ctx, link)
     if settled and _is_deletion(decision, fno_view, graph_view) and not message.allow_delete:
         # Deletions of a mailbox are counted together first (safety valve): the mailbox's deletion check
         # queues this pair again with allow_delete once the valve lets it through.
@@ -241,6 +249,10 @@ async def _decide(
         graph_view = await kind.graph_view(ctx, mailbox, graph)
     fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
     policy = Policy(ctx.settings.conflict_policy.value)
+    if snapshot is None and link is not None and link.is_claim:
+        # Finishing a create whose answer was lost: the side it was made from wins, so the writes that
+        # follow a create (an activity's attendee links, say) are completed now.
+        policy = Policy.EXCHANGE if _is_pending(link.fno_key) else Policy.D365
     if snapshot is None and graph is not None and _protects(kind, graph):
         # Linking must not write to this Exchange item (a series occurrence would become an exception).
         policy = Policy.EXCHANGE
@@ -345,7 +357,8 @@ async def _apply(
         link = await _claim(
             ctx, kind.name, mailbox.address, link, fno_key=fno.key, graph_id=PENDING + fno.key
         )
-        graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
+        async with _unclaimed_if_refused(ctx, link, GraphError):
+            graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
         await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_exchange", "created")
     elif action is ActionKind.CREATE_IN_FNO:
@@ -353,12 +366,16 @@ async def _apply(
         link = await _claim(
             ctx, kind.name, mailbox.address, link, fno_key=PENDING + graph.id, graph_id=graph.id
         )
-        fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
+        async with _unclaimed_if_refused(ctx, link, FnoError):
+            fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
         await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_fno", "created")
     elif action in (ActionKind.UPDATE, ActionKind.LINK):
         assert fno is not None and graph is not None and decision.snapshot is not None
         fno_version, graph_version = fno.version, graph.version
+        if link is not None and link.is_claim and graph.stamp != fno.key:
+            # The last step of a create from Exchange whose answer was lost: stamp the item now.
+            await kind.stamp_graph(ctx, mailbox, graph, fno.key)
         snapshot = dict(decision.snapshot)
         write_fno = dict(decision.write_fno)
         if decision.write_graph:
@@ -425,7 +442,67 @@ async def _claim(
     """Insert-only pending link: of two workers about to create the same item, one gets ConcurrencyError."""
     if link is not None:
         return link  # our own earlier claim (a crash left it): the partner search above found nothing
-    return await ctx.store.save_link(Link(kind=kind, mailbox=mailbox, fno_key=fno_key, graph_id=graph_id))
+    # synced_at of a claim: when the create was first attempted (see _wait_for_earlier_create).
+    claim = Link(kind=kind, mailbox=mailbox, fno_key=fno_key, graph_id=graph_id, synced_at=ctx.now())
+    return await ctx.store.save_link(claim)
+
+
+class CreateOutcomeUnknown(Exception):
+    """An earlier create of this pair got no answer and what it made is not visible (yet): creating again
+    could make a second item. Transient: the pair is tried again later (pipeline/retry.py)."""
+
+
+def _wait_for_earlier_create(ctx: SyncContext, claim: Link) -> None:
+    """A claim left by an earlier attempt whose partner was not found: that create failed for sure, was
+    never sent (a crash just after claiming), or was applied and is not visible yet (an answer that came
+    too late, a long transaction). Create again only once the last case has had time to show itself."""
+    started = claim.synced_at
+    wait = timedelta(seconds=ctx.settings.create_outcome_wait_seconds)
+    if started is not None and ctx.now() - _utc(started) < wait:
+        raise CreateOutcomeUnknown(
+            "an earlier create of this item got no answer and its result is not visible yet;"
+            " it is looked for again before anything is created"
+        )
+
+
+@contextlib.asynccontextmanager
+async def _unclaimed_if_refused(
+    ctx: SyncContext, claim: Link, service_error: type[GraphError] | type[FnoError]
+) -> AsyncIterator[None]:
+    """A create the service it goes to refused for certain (a 4xx answer, 429 and 503 included: nothing was
+    made) gives up its claim, so the next attempt does not wait for an outcome that is already known. Any
+    other failure (no answer, a timeout, 502/504 from a gateway, a crash, or a later step of the create
+    failing) keeps the claim: the item may exist, and the next attempt looks for it first."""
+    try:
+        yield
+    except service_error as exc:
+        refused = (400 <= exc.status < 500 and exc.status not in (408, 409, 412)) or exc.status == 503
+        if refused:
+            with contextlib.suppress(ConcurrencyError):
+                await ctx.store.delete_link(claim)
+        raise
+
+
+async def _claim_of_this_pair(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    link: Link | None,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+) -> Link | None:
+    """The claim an earlier create of exactly this pair left (the partner found is the item that create
+    made): the pair job takes it over instead of counting the partner as linked elsewhere."""
+    if link is not None or fno is None or graph is None:
+        return None
+    store = ctx.store
+    by_graph = await store.get_link_by_graph(kind.name, mailbox.address, graph.id)
+    if by_graph is not None and by_graph.fno_key == PENDING + graph.id:
+        return by_graph  # created in F&O from this Outlook item
+    by_fno = await store.get_link_by_fno(kind.name, mailbox.address, fno.key)
+    if by_fno is not None and by_fno.graph_id == PENDING + fno.key:
+        return by_fno  # created in Outlook from this F&O record
+    return None
 
 
 async def _save(

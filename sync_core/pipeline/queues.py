@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError
@@ -23,8 +24,30 @@ class QueueSender(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One received message: its text, how often it has been handed out (this time included), and the
+    queue's own handle for completing or releasing it."""
+
+    queue: str
+    text: str
+    dequeue_count: int
+    handle: int | None = None
+
+
+class LocalQueues(QueueSender, Protocol):
+    """What the local runner needs of a queue (pipeline/runner.py): the durable SqliteQueues in
+    `run --once` and the sandbox, InProcessQueues in tests that drive a cycle in memory."""
+
+    async def receive(self, queue: str, limit: int) -> list[Delivery]: ...
+    async def complete(self, delivery: Delivery) -> None: ...
+    async def release(self, delivery: Delivery, *, count: bool = True) -> None: ...
+    async def size(self, queue: str) -> int: ...
+
+
 class InProcessQueues:
-    """FIFO queues in memory. Messages are stored encoded, so the local run uses the same wire format."""
+    """FIFO queues in memory, for tests (a killed process loses them: `run --once` uses the durable
+    pipeline/local_queue.py). Messages are stored encoded, so the same wire format is exercised."""
 
     def __init__(self) -> None:
         self._queues: dict[str, deque[tuple[str, int]]] = {}
@@ -45,6 +68,18 @@ class InProcessQueues:
 
     def depth(self, queue: str) -> int:
         return len(self._queues.get(queue, ()))
+
+    async def receive(self, queue: str, limit: int) -> list[Delivery]:
+        return [Delivery(queue, text, count) for text, count in self.take(queue, limit)]
+
+    async def complete(self, delivery: Delivery) -> None:
+        return None  # taken out at receive
+
+    async def release(self, delivery: Delivery, *, count: bool = True) -> None:
+        self.requeue(delivery.queue, delivery.text, delivery.dequeue_count - (0 if count else 1))
+
+    async def size(self, queue: str) -> int:
+        return self.depth(queue)
 
     async def close(self) -> None:
         self._queues.clear()

@@ -94,6 +94,46 @@ class Failure(_Record):
     attempts: int = 1
     first_at: datetime
     last_at: datetime
+    # The work list: a failure whose queue message ran out of attempts (or reached a poison queue) keeps
+    # the message (without carried items) and when a later cycle queues it again. A permanent failure
+    # (the item cannot succeed as it is) has no retry time: it is retried when its item changes.
+    message: str = ""
+    retry_at: datetime | None = None
+    retries: int = 0  # how often the work list queued it again (the backoff grows with it)
+
+    @property
+    def waiting_for_retry(self) -> bool:
+        return bool(self.message) and self.retry_at is not None
+
+
+def bumped_failure(
+    old: Failure | None,
+    kind: str,
+    mailbox: str,
+    item_key: str,
+    reason: str,
+    at: datetime,
+    message: str | None,
+    retry_at: datetime | None,
+) -> Failure:
+    """The failure record after one more failed attempt (both back ends share this rule)."""
+    if old is None:
+        return Failure(
+            kind=kind,
+            mailbox=mailbox,
+            item_key=item_key,
+            reason=reason,
+            first_at=at,
+            last_at=at,
+            message=message or "",
+            retry_at=retry_at,
+        )
+    update: dict[str, Any] = {"attempts": old.attempts + 1, "reason": reason, "last_at": at}
+    if message is not None:
+        if retry_at is not None and old.retry_at is not None and old.retry_at > retry_at:
+            retry_at = old.retry_at  # the work list already moved it on (its backoff grows per retry)
+        update.update({"message": message, "retry_at": retry_at})
+    return old.model_copy(update=update)
 
 
 class ContactListEntry(_Record):
@@ -145,9 +185,22 @@ class StateStore(Protocol):
         ...
 
     async def record_failure(
-        self, kind: str, mailbox: str, item_key: str, reason: str, at: datetime
+        self,
+        kind: str,
+        mailbox: str,
+        item_key: str,
+        reason: str,
+        at: datetime,
+        *,
+        message: str | None = None,
+        retry_at: datetime | None = None,
     ) -> Failure:
-        """Create or bump (attempts += 1, last_at, reason) the open failure for that item."""
+        """Create or bump (attempts += 1, last_at, reason) the open failure for that item. `message` (when
+        given) and `retry_at` replace the work-list fields; `message=None` keeps them as they are."""
+        ...
+
+    async def save_failure(self, failure: Failure) -> Failure:
+        """Replace the failure read with its etag (ConcurrencyError when it changed or vanished)."""
         ...
 
     async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None: ...

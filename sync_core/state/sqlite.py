@@ -26,6 +26,7 @@ from sync_core.state.base import (
     Link,
     MailboxRecord,
     StateError,
+    bumped_failure,
 )
 from sync_core.state.codec import epoch_micros
 
@@ -280,7 +281,15 @@ class SqliteStateStore:
     # -- failures ---------------------------------------------------------------------------------
 
     async def record_failure(
-        self, kind: str, mailbox: str, item_key: str, reason: str, at: datetime
+        self,
+        kind: str,
+        mailbox: str,
+        item_key: str,
+        reason: str,
+        at: datetime,
+        *,
+        message: str | None = None,
+        retry_at: datetime | None = None,
     ) -> Failure:
         etag = _new_etag()
 
@@ -289,15 +298,8 @@ class SqliteStateStore:
                 "SELECT body FROM failures WHERE kind = ? AND mailbox = ? AND item_key = ?",
                 (kind, mailbox, item_key),
             ).fetchone()
-            if row is None:
-                failure = Failure(
-                    kind=kind, mailbox=mailbox, item_key=item_key, reason=reason, first_at=at, last_at=at
-                )
-            else:
-                old = Failure.model_validate_json(row[0])
-                failure = old.model_copy(
-                    update={"attempts": old.attempts + 1, "reason": reason, "last_at": at}
-                )
+            old = None if row is None else Failure.model_validate_json(row[0])
+            failure = bumped_failure(old, kind, mailbox, item_key, reason, at, message, retry_at)
             conn.execute(
                 "INSERT INTO failures (kind, mailbox, item_key, etag, body) VALUES (?,?,?,?,?)"
                 " ON CONFLICT (kind, mailbox, item_key) DO UPDATE SET etag = excluded.etag, body = excluded.body",
@@ -306,6 +308,21 @@ class SqliteStateStore:
             return failure.model_copy(update={"etag": etag})
 
         return await self._write(_bump)
+
+    async def save_failure(self, failure: Failure) -> Failure:
+        etag = _new_etag()
+
+        def _replace(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE failures SET etag = ?, body = ? WHERE kind = ? AND mailbox = ? AND item_key = ?"
+                " AND etag = ?",
+                (etag, _body(failure), failure.kind, failure.mailbox, failure.item_key, failure.etag),
+            )
+            if cur.rowcount != 1:
+                raise ConcurrencyError("failure changed or vanished since it was read")
+
+        await self._write(_replace)
+        return failure.model_copy(update={"etag": etag})
 
     async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None:
         await self._write(

@@ -38,6 +38,7 @@ from sync_core.state.base import (
     Failure,
     Link,
     MailboxRecord,
+    bumped_failure,
 )
 from sync_core.state.codec import epoch_micros, from_properties, to_properties
 from sync_core.state.keys import encode_component, join_key
@@ -341,23 +342,26 @@ class TableStateStore:
     # -- failures ---------------------------------------------------------------------------------
 
     async def record_failure(
-        self, kind: str, mailbox: str, item_key: str, reason: str, at: datetime
+        self,
+        kind: str,
+        mailbox: str,
+        item_key: str,
+        reason: str,
+        at: datetime,
+        *,
+        message: str | None = None,
+        retry_at: datetime | None = None,
     ) -> Failure:
         failures = await self._client(self._failures)
         partition, row = join_key(kind, mailbox), encode_component(item_key)
         for _ in range(_RETRIES):
             current = await self._get(failures, partition, row)
+            old = None if current is None else _record(Failure, current, None)
+            failure = bumped_failure(old, kind, mailbox, item_key, reason, at, message, retry_at)
             try:
                 if current is None:
-                    failure = Failure(
-                        kind=kind, mailbox=mailbox, item_key=item_key, reason=reason, first_at=at, last_at=at
-                    )
                     meta = await failures.create_entity(_entity(partition, row, failure))
                 else:
-                    old = _record(Failure, current, None)
-                    failure = old.model_copy(
-                        update={"attempts": old.attempts + 1, "reason": reason, "last_at": at}
-                    )
                     meta = await failures.update_entity(
                         _entity(partition, row, failure),
                         mode=UpdateMode.REPLACE,
@@ -370,6 +374,22 @@ class TableStateStore:
                 continue  # another worker bumped it first: read again and bump on top
             return failure.model_copy(update={"etag": str(meta["etag"])})
         raise ConcurrencyError("failure record kept changing")
+
+    async def save_failure(self, failure: Failure) -> Failure:
+        failures = await self._client(self._failures)
+        entity = _entity(join_key(failure.kind, failure.mailbox), encode_component(failure.item_key), failure)
+        try:
+            meta = await failures.update_entity(
+                entity,
+                mode=UpdateMode.REPLACE,
+                etag=failure.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except HttpResponseError as exc:
+            if _is_conflict(exc) or exc.status_code == 404:
+                raise ConcurrencyError("failure changed or vanished since it was read") from exc
+            raise
+        return failure.model_copy(update={"etag": str(meta["etag"])})
 
     async def clear_failure(self, kind: str, mailbox: str, item_key: str) -> None:
         failures = await self._client(self._failures)

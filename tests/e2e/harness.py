@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from simulators.faults import FaultInjector, Faults
 from simulators.fno.app import create_fno_app
 from simulators.fno.state import FnoState
 from simulators.graph.app import create_graph_app
@@ -20,7 +21,8 @@ from simulators.sample_email import seed_email
 from simulators.sample_tasks import seed_tasks
 from simulators.serve import serve
 from sync_core.app import open_context
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.pipeline.local_queue import SqliteQueues
+from sync_core.pipeline.queues import InProcessQueues, LocalQueues
 from sync_core.pipeline.report import CycleReport
 from sync_core.pipeline.runner import run_cycle
 from sync_core.settings import Settings, load_settings
@@ -47,11 +49,14 @@ class Tenant:
         return asyncio.run(self.acycle(dry_run=dry_run, **overrides))
 
     async def acycle(self, *, dry_run: bool = False, **overrides: str) -> CycleReport:
-        queues = InProcessQueues()
-        async with open_context(
-            self.settings(**overrides), queues, dry_run=dry_run, clock=lambda: self.now
-        ) as ctx:
-            return await run_cycle(ctx, queues)
+        settings = self.settings(**overrides)
+        # The durable local queue `run --once` uses (a dry run plans in memory, as the command does).
+        queues: LocalQueues = InProcessQueues() if dry_run else SqliteQueues.open(settings.state_dir)
+        try:
+            async with open_context(settings, queues, dry_run=dry_run, clock=lambda: self.now) as ctx:
+                return await run_cycle(ctx, queues)
+        finally:
+            await queues.close()
 
     def advance(self, **delta: float) -> None:
         self.now = self.now + timedelta(**delta)
@@ -81,8 +86,11 @@ class Tenant:
 
 
 @contextmanager
-def sample_tenant(tmp_path: Path, now: datetime = NOW, *, contact_problems: bool = False) -> Iterator[Tenant]:
-    """`now` is the tenant's clock; pass the real time for tests that run the sync in another process."""
+def sample_tenant(
+    tmp_path: Path, now: datetime = NOW, *, contact_problems: bool = False, faults: Faults | None = None
+) -> Iterator[Tenant]:
+    """`now` is the tenant's clock; pass the real time for tests that run the sync in another process.
+    `faults` (simulators/faults.py) wraps both stand-ins, as services "graph" and "fno"."""
     graph, fno = GraphState(token=TOKEN), FnoState(token=TOKEN, default_company=COMPANY)
     tenant = Tenant(graph=graph, fno=fno, environ={}, handles={}, now=now)
     # Both stand-ins follow the tenant's clock, so a test can let time pass.
@@ -92,7 +100,12 @@ def sample_tenant(tmp_path: Path, now: datetime = NOW, *, contact_problems: bool
     tenant.handles["email"] = seed_email(graph, fno, now)
     tenant.handles["tasks"] = seed_tasks(graph, fno, now)
     tenant.handles["contacts"] = seed_contacts(graph, fno, now, problems=contact_problems)
-    with serve(create_graph_app(graph)) as graph_server, serve(create_fno_app(fno)) as fno_server:
+    graph_app: Any = create_graph_app(graph)
+    fno_app: Any = create_fno_app(fno)
+    if faults is not None:
+        graph_app = FaultInjector(graph_app, faults, service="graph")
+        fno_app = FaultInjector(fno_app, faults, service="fno")
+    with serve(graph_app) as graph_server, serve(fno_app) as fno_server:
         tenant.environ = sandbox_settings(graph_server.url, fno_server.url, TOKEN, str(tmp_path / "state"))
         tenant.environ.update(contact_settings())
         yield tenant

@@ -1,0 +1,115 @@
+"""Failures are a work list, not an end.
+
+A pair (or e-mail import) message whose attempts are used up, or that the Functions host moved to a poison
+queue, is not dropped: its failure record keeps the message and a time to try again, and each cycle's
+planner queues the failures that are due, with a backoff that doubles up to `MAX_BACKOFF`. A success
+clears the record (pipeline/handlers.py). A permanent failure (the item cannot succeed as it is) keeps no
+message: it stays visible in `failures` and is retried when its item changes and a feed reports it.
+Scan messages need no work list: every cycle scans every mailbox and feed again."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sync_core.pipeline.context import SyncContext
+from sync_core.pipeline.messages import (
+    ImportMessage,
+    MessageError,
+    ScanFnoFeed,
+    ScanMailbox,
+    SyncPair,
+    decode,
+    encode,
+)
+from sync_core.state.base import ConcurrencyError
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=6)
+# At most this many failures are queued again per cycle, so a long outage does not come back as a burst.
+MAX_PER_CYCLE = 500
+
+
+def backoff(ctx: SyncContext, retries: int) -> timedelta:
+    first = timedelta(minutes=ctx.settings.retry_minutes)
+    grown: timedelta = first * (2 ** min(retries, 16))
+    return min(grown, MAX_BACKOFF)
+
+
+def retry_text(message: SyncPair | ImportMessage) -> str:
+    """The message as the work list keeps it: without the items a scan carried (they are stale by the time
+    it is retried, and would not fit in a table property), so the retry reads both sides afresh."""
+    if isinstance(message, SyncPair):
+        message = message.model_copy(update={"graph_item": None, "fno_row": None, "observed_at": None})
+    return encode(message)
+
+
+def item_key(message: SyncPair | ImportMessage) -> str:
+    if isinstance(message, ImportMessage):
+        return message.graph_id
+    return message.fno_key or message.graph_id or "?"
+
+
+async def adopt_exhausted(ctx: SyncContext, text: str | bytes, reason: str) -> bool:
+    """A message nobody finished within its attempts (a poison queue's, or one whose receivers died): put
+    it on the work list. Returns False for a message the work list does not take (a scan, or garbage)."""
+    try:
+        message = decode(text)
+    except MessageError:
+        log.error("unreadable message from a poison queue dropped")
+        return False
+    if isinstance(message, ScanMailbox | ScanFnoFeed):
+        return False  # the next cycle scans again
+    if ctx.dry_run:
+        return True
+    now = ctx.now()
+    await ctx.store.record_failure(
+        message.kind,
+        message.mailbox,
+        item_key(message),
+        reason,
+        now,
+        message=retry_text(message),
+        retry_at=now + backoff(ctx, 0),
+    )
+    return True
+
+
+async def requeue_due(ctx: SyncContext) -> int:
+    """Queue again every failure of the work list whose time has come; returns how many."""
+    if ctx.dry_run:
+        return 0
+    now = ctx.now()
+    due = sorted(
+        (f for f in await ctx.store.list_failures() if f.waiting_for_retry and _due(f.retry_at, now)),
+        key=lambda f: f.retry_at or now,
+    )[:MAX_PER_CYCLE]
+    messages: list[SyncPair | ImportMessage] = []
+    for failure in due:
+        try:
+            message = decode(failure.message)
+        except MessageError:
+            continue
+        if not isinstance(message, SyncPair | ImportMessage):
+            continue
+        # Moved on before queuing: should this retry fail too, the next one waits longer.
+        later = failure.model_copy(
+            update={"retry_at": now + backoff(ctx, failure.retries + 1), "retries": failure.retries + 1}
+        )
+        try:
+            await ctx.store.save_failure(later)
+        except ConcurrencyError:
+            continue  # cleared or bumped meanwhile: the job that did so has it in hand
+        messages.append(message)
+    if messages:
+        await ctx.queues.send(ctx.settings.item_queue, messages)
+        log.info("failed items queued again", extra={"count": len(messages)})
+    return len(messages)
+
+
+async def count_waiting(ctx: SyncContext) -> int:
+    return sum(1 for f in await ctx.store.list_failures() if f.waiting_for_retry)
+
+
+def _due(retry_at: datetime | None, now: datetime) -> bool:
+    return retry_at is not None and retry_at <= now

@@ -1,0 +1,180 @@
+"""Nothing lost, nothing twice: outages across cycles, lost answers and creates whose outcome is unknown.
+
+Faults are injected at the HTTP layer of the stand-ins (simulators/faults.py): what the product sees is what
+it would see from F&O or Graph. Each test also checks that an idle cycle afterwards writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.faults import Faults
+from simulators.sample_data import CATEGORY, COMPANY
+from sync_core.kinds.keys import fno_key, stamp_of
+from sync_core.kinds.task_todo import ENTRY_PREFIX
+from sync_core.kinds.task_todo import stamp_of as task_stamp_of
+from tests.e2e.deletion_helpers import add_activity, graph_time
+from tests.e2e.harness import Tenant, sample_tenant
+
+ALICE = "alice@contoso.com"
+ACTIVITIES = r"^/data/Activities$"
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults(seed=13)
+
+
+@pytest.fixture
+def tenant(tmp_path: Path, faults: Faults) -> Iterator[Tenant]:
+    with sample_tenant(tmp_path, faults=faults) as value:
+        value.settle()
+        yield value
+
+
+def _activities(tenant: Tenant, purpose: str) -> list[dict[str, Any]]:
+    return [a for a in tenant.fno.all("Activities") if a.get("Purpose") == purpose]
+
+
+def _events(tenant: Tenant, subject: str) -> list[dict[str, Any]]:
+    return [e for e in tenant.graph.events(ALICE) if e.get("subject") == subject]
+
+
+def _marked_event(tenant: Tenant, subject: str, **extra: Any) -> dict[str, Any]:
+    start = tenant.now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    body: dict[str, Any] = {
+        "subject": subject,
+        "start": graph_time(start),
+        "end": graph_time(start + timedelta(hours=1)),
+        "categories": [CATEGORY],
+    }
+    body.update(extra)
+    return tenant.graph.add_event(ALICE, body)
+
+
+def _marked_task(tenant: Tenant, title: str) -> dict[str, Any]:
+    return tenant.graph.todo.add_task(ALICE, {"title": title, "categories": [CATEGORY]})
+
+
+def _quiet(tenant: Tenant) -> None:
+    tenant.advance(minutes=5)
+    mark = tenant.mark_logs()
+    report = tenant.cycle()
+    assert report.failures == [] and report.waiting_for_retry == 0
+    assert tenant.writes_since(mark) == []
+
+
+def test_an_outage_longer_than_the_retries_delays_creates_and_loses_none(tenant: Tenant, faults: Faults) -> None:
+    event = _marked_event(tenant, "Planning during the outage")
+    task = _marked_task(tenant, "Call back after the outage")
+    # A maintenance window: every create refused (Retry-After 0 keeps the client's own retries quick).
+    outage = faults.unavailable("POST", ACTIVITIES, retry_after=0)
+
+    report = tenant.cycle()
+    assert {(f.kind, f.graph_id) for f in report.failures} >= {("appointment", event["id"])}
+    assert report.waiting_for_retry >= 2
+    assert _activities(tenant, "Planning during the outage") == []
+
+    faults.remove(outage)
+    tenant.advance(minutes=1)
+    tenant.cycle()  # the work list waits for its retry time; the feeds no longer report the items
+    assert _activities(tenant, "Planning during the outage") == []
+
+    tenant.advance(minutes=5)
+    report = tenant.cycle()
+    assert report.failures == [] and report.waiting_for_retry == 0
+    [activity] = _activities(tenant, "Planning during the outage")
+    assert activity["OutlookEntryId"] == event["id"]
+    assert len([a for a in tenant.fno.all("Activities") if a.get("Purpose") == "Call back after the outage"]) == 1
+    assert len(_events(tenant, "Planning during the outage")) == 1
+    assert task["id"] in {t["id"] for t in tenant.graph.todo.tasks(ALICE)}
+    _quiet(tenant)
+
+
+def test_a_lost_answer_to_an_activity_create_is_finished_not_repeated(tenant: Tenant, faults: Faults) -> None:
+    event = _marked_event(
+        tenant,
+        "Contract call with Litware",
+        attendees=[{"emailAddress": {"address": "ken.sato@litware.com"}, "type": "required"}],
+    )
+    lost = faults.lose_answer("POST", ACTIVITIES, count=1)  # applied, then the connection breaks
+
+    report = tenant.cycle()
+    assert lost.fired == 1
+    assert report.failures == []
+    [activity] = _activities(tenant, "Contract call with Litware")
+    key = fno_key(COMPANY, activity["ActivityNumber"])
+    # What the create would have done after the POST is done by the pass that found the activity again.
+    assert [p["ParentId"] for p in tenant.parent_links(activity["ActivityNumber"])] == ["CP-0002"]
+    [synced] = _events(tenant, "Contract call with Litware")
+    assert synced["id"] == event["id"] and stamp_of(synced) == key
+    _quiet(tenant)
+
+
+def test_a_lost_answer_to_an_event_create_is_found_by_its_stamp(tenant: Tenant, faults: Faults) -> None:
+    start = tenant.now.replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+    number = add_activity(tenant, ALICE, "Site visit planned in F&O", start)
+    lost = faults.lose_answer("POST", r"/users/[^/]+/events$", count=1)
+
+    report = tenant.cycle()
+    assert lost.fired == 1 and report.failures == []
+    [event] = _events(tenant, "Site visit planned in F&O")
+    assert stamp_of(event) == fno_key(COMPANY, number)
+    assert len(_activities(tenant, "Site visit planned in F&O")) == 1
+    _quiet(tenant)
+
+
+def test_a_lost_answer_to_a_task_create_is_finished_not_repeated(tenant: Tenant, faults: Faults) -> None:
+    task = _marked_task(tenant, "Send the revised offer")
+    lost = faults.lose_answer("POST", ACTIVITIES, count=1)
+
+    report = tenant.cycle()
+    assert lost.fired == 1 and report.failures == []
+    [activity] = _activities(tenant, "Send the revised offer")
+    assert activity["OutlookEntryId"] == ENTRY_PREFIX + task["id"]
+    [synced] = [t for t in tenant.graph.todo.tasks(ALICE) if t.get("title") == "Send the revised offer"]
+    assert task_stamp_of(synced) == fno_key(COMPANY, activity["ActivityNumber"])
+    _quiet(tenant)
+
+
+def test_a_create_without_an_answer_is_not_repeated_before_its_outcome_can_show(
+    tenant: Tenant, faults: Faults
+) -> None:
+    """A gateway timeout: the create may still be applied later (a long transaction). The product looks for
+    it and does not create again until SYNC_CREATE_OUTCOME_WAIT_SECONDS have passed."""
+    event = _marked_event(tenant, "Budget talk")
+    faults.fail("POST", ACTIVITIES, status=504, count=1)
+
+    report = tenant.cycle()
+    assert report.waiting_for_retry == 1
+    assert _activities(tenant, "Budget talk") == []
+    # The delayed transaction commits after all, with the event's id as the product sent it.
+    start = tenant.now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    late = add_activity(tenant, ALICE, "Budget talk", start, OutlookEntryId=event["id"])
+    tenant.advance(minutes=11)
+    report = tenant.cycle()
+    assert report.failures == [] and report.waiting_for_retry == 0
+    [activity] = _activities(tenant, "Budget talk")
+    assert activity["ActivityNumber"] == late
+    assert stamp_of(_events(tenant, "Budget talk")[0]) == fno_key(COMPANY, late)
+    _quiet(tenant)
+
+
+def test_a_create_without_an_answer_that_never_landed_is_made_once_after_the_wait(
+    tenant: Tenant, faults: Faults
+) -> None:
+    _marked_event(tenant, "Budget talk, take two")
+    faults.fail("POST", ACTIVITIES, status=504, count=1)
+    tenant.cycle()
+    tenant.advance(minutes=6)
+    tenant.cycle()  # retried, but the wait is not over: still nothing created
+    assert _activities(tenant, "Budget talk, take two") == []
+    tenant.advance(minutes=12)
+    report = tenant.cycle()
+    assert report.failures == []
+    assert len(_activities(tenant, "Budget talk, take two")) == 1
+    _quiet(tenant)
