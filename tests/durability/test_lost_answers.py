@@ -68,7 +68,9 @@ def _quiet(tenant: Tenant) -> None:
     assert tenant.writes_since(mark) == []
 
 
-def test_an_outage_longer_than_the_retries_delays_creates_and_loses_none(tenant: Tenant, faults: Faults) -> None:
+def test_an_outage_longer_than_the_retries_delays_creates_and_loses_none(
+    tenant: Tenant, faults: Faults
+) -> None:
     event = _marked_event(tenant, "Planning during the outage")
     task = _marked_task(tenant, "Call back after the outage")
     # A maintenance window: every create refused (Retry-After 0 keeps the client's own retries quick).
@@ -89,7 +91,10 @@ def test_an_outage_longer_than_the_retries_delays_creates_and_loses_none(tenant:
     assert report.failures == [] and report.waiting_for_retry == 0
     [activity] = _activities(tenant, "Planning during the outage")
     assert activity["OutlookEntryId"] == event["id"]
-    assert len([a for a in tenant.fno.all("Activities") if a.get("Purpose") == "Call back after the outage"]) == 1
+    assert (
+        len([a for a in tenant.fno.all("Activities") if a.get("Purpose") == "Call back after the outage"])
+        == 1
+    )
     assert len(_events(tenant, "Planning during the outage")) == 1
     assert task["id"] in {t["id"] for t in tenant.graph.todo.tasks(ALICE)}
     _quiet(tenant)
