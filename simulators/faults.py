@@ -158,6 +158,7 @@ class AppliedWrite:
     query: str
     status: int
     number: int  # 1-based count of applied writes seen by this Faults (all services together)
+    answer: bytes = b""  # the answer the stand-in gave (e.g. the created item), whether or not it is sent
 
 
 @dataclass(frozen=True)
@@ -349,12 +350,18 @@ class Faults:
                 return rule, rule.effect
         return None
 
-    def applied(self, request: RequestInfo, status: int) -> bool:
+    def applied(self, request: RequestInfo, status: int, answer: bytes = b"") -> bool:
         """Run the hooks for an applied write; True if one of them wants the answer lost."""
         with self._lock:
             self.applied_writes += 1
             write = AppliedWrite(
-                request.service, request.method, request.path, request.query, status, self.applied_writes
+                request.service,
+                request.method,
+                request.path,
+                request.query,
+                status,
+                self.applied_writes,
+                answer,
             )
             hooks = list(self._hooks)
         lose = False
@@ -459,7 +466,7 @@ class FaultInjector:
         status = int(start["status"])
         body = b"".join(chunks)
         lose = isinstance(effect, LoseAnswer)
-        if is_write and 200 <= status < 300 and self.faults.applied(request, status):
+        if is_write and 200 <= status < 300 and self.faults.applied(request, status, body):
             lose = True
         if isinstance(effect, LoseAnswer | LateAnswer):
             assert rule is not None
