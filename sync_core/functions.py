@@ -12,10 +12,12 @@ from sync_core.app import open_context
 from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.queues import StorageQueues
+from sync_core.pipeline.retry import adopt_exhausted
 from sync_core.settings import Settings, load_settings
 from sync_core.telemetry import record_queue_depths
 
 log = logging.getLogger(__name__)
+POISONED = "the Functions host gave up on it after its attempts (poison queue); retried by a later cycle"
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +40,9 @@ async def on_timer(config: Settings | None = None) -> int:
     queues = storage_queues(config)
     try:
         async with open_context(config, queues) as ctx:
+            # Messages the host gave up on go onto the work list, which plan_cycle queues again when due.
+            for queue in (config.item_queue, config.scan_queue):
+                await queues.drain_poison(queue, lambda text: adopt_exhausted(ctx, text, POISONED))
             messages = await plan_cycle(ctx)
             await queues.send(config.scan_queue, messages)
             await record_queue_depths(config)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
@@ -114,6 +114,26 @@ class StorageQueues:
         # Bounded fan-out: a scan can emit thousands of messages.
         for start in range(0, len(texts), 32):
             await asyncio.gather(*(client.send_message(t) for t in texts[start : start + 32]))
+
+    async def drain_poison(
+        self, queue: str, adopt: Callable[[str], Awaitable[object]], *, limit: int = 1000
+    ) -> int:
+        """Hand each message of `<queue>-poison` to `adopt` (which puts it on the work list) and delete it
+        once adopted; returns how many. A message `adopt` fails on stays for the next cycle."""
+        client = self._service.get_queue_client(f"{queue}-poison", **_codec())
+        done = 0
+        try:
+            async for message in client.receive_messages(messages_per_page=32, visibility_timeout=300):
+                content = message.content
+                text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+                await adopt(text)
+                await client.delete_message(message)
+                done += 1
+                if done >= limit:
+                    break
+        except ResourceNotFoundError:
+            return done  # no poison queue yet: nothing was ever poisoned
+        return done
 
     async def close(self) -> None:
         await self._service.close()
