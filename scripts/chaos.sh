@@ -35,7 +35,8 @@ for pid in "${pids[@]}"; do
   wait "$pid" || status=1
 done
 for (( job = 0; job < ${#pids[@]}; job++ )); do
-  grep -h -A60 "^chaos seed .*FAILED" "$LOGS/job-$job.log" | grep -v "^\s*$" || true
+  # Each failing seed's story: its "chaos seed N: FAILED" line and the indented lines under it.
+  awk '/^chaos seed .*FAILED/ {p = 1; print; next} p && /^  / {print; next} {p = 0}' "$LOGS/job-$job.log"
 done
 for (( job = 0; job < ${#pids[@]}; job++ )); do
   echo "job $job: $(tail -n 1 "$LOGS/job-$job.log")"

@@ -38,8 +38,9 @@ def _seeds() -> list[int]:
 @pytest.mark.parametrize("seed", _seeds())
 def test_chaos_scenario(tmp_path: Path, seed: int) -> None:
     outcome = run_scenario(tmp_path, seed)
-    print(outcome.summary())  # shown for failing seeds, and with -s for every seed
+    print(outcome.summary())  # the seed's story: shown for a failing seed, and with -s for every seed
     # Not vacuous: processes were killed, edits made, and the end state compared.
-    assert outcome.kills, outcome.summary()
-    assert outcome.compared_pairs > 0, outcome.summary()
-    assert outcome.ok, outcome.summary()
+    assert outcome.kills, f"seed {seed}: no run was killed"
+    assert outcome.compared_pairs > 0, f"seed {seed}: the end state was not compared"
+    first = outcome.problems[0] if outcome.problems else ""
+    assert outcome.ok, f"seed {seed}: {len(outcome.problems)} problem(s), first: {first} (story above)"
