@@ -30,8 +30,10 @@ def state_of(link: Link) -> str:
     return str(link.snapshot.get("state") or "created")
 
 
-def is_stale(link: Link, now: datetime) -> bool:
-    return link.synced_at is None or now - link.synced_at >= CLAIM_TIMEOUT
+def is_stale(link: Link, now: datetime, timeout: timedelta = CLAIM_TIMEOUT) -> bool:
+    """A pending claim this old was left by a worker that died: its create was never sent, or what it
+    created is visible by now (the import looks for it first), so another worker may take over."""
+    return link.synced_at is None or now - link.synced_at >= timeout
 
 
 async def find(store: StateStore, company: str, entry: str) -> Link | None:

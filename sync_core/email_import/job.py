@@ -12,6 +12,7 @@ The steps are ordered so that a crash at any point is repaired by running the jo
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sync_core.d365 import entities
@@ -121,7 +122,7 @@ async def _import(ctx: SyncContext, mailbox: Mailbox, message: ImportMessage, it
         if link is None:
             link, ours = await claims.claim(store, company, entry, now, None), True
         if found is None and not ours:
-            if not claims.is_stale(link, now):
+            if not claims.is_stale(link, now, timedelta(seconds=ctx.settings.create_outcome_wait_seconds)):
                 raise ConcurrencyError("another worker is importing this message")
             link = await claims.claim(store, company, entry, now, link)  # left by a crash: take over
         if found is not None:

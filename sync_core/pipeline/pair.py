@@ -475,12 +475,21 @@ async def _unclaimed_if_refused(
     failing) keeps the claim: the item may exist, and the next attempt looks for it first."""
     try:
         yield
-    except service_error as exc:
+    except (GraphError, FnoError) as exc:
         refused = (400 <= exc.status < 500 and exc.status not in (408, 409, 412)) or exc.status == 503
-        if refused:
-            with contextlib.suppress(ConcurrencyError):
-                await ctx.store.delete_link(claim)
+        if refused and isinstance(exc, service_error):
+            await _give_up_claim(ctx, claim)
         raise
+    except (ValueError, KeyError, TypeError):
+        # The item cannot be made as it is (a company F&O does not know, a field it cannot take): the
+        # kind found that out before sending anything.
+        await _give_up_claim(ctx, claim)
+        raise
+
+
+async def _give_up_claim(ctx: SyncContext, claim: Link) -> None:
+    with contextlib.suppress(ConcurrencyError):
+        await ctx.store.delete_link(claim)
 
 
 async def _claim_of_this_pair(

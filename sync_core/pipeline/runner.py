@@ -9,7 +9,7 @@ import asyncio
 
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.handlers import TransientError, handle_message
-from sync_core.pipeline.messages import MessageError, SyncPair, decode
+from sync_core.pipeline.messages import ImportMessage, MessageError, SyncPair, decode
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.queues import Delivery, LocalQueues
 from sync_core.pipeline.report import CycleReport
@@ -65,8 +65,9 @@ async def _work(ctx: SyncContext, queues: LocalQueues, batch: list[Delivery]) ->
 async def _one_per_pair(ctx: SyncContext, queues: LocalQueues, batch: list[Delivery]) -> list[Delivery]:
     """Run at most one message per item pair at a time; the others wait for the next round.
 
-    A pair is often reported twice in one cycle (by the F&O feed and by the mailbox delta); run side by
-    side, both would write the same change and one would lose the link's ETag race."""
+    A pair is often reported twice in one cycle (by the F&O feed and by the mailbox delta, or by a scan
+    and a message an earlier run left); run side by side, both would write the same change and one would
+    lose the link's ETag race, or both would create."""
     chosen: list[Delivery] = []
     busy: set[tuple[str, str, str]] = set()
     seen_texts: set[str] = set()
@@ -80,10 +81,13 @@ async def _one_per_pair(ctx: SyncContext, queues: LocalQueues, batch: list[Deliv
         except MessageError:
             chosen.append(delivery)  # the handler records it
             continue
-        if not isinstance(message, SyncPair):
+        if isinstance(message, ImportMessage):
+            key = (message.kind, message.mailbox, message.graph_id)
+        elif isinstance(message, SyncPair):
+            key = await _pair_key(ctx, message)
+        else:
             chosen.append(delivery)
             continue
-        key = await _pair_key(ctx, message)
         if key in busy:
             await queues.release(delivery, count=False)
             continue

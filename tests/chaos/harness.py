@@ -114,6 +114,10 @@ def chaos_tenant(tmp_path: Path, seed_value: int) -> Iterator[ChaosTenant]:
         environ.update(contact_settings())
         # F&O deletions are noticed in every cycle (not once an hour), so a deletion lands within the test.
         environ["SYNC_FNO_DELETE_CHECK_MINUTES"] = "0"
+        # The stand-ins apply a create before answering, so an unfinished create is visible at once: no
+        # wait before creating again, and failed items retried by the very next run.
+        environ["SYNC_CREATE_OUTCOME_WAIT_SECONDS"] = "0"
+        environ["SYNC_RETRY_MINUTES"] = "0"
         yield ChaosTenant(graph, fno, faults, environ, state_dir, handles, now)
 
 

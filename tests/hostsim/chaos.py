@@ -302,6 +302,10 @@ def run_seed(
             "SYNC_SCAN_QUEUE": f"{prefix}-scan",
             "SYNC_ITEM_QUEUE": f"{prefix}-items",
             "SYNC_SCHEDULE": "0 */5 * * * *",
+            # The stand-ins apply a create before answering, so an unfinished create is visible at once:
+            # no wait before creating again, and failed items retried by the very next timer.
+            "SYNC_CREATE_OUTCOME_WAIT_SECONDS": "0",
+            "SYNC_RETRY_MINUTES": "0",
         }
         tenant.extra_env = extra
         names = [extra["SYNC_SCAN_QUEUE"], extra["SYNC_ITEM_QUEUE"]]

@@ -164,6 +164,10 @@ def base_settings(folder: Path, extra: Mapping[str, str]) -> Settings:
             "SYNC_DELETE_MIN_ITEMS": str(MIN_ITEMS),
             "SYNC_DELETE_MAX_SHARE": str(MAX_SHARE),
             "SYNC_MAX_ATTEMPTS": "3",
+            # The in-memory stand-ins apply a create before answering: an unfinished create is visible at
+            # once (no wait before creating again), and the work list retries at the next cycle.
+            "SYNC_CREATE_OUTCOME_WAIT_SECONDS": "0",
+            "SYNC_RETRY_MINUTES": "0",
             **extra,
         },
         local_settings=None,

@@ -23,7 +23,6 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
@@ -35,7 +34,7 @@ from sync_core.kinds.contact import PROBLEM_CATEGORIES
 from sync_core.kinds.contact_private import PrivateContactKind
 from sync_core.kinds.keys import stamp_of
 from sync_core.model.contact import company_key, contact_from_graph, contact_from_person
-from sync_core.state.base import PENDING, ContactListEntry, Link
+from sync_core.state.base import ContactListEntry
 from sync_core.state.sqlite import SqliteStateStore
 from tests.property.pipeline_machine import CATEGORY, COMPANY, MAILBOX, WORKER, PipelineMachine
 
@@ -273,17 +272,12 @@ class ContactMachine(PipelineMachine):
             self._forget_pair(f"fno:{self._fno_key(row)}")
             self.fno.delete("ContactPersons", self._key(row))
 
-    def _known_leftover(self, link: Link) -> bool:
-        """Known bug, test_claim_left_by_an_unmatched_company below: the claim of a create from Outlook
-        that failed for good because F&O knows no such company stays in the store (nothing was created)."""
-        return link.fno_key == PENDING + link.graph_id and link.graph_id in self.unmatched
-
     # ---- the invariants after a quiet cycle ---------------------------------------------------------------
     def check_converged(self) -> None:
         persons = {self._fno_key(row): row for row in self.persons()}
         contacts = {c["id"]: c for c in self.outlook()}
         entries = self.entries()
-        links = [link for link in self.links() if not self._known_leftover(link)]
+        links = self.links()
         assert not [link for link in links if "pending:" in link.fno_key + link.graph_id], (
             "claims left behind"
         )
@@ -349,19 +343,11 @@ ContactMachineTest.TestCase.settings = settings(
 TestContactStateMachine = ContactMachineTest.TestCase
 
 
-@pytest.mark.xfail(
-    reason=(
-        "product bug (pipeline/pair.py): a create from Outlook that fails for good (F&O knows no company of"
-        " that name: CompanyNotResolved) leaves its claim `pending:<graph id>` in the store, and it stays"
-        " after the contact is deleted. Shrunk example: existing_data(fno_items=[],"
-        " outlook_items=[('Maria', 'Unknown Corp')]) then quiesce -> 'claims left behind'"
-    ),
-    strict=False,
-)
 def test_claim_left_by_an_unmatched_company() -> None:
     machine = ContactMachine()
     try:
-        machine.existing_data([], [("Maria", "Unknown Corp")])  # quiesces: the invariants exempt the claim
+        # A create from Outlook that fails for good (F&O knows no company of that name) gives up its claim.
+        machine.existing_data([], [("Maria", "Unknown Corp")])
         machine.delete_in_outlook(0)
         machine.quiesce()
         claims = [link for link in machine.links() if link.is_claim]
