@@ -101,8 +101,8 @@ param windowDaysAhead int = 365
 
 @minValue(0)
 @maxValue(86400)
-@description('SYNC_FNO_OVERLAP_SECONDS: the F&O change feed reads this far behind its watermark.')
-param fnoOverlapSeconds int = 120
+@description('SYNC_FNO_OVERLAP_SECONDS: the F&O change feeds read this far behind their watermark (longest transaction plus clock skew).')
+param fnoOverlapSeconds int = 600
 
 @description('SYNC_PARENT_LINKS_COLLECTION: OData collection of the activity parent links.')
 param parentLinksCollection string = 'ActivityParentLinks'
@@ -152,6 +152,16 @@ param todoList string = ''
 @maxValue(1440)
 @description('SYNC_TODO_LISTS_REFRESH_MINUTES: minutes between reads of each mailbox\'s list of To Do lists (0: every cycle).')
 param todoListsRefreshMinutes int = 60
+
+@minValue(0)
+@maxValue(1440)
+@description('SYNC_RETRY_MINUTES: first wait before a later cycle retries a failed item; doubles per retry up to 6 hours.')
+param retryMinutes int = 5
+
+@minValue(0)
+@maxValue(86400)
+@description('SYNC_CREATE_OUTCOME_WAIT_SECONDS: a create whose answer never came is looked for, and not created again until this long after the first attempt.')
+param createOutcomeWaitSeconds int = 600
 
 @description('SYNC_WRITE_WITHOUT_READ: write a change to the side that did not change without reading it first, with If-Match on the version the link holds (false: always read first).')
 param writeWithoutRead bool = true
@@ -243,6 +253,8 @@ var syncSettings = {
   SYNC_SCAN_QUEUE: scanQueue
   SYNC_ITEM_QUEUE: itemQueue
   SYNC_MAX_ATTEMPTS: string(maxAttempts)
+  SYNC_RETRY_MINUTES: string(retryMinutes)
+  SYNC_CREATE_OUTCOME_WAIT_SECONDS: string(createOutcomeWaitSeconds)
   SYNC_SCHEDULE: schedule
   SYNC_CONTACT_FOLDER: contactFolder
   SYNC_CONTACT_MARK_SCAN_MINUTES: string(contactMarkScanMinutes)
