@@ -20,6 +20,7 @@ from sync_core.pipeline import assumed
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
+from sync_core.pipeline.valve import check_deletions
 from sync_core.state.base import PENDING, AuditEntry, ConcurrencyError, Link
 from sync_core.telemetry import pair_applied
 
@@ -104,7 +105,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
             ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
             await _remember_versions(ctx, link, fno, graph)
         elif link is not None and not ctx.dry_run:
-            await ctx.store.delete_link(link)  # a stale claim whose item no longer wants syncing
+            await _settle_orphaned_claim(ctx, kind, mailbox, link, message.cycle_id, fno, graph)
         return decision.action
 
     fno_id = fno.key if fno else fno_key
@@ -512,6 +513,61 @@ async def _claim_of_this_pair(
     if by_fno is not None and by_fno.graph_id == PENDING + fno.key:
         return by_fno  # created in Outlook from this F&O record
     return None
+
+
+async def _settle_orphaned_claim(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    claim: Link,
+    cycle_id: str,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+) -> None:
+    """A claim whose item no longer wants syncing, typically because the item the create was made from
+    was deleted before the create was finished (a crash, a lost answer). If the create did make the item
+    on the other side, the pair becomes a link and the deletion goes through the deletion check and its
+    safety valve like any other; if it made nothing, the claim just goes."""
+    made: FnoItem | GraphItem | None = None
+    if claim.fno_key.startswith(PENDING) and graph is None:
+        made = await kind.find_fno_partner(
+            ctx, mailbox, GraphItem(id=claim.graph_id, item={}, version="", stamp=None)
+        )
+    elif claim.graph_id.startswith(PENDING) and fno is None:
+        made = await kind.find_graph_partner(
+            ctx, mailbox, FnoItem(key=claim.fno_key, row={}, version="", extra={})
+        )
+    view = None
+    if isinstance(made, FnoItem):
+        view = await kind.fno_view(ctx, mailbox, made)
+    elif isinstance(made, GraphItem):
+        view = await kind.graph_view(ctx, mailbox, made)
+    if made is None or view is None or view.record is None:
+        await ctx.store.delete_link(claim)  # nothing was made: the claim has nothing left to guard
+        return
+    fno_key = made.key if isinstance(made, FnoItem) else claim.fno_key
+    graph_id = made.id if isinstance(made, GraphItem) else claim.graph_id
+    link = Link(
+        kind=kind.name,
+        mailbox=mailbox.address,
+        fno_key=fno_key,
+        graph_id=graph_id,
+        fno_version=made.version if isinstance(made, FnoItem) else "",
+        graph_version=made.version if isinstance(made, GraphItem) else "",
+        snapshot=dict(view.record),
+        snapshot_hash=kind.content_hash(view.record),
+        synced_at=ctx.now(),
+        organizer=kind.is_organizer(made) if isinstance(made, GraphItem) else True,
+        etag=claim.etag,
+    )
+    await ctx.store.save_link(link)
+    log.info(
+        "unfinished create whose source is gone: linked for the deletion check", extra={"kind": kind.name}
+    )
+    if isinstance(made, FnoItem):
+        # The Outlook item is gone: the mailbox's deletion check counts it and, valve permitting, queues
+        # the deletion. (An F&O record that is gone is found by the check's own comparison of F&O keys.)
+        await check_deletions(ctx, kind, mailbox, {graph_id}, cycle_id)
 
 
 async def _save(

@@ -153,6 +153,11 @@ async def check_deletions(
     for graph_id in sorted(set(graph_candidates)):
         link = by_graph.get(graph_id)
         if link is None:
+            # A claim (a create from this item not finished): its pair job finds out what the create made
+            # and brings the deletion back here (pipeline/pair.py).
+            claim = await store.get_link_by_graph(kind.name, mailbox.address, graph_id)
+            if claim is not None and claim.is_claim:
+                still_there.append(claim)
             continue
         if await kind.load_graph(ctx, mailbox, graph_id) is None:
             graph_gone.add(graph_id)

@@ -5,6 +5,7 @@ it would see from F&O or Graph. Each test also checks that an idle cycle afterwa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,9 @@ from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.kinds.keys import fno_key, stamp_of
 from sync_core.kinds.task_todo import ENTRY_PREFIX
 from sync_core.kinds.task_todo import stamp_of as task_stamp_of
+from sync_core.state.base import PENDING, Link
+from sync_core.state.factory import SQLITE_FILE
+from sync_core.state.sqlite import SqliteStateStore
 from tests.e2e.deletion_helpers import add_activity, graph_time
 from tests.e2e.harness import Tenant, sample_tenant
 
@@ -182,4 +186,37 @@ def test_a_create_without_an_answer_that_never_landed_is_made_once_after_the_wai
     report = tenant.cycle()
     assert report.failures == []
     assert len(_activities(tenant, "Budget talk, take two")) == 1
+    _quiet(tenant)
+
+
+def test_an_unfinished_create_whose_source_was_deleted_deletes_what_it_made(tenant: Tenant) -> None:
+    """A crash left a claim: the activity was made from an Outlook event, but not linked yet. Then the user
+    deleted the event. The activity goes too (through the deletion check), not left behind or resurrected."""
+    start = tenant.now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    event = _marked_event(tenant, "Made, then deleted")
+    made = add_activity(tenant, ALICE, "Made, then deleted", start, OutlookEntryId=event["id"])
+    settings = tenant.settings()
+
+    async def leave_claim() -> None:
+        store = SqliteStateStore(settings.state_dir / SQLITE_FILE)
+        try:
+            await store.save_link(
+                Link(
+                    kind="appointment",
+                    mailbox=ALICE,
+                    fno_key=PENDING + event["id"],
+                    graph_id=event["id"],
+                    synced_at=tenant.now,
+                )
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(leave_claim())
+    tenant.graph.delete_event(ALICE, event["id"])
+    tenant.advance(minutes=5)
+    report = tenant.cycle()
+    assert report.failures == []
+    assert tenant.activity(made) is None
+    assert _events(tenant, "Made, then deleted") == []
     _quiet(tenant)
