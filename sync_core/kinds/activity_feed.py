@@ -1,8 +1,11 @@
 """The F&O change feed of one activity category, shared by the kinds that live in `Activities`.
 
-One query for all mailboxes (cross-company), ordered by `LastDateTimeEdited`, read a little behind the
-saved watermark because clocks differ and edits inside one second happen. Rows are read whole and carried
-to the pair jobs, which then need not read them again."""
+One query for all mailboxes (cross-company), ordered by `LastDateTimeEdited` (key columns break ties),
+read `SYNC_FNO_OVERLAP_SECONDS` behind the saved watermark: a row becomes readable only when its
+transaction commits, with the stamp of when it was edited (a long transaction), and F&O's clock is not
+ours. Rows read again inside that overlap are as their link holds them, and the scan drops them by version
+(`pipeline/scan.py`); what the overlap still misses, the reconciliation finds. Rows are read whole and
+carried to the pair jobs, which then need not read them again."""
 
 from __future__ import annotations
 
@@ -22,6 +25,25 @@ CARRIED_PREFIX = "@sync."
 EnrichRows = Callable[[SyncContext, list[dict[str, Any]]], Awaitable[None]]
 
 
+class MovedRows:
+    """F&O pages by position (`$skiptoken`). A row edited while a feed pages moves to the end, where it is
+    read again, and every row behind its old place moves up one: one of them may slip past a page boundary
+    unread. That row's stamp is not older than the moved row's first one, so the feed's watermark holds
+    there (`held`, see feed_watermark) and the next read, an overlap behind it, reads the row."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, datetime | None] = {}
+        self.held: datetime | None = None
+
+    def see(self, key: str, edited: datetime | None) -> None:
+        if key not in self._first:
+            self._first[key] = edited
+            return
+        first = self._first[key]
+        if first is not None and (self.held is None or first < self.held):
+            self.held = first
+
+
 def without_carried_keys(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith(CARRIED_PREFIX)}
 
@@ -31,12 +53,14 @@ async def scan_activity_feed(
 ) -> str | None:
     """Emit the activities of `category` edited since the watermark `cursor`; return the new watermark.
     `enrich` adds, for a batch of rows at once, what the kind's pair job needs beside each row."""
+    started = ctx.now()  # before reading: a row committed during the read is behind this
     watermark = parse_fno_time(cursor) if cursor else None
     since = watermark - timedelta(seconds=ctx.settings.fno_overlap_seconds) if watermark else None
     newest: datetime | None = watermark
     batch: list[FnoChange] = []
 
     marked_rows: list[dict[str, Any]] = []
+    moved = MovedRows()
 
     async def flush() -> None:
         if enrich is not None and marked_rows:
@@ -49,10 +73,17 @@ async def scan_activity_feed(
         if edited is not None and (newest is None or edited > newest):
             newest = edited
         company, number = row.get("dataAreaId"), row.get("ActivityNumber")
+        moved.see(f"{company}|{number}", edited)
         owner = str(row.get("ResponsibleWorkerPersonnelNumber") or "")
         if not isinstance(company, str) or not isinstance(number, str) or not number or not owner:
             continue  # no key, or nobody's activity: no mailbox to sync it with
-        if row.get("KeepSynchronized") == "Yes":
+        if row.get("KeepSynchronized") == "Yes" and (
+            watermark is None or edited is None or edited >= watermark
+        ):
+            # Only rows the last read cannot have seen (a stamp equal to the watermark may be new): the
+            # others, read again inside the overlap, are mostly as their links hold them and dropped by the
+            # scan. One that is not (visible late) is carried without its parent links, and its pair job
+            # reads them.
             marked_rows.append(row)
         batch.append(
             FnoChange(
@@ -69,4 +100,4 @@ async def scan_activity_feed(
             batch, marked_rows = [], []
     if batch:
         await flush()
-    return feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds).isoformat()
+    return feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held).isoformat()

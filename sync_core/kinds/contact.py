@@ -257,12 +257,13 @@ class ContactKindBase:
 
     @staticmethod
     def edited_after(row: Mapping[str, Any], watermark: datetime | None) -> bool:
-        """Whether the previous scan cannot have read this row (the overlap margin reads some rows twice;
-        those are mostly echoes the scan drops, so the feed does not look up their party names)."""
+        """Whether the previous scan may not have read this row (the overlap margin reads some rows twice;
+        those are mostly echoes the scan drops, so the feed does not look up their party names). A stamp
+        equal to the watermark may be new: our own writes during the last cycle carry its start time."""
         if watermark is None:
             return False  # a first read: nothing is linked yet, the pair jobs create and read themselves
         edited = parse_fno_time(row.get("LastEditDateTime"))
-        return edited is None or edited > watermark
+        return edited is None or edited >= watermark
 
     async def pending_entries(self, ctx: SyncContext) -> list[ContactListEntry]:
         return await ctx.store.list_contact_entries(pending=True)

@@ -14,6 +14,7 @@ from sync_core.contacts.membership import (
 )
 from sync_core.contacts.registry import PRIVATE_KIND, is_shared_only
 from sync_core.kinds import inventory
+from sync_core.kinds.activity_feed import MovedRows
 from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
@@ -53,7 +54,9 @@ class PrivateContactKind(ContactKindBase):
         """Changed contact persons (one query for all mailboxes), each offered to every employee mailbox
         whose list it is on (or may have left: the scan keeps those that are linked there), plus the list
         entries changed from the command line since the last scan. Each change carries its row."""
+        started = ctx.now()  # before reading (see feed_watermark)
         since, newest = self.feed_since(ctx, cursor)
+        moved = MovedRows()
         watermark = newest
         allowed = ctx.settings.contact_categories
         records = [
@@ -104,6 +107,7 @@ class PrivateContactKind(ContactKindBase):
             key = row_key(row)
             if key is None:
                 continue
+            moved.see(key, edited)
             seen.add(key)
             page.append(row)
             if len(page) >= FEED_PAGE:
@@ -124,4 +128,6 @@ class PrivateContactKind(ContactKindBase):
         if batch:
             await emit(batch)
         await self.settle_entries(ctx, pending)
-        return feed_cursor(feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds), cursor)
+        return feed_cursor(
+            feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held), cursor
+        )

@@ -15,6 +15,7 @@ from sync_core.contacts.membership import (
 )
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
 from sync_core.kinds import inventory
+from sync_core.kinds.activity_feed import MovedRows
 from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import ON_LIST_KEY, ContactKindBase, feed_cursor
 from sync_core.kinds.keys import feed_watermark, parse_fno_time
@@ -48,7 +49,9 @@ class SharedContactKind(ContactKindBase):
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
         """Per list: the query's members compared with the list's links (entering, leaving), plus the
         linked members edited since the last scan, plus entries changed from the command line."""
+        started = ctx.now()  # before reading (see feed_watermark)
         since, newest = self.feed_since(ctx, cursor)
+        moved = MovedRows()
         watermark = newest
         changed: dict[str, dict[str, Any]] = {}
         async for row in contacts_changed_since(ctx.fno, since):
@@ -57,6 +60,7 @@ class SharedContactKind(ContactKindBase):
                 newest = edited
             key = row_key(row)
             if key is not None:
+                moved.see(key, edited)
                 changed[key] = row
         records = {r.mailbox: r for r in await ctx.mailbox_records() if r.status == "ok"}
         for shared in ctx.settings.shared_lists:
@@ -106,4 +110,6 @@ class SharedContactKind(ContactKindBase):
             if batch:
                 await emit(batch)
             await self.settle_entries(ctx, pending)
-        return feed_cursor(feed_watermark(newest, ctx.now(), ctx.settings.fno_overlap_seconds), cursor)
+        return feed_cursor(
+            feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held), cursor
+        )

@@ -62,9 +62,18 @@ def stamp_of(item: Mapping[str, Any]) -> str | None:
     return None
 
 
-def feed_watermark(newest: datetime | None, now: datetime, overlap_seconds: int) -> datetime:
-    """The next watermark of an F&O edit-stamp feed: the newest stamp read, but at least `now` less the
-    overlap margin. Without that floor an idle feed would re-read everything edited within the margin of
-    its last edit in every cycle; the next read still starts a margin behind it (clock skew, late commits)."""
-    floor = now - timedelta(seconds=overlap_seconds)
-    return floor if newest is None or newest < floor else newest
+def feed_watermark(
+    newest: datetime | None, started: datetime, overlap_seconds: int, *, held: datetime | None = None
+) -> datetime:
+    """The next watermark of an F&O edit-stamp feed. The next read starts `overlap_seconds` behind it
+    (SYNC_FNO_OVERLAP_SECONDS), so a row whose stamp was up to that much older than the moment it became
+    readable (a long transaction, F&O's clock behind ours) is still read:
+    - the newest stamp read, but at least `started`, when this read began (our clock): an idle feed's
+      re-read window moves on with time instead of staying at its last edit, and a row committed during
+      the read, behind the page being read, is within the next read's window;
+    - at most the overlap ahead of `started`: one stamp from the future (a clock set wrong once) must not
+      blind the feed until then;
+    - at most `held`: the oldest stamp a read may have paged past (a row moved while it was paging)."""
+    ceiling = started + timedelta(seconds=overlap_seconds)
+    mark = started if newest is None or newest < started else min(newest, ceiling)
+    return mark if held is None or held >= mark else held

@@ -52,6 +52,11 @@ def test_feed_watermark_floor() -> None:
     now = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
     old = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
     recent = datetime(2026, 3, 20, 11, 59, 30, tzinfo=UTC)
-    assert feed_watermark(old, now, 120) == datetime(2026, 3, 20, 11, 58, tzinfo=UTC)
-    assert feed_watermark(recent, now, 120) == recent  # a newer stamp (or a fast server clock) wins
-    assert feed_watermark(None, now, 120) == datetime(2026, 3, 20, 11, 58, tzinfo=UTC)
+    # `now`: when the read began; the next read starts the overlap behind the watermark.
+    assert feed_watermark(old, now, 120) == now
+    assert feed_watermark(None, now, 120) == now
+    later = datetime(2026, 3, 20, 12, 1, tzinfo=UTC)
+    assert feed_watermark(later, now, 120) == later  # a newer stamp (a fast server clock) wins
+    far = datetime(2027, 1, 1, tzinfo=UTC)
+    assert feed_watermark(far, now, 120) == datetime(2026, 3, 20, 12, 2, tzinfo=UTC)  # not beyond the overlap
+    assert feed_watermark(later, now, 120, held=recent) == recent  # a row paged past holds it
