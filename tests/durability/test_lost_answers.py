@@ -220,3 +220,27 @@ def test_an_unfinished_create_whose_source_was_deleted_deletes_what_it_made(tena
     assert tenant.activity(made) is None
     assert _events(tenant, "Made, then deleted") == []
     _quiet(tenant)
+
+
+def test_lost_answers_to_updates_on_both_sides_land_once(tenant: Tenant, faults: Faults) -> None:
+    """An update applied whose answer was lost is sent again or read again; either way the edit lands and
+    the pair settles (a conditional write sent again meets its own change: 412, then a read)."""
+    lunch = tenant.handles["lunch"]
+    tenant.graph.update_event(ALICE, lunch, {"subject": "Lunch, edited in Outlook"})
+    review = tenant.handles["review"]
+    tenant.fno.update(
+        "Activities", {"dataAreaId": COMPANY, "ActivityNumber": review}, {"Purpose": "Review, edited in F&O"}
+    )
+    to_fno = faults.lose_answer("PATCH", r"^/data/Activities\(", count=1)
+    to_graph = faults.lose_answer("PATCH", r"/users/[^/]+/events/", count=1)
+
+    tenant.advance(minutes=5)
+    report = tenant.cycle()
+    assert (to_fno.fired, to_graph.fired) == (1, 1)
+    assert report.failures == []
+    assert [a["Purpose"] for a in _activities(tenant, "Lunch, edited in Outlook")] == [
+        "Lunch, edited in Outlook"
+    ]
+    assert len(_events(tenant, "Review, edited in F&O")) == 1
+    tenant.cycle()  # the echo of the writes
+    _quiet(tenant)
