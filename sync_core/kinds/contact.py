@@ -24,6 +24,7 @@ from typing import Any
 from sync_core.contacts import graph as contact_graph
 from sync_core.contacts.cache import lookups
 from sync_core.contacts.companies import parties_named
+from sync_core.contacts.creation import created_persons, parse_token, token_for
 from sync_core.contacts.membership import (
     CONTACT_PERSONS,
     contacts_by_key,
@@ -360,7 +361,8 @@ class ContactKindBase:
         item = await contact_graph.get_contact(ctx.graph, mailbox.address, graph_id)
         return _graph_item(item) if item else None
 
-    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
+        key = fno.key
         folder_id = await self.existing_folder_id(ctx, mailbox)
         if folder_id is None:
             return None
@@ -370,11 +372,28 @@ class ContactKindBase:
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if not graph.stamp:
             return None
+        if parse_token(graph.stamp) is not None:
+            return await self._find_created(ctx, mailbox, graph)
         try:
             split_fno_key(graph.stamp)
         except ValueError:
             return None  # a stamp we did not write: ignore it rather than trust it
         return await self.load_fno(ctx, graph.stamp)
+
+    async def _find_created(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
+        """A create from this contact was sent and not finished (its creation token is still on it): the
+        contact person it made, if F&O applied it (see contacts/creation.py). The pair then links the two
+        instead of creating a second one, and `stamp_graph` finishes the create."""
+        token = parse_token(graph.stamp)
+        if token is None:
+            return None
+        company = mailbox.record.company
+        for row in await created_persons(ctx.fno, company, token, ctx.settings.fno_overlap_seconds):
+            key = row_key(row)
+            if key is None or await ctx.store.get_link_by_fno(self.name, mailbox.address, key) is not None:
+                continue  # linked already: another contact's person, however alike
+            return await self.load_fno(ctx, key)
+        return None
 
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
         if item is None:
@@ -429,23 +448,35 @@ class ContactKindBase:
         body.update(
             {"dataAreaId": company, "AssociatedPartyNumber": party, **self.creation_fields(ctx, mailbox)}
         )
+        # The answer to the POST may be lost although F&O applied it (a timeout, a reset connection, a
+        # crash): the creation token on the contact lets a retry find what it made (contacts/creation.py).
+        token = token_for(body, ctx.now())
+        earlier = parse_token(graph.stamp)
+        if earlier is None or not earlier.same_create(token):
+            stamp = {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": token.value}]}
+            await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, stamp)
         row = await ctx.fno.create(CONTACT_PERSONS, body)
         key = fno_key(company, str(row["ContactPersonId"]))
-        # Stamp at once: a retry finds the contact person through the stamp instead of creating another.
+        await self._finish_create(ctx, mailbox, graph, key)
+        loaded = await self.load_fno(ctx, key)
+        if loaded is None:
+            raise RuntimeError("the contact person just created cannot be read back")
+        return loaded
+
+    async def _finish_create(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, key: str) -> None:
+        """What follows the create of a contact person from `graph` (again, after a lost answer)."""
+        # It came from this mailbox: it stays on this mailbox's list whatever the rule or query says.
+        # Recorded before the stamp: once the stamp is there, nothing repeats this step.
+        await record_entry(
+            ctx.store, mailbox.address, key, True, origin="outlook", at=ctx.now(), pending=False
+        )
+        # The stamp replaces the creation token: a retry finds the contact person by it.
         categories = [c for c in graph.item.get("categories") or [] if c not in PROBLEM_CATEGORIES]
         patch: dict[str, Any] = {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": key}]}
         if categories != list(graph.item.get("categories") or []):
             patch["categories"] = categories
         await contact_graph.update_contact(ctx.graph, mailbox.address, graph.id, patch)
-        # It came from this mailbox: it stays on this mailbox's list whatever the rule or query says.
-        await record_entry(
-            ctx.store, mailbox.address, key, True, origin="outlook", at=ctx.now(), pending=False
-        )
         await self._offer_to_shared_lists(ctx, mailbox, key)
-        loaded = await self.load_fno(ctx, key)
-        if loaded is None:
-            raise RuntimeError("the contact person just created cannot be read back")
-        return loaded
 
     async def _offer_to_shared_lists(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
         """A new contact person may belong to shared lists: let each list decide in this cycle, not the next."""
@@ -546,6 +577,11 @@ class ContactKindBase:
             await contact_graph.update_contact(
                 ctx.graph, mailbox.address, graph.id, {"categories": categories}
             )
+
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
+        """The pair links a contact person to the Outlook contact whose create lost its answer: what the
+        create did after the POST is done now (list entry, stamp over the creation token, categories)."""
+        await self._finish_create(ctx, mailbox, graph, fno_key)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
         # The F&O mark of a contact is its place on this mailbox's list: an explicit entry, never the record.
