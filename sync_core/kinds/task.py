@@ -10,14 +10,16 @@ What is special about To Do, and where it is handled:
   as `@removed`; the task is found again by its linkedResource and the link follows it (scan and
   `load_graph`), so nothing is deleted or duplicated.
 - Only the configured list (default list unless SYNC_TODO_LIST) imports new tasks; linked tasks keep
-  syncing in whatever list the user moves them to.
+  syncing in whatever list the user moves them to. Outside that list a task with the category counts as
+  marked when it carries this product's stamp (`graph_view`); the scan reads such a task, when it is not
+  linked, to learn that (`_stamped_elsewhere`), so a stamped task marked again in another list is linked again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +68,7 @@ class SyncListMissing(RuntimeError):
 class TaskKind:
     name = "task"
     merge_groups: tuple[tuple[str, ...], ...] = (REMINDER_FIELDS,)
+    fields_finished_after_create: frozenset[str] = frozenset()
     # Written without reading first (pipeline/assumed.py) unless the status changes: reopening a task
     # depends on the percentage F&O holds now.
     fields_needing_graph_item: frozenset[str] = frozenset()
@@ -126,8 +129,9 @@ class TaskKind:
             full=not saved.links,
             vanished=vanished,
             may_have_moved=lists_read or bool(found.removed) or not saved.links or bool(vanished),
+            read=found.read,
         )
-        changes = [*found.listed, *moved]
+        changes = [*await self._stamped_elsewhere(ctx, mailbox, found, out.sync_list), *moved]
         for offset in range(0, len(changes), FEED_PAGE):
             await emit(changes[offset : offset + FEED_PAGE])
         return out.dump()
@@ -182,6 +186,7 @@ class TaskKind:
         full: bool,
         vanished: set[str],
         may_have_moved: bool,
+        read: dict[str, dict[str, Any] | None],
     ) -> list[ExchangeChange]:
         """Links whose task moved to another list (To Do gives it a new id there) follow it.
 
@@ -193,7 +198,8 @@ class TaskKind:
 
         The first way reads each such task (delta does not send the linkedResource), so only when a move
         may have happened: a task was removed, or the list of lists was read (after this product created
-        tasks, a task may move before its first round lists it, and nothing is reported removed)."""
+        tasks, a task may move before its first round lists it, and nothing is reported removed). The
+        tasks read are kept in `read` (composed id -> task, None if gone) for `_stamped_elsewhere`."""
         store, address = ctx.store, mailbox.address
         out: list[ExchangeChange] = []
         followed: set[str] = set()  # old ids whose link now points at the moved task
@@ -202,7 +208,7 @@ class TaskKind:
             if await store.get_link_by_graph(self.name, address, graph_id) is not None:
                 continue
             list_id, task_id = todo.split(graph_id)
-            task = await todo.get_task(ctx.graph, address, list_id, task_id)
+            task = read[graph_id] = await todo.get_task(ctx.graph, address, list_id, task_id)
             stamp = todo.stamp_of(task) if task else None
             link = await store.get_link_by_fno(self.name, address, stamp) if stamp else None
             if (
@@ -238,6 +244,36 @@ class TaskKind:
                 out.append(ExchangeChange(link.graph_id, removed=not candidates))
                 continue
             out.append(await self._relink(ctx, link, candidates[0]))
+        return out
+
+    async def _stamped_elsewhere(
+        self, ctx: SyncContext, mailbox: Mailbox, found: _Round, sync_list: str | None
+    ) -> list[ExchangeChange]:
+        """The round's changes, marked as the pair job counts marks (`graph_view`): a task with the
+        category counts in the sync list, and in any other list when it carries this product's stamp
+        (a task the product knows: created or imported by it, then moved there). Delta sends no
+        linkedResources, so such a task outside the sync list is read here; only when it is not linked
+        (a linked task is queued anyway) and only when the round lists it (it changed): an idle scan
+        reads nothing more. Without this, a stamped task unlinked earlier (unmarked on one side, so sync
+        removed its category) and marked again by the user outside the sync list was never queued."""
+        store, address = ctx.store, mailbox.address
+        out: list[ExchangeChange] = []
+        for change in found.listed:
+            if change.marked or change.graph_id not in found.carrying:
+                out.append(change)
+                continue
+            list_id, task_id = todo.split(change.graph_id)
+            if list_id == sync_list or await store.get_link_by_graph(self.name, address, change.graph_id):
+                out.append(change)
+                continue
+            if change.graph_id in found.read:  # read by _follow_moves, or listed twice by delta
+                task = found.read[change.graph_id]
+            else:
+                task = found.read[change.graph_id] = await todo.get_task(ctx.graph, address, list_id, task_id)
+            if task is not None and todo.stamp_of(task):
+                log.info("stamped To Do task marked outside the sync list; queued")
+                change = replace(change, marked=True)
+            out.append(change)
         return out
 
     async def _lists_stale(self, ctx: SyncContext, mailbox: Mailbox) -> None:
@@ -707,6 +743,8 @@ class _Round:
     removed: list[str] = field(default_factory=list)
     carrying: set[str] = field(default_factory=set)  # listed tasks that carry the sync category
     gone_lists: set[str] = field(default_factory=set)  # watched lists whose delta answered 404
+    # Tasks the scan read with their linkedResources (composed id -> task, None when not there).
+    read: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def add(self, list_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None) -> None:
         task_id = item.get("id")
@@ -728,7 +766,8 @@ class _Round:
         version = etag if isinstance(etag, str) and etag else None
         # Delta sends the whole task but not its linkedResources (the stamp). In the sync list the stamp
         # does not decide whether the task counts as marked, so the pair job may use the task as listed;
-        # elsewhere only a stamped task counts, so the pair job reads it with its stamp.
+        # elsewhere only a stamped task counts: the scan reads it for its stamp when it is not linked
+        # (TaskKind._stamped_elsewhere), and the pair job reads it with its stamp.
         carried = _graph_item(list_id, item) if in_sync_list and version else None
         self.listed.append(
             ExchangeChange(graph_id, marked=tagged and in_sync_list, version=version, item=carried)

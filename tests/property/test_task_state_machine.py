@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
@@ -263,14 +262,6 @@ class TaskMachine(PipelineMachine):
             self._forget_pair(f"fno:{COMPANY}|{row['ActivityNumber']}")
             self.fno.delete("Activities", self._key(row))
 
-    def _known_unqueued(self, task: dict[str, Any]) -> bool:
-        """Known bug, test_task_marked_again_outside_the_sync_list below: a task carrying our stamp, marked
-        again by the user in a list other than the sync list, is never queued (the scan counts only the sync
-        list's tasks as marked; the pair job would count the stamp)."""
-        stamp = stamp_of(task)
-        linked = {link.fno_key for link in self.links()}
-        return task["listId"] != self.default_list and stamp is not None and stamp not in linked
-
     # ---- the invariants after a quiet cycle ---------------------------------------------------------------
     def check_converged(self) -> None:
         activities = {f"{COMPANY}|{a['ActivityNumber']}": a for a in self.activities()}
@@ -307,7 +298,7 @@ class TaskMachine(PipelineMachine):
                 assert key in linked_fno, f"marked task activity {key} not linked"
         for graph_id, task in todos.items():
             record = to_record(task_from_todo(task, sync_category=CATEGORY, time_zone=ZONE))
-            if self.todo_marked(task) and self.in_scope(record) and not self._known_unqueued(task):
+            if self.todo_marked(task) and self.in_scope(record):
                 assert graph_id in linked_graph, f"marked To Do task {task['title']!r} not linked"
         stamps = [stamp_of(t) for t in todos.values() if stamp_of(t)]
         assert len(stamps) == len(set(stamps)), "two To Do tasks carry the same F&O key"
@@ -336,19 +327,11 @@ TaskMachineTest.TestCase.settings = settings(
 TestTaskStateMachine = TaskMachineTest.TestCase
 
 
-@pytest.mark.xfail(
-    reason=(
-        "product bug (kinds/task.py scan_exchange/_Round.add): a To Do task that carries the product's"
-        " linkedResource, was unlinked (unmarked in F&O, so sync removed its category) and is marked again"
-        " by the user while it sits in a list other than the sync list is never queued: the scan reports it"
-        " unmarked (tagged and in the sync list only), while graph_view counts the stamp as marked, so the"
-        " pair is never relinked. Shrunk example: existing_data(fno_items=[('Call back', 5)]),"
-        " move_in_todo(0), settle, mark_in_fno(False, 0), settle, mark_in_todo(True, 0), settle ->"
-        " 'marked To Do task not linked'"
-    ),
-    strict=False,
-)
 def test_task_marked_again_outside_the_sync_list() -> None:
+    """Was a product bug: a To Do task carrying the product's linkedResource, unlinked (unmarked in F&O, so
+    sync removed its category) and marked again by the user in a list other than the sync list was never
+    queued (the scan counted only the sync list's tasks as marked; graph_view counts the stamp). The scan
+    now reads such a task for its stamp (TaskKind._stamped_elsewhere)."""
     machine = TaskMachine()
     try:
         machine.existing_data([("Call back", 5)], [])
@@ -357,7 +340,7 @@ def test_task_marked_again_outside_the_sync_list() -> None:
         machine.mark_in_fno(0, False)
         machine.quiesce()
         machine.mark_in_todo(0, True)
-        machine.quiesce()  # the invariants exempt the known case
+        machine.quiesce()
         [task] = machine.todos()
         assert CATEGORY in task["categories"]
         assert [link.graph_id for link in machine.links()] == [machine.graph_id(task)], "not linked again"
