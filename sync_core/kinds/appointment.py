@@ -50,6 +50,7 @@ _STAMPABLE_TYPES = {"singleInstance", None}
 class AppointmentKind:
     name = "appointment"
     merge_groups = (*DEFAULT_GROUPS, SERIES_FIELDS)
+    fields_finished_after_create: frozenset[str] = frozenset({"attendees"})
     # Written without reading first (pipeline/assumed.py) unless one of these fields changes: the
     # attendees are the activity's parent links, which only the read side holds.
     fields_needing_graph_item: frozenset[str] = frozenset()

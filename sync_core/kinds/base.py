@@ -70,6 +70,10 @@ class KindAdapter(Protocol):
     name: str
     # Fields that merge as one unit (never one side's start with the other side's end).
     merge_groups: tuple[tuple[str, ...], ...]
+    # Canonical fields a create writes in a request after the one that makes the item (an activity's
+    # attendees are its parent links): when the create's answer was lost they may be missing, and finishing
+    # it must not count that as an edit of the created item.
+    fields_finished_after_create: frozenset[str]
 
     def content_hash(self, record: Mapping[str, Any]) -> str:
         """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""

@@ -81,6 +81,7 @@ class ContactKindBase:
 
     name = "contact"
     merge_groups = MERGE_GROUPS
+    fields_finished_after_create: frozenset[str] = frozenset()
     accepts_category_elsewhere = False
     # Written without reading first (pipeline/assumed.py) unless one of these fields changes: the other
     # addresses and phones of the Outlook contact survive an update, and a new company is looked up.

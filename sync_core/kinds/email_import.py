@@ -26,6 +26,7 @@ class OneWayKind(ValueError):
 class EmailImportKind:
     name = KIND
     merge_groups: tuple[tuple[str, ...], ...] = ()
+    fields_finished_after_create: frozenset[str] = frozenset()
     deletion_check = False  # nothing is linked, so nothing can vanish
 
     def content_hash(self, record: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,6 +80,9 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
 
     snapshot = link.snapshot if settled and link is not None else None
     fno_view, graph_view, decision = await _decide(ctx, kind, mailbox, link, snapshot, fno, graph)
+    if _finishing_create(link, fno, graph) and decision.action is ActionKind.NOTHING and decision.snapshot:
+        # Nothing changed since the create was sent: what is left is to link (and stamp) the pair.
+        decision = Decision(ActionKind.UPDATE, snapshot=decision.snapshot, reason="earlier create finished")
     if not assumed.assumption_holds(kind, decision, graph, fno):
         return await sync_pair(ctx, message, assume=False)
     if not settled and decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
@@ -250,10 +254,21 @@ async def _decide(
         graph_view = await kind.graph_view(ctx, mailbox, graph)
     fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
     policy = Policy(ctx.settings.conflict_policy.value)
-    if snapshot is None and link is not None and link.is_claim:
-        # Finishing a create whose answer was lost: the side it was made from wins, so the writes that
-        # follow a create (an activity's attendee links, say) are completed now.
-        policy = Policy.EXCHANGE if _is_pending(link.fno_key) else Policy.D365
+    if _finishing_create(link, fno, graph):
+        assert link is not None
+        # The created item carries the mark as the create made it (a contact's list entry, say, is
+        # written after the POST): finishing the create must not read a missing mark as an unmark.
+        if _is_pending(link.fno_key):
+            fno_view = replace(fno_view, marked=True)
+        else:
+            graph_view = replace(graph_view, marked=True)
+        if link.snapshot:
+            # Three-way against the record the create sent: an edit made on either side since wins over
+            # the other side's unchanged value, and what the create still had to write counts as unedited.
+            snapshot = _sent_record(kind, link, fno_view if _is_pending(link.fno_key) else graph_view)
+        else:
+            # A claim from before the record was kept: the side the create was made from wins.
+            policy = Policy.EXCHANGE if _is_pending(link.fno_key) else Policy.D365
     if snapshot is None and graph is not None and _protects(kind, graph):
         # Linking must not write to this Exchange item (a series occurrence would become an exception).
         policy = Policy.EXCHANGE
@@ -356,7 +371,13 @@ async def _apply(
     if action is ActionKind.CREATE_IN_GRAPH:
         assert fno is not None and decision.snapshot is not None
         link = await _claim(
-            ctx, kind.name, mailbox.address, link, fno_key=fno.key, graph_id=PENDING + fno.key
+            ctx,
+            kind.name,
+            mailbox.address,
+            link,
+            fno_key=fno.key,
+            graph_id=PENDING + fno.key,
+            record=decision.snapshot,
         )
         async with _unclaimed_if_refused(ctx, link, GraphError):
             graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
@@ -365,7 +386,13 @@ async def _apply(
     elif action is ActionKind.CREATE_IN_FNO:
         assert graph is not None and decision.snapshot is not None
         link = await _claim(
-            ctx, kind.name, mailbox.address, link, fno_key=PENDING + graph.id, graph_id=graph.id
+            ctx,
+            kind.name,
+            mailbox.address,
+            link,
+            fno_key=PENDING + graph.id,
+            graph_id=graph.id,
+            record=decision.snapshot,
         )
         async with _unclaimed_if_refused(ctx, link, FnoError):
             fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
@@ -438,14 +465,43 @@ async def _apply(
 
 
 async def _claim(
-    ctx: SyncContext, kind: str, mailbox: str, link: Link | None, *, fno_key: str, graph_id: str
+    ctx: SyncContext,
+    kind: str,
+    mailbox: str,
+    link: Link | None,
+    *,
+    fno_key: str,
+    graph_id: str,
+    record: Mapping[str, Any],
 ) -> Link:
     """Insert-only pending link: of two workers about to create the same item, one gets ConcurrencyError."""
     if link is not None:
         return link  # our own earlier claim (a crash left it): the partner search above found nothing
     # synced_at of a claim: when the create was first attempted (see _wait_for_earlier_create).
-    claim = Link(kind=kind, mailbox=mailbox, fno_key=fno_key, graph_id=graph_id, synced_at=ctx.now())
+    # Its snapshot is the record sent: finishing the create later tells edits made since from it.
+    claim = Link(
+        kind=kind,
+        mailbox=mailbox,
+        fno_key=fno_key,
+        graph_id=graph_id,
+        synced_at=ctx.now(),
+        snapshot=dict(record),
+    )
     return await ctx.store.save_link(claim)
+
+
+def _finishing_create(link: Link | None, fno: FnoItem | None, graph: GraphItem | None) -> bool:
+    """A claim whose create did make the item: both sides are there, the pair is not linked yet."""
+    return link is not None and link.is_claim and fno is not None and graph is not None
+
+
+def _sent_record(kind: KindAdapter, claim: Link, created: SideView) -> dict[str, Any]:
+    sent = dict(claim.snapshot)
+    if created.record is not None:
+        for field in kind.fields_finished_after_create:
+            if field in created.record:
+                sent[field] = created.record[field]
+    return sent
 
 
 class CreateOutcomeUnknown(Exception):
