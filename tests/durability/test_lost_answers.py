@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from simulators.faults import Faults
+from simulators.faults import LOSE_ANSWER, AppliedWrite, Faults
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.kinds.keys import fno_key, stamp_of
 from sync_core.kinds.task_todo import ENTRY_PREFIX
@@ -21,7 +21,7 @@ from sync_core.kinds.task_todo import stamp_of as task_stamp_of
 from sync_core.state.base import PENDING, Link
 from sync_core.state.factory import SQLITE_FILE
 from sync_core.state.sqlite import SqliteStateStore
-from tests.e2e.deletion_helpers import add_activity, graph_time
+from tests.e2e.deletion_helpers import add_activity, graph_time, update_activity
 from tests.e2e.harness import Tenant, sample_tenant
 
 ALICE = "alice@contoso.com"
@@ -243,4 +243,34 @@ def test_lost_answers_to_updates_on_both_sides_land_once(tenant: Tenant, faults:
     ]
     assert len(_events(tenant, "Review, edited in F&O")) == 1
     tenant.cycle()  # the echo of the writes
+    _quiet(tenant)
+
+
+def test_an_edit_made_before_an_unfinished_create_is_finished_is_kept(tenant: Tenant, faults: Faults) -> None:
+    """The create's answer was lost and the next passes could not look (F&O failing): meanwhile the user
+    edited the activity it made. Finishing the create keeps that edit and carries it to Outlook."""
+    event = _marked_event(tenant, "Offsite planning")
+
+    def after_create(write: AppliedWrite) -> str | None:
+        if write.method == "POST" and write.path == "/data/Activities":
+            faults.fail("GET", ACTIVITIES, status=500, count=5)  # every retry of this cycle fails
+            return LOSE_ANSWER
+        return None
+
+    remove = faults.on_applied_write(after_create)
+    report = tenant.cycle()
+    remove()
+    assert report.waiting_for_retry == 1
+    [activity] = _activities(tenant, "Offsite planning")
+    update_activity(tenant, activity["ActivityNumber"], {"Purpose": "Offsite planning (room booked)"})
+
+    tenant.advance(minutes=6)
+    report = tenant.cycle()
+    assert report.failures == [] and report.waiting_for_retry == 0
+    assert [a["ActivityNumber"] for a in _activities(tenant, "Offsite planning (room booked)")] == [
+        activity["ActivityNumber"]
+    ]
+    [synced] = [e for e in tenant.graph.events(ALICE) if e["id"] == event["id"]]
+    assert synced["subject"] == "Offsite planning (room booked)"
+    tenant.cycle()  # the echo
     _quiet(tenant)
