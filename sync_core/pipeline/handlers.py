@@ -126,7 +126,8 @@ async def _guard(
         if not final:
             raise TransientError(reason) from exc
         return  # consumed: a transient failure waits on the work list (pipeline/retry.py)
-    if not ctx.dry_run and isinstance(message, SyncPair | ImportMessage):
+    if not ctx.dry_run:
+        # A scan that failed before and works again is no open failure any more (one delete a scan).
         await ctx.store.clear_failure(kind, mailbox, item_key)
 
 
