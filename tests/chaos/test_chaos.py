@@ -34,7 +34,6 @@ def _seeds() -> list[int]:
     return list(CI_SEEDS)
 
 
-@pytest.mark.xfail(reason="issue 13: durability fixes in progress", strict=False)
 @pytest.mark.parametrize("seed", _seeds())
 def test_chaos_scenario(tmp_path: Path, seed: int) -> None:
     outcome = run_scenario(tmp_path, seed)

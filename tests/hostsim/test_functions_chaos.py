@@ -56,7 +56,6 @@ def test_functions_pipeline_converges_without_kills(
     assert not outcome.problems, outcome.report()
 
 
-@pytest.mark.xfail(reason="issue 13: durability fixes in progress", strict=False, raises=NotConverged)
 def test_functions_pipeline_converges_after_workers_are_killed(
     tmp_path: Path, azurite_connection_string: str, unique_prefix: str
 ) -> None:
