@@ -102,7 +102,9 @@ def test_a_failing_workers_read_leaves_the_rest_of_the_cycle(
     # A day later (workers are looked up again), with a new mailbox in scope and changes on both sides.
     _age_registry(tenant, hours=25)
     monkeypatch.setenv("SYNC_MAILBOXES", tenant.environ["SYNC_MAILBOXES"] + f",{NEW_MAILBOX}")
-    tenant.now = datetime.now(UTC)  # the stand-ins stamp edits with the tenant's clock
+    # The stand-ins stamp edits with the tenant's clock, in whole seconds: a later second than the first
+    # run's writes, or the edit would carry the version the link already holds.
+    tenant.now = max(datetime.now(UTC), tenant.now + timedelta(seconds=1))
     review = tenant.handles["review"]
     tenant.fno.update("Activities", {"dataAreaId": COMPANY, "ActivityNumber": review}, {"Location": "Room 9"})
     _new_marked_event(tenant, "carol@contoso.com", "Planning review")
