@@ -15,7 +15,7 @@ from typing import Any
 
 from sync_core.d365 import entities
 from sync_core.kinds.base import EmitFno, FnoChange
-from sync_core.kinds.keys import feed_watermark, fno_key, parse_fno_time
+from sync_core.kinds.keys import feed_watermark, fno_key, parse_fno_time, row_version
 from sync_core.pipeline.context import SyncContext
 
 FEED_PAGE = 100
@@ -91,7 +91,7 @@ async def scan_activity_feed(
                 owner=owner,
                 marked=row.get("KeepSynchronized") == "Yes",
                 edited_at=edited,
-                version=str(row.get("LastDateTimeEdited") or "") or None,
+                version=row_version(row, "LastDateTimeEdited") or None,
                 row=row,  # whole rows: the pair job maps this one without reading it again
             )
         )

@@ -24,7 +24,14 @@ from sync_core.kinds.base import (
     FnoItem,
     GraphItem,
 )
-from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
+from sync_core.kinds.keys import (
+    STAMP_PROPERTY_ID,
+    fno_key,
+    parse_fno_time,
+    row_version,
+    split_fno_key,
+    stamp_of,
+)
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import (
     SERIES_FIELDS,
@@ -181,7 +188,7 @@ class AppointmentKind:
         return FnoItem(
             key=key,
             row=without_carried_keys(dict(row)),
-            version=str(row.get("LastDateTimeEdited") or ""),
+            version=row_version(row, "LastDateTimeEdited"),
             extra={"contact_emails": emails, "parent_links": links},
         )
 

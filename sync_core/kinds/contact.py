@@ -43,7 +43,14 @@ from sync_core.kinds.base import (
     FnoItem,
     GraphItem,
 )
-from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, parse_fno_time, split_fno_key, stamp_of
+from sync_core.kinds.keys import (
+    STAMP_PROPERTY_ID,
+    fno_key,
+    parse_fno_time,
+    row_version,
+    split_fno_key,
+    stamp_of,
+)
 from sync_core.model.contact import (
     MERGE_GROUPS,
     company_key,
@@ -291,7 +298,7 @@ class ContactKindBase:
         key = row_key(row)
         if key is None:
             return None
-        version = str(row.get("LastEditDateTime") or "") if versioned else ""
+        version = row_version(row, "LastEditDateTime") if versioned else ""
         return FnoChange(
             fno_key=key,
             owner=owner,
@@ -336,7 +343,7 @@ class ContactKindBase:
         party = str(row.get("AssociatedPartyNumber") or "")
         name = await lookups(ctx.fno).party_name(ctx.fno, company, party)
         return FnoItem(
-            key=key, row=row, version=str(row.get("LastEditDateTime") or ""), extra={"company": name}
+            key=key, row=row, version=row_version(row, "LastEditDateTime"), extra={"company": name}
         )
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
@@ -352,7 +359,7 @@ class ContactKindBase:
         extra: dict[str, Any] = {"company": name}
         if isinstance(row.get(ON_LIST_KEY), bool):
             extra["by_rule"] = row[ON_LIST_KEY]
-        return FnoItem(key=key, row=clean, version=str(clean.get("LastEditDateTime") or ""), extra=extra)
+        return FnoItem(key=key, row=clean, version=row_version(row, "LastEditDateTime"), extra=extra)
 
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """For the deletion check: which linked contact persons F&O still has."""

@@ -26,7 +26,7 @@ from sync_core.d365.odata import and_all, datetime_literal, enum_literal, exact_
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.exchange.urls import graph_datetime, odata_string, seg, user_seg
 from sync_core.kinds import task_todo as todo
-from sync_core.kinds.keys import fno_key
+from sync_core.kinds.keys import fno_key, row_version
 from sync_core.model.appointment import from_record as appointment_from_record
 from sync_core.model.datetimes import parse_instant
 from sync_core.model.task_fno import is_closed
@@ -180,7 +180,7 @@ async def appointment_fno(ctx: SyncContext, mailbox: Mailbox, category: str) -> 
     for row in await activity_rows(ctx, mailbox, category, window, []):
         key = _activity_key(row)
         if key is not None:
-            items[key] = Listed(version=_text(row.get("LastDateTimeEdited")), marked=True)
+            items[key] = Listed(version=row_version(row, "LastDateTimeEdited") or None, marked=True)
     return Inventory(items, lambda link: _window_covers(ctx, link.snapshot, masters=True))
 
 
@@ -259,7 +259,7 @@ async def task_fno(ctx: SyncContext, mailbox: Mailbox, category: str) -> Invento
         instant = parse_instant(row.get("EndDateTime")) or parse_instant(row.get("StartDateTime"))
         day = instant.astimezone(mailbox.zone).date() if instant is not None else None
         items[key] = Listed(
-            version=_text(row.get("LastDateTimeEdited")),
+            version=row_version(row, "LastDateTimeEdited") or None,
             marked=True,
             wanted=_task_wanted(ctx, completed, day),
         )
@@ -317,7 +317,8 @@ def _contact_items(
 ) -> dict[str, Listed]:
     return {
         key: Listed(
-            version=_text(row.get("LastEditDateTime")), marked=effective(by_rule(row), entries.get(key))
+            version=row_version(row, "LastEditDateTime") or None,
+            marked=effective(by_rule(row), entries.get(key)),
         )
         for key, row in rows.items()
     }

@@ -51,6 +51,16 @@ def parse_fno_time(value: Any) -> datetime | None:
     return None if parsed.year <= _FNO_EMPTY_YEAR else parsed
 
 
+def row_version(row: Mapping[str, Any], stamp_field: str) -> str:
+    """An F&O row's version: its edit stamp and its `@odata.etag`. The stamp alone has whole seconds, so
+    an edit in the same second as the product's own write would look like that write's echo and be
+    skipped; the etag (the row's version counter) changes with every write."""
+    stamp = row.get(stamp_field)
+    etag = row.get("@odata.etag")
+    text = stamp if isinstance(stamp, str) else ""
+    return f"{text}|{etag}" if text and isinstance(etag, str) and etag else text
+
+
 def stamp_of(item: Mapping[str, Any]) -> str | None:
     """The F&O key stamped on a Graph item, read from its expanded extended properties."""
     for prop in item.get("singleValueExtendedProperties") or []:

@@ -38,7 +38,7 @@ from sync_core.kinds.base import (
     FnoItem,
     GraphItem,
 )
-from sync_core.kinds.keys import fno_key, parse_fno_time, split_fno_key
+from sync_core.kinds.keys import fno_key, parse_fno_time, row_version, split_fno_key
 from sync_core.kinds.task_cursor import TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
@@ -723,7 +723,7 @@ def _whole_row_of(key: str, row: Mapping[str, Any]) -> bool:
 
 
 def _fno_item(key: str, row: Mapping[str, Any]) -> FnoItem:
-    return FnoItem(key=key, row=row, version=str(row.get("LastDateTimeEdited") or ""), extra={})
+    return FnoItem(key=key, row=row, version=row_version(row, "LastDateTimeEdited"), extra={})
 
 
 def _graph_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:

@@ -225,16 +225,19 @@ def test_a_carried_row_maps_as_a_read_one_and_must_belong_to_its_pair(tenant: Te
             key = f"{COMPANY}|CP-0003"
             loaded = await kind.load_fno(ctx, key)
             assert loaded is not None
+            row["@odata.etag"] = loaded.row["@odata.etag"]  # as a feed reads the row over OData
             # Without the feed's annotations the name is looked up, as load_fno does.
             plain = await kind.fno_item_from_row(ctx, key, row)
             columns = {k: v for k, v in loaded.row.items() if not k.startswith("@odata.")}
-            assert (plain.row, plain.version, plain.extra) == (columns, loaded.version, loaded.extra)
+            plain_columns = {k: v for k, v in plain.row.items() if not k.startswith("@odata.")}
+            assert (plain_columns, plain.version, plain.extra) == (columns, loaded.version, loaded.extra)
             # With them, nothing is looked up and the list query's answer is kept for fno_view.
             mark = tenant.mark_logs()
             noted = await kind.fno_item_from_row(
                 ctx, key, {**row, COMPANY_NAME_KEY: "Name", ON_LIST_KEY: False}
             )
-            assert noted.row == columns and noted.extra == {"company": "Name", "by_rule": False}
+            noted_columns = {k: v for k, v in noted.row.items() if not k.startswith("@odata.")}
+            assert noted_columns == columns and noted.extra == {"company": "Name", "by_rule": False}
             assert tenant.fno.request_log[mark[1] :] == []
             shared = await ctx.mailbox(SHARED_MAILBOX)
             assert shared is not None
