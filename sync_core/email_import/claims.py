@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sync_core.pipeline import owner
 from sync_core.state.base import PENDING, Link, StateStore
 
 KIND = "email"
@@ -36,6 +37,11 @@ def is_stale(link: Link, now: datetime, timeout: timedelta = CLAIM_TIMEOUT) -> b
     return link.synced_at is None or now - link.synced_at >= timeout
 
 
+def claim_key(link: Link) -> str:
+    """The claim's name in pipeline/owner.py's registry of creates in flight."""
+    return f"{KIND}|{link.mailbox}|{link.graph_id}"
+
+
 async def find(store: StateStore, company: str, entry: str) -> Link | None:
     return await store.get_link_by_graph(KIND, partition(company), entry)
 
@@ -48,6 +54,7 @@ async def claim(store: StateStore, company: str, entry: str, now: datetime, prev
         fno_key=PENDING + entry,
         graph_id=entry,
         snapshot={"state": "pending"},
+        owner=owner.this_process(),
         synced_at=now,
         etag=previous.etag if previous else None,
     )

@@ -28,6 +28,7 @@ from sync_core.model.email import (
     has_category,
     replace_category,
 )
+from sync_core.pipeline import owner
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import ImportMessage
 from sync_core.pipeline.report import PlannedAction
@@ -122,7 +123,8 @@ async def _import(ctx: SyncContext, mailbox: Mailbox, message: ImportMessage, it
         if link is None:
             link, ours = await claims.claim(store, company, entry, now, None), True
         if found is None and not ours:
-            if not claims.is_stale(link, now, timedelta(seconds=ctx.settings.create_outcome_wait_seconds)):
+            configured = timedelta(seconds=ctx.settings.create_outcome_wait_seconds)
+            if not claims.is_stale(link, now, owner.wait_for(link.owner, claims.claim_key(link), configured)):
                 raise ConcurrencyError("another worker is importing this message")
             link = await claims.claim(store, company, entry, now, link)  # left by a crash: take over
         if found is not None:
@@ -131,7 +133,8 @@ async def _import(ctx: SyncContext, mailbox: Mailbox, message: ImportMessage, it
             body = activity_body(
                 email, company=company, personnel_number=mailbox.record.personnel_number, entry=entry
             )
-            row = await ctx.fno.create(entities.ACTIVITIES, body)
+            with owner.creating(claims.claim_key(link)):
+                row = await ctx.fno.create(entities.ACTIVITIES, body)
             key, fresh = fno_key(company, str(row["ActivityNumber"])), True
         link = await claims.advance(store, link, key, "created", now)
     assert link is not None  # found above, or claimed here

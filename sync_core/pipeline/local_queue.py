@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sync_core.pipeline.messages import encode
+from sync_core.pipeline.owner import alive
 from sync_core.pipeline.queues import AnyMessage, Delivery
 
 _T = TypeVar("_T")
@@ -43,16 +44,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, id);
 """
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it runs, under another user
-    return True
 
 
 class SqliteQueues:
@@ -100,7 +91,7 @@ class SqliteQueues:
                 row[0]
                 for row in conn.execute("SELECT DISTINCT owner_pid FROM messages WHERE owner_pid IS NOT NULL")
             ]
-            dead = [pid for pid in pids if pid != self._pid and not _alive(pid)]
+            dead = [pid for pid in pids if pid != self._pid and not alive(pid)]
             for pid in dead:
                 conn.execute(
                     "UPDATE messages SET visible_at = 0, owner = NULL, owner_pid = NULL WHERE owner_pid = ?",

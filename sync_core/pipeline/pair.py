@@ -17,7 +17,7 @@ from sync_core.engine.decide import decide
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
-from sync_core.pipeline import assumed
+from sync_core.pipeline import assumed, owner
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import PlannedAction
@@ -379,8 +379,9 @@ async def _apply(
             graph_id=PENDING + fno.key,
             record=decision.snapshot,
         )
-        async with _unclaimed_if_refused(ctx, link, GraphError):
-            graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
+        with owner.creating(_claim_key(link)):
+            async with _unclaimed_if_refused(ctx, link, GraphError):
+                graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
         await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_exchange", "created")
     elif action is ActionKind.CREATE_IN_FNO:
@@ -394,8 +395,9 @@ async def _apply(
             graph_id=graph.id,
             record=decision.snapshot,
         )
-        async with _unclaimed_if_refused(ctx, link, FnoError):
-            fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
+        with owner.creating(_claim_key(link)):
+            async with _unclaimed_if_refused(ctx, link, FnoError):
+                fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
         await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_fno", "created")
     elif action in (ActionKind.UPDATE, ActionKind.LINK):
@@ -486,8 +488,13 @@ async def _claim(
         graph_id=graph_id,
         synced_at=ctx.now(),
         snapshot=dict(record),
+        owner=owner.this_process(),
     )
     return await ctx.store.save_link(claim)
+
+
+def _claim_key(claim: Link) -> str:
+    return "|".join((claim.kind, claim.mailbox, claim.fno_key, claim.graph_id))
 
 
 def _finishing_create(link: Link | None, fno: FnoItem | None, graph: GraphItem | None) -> bool:
@@ -514,7 +521,9 @@ def _wait_for_earlier_create(ctx: SyncContext, claim: Link) -> None:
     never sent (a crash just after claiming), or was applied and is not visible yet (an answer that came
     too late, a long transaction). Create again only once the last case has had time to show itself."""
     started = claim.synced_at
-    wait = timedelta(seconds=ctx.settings.create_outcome_wait_seconds)
+    configured = timedelta(seconds=ctx.settings.create_outcome_wait_seconds)
+    # A create its owner is still running is not "unknown" yet: it is in progress.
+    wait = owner.wait_for(claim.owner, _claim_key(claim), configured)
     if started is not None and ctx.now() - _utc(started) < wait:
         raise CreateOutcomeUnknown(
             "an earlier create of this item got no answer and its result is not visible yet;"

@@ -102,7 +102,7 @@ def test_release_without_counting_and_fifo_order(tmp_path: Path) -> None:
 
 
 def test_pid_check_sees_a_dead_process() -> None:
-    from sync_core.pipeline.local_queue import _alive
+    from sync_core.pipeline.owner import alive as _alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
