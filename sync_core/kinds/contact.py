@@ -64,7 +64,7 @@ from sync_core.model.contact import (
 from sync_core.model.contact_base import PHONE_FIELDS
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
-from sync_core.state.base import ContactListEntry, Link
+from sync_core.state.base import PENDING, ContactListEntry, Link
 
 COMPANY_NOT_FOUND = "D365 company not found"
 COMPANY_AMBIGUOUS = "D365 company ambiguous"
@@ -375,7 +375,26 @@ class ContactKindBase:
         if folder_id is None:
             return None
         found = await contact_graph.find_by_stamp(ctx.graph, mailbox.address, folder_id, key)
-        return await self.load_graph(ctx, mailbox, str(found[0]["id"])) if found else None
+        if found:
+            return await self.load_graph(ctx, mailbox, str(found[0]["id"]))
+        return await self._unfinished_create_of(ctx, mailbox, fno)
+
+    async def _unfinished_create_of(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
+    ) -> GraphItem | None:
+        """The Outlook contact whose create (still claimed, its token still on it) made this contact
+        person. Nothing in F&O points back at the contact, so without this the F&O feed, reporting the new
+        person before the create is finished, would have it created in Outlook a second time."""
+        for claim in await ctx.store.list_links(self.name, mailbox.address):
+            if not claim.fno_key.startswith(PENDING):
+                continue
+            graph = await self.load_graph(ctx, mailbox, claim.graph_id)
+            if graph is None or graph.stamp is None or parse_token(graph.stamp) is None:
+                continue
+            made = await self._find_created(ctx, mailbox, graph)
+            if made is not None and made.key == fno.key:
+                return graph
+        return None
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if not graph.stamp:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from simulators.faults import Faults
+from simulators.faults import LOSE_ANSWER, AppliedWrite, Faults
 from simulators.graph import contacts as graph_contacts
 from simulators.sample_contacts import PRIVATE_FOLDER
 from simulators.sample_data import CATEGORY, COMPANY
@@ -198,3 +198,35 @@ def test_content_matching_needs_the_token_and_the_exact_values_sent() -> None:
     assert token.same_create(later) and not token.same_create(CreationToken(at, "000000999", token.digest))
     # No personal data in the token: the names and address appear only inside the digest.
     assert "Greta" not in token.value and "contoso-pharma" not in token.value
+
+
+def test_the_fno_feed_reporting_the_person_first_does_not_create_a_second_contact(
+    tenant: Tenant, faults: Faults
+) -> None:
+    """The create's answer was lost and its own retries could not look (the F&O query failing); the next
+    cycle's F&O feed reports the new contact person before the work list retries the Outlook side. The
+    feed's pair finds the contact the unfinished create came from and links it: one contact, not two."""
+    contact = _outlook_contact(tenant, "Hedda", "Moberg")
+
+    def after_create(write: AppliedWrite) -> str | None:
+        if write.method == "POST" and write.path == "/data/ContactPersons":
+            faults.fail("GET", CONTACT_PERSONS, status=500, count=60)  # this cycle's retries fail
+            return LOSE_ANSWER
+        return None
+
+    remove = faults.on_applied_write(after_create)
+    report = tenant.cycle(SYNC_RETRY_MINUTES="60")
+    remove()
+    faults.clear()
+    assert report.waiting_for_retry == 1
+    assert len(_persons(tenant, "Hedda", "Moberg")) == 1
+    [waiting] = _contacts(tenant, "Hedda Moberg")
+    assert parse_token(stamp_of(waiting) or "") is not None  # the create is not finished
+
+    tenant.advance(minutes=5)
+    report = tenant.cycle(SYNC_RETRY_MINUTES="60")  # the feed's pair only: the retry is not due yet
+    assert report.failures == []
+    [person] = _persons(tenant, "Hedda", "Moberg")
+    [synced] = _contacts(tenant, "Hedda Moberg")
+    assert synced["id"] == contact["id"]
+    assert stamp_of(synced) == fno_key(COMPANY, person["ContactPersonId"])
