@@ -26,6 +26,7 @@ from typing import TypeVar
 from sync_core.pipeline.messages import encode
 from sync_core.pipeline.owner import alive
 from sync_core.pipeline.queues import AnyMessage, Delivery
+from sync_core.state.sqlite import in_transaction
 
 _T = TypeVar("_T")
 FILE_NAME = "queue.sqlite"
@@ -73,14 +74,7 @@ class SqliteQueues:
             conn = self._conn
             if conn is None:
                 raise RuntimeError("the local queue is closed")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+            return in_transaction(conn, fn)
 
     async def _do(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         return await asyncio.to_thread(self._run, fn)

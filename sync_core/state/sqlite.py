@@ -78,6 +78,19 @@ CREATE TABLE IF NOT EXISTS contact_entries (
 """
 
 
+def in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+    """Run `fn` in one write transaction, taken at its start (BEGIN IMMEDIATE), so its reads and writes are
+    atomic across processes too; rolled back if `fn` fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
 def _new_etag() -> str:
     return uuid.uuid4().hex
 
@@ -116,15 +129,7 @@ class SqliteStateStore:
 
     def _write_sync(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+            return in_transaction(self._connection(), fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         return await asyncio.to_thread(self._read_sync, fn)
