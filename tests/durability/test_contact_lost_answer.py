@@ -9,12 +9,8 @@ connection breaks before the answer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from simulators.faults import LOSE_ANSWER, AppliedWrite, Faults
 from simulators.graph import contacts as graph_contacts
@@ -23,22 +19,13 @@ from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.contacts.creation import CreationToken, digest_of, parse_token, token_for
 from sync_core.kinds.keys import fno_key, stamp_of
 from sync_core.state.base import PENDING
-from tests.e2e.harness import Tenant, sample_tenant
+from tests.durability.faulty_tenant import faults as faults  # the fixtures, shared
+from tests.durability.faulty_tenant import quiet
+from tests.durability.faulty_tenant import tenant as tenant
+from tests.e2e.harness import Tenant
 
 ALICE = "alice@contoso.com"
 CONTACT_PERSONS = r"^/data/ContactPersons$"
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults(seed=13)
-
-
-@pytest.fixture
-def tenant(tmp_path: Path, faults: Faults) -> Iterator[Tenant]:
-    with sample_tenant(tmp_path, faults=faults) as value:
-        value.settle()
-        yield value
 
 
 def _persons(tenant: Tenant, first: str, last: str) -> list[dict[str, Any]]:
@@ -73,14 +60,6 @@ def _outlook_contact(tenant: Tenant, first: str, last: str) -> dict[str, Any]:
     )
 
 
-def _quiet(tenant: Tenant) -> None:
-    tenant.advance(minutes=5)
-    mark = tenant.mark_logs()
-    report = tenant.cycle()
-    assert report.failures == [] and report.waiting_for_retry == 0
-    assert tenant.writes_since(mark) == []
-
-
 def _settled(tenant: Tenant, cycles: int = 4) -> None:
     """Cycles five minutes apart until one ends with nothing failed or waiting for a retry."""
     for _ in range(cycles):
@@ -107,7 +86,7 @@ def test_a_lost_answer_to_a_contact_person_create_links_the_one_it_made(
     assert synced["id"] == contact["id"]
     # The create's last step, finished by the pass that found the contact person: the stamp is the key.
     assert stamp_of(synced) == fno_key(COMPANY, person["ContactPersonId"])
-    _quiet(tenant)
+    quiet(tenant)
     # An edit flows through the link as usual.
     graph_contacts.user_update_contact(tenant.graph, ALICE, contact["id"], {"jobTitle": "Head of lab"})
     tenant.advance(minutes=5)
@@ -141,7 +120,7 @@ def test_a_refused_contact_person_create_is_made_once_and_the_token_written_once
     [synced] = _contacts(tenant, "Omar Haddad")
     assert synced["id"] == contact["id"]
     assert stamp_of(synced) == fno_key(COMPANY, person["ContactPersonId"])
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_a_lost_answer_to_an_outlook_contact_create_is_found_by_its_stamp(
@@ -170,7 +149,7 @@ def test_a_lost_answer_to_an_outlook_contact_create_is_found_by_its_stamp(
     [contact] = _contacts(tenant, "Ines Moreau")  # one, though the create was sent once and not answered
     assert stamp_of(contact) == fno_key(COMPANY, "CP-0700")
     assert len(_persons(tenant, "Ines", "Moreau")) == 1
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_content_matching_needs_the_token_and_the_exact_values_sent() -> None:

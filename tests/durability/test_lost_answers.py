@@ -6,12 +6,8 @@ it would see from F&O or Graph. Each test also checks that an idle cycle afterwa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from simulators.faults import LOSE_ANSWER, AppliedWrite, Faults
 from simulators.sample_data import CATEGORY, COMPANY
@@ -21,23 +17,14 @@ from sync_core.kinds.task_todo import stamp_of as task_stamp_of
 from sync_core.state.base import PENDING, Link
 from sync_core.state.factory import SQLITE_FILE
 from sync_core.state.sqlite import SqliteStateStore
+from tests.durability.faulty_tenant import faults as faults  # the fixtures, shared
+from tests.durability.faulty_tenant import quiet
+from tests.durability.faulty_tenant import tenant as tenant
 from tests.e2e.deletion_helpers import add_activity, graph_time, update_activity
-from tests.e2e.harness import Tenant, sample_tenant
+from tests.e2e.harness import Tenant
 
 ALICE = "alice@contoso.com"
 ACTIVITIES = r"^/data/Activities$"
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults(seed=13)
-
-
-@pytest.fixture
-def tenant(tmp_path: Path, faults: Faults) -> Iterator[Tenant]:
-    with sample_tenant(tmp_path, faults=faults) as value:
-        value.settle()
-        yield value
 
 
 def _activities(tenant: Tenant, purpose: str) -> list[dict[str, Any]]:
@@ -62,14 +49,6 @@ def _marked_event(tenant: Tenant, subject: str, **extra: Any) -> dict[str, Any]:
 
 def _marked_task(tenant: Tenant, title: str) -> dict[str, Any]:
     return tenant.graph.todo.add_task(ALICE, {"title": title, "categories": [CATEGORY]})
-
-
-def _quiet(tenant: Tenant) -> None:
-    tenant.advance(minutes=5)
-    mark = tenant.mark_logs()
-    report = tenant.cycle()
-    assert report.failures == [] and report.waiting_for_retry == 0
-    assert tenant.writes_since(mark) == []
 
 
 def test_an_outage_longer_than_the_retries_delays_creates_and_loses_none(
@@ -101,7 +80,7 @@ def test_an_outage_longer_than_the_retries_delays_creates_and_loses_none(
     )
     assert len(_events(tenant, "Planning during the outage")) == 1
     assert task["id"] in {t["id"] for t in tenant.graph.todo.tasks(ALICE)}
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_a_lost_answer_to_an_activity_create_is_finished_not_repeated(tenant: Tenant, faults: Faults) -> None:
@@ -121,7 +100,7 @@ def test_a_lost_answer_to_an_activity_create_is_finished_not_repeated(tenant: Te
     assert [p["ParentId"] for p in tenant.parent_links(activity["ActivityNumber"])] == ["CP-0002"]
     [synced] = _events(tenant, "Contract call with Litware")
     assert synced["id"] == event["id"] and stamp_of(synced) == key
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_a_lost_answer_to_an_event_create_is_found_by_its_stamp(tenant: Tenant, faults: Faults) -> None:
@@ -134,7 +113,7 @@ def test_a_lost_answer_to_an_event_create_is_found_by_its_stamp(tenant: Tenant, 
     [event] = _events(tenant, "Site visit planned in F&O")
     assert stamp_of(event) == fno_key(COMPANY, number)
     assert len(_activities(tenant, "Site visit planned in F&O")) == 1
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_a_lost_answer_to_a_task_create_is_finished_not_repeated(tenant: Tenant, faults: Faults) -> None:
@@ -147,7 +126,7 @@ def test_a_lost_answer_to_a_task_create_is_finished_not_repeated(tenant: Tenant,
     assert activity["OutlookEntryId"] == ENTRY_PREFIX + task["id"]
     [synced] = [t for t in tenant.graph.todo.tasks(ALICE) if t.get("title") == "Send the revised offer"]
     assert task_stamp_of(synced) == fno_key(COMPANY, activity["ActivityNumber"])
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_a_create_without_an_answer_is_not_repeated_before_its_outcome_can_show(
@@ -170,7 +149,7 @@ def test_a_create_without_an_answer_is_not_repeated_before_its_outcome_can_show(
     [activity] = _activities(tenant, "Budget talk")
     assert activity["ActivityNumber"] == late
     assert stamp_of(_events(tenant, "Budget talk")[0]) == fno_key(COMPANY, late)
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_a_create_without_an_answer_that_never_landed_is_made_once_after_the_wait(
@@ -186,7 +165,7 @@ def test_a_create_without_an_answer_that_never_landed_is_made_once_after_the_wai
     report = tenant.cycle()
     assert report.failures == []
     assert len(_activities(tenant, "Budget talk, take two")) == 1
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_an_unfinished_create_whose_source_was_deleted_deletes_what_it_made(tenant: Tenant) -> None:
@@ -219,7 +198,7 @@ def test_an_unfinished_create_whose_source_was_deleted_deletes_what_it_made(tena
     assert report.failures == []
     assert tenant.activity(made) is None
     assert _events(tenant, "Made, then deleted") == []
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_lost_answers_to_updates_on_both_sides_land_once(tenant: Tenant, faults: Faults) -> None:
@@ -243,7 +222,7 @@ def test_lost_answers_to_updates_on_both_sides_land_once(tenant: Tenant, faults:
     ]
     assert len(_events(tenant, "Review, edited in F&O")) == 1
     tenant.cycle()  # the echo of the writes
-    _quiet(tenant)
+    quiet(tenant)
 
 
 def test_an_edit_made_before_an_unfinished_create_is_finished_is_kept(tenant: Tenant, faults: Faults) -> None:
@@ -273,4 +252,4 @@ def test_an_edit_made_before_an_unfinished_create_is_finished_is_kept(tenant: Te
     [synced] = [e for e in tenant.graph.events(ALICE) if e["id"] == event["id"]]
     assert synced["subject"] == "Offsite planning (room booked)"
     tenant.cycle()  # the echo
-    _quiet(tenant)
+    quiet(tenant)
