@@ -17,8 +17,6 @@ from sync_core.pipeline import owner
 from sync_core.state.base import PENDING, Link, StateStore
 
 KIND = "email"
-# A pending claim older than this is taken to be left by a crash (an import takes seconds).
-CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 def partition(company: str) -> str:
@@ -31,7 +29,7 @@ def state_of(link: Link) -> str:
     return str(link.snapshot.get("state") or "created")
 
 
-def is_stale(link: Link, now: datetime, timeout: timedelta = CLAIM_TIMEOUT) -> bool:
+def is_stale(link: Link, now: datetime, timeout: timedelta) -> bool:
     """A pending claim this old was left by a worker that died: its create was never sent, or what it
     created is visible by now (the import looks for it first), so another worker may take over."""
     return link.synced_at is None or now - link.synced_at >= timeout
