@@ -28,7 +28,7 @@ class GraphRequest:
     def build(
         cls, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes, base_url: str
     ) -> GraphRequest:
-        segments = [unquote(part) for part in raw_path.strip("/").split("/") if part]
+        segments = [_function_name(unquote(part)) for part in raw_path.strip("/").split("/") if part]
         query: dict[str, str] = {}
         for name, value in parse_qsl(raw_query, keep_blank_values=True):
             query[name.lower()] = value
@@ -47,6 +47,12 @@ class GraphRequest:
     def link(self, *segments: str, query: str = "") -> str:
         path = "/".join(quote(s, safe="@'()") for s in segments)
         return f"{self.base_url}/{path}" + (f"?{query}" if query else "")
+
+
+def _function_name(segment: str) -> str:
+    """`delta()` is `delta`: OData calls a function with an empty parameter list, and msgraph-sdk's request
+    builders send that form (`.../calendarView/delta()`); Graph documents the bare one (event-delta.md)."""
+    return segment[:-2] if segment == "delta()" else segment
 
 
 @dataclass

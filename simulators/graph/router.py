@@ -8,6 +8,11 @@ from simulators.graph.http import GraphRequest, GraphResponse
 from simulators.graph.model import Mailbox
 from simulators.graph.state import GraphState
 
+_MEMBERS = ("members", "transitiveMembers")
+# "graph" is the alias of the microsoft.graph namespace in Graph's $metadata (<Schema Alias="graph">), and
+# msgraph-sdk casts with it (`members/graph.user`).
+_USER_CAST = ("microsoft.graph.user", "graph.user")
+
 
 def mailbox_for(state: GraphState, segments: list[str]) -> Mailbox | None:
     if len(segments) >= 2 and segments[0].lower() == "users":
@@ -30,12 +35,14 @@ def dispatch(state: GraphState, req: GraphRequest) -> GraphResponse:
     if not seg:
         raise _unknown_segment("")
     head = seg[0].lower()
-    if head == "groups" and len(seg) in (3, 4) and seg[2] == "members":
-        if len(seg) == 4 and seg[3] != "microsoft.graph.user":
+    if head == "groups" and len(seg) in (3, 4) and seg[2] in _MEMBERS:
+        # The stand-in's groups hold users only, so the transitive members are the direct ones
+        # (group-list-members.md, group-list-transitivemembers.md: both take the OData cast to users).
+        if len(seg) == 4 and seg[3] not in _USER_CAST:
             raise _unknown_segment(seg[3])
         if method != "GET":
             raise _method_not_allowed()
-        return users_api.group_members(state, req, seg[1], cast=len(seg) == 4)
+        return users_api.group_members(state, req, seg[1], seg[2], cast=seg[3] if len(seg) == 4 else None)
     if head != "users" or len(seg) < 2:
         raise _unknown_segment(seg[0])
     if len(seg) == 2:

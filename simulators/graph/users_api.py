@@ -43,24 +43,30 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
-def _select(req: GraphRequest, item: dict[str, Any]) -> dict[str, Any]:
+def _select(req: GraphRequest, item: dict[str, Any], mb: Mailbox | None = None) -> dict[str, Any]:
     if "$select" not in req.query:
         return item
     names = odata.parse_select(req.query["$select"], _USER_PROPS, "user")
     full = {**item, "accountEnabled": True}
-    return {name: full.get(name) for name in names if name != "mailboxSettings"}
+    if mb is not None:
+        full["mailboxSettings"] = _settings_json(mb)
+    return {name: full[name] for name in names if name in full}
 
 
 def get_user(state: GraphState, req: GraphRequest, key: str) -> GraphResponse:
     mb = state.find_mailbox(key)
     if mb is None:
         raise user_not_found(key)
-    body = _select(req, _user_json(mb.user))
+    # mailboxSettings is "Returned only on $select" of a single user (resources/user.md, user-get.md).
+    body = _select(req, _user_json(mb.user), mb)
     context = f"{req.base_url}/$metadata#users/$entity"
     return json_response(200, {"@odata.context": context, **body})
 
 
-def group_members(state: GraphState, req: GraphRequest, group_id: str, cast: bool) -> GraphResponse:
+def group_members(
+    state: GraphState, req: GraphRequest, group_id: str, relation: str, cast: str | None
+) -> GraphResponse:
+    """`relation` is members or transitiveMembers; `cast` the type-cast segment as sent, if any."""
     members = state.groups.get(group_id.lower())
     if members is None:
         raise user_not_found(group_id)
@@ -74,11 +80,11 @@ def group_members(state: GraphState, req: GraphRequest, group_id: str, cast: boo
         value.append(item if cast else {"@odata.type": "#microsoft.graph.user", **item})
     body: dict[str, Any] = {"@odata.context": f"{req.base_url}/$metadata#users", "value": value}
     if skip + top < len(members):
-        tail = ["microsoft.graph.user"] if cast else []
+        tail = [cast] if cast else []
         options = {"$top": str(top), "$skiptoken": f"RFNwdAIAAQAAA{skip + top:08d}"}
         if "$select" in req.query:
             options["$select"] = req.query["$select"]
-        body["@odata.nextLink"] = req.link("groups", group_id, "members", *tail, query=encode_query(options))
+        body["@odata.nextLink"] = req.link("groups", group_id, relation, *tail, query=encode_query(options))
     return json_response(200, body)
 
 
@@ -104,8 +110,11 @@ def mailbox_settings(req: GraphRequest, mb: Mailbox, only_time_zone: bool) -> Gr
     user_ctx = f"{req.base_url}/$metadata#users('{mb.user.id}')/mailboxSettings"
     if only_time_zone:
         return json_response(200, {"@odata.context": f"{user_ctx}/timeZone", "value": mb.user.time_zone})
-    settings = {
-        "@odata.context": user_ctx,
+    return json_response(200, {"@odata.context": user_ctx, **_settings_json(mb)})
+
+
+def _settings_json(mb: Mailbox) -> dict[str, Any]:
+    return {
         "archiveFolder": "AQMkAGI2TAAAA",
         "timeZone": mb.user.time_zone,
         "automaticRepliesSetting": {
@@ -128,7 +137,6 @@ def mailbox_settings(req: GraphRequest, mb: Mailbox, only_time_zone: bool) -> Gr
         "timeFormat": "h:mm tt",
         "delegateMeetingMessageDeliveryOptions": "sendToDelegateOnly",
     }
-    return json_response(200, settings)
 
 
 def _category_json(cat: Category) -> dict[str, Any]:

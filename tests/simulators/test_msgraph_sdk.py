@@ -1,0 +1,313 @@
+"""The Graph stand-in driven by Microsoft's own SDK (msgraph-sdk request builders and models).
+
+The product sends its requests with its own paths (sync_core/exchange, kinds, contacts, email_import,
+notifications); each test here sends the same request the way msgraph-sdk builds it and checks that the
+answer parses into the SDK's model types with the expected values. The SDK writes some requests
+differently from the product: `.../delta()` instead of `.../delta`, `members/graph.user` instead of
+`members/microsoft.graph.user`, `$select=mailboxSettings` on the user instead of `/mailboxSettings`. Graph
+takes both forms, so the stand-in must too (docs/microsoft.md, "The Graph stand-in and Microsoft's SDK").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from kiota_abstractions.api_error import APIError
+from kiota_abstractions.authentication import (
+    AccessTokenProvider,
+    AllowedHostsValidator,
+    BaseBearerTokenAuthenticationProvider,
+)
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
+
+from simulators.graph.app import create_graph_app
+from simulators.graph.state import GraphState
+from simulators.serve import serve
+
+TOKEN = "sdk-token"
+ALICE = "alice@contoso.com"
+BOB = "bob@contoso.com"
+GROUP = "3f1c6b7e-2a4d-4c4e-9c1a-5b0c1d2e3f40"
+IMMUTABLE = 'IdType="ImmutableId"'
+STAMP = "String {5d365e5c-1f0a-4c3b-9a53-0e7c5a1d2b44} Name D365SyncKey"
+# The SDK types every model property as Optional; the tests check the values, so they see the client as Any.
+Sdk = Any
+# msgraph-sdk warns on import of its own generated per-request configuration classes.
+pytestmark = pytest.mark.filterwarnings("ignore:.*is deprecated.*:DeprecationWarning")
+
+
+class StaticToken(AccessTokenProvider):
+    """The stand-in's static bearer token, for the loopback host only (kiota's Azure provider refuses http)."""
+
+    def __init__(self, host: str) -> None:
+        self._hosts = AllowedHostsValidator([host])
+
+    async def get_authorization_token(
+        self, uri: str, additional_authentication_context: dict[str, Any] | None = None
+    ) -> str:
+        return TOKEN if self._hosts.is_url_host_valid(uri) else ""
+
+    def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
+        return self._hosts
+
+
+@pytest.fixture
+def state() -> GraphState:
+    graph = GraphState(TOKEN, page_size=3)
+    graph.add_user(ALICE, "Alice Adams", time_zone="Pacific Standard Time")
+    graph.add_user(BOB, "Bob Brown", time_zone="W. Europe Standard Time")
+    graph.add_group(GROUP, [ALICE, BOB])
+    return graph
+
+
+@pytest.fixture
+def base_url(state: GraphState) -> Iterator[str]:
+    with serve(create_graph_app(state)) as server:
+        yield server.url + "/v1.0"
+
+
+@pytest.fixture
+async def sdk(base_url: str) -> AsyncIterator[Sdk]:
+    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken("127.0.0.1")))
+    adapter.base_url = base_url
+    yield GraphServiceClient(request_adapter=adapter)
+    await adapter._http_client.aclose()
+
+
+def config(*, prefer: str | None = IMMUTABLE, query: Any = None) -> RequestConfiguration[Any]:
+    conf: RequestConfiguration[Any] = RequestConfiguration(query_parameters=query)
+    if prefer:
+        conf.headers.add("Prefer", prefer)
+    return conf
+
+
+def stamp_expand(key: str = STAMP) -> str:
+    return f"singleValueExtendedProperties($filter=id eq '{key}')"
+
+
+def stamp_filter(value: str) -> str:
+    return f"singleValueExtendedProperties/any(ep: ep/id eq '{STAMP}' and ep/value eq '{value}')"
+
+
+def graph_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- users, groups, mailbox settings, categories (exchange/client.py) -------------------------------------
+
+
+async def test_user_with_select_as_the_planner_reads_it(sdk: Sdk) -> None:
+    from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+    query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+        select=["id", "mail", "userPrincipalName", "displayName"]
+    )
+    user = await sdk.users.by_user_id(ALICE).get(config(query=query))
+    assert user is not None
+    assert (user.mail, user.user_principal_name, user.display_name) == (ALICE, ALICE, "Alice Adams")
+    assert user.id and user.given_name is None  # not selected, not sent
+
+
+async def test_user_with_select_mailbox_settings(sdk: Sdk) -> None:
+    from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+    query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id", "mailboxSettings"])
+    user = await sdk.users.by_user_id(BOB).get(config(query=query))
+    assert user is not None and user.mailbox_settings is not None
+    assert user.mailbox_settings.time_zone == "W. Europe Standard Time"
+    assert user.mailbox_settings.working_hours.time_zone.name == "W. Europe Standard Time"
+
+
+async def test_mailbox_settings(sdk: Sdk) -> None:
+    settings = await sdk.users.by_user_id(ALICE).mailbox_settings.get()
+    assert settings is not None and settings.time_zone == "Pacific Standard Time"
+
+
+async def test_unknown_user_is_a_404_api_error(sdk: Sdk) -> None:
+    with pytest.raises(APIError) as caught:
+        await sdk.users.by_user_id("nobody@contoso.com").get()
+    assert caught.value.response_status_code == 404
+
+
+@pytest.mark.parametrize("transitive", [False, True])
+async def test_group_members_cast_to_users(sdk: Sdk, transitive: bool) -> None:
+    from msgraph.generated.groups.item.members.graph_user.graph_user_request_builder import (
+        GraphUserRequestBuilder,
+    )
+
+    group = sdk.groups.by_group_id(GROUP)
+    builder = group.transitive_members.graph_user if transitive else group.members.graph_user
+    query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
+        select=["id", "mail", "userPrincipalName"], top=1
+    )
+    page = await builder.get(config(query=query))
+    mails = []
+    while page is not None:
+        mails += [user.mail for user in page.value]
+        page = await builder.with_url(page.odata_next_link).get() if page.odata_next_link else None
+    assert mails == [ALICE, BOB]
+
+
+@pytest.mark.parametrize("transitive", [False, True])
+async def test_group_members_without_cast(sdk: Sdk, transitive: bool) -> None:
+    from msgraph.generated.models.user import User
+
+    group = sdk.groups.by_group_id(GROUP)
+    page = await (group.transitive_members if transitive else group.members).get()
+    assert page is not None
+    assert [type(m) for m in page.value] == [User, User]  # "@odata.type" tells the SDK which model
+    assert sorted(m.mail for m in page.value) == [ALICE, BOB]
+
+
+async def test_master_categories(sdk: Sdk) -> None:
+    from msgraph.generated.models.category_color import CategoryColor
+    from msgraph.generated.models.outlook_category import OutlookCategory
+
+    categories = sdk.users.by_user_id(ALICE).outlook.master_categories
+    made = await categories.post(OutlookCategory(display_name="D365", color=CategoryColor.Preset4))
+    assert made is not None and made.color == CategoryColor.Preset4
+    listed = await categories.get()
+    assert listed is not None and (made.id, "D365") in [(c.id, c.display_name) for c in listed.value]
+    with pytest.raises(APIError) as caught:
+        await categories.post(OutlookCategory(display_name="d365", color=CategoryColor.Preset1))
+    assert caught.value.response_status_code == 409
+
+
+# ---- events (exchange/client.py, kinds/appointment_match.py, kinds/inventory.py) --------------------------
+
+WINDOW = (datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC))
+
+
+def new_event(subject: str, day: int, key: str | None = None) -> Any:
+    from msgraph.generated.models.date_time_time_zone import DateTimeTimeZone
+    from msgraph.generated.models.event import Event
+    from msgraph.generated.models.single_value_legacy_extended_property import (
+        SingleValueLegacyExtendedProperty,
+    )
+
+    stamps = [SingleValueLegacyExtendedProperty(id=STAMP, value=key)] if key else None
+    return Event(
+        subject=subject,
+        start=DateTimeTimeZone(date_time=f"2024-06-{day:02d}T09:00:00", time_zone="UTC"),
+        end=DateTimeTimeZone(date_time=f"2024-06-{day:02d}T10:00:00", time_zone="UTC"),
+        transaction_id=f"tx-{subject}",
+        single_value_extended_properties=stamps,
+    )
+
+
+async def test_event_create_read_update_delete(sdk: Sdk) -> None:
+    from msgraph.generated.models.event import Event
+    from msgraph.generated.users.item.events.item.event_item_request_builder import EventItemRequestBuilder
+
+    events = sdk.users.by_user_id(ALICE).events
+    made = await events.post(new_event("Review", 3, key="DAT|5637144576"), config())
+    assert isinstance(made, Event) and made.id and made.transaction_id == "tx-Review"
+    again = await events.post(new_event("Review", 3, key="DAT|5637144576"), config())
+    assert again is not None and again.id == made.id  # the transactionId guard: no second event
+
+    query = EventItemRequestBuilder.EventItemRequestBuilderGetQueryParameters(expand=[stamp_expand()])
+    read = await events.by_event_id(made.id).get(config(query=query))
+    assert read is not None and read.subject == "Review"
+    assert [(p.id, p.value) for p in read.single_value_extended_properties] == [(STAMP, "DAT|5637144576")]
+    assert read.start.date_time.startswith("2024-06-03T09:00:00") and read.start.time_zone == "UTC"
+
+    etag = read.additional_data["@odata.etag"]
+    patch = Event(subject="Review 2")
+    stale = config()
+    stale.headers.add("If-Match", 'W/"stale"')
+    with pytest.raises(APIError) as caught:
+        await events.by_event_id(made.id).patch(patch, stale)
+    assert caught.value.response_status_code == 412
+    conditional = config()
+    conditional.headers.add("If-Match", etag)
+    updated = await events.by_event_id(made.id).patch(patch, conditional)
+    assert updated is not None and updated.subject == "Review 2" and updated.change_key != read.change_key
+
+    await events.by_event_id(made.id).delete()
+    with pytest.raises(APIError) as caught:
+        await events.by_event_id(made.id).get()
+    assert caught.value.response_status_code == 404
+
+
+async def test_events_found_by_stamp(sdk: Sdk) -> None:
+    from msgraph.generated.users.item.events.events_request_builder import EventsRequestBuilder
+
+    events = sdk.users.by_user_id(ALICE).events
+    await events.post(new_event("One", 3, key="DAT|1"), config())
+    two = await events.post(new_event("Two", 4, key="DAT|2"), config())
+    query = EventsRequestBuilder.EventsRequestBuilderGetQueryParameters(
+        filter=stamp_filter("DAT|2"), expand=[stamp_expand()]
+    )
+    found = await events.get(config(query=query))
+    assert found is not None and [e.id for e in found.value] == [two.id]
+    assert found.value[0].single_value_extended_properties[0].value == "DAT|2"
+
+
+async def test_calendar_view_with_select_top_and_expand(sdk: Sdk) -> None:
+    from msgraph.generated.users.item.calendar_view.calendar_view_request_builder import (
+        CalendarViewRequestBuilder,
+    )
+
+    for day in (3, 4, 5, 6):
+        await sdk.users.by_user_id(ALICE).events.post(new_event(f"E{day}", day, key=f"DAT|{day}"), config())
+    view = sdk.users.by_user_id(ALICE).calendar_view
+    start, end = (graph_time(moment) for moment in WINDOW)
+    query = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters(
+        start_date_time=start,
+        end_date_time=end,
+        select=["id", "changeKey", "categories", "type", "seriesMasterId"],
+        top=3,
+    )
+    page = await view.get(config(query=query))
+    listed = []
+    while page is not None:
+        listed += page.value
+        page = await view.with_url(page.odata_next_link).get(config()) if page.odata_next_link else None
+    assert len(listed) == 4 and all(e.change_key and e.subject is None for e in listed)
+
+    one_day = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters(
+        start_date_time="2024-06-04T09:00:00Z", end_date_time="2024-06-04T09:01:00Z", expand=[stamp_expand()]
+    )
+    found = await view.get(config(query=one_day))
+    assert found is not None and [e.subject for e in found.value] == ["E4"]
+    assert found.value[0].single_value_extended_properties[0].value == "DAT|4"
+
+
+async def test_calendar_view_delta_rounds(sdk: Sdk) -> None:
+    from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import DeltaRequestBuilder
+
+    events = sdk.users.by_user_id(ALICE).events
+    first = await events.post(new_event("First", 3), config())
+    delta = sdk.users.by_user_id(ALICE).calendar_view.delta
+    start, end = (graph_time(moment) for moment in WINDOW)
+    query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+        start_date_time=start, end_date_time=end
+    )
+    seen, delta_link = await _delta_round(delta, await delta.get(config(query=query, prefer=PAGED)))
+    assert [e.id for e in seen] == [first.id]
+
+    second = await events.post(new_event("Second", 4), config())
+    await events.by_event_id(first.id).delete()
+    seen, _ = await _delta_round(delta, await delta.with_url(delta_link).get(config(prefer=PAGED)))
+    assert {e.id: e.subject for e in seen} == {second.id: "Second", first.id: None}
+    removed = next(e for e in seen if e.id == first.id)
+    assert removed.additional_data["@removed"] == {"reason": "deleted"}
+
+
+PAGED = f"{IMMUTABLE}, odata.maxpagesize=2"
+
+
+async def _delta_round(builder: Any, page: Any) -> tuple[list[Any], str]:
+    """Every item of one delta round (nextLinks followed) and the round's deltaLink."""
+    items: list[Any] = []
+    while page.odata_next_link:
+        items += page.value
+        page = await builder.with_url(page.odata_next_link).get(config(prefer=PAGED))
+    items += page.value
+    unique = list({item.id: item for item in items}.values())  # a page may repeat the last one
+    return unique, page.odata_delta_link
