@@ -11,6 +11,19 @@ A round is the pages between two delta links. Choices made here (all determinist
   @removed for events changed or deleted outside the window since then.
 - Tokens are opaque base64url text that carries the window and the mailbox's sync generation;
   expire_delta_tokens bumps the generation and old tokens answer 410 SyncStateNotFound.
+
+Recurring series, by default as Microsoft documents them: occurrences and exceptions with the same
+properties as calendarView, never the series master, a deleted occurrence as @removed
+(https://learn.microsoft.com/graph/api/event-delta: "the same properties you'd normally get from a
+GET /calendarView request"; beta's event-delta: "occurrences and exceptions of recurring series").
+GraphState.bare_occurrences_in_delta gives the shape public reports describe instead:
+- occurrences and exceptions bare: @odata.type, @odata.etag, id, seriesMasterId, type, start, end
+  (microsoftgraph/microsoft-graph-docs-contrib#34, microsoft-graph-docs#7632, #1716);
+- the series master is listed, whole, before its instances, and a change anywhere in a series (the master,
+  an exception, a cancelled occurrence) reports the master with every instance left in the window
+  (https://stackoverflow.com/questions/55641502);
+- a cancelled occurrence is not reported at all (the same question; microsoft-graph-docs PR #4501, "No
+  indication is given for a deleted occurrence").
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from simulators.graph import events, ids
+from simulators.graph import calendar, events, ids
 from simulators.graph.errors import GraphError, bad_request
 from simulators.graph.events_api import render_options, window
 from simulators.graph.http import GraphRequest, GraphResponse, json_response
@@ -81,10 +94,29 @@ def _read_token(raw: str, mb: Mailbox, kind: str) -> dict[str, Any]:
     return data
 
 
-def _view(mb: Mailbox, start: datetime, end: datetime) -> dict[ids.ItemRef, Instance]:
-    rows = [row for ev in mb.events.values() for row in events.instances_in(ev, start, end)]
-    rows.sort(key=lambda row: row.start)
+_BARE = ("@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end")
+
+
+def _view(mb: Mailbox, start: datetime, end: datetime, *, masters: bool) -> dict[ids.ItemRef, Instance]:
+    rows: list[Instance] = []
+    for ev in mb.events.values():
+        found = events.instances_in(ev, start, end)
+        if masters and ev.recurrence is not None and found:
+            rows.append(calendar.whole(ev))
+        rows.extend(found)
+    rows.sort(key=lambda row: (row.start, row.occurrence is not None))  # a master before its first instance
     return {events.instance_ref(row): row for row in rows}
+
+
+def _delta_key(inst: Instance) -> str:
+    """The version a round compares; a reported master changes with anything in its series."""
+    key = events.instance_change_key(inst)
+    return f"{key}/{inst.master.seq}" if inst.occurrence is None and inst.master.recurrence else key
+
+
+def _cancelled(mb: Mailbox, ref: ids.ItemRef) -> bool:
+    master = mb.events.get(ref.key)
+    return master is not None and ref.occurrence is not None and ref.occurrence in master.cancelled
 
 
 def delta(state: GraphState, req: GraphRequest, mb: Mailbox) -> GraphResponse:
@@ -108,14 +140,17 @@ def delta(state: GraphState, req: GraphRequest, mb: Mailbox) -> GraphResponse:
 def _start_round(
     state: GraphState, req: GraphRequest, mb: Mailbox, start: datetime, end: datetime, old: Snapshot | None
 ) -> GraphResponse:
-    view = _view(mb, start, end)
-    seen = {ref: events.instance_change_key(row) for ref, row in view.items()}
+    bare = state.bare_occurrences_in_delta
+    view = _view(mb, start, end, masters=bare)
+    seen = {ref: _delta_key(row) for ref, row in view.items()}
     entries: list[tuple[ids.ItemRef, bool]]
     if old is None:
         entries = [(ref, False) for ref in view]
     else:
-        entries = [(ref, False) for ref, key in seen.items() if old.seen.get(ref) != key]
-        entries += [(ref, True) for ref in old.seen if ref not in view]
+        changed = {ref for ref, key in seen.items() if old.seen.get(ref) != key}
+        series = {ref.key for ref in changed if ref.occurrence is None} if bare else set()
+        entries = [(ref, False) for ref in view if ref in changed or ref.key in series]
+        entries += [(ref, True) for ref in old.seen if ref not in view and not (bare and _cancelled(mb, ref))]
         known_keys = {ref.key for ref in old.seen} | {ref.key for ref in view}
         entries += [
             (ids.ItemRef(ev.key), True)
@@ -154,7 +189,7 @@ def _page(state: GraphState, req: GraphRequest, mb: Mailbox, data: dict[str, Any
     repeat = offset > 0 and size >= 2
     take = size - 1 if repeat else size
     chosen = rnd.entries[offset - 1 if repeat else offset : offset + take]
-    value = [_item(mb, ref, removed, opts) for ref, removed in chosen]
+    value = [_item(mb, ref, removed, opts, bare=state.bare_occurrences_in_delta) for ref, removed in chosen]
     start, end = parse_offset(data["w"][0]), parse_offset(data["w"][1])
     segments = [*req.segments[:-1], "delta"]
     if offset + take < len(rnd.entries):
@@ -168,12 +203,15 @@ def _page(state: GraphState, req: GraphRequest, mb: Mailbox, data: dict[str, Any
     )
 
 
-def _item(mb: Mailbox, ref: ids.ItemRef, removed: bool, opts: events.RenderOptions) -> dict[str, Any]:
+def _item(
+    mb: Mailbox, ref: ids.ItemRef, removed: bool, opts: events.RenderOptions, *, bare: bool
+) -> dict[str, Any]:
     inst = None if removed else events.find(mb, ref)
     event_id = ids.encode(ref, immutable=opts.immutable)
     if inst is None:
         return {"@odata.type": "#microsoft.graph.event", "id": event_id, "@removed": {"reason": "deleted"}}
-    return {"@odata.type": "#microsoft.graph.event", **events.render(mb, inst, opts)}
+    item = {"@odata.type": "#microsoft.graph.event", **events.render(mb, inst, opts)}
+    return {k: item[k] for k in _BARE} if bare and inst.occurrence is not None else item
 
 
 def _body(req: GraphRequest, value: list[dict[str, Any]], link: str, kind: str) -> dict[str, Any]:

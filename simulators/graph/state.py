@@ -54,6 +54,8 @@ class GraphState:
         self.rate_window = rate_window
         # Real Graph often answers the first request of a delta round with an empty page and a nextLink.
         self.empty_first_delta_page = empty_first_delta_page
+        # Off: the calendar delta as Microsoft documents it; on: as reported (simulators/graph/delta.py).
+        self.bare_occurrences_in_delta = False
         self.tenant_domains = tuple(d.lower() for d in tenant_domains)
         self.page_size = page_size
         self.max_concurrent_per_mailbox = max_concurrent_per_mailbox

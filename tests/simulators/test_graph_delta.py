@@ -207,3 +207,52 @@ def test_tokens_carry_the_window_and_page_size_defaults_to_state(
     first = client.get(f"/users/{ALICE}/calendarView/delta", params=WINDOW, headers=headers).json()
     second = client.get(first["@odata.nextLink"], headers=headers).json()
     assert len(second["value"]) == 6 and "@odata.deltaLink" in second
+
+
+def test_reported_series_shape_behind_the_switch(env: tuple[GraphState, httpx.Client]) -> None:
+    """bare_occurrences_in_delta: occurrences bare, the master listed whole, a cancelled occurrence not
+    reported; the change comes back as the master with every instance left (simulators/graph/delta.py)."""
+    state, client = env
+    state.bare_occurrences_in_delta = True
+    series = event("daily", 3) | {
+        "categories": ["Blue category"],
+        "recurrence": {
+            "pattern": {"type": "daily", "interval": 1},
+            "range": {"type": "numbered", "startDate": "2024-06-03", "numberOfOccurrences": 3},
+        },
+    }
+    master = state.add_event(ALICE, series)
+    single = state.add_event(ALICE, event("single", 10))
+    pages, delta_link = run_round(client, f"/users/{ALICE}/calendarView/delta", WINDOW)
+    listed = items(pages)
+    order = list(dict.fromkeys(item["id"] for page in pages for item in page))
+    assert order[0] == master["id"] and listed[master["id"]]["type"] == "seriesMaster"
+    assert listed[master["id"]]["subject"] == "daily" and listed[single["id"]]["subject"] == "single"
+    occurrences = [i for i in order if listed[i].get("type") == "occurrence"]
+    assert len(occurrences) == 3
+    bare = {"@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end"}
+    assert all(set(listed[i]) == bare and listed[i]["seriesMasterId"] == master["id"] for i in occurrences)
+    first, second, third = occurrences
+    assert client.delete(f"/users/{ALICE}/events/{quote(second, safe='')}").status_code == 204
+    changed = items(run_round(client, delta_link)[0])
+    assert set(changed) == {master["id"], first, third}  # no word of the cancelled one
+    assert not any("@removed" in item for item in changed.values())
+    window = {"startDateTime": WINDOW["startDateTime"], "endDateTime": WINDOW["endDateTime"]}
+    left = client.get(f"/users/{ALICE}/events/{quote(master['id'], safe='')}/instances", params=window)
+    assert [i["id"] for i in left.json()["value"]] == [first, third]
+    assert left.json()["value"][0]["subject"] == "daily"  # instances come whole
+
+
+def test_documented_series_shape_is_the_default(env: tuple[GraphState, httpx.Client]) -> None:
+    state, client = env
+    assert state.bare_occurrences_in_delta is False
+    series = event("weekly", 3) | {
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": {"type": "numbered", "startDate": "2024-06-03", "numberOfOccurrences": 2},
+        }
+    }
+    state.add_event(ALICE, series)
+    listed = items(run_round(client, f"/users/{ALICE}/calendarView/delta", WINDOW)[0])
+    assert {i["type"] for i in listed.values()} == {"occurrence"}
+    assert all(i["subject"] == "weekly" and "body" in i for i in listed.values())
