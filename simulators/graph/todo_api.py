@@ -5,8 +5,9 @@ initial round is empty with a nextLink; a later round lists tasks created or cha
 round that issued the token, and tasks deleted or moved to another list as
 `{"id": ..., "@removed": {"reason": "deleted"}}`. Tokens carry the mailbox's sync generation
 (`GraphState.expire_delta_tokens` makes them answer 410) and the list (a deleted list answers 404).
-Query options on delta give 400. Lists and tasks accept `$top`/`$skip`; task reads accept
-`$expand=linkedResources` and `$filter` (the stand-in's OData subset).
+Delta takes `$expand=linkedResources` (kept for the whole round, in its tokens); other query options give
+400. Lists and tasks accept `$top`/`$skip`; task reads accept `$expand=linkedResources` and `$filter` (the
+stand-in's OData subset).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from simulators.graph.todo import (
 )
 
 _DEFAULT_TOP = 10
-_DELTA_FORBIDDEN = ("$select", "$filter", "$expand", "$orderby", "$search", "$top", "$skip")
+_DELTA_FORBIDDEN = ("$select", "$filter", "$orderby", "$search", "$top", "$skip")
 
 
 def _method_not_allowed() -> GraphError:
@@ -217,8 +218,9 @@ def _collection(req: GraphRequest, mb: Mailbox, tail: str, rows: list[dict[str, 
 # ---- delta -------------------------------------------------------------------------------------------------
 
 
-def _token(kind: str, ref: str, mb: Mailbox, list_key: bytes, offset: int = 0) -> str:
-    data = {"k": kind, "r": ref, "g": mb.sync_generation, "o": offset, "l": list_key.hex()}
+def _token(kind: str, ref: str, mb: Mailbox, list_key: bytes, offset: int = 0, *, expand: bool) -> str:
+    # The round's query options travel in its tokens, as Graph encodes them (todotask-delta.md).
+    data = {"k": kind, "r": ref, "g": mb.sync_generation, "o": offset, "l": list_key.hex(), "x": expand}
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
@@ -243,13 +245,16 @@ def _delta(state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoLis
             raise bad_request(
                 f"The query parameter '{name}' is not supported with change tracking over tasks."
             )
+    # "Delta query support $select, $top, and $expand for todoTask" (todotask-delta.md); of those the
+    # stand-in takes $expand=linkedResources, given on the round's first request or repeated later.
+    expand = _expand(req)
     if "$skiptoken" in req.query:
-        return _page(
-            state, req, mb, todo_list, _read_token(req.query["$skiptoken"], mb, "skip", todo_list.key)
-        )
+        data = _read_token(req.query["$skiptoken"], mb, "skip", todo_list.key)
+        return _page(state, req, mb, todo_list, data, expand or data.get("x") is True)
     seen_before: dict[bytes, int] | None = None
     if "$deltatoken" in req.query:
         data = _read_token(req.query["$deltatoken"], mb, "delta", todo_list.key)
+        expand = expand or data.get("x") is True
         snapshot = todo.snapshots.get(str(data["r"]))
         if snapshot is None or snapshot[0] != todo_list.key:
             raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
@@ -265,13 +270,13 @@ def _delta(state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoLis
     todo.rounds[round_id] = (todo_list.key, entries, snapshot_id)
     if seen_before is None:
         # As often seen on a first request: an empty page that only points onwards.
-        link = _delta_link(req, "$skiptoken", _token("skip", round_id, mb, todo_list.key))
+        link = _delta_link(req, "$skiptoken", _token("skip", round_id, mb, todo_list.key, expand=expand))
         return json_response(200, _delta_body(req, [], "nextLink", link))
-    return _page(state, req, mb, todo_list, {"r": round_id, "o": 0})
+    return _page(state, req, mb, todo_list, {"r": round_id, "o": 0}, expand)
 
 
 def _page(
-    state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoList, data: dict[str, Any]
+    state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoList, data: dict[str, Any], expand: bool
 ) -> GraphResponse:
     found = state.todo.rounds.get(str(data["r"]))
     if found is None or found[0] != todo_list.key:
@@ -280,17 +285,15 @@ def _page(
     size = req.prefer.max_page_size or state.page_size
     offset = int(data["o"])
     chosen = entries[offset : offset + size]
-    value = [_delta_item(todo_list, key, removed) for key, removed in chosen]
+    value = [_delta_item(todo_list, key, removed, expand) for key, removed in chosen]
     if offset + size < len(entries):
-        link = _delta_link(
-            req, "$skiptoken", _token("skip", str(data["r"]), mb, todo_list.key, offset + size)
-        )
-        return json_response(200, _delta_body(req, value, "nextLink", link))
-    link = _delta_link(req, "$deltatoken", _token("delta", snapshot_id, mb, todo_list.key))
+        token = _token("skip", str(data["r"]), mb, todo_list.key, offset + size, expand=expand)
+        return json_response(200, _delta_body(req, value, "nextLink", _delta_link(req, "$skiptoken", token)))
+    link = _delta_link(req, "$deltatoken", _token("delta", snapshot_id, mb, todo_list.key, expand=expand))
     return json_response(200, _delta_body(req, value, "deltaLink", link))
 
 
-def _delta_item(todo_list: TodoList, key: bytes, removed: bool) -> dict[str, Any]:
+def _delta_item(todo_list: TodoList, key: bytes, removed: bool, expand: bool) -> dict[str, Any]:
     task = None if removed else todo_list.tasks.get(key)
     if task is None:
         return {
@@ -298,7 +301,7 @@ def _delta_item(todo_list: TodoList, key: bytes, removed: bool) -> dict[str, Any
             "id": task_id(key),
             "@removed": {"reason": "deleted"},
         }
-    return render_task(task)
+    return render_task(task, expand_linked=expand)
 
 
 def _delta_link(req: GraphRequest, name: str, token: str) -> str:
