@@ -1,12 +1,15 @@
 """Contact folders and contacts of the Graph stand-in: storage, validation and rendering.
 
 What it follows from Exchange (SPEC 7, reference/graph-examples/contact-*.json):
-- Every mailbox has a default "Contacts" folder; `POST /contactFolders` creates a folder beside it and a
+- Every mailbox has a default "Contacts" folder; `POST /contactFolders` creates a folder under it and a
   second folder of the same name under the same parent is refused (409 ErrorFolderExists).
 - Ids: with `Prefer: IdType="ImmutableId"` a contact keeps its id for life; without it the id depends on
   the folder, so a contact moved by the user gets a new one (the old one answers 404).
-- `displayName` is computed on create when it is not sent, but a PATCH of givenName/surname does NOT
-  recompute it (hence "always send displayName on updates").
+- `displayName` is computed from the name parts on create when it is not sent, and again on a PATCH that
+  changes a name part without sending displayName: contact-update.md says properties left out "maintain
+  their previous values or be recalculated based on changes to other property values", and that later
+  updates "may cause an automatically generated value to overwrite the displayName value you have
+  specified. To preserve a pre-existing value, always include it as displayName in an update operation".
 - Unknown properties and wrongly typed values are refused like Graph does (400 RequestBodyRead).
 - Timestamps are whole seconds with Z, as in the published contact examples.
 """
@@ -111,8 +114,8 @@ def contact_id(contact: StoredContact, *, immutable: bool) -> str:
 
 
 def find_folder(bk: ContactBook, raw_id: str) -> ContactFolder:
-    if raw_id.lower() == "contacts":  # the well-known name of the default folder
-        return bk.folders[bk.root]
+    # No well-known name such as "contacts": v1.0 documents none for contact folders
+    # (api-reference/v1.0/resources/contactfolder.md), unlike mail folders.
     ref = ids.decode(raw_id)
     folder = bk.folders.get(ref.key) if ref else None
     if folder is None:
@@ -131,8 +134,9 @@ def create_folder(
     for key in body:
         if key not in ("displayName", "parentFolderId"):
             raise _unknown_property(key, "contactFolder")
-    # Top-level creates land beside the default folder (as in the published list example).
-    parent_key = parent if parent is not None else bk.folders[bk.root].parent
+    # POST /users/{id}/contactFolders creates "under the user's default contacts folder"
+    # (api-reference/v1.0/api/user-post-contactfolders.md).
+    parent_key = parent if parent is not None else bk.root
     for folder in bk.folders.values():
         if folder.parent == parent_key and folder.display_name.casefold() == name.strip().casefold():
             raise GraphError(409, "ErrorFolderExists", "A folder with the specified name already exists.")
@@ -234,8 +238,11 @@ def _apply(contact: StoredContact, values: dict[str, Any]) -> None:
         contact.fields[name] = value
 
 
+_NAME_PARTS = ("givenName", "middleName", "surname")
+
+
 def _computed_display_name(fields: dict[str, Any]) -> str:
-    parts = [fields.get(k) for k in ("givenName", "middleName", "surname")]
+    parts = [fields.get(k) for k in _NAME_PARTS]
     return " ".join(p for p in parts if isinstance(p, str) and p.strip())
 
 
@@ -272,7 +279,9 @@ def find_contact(bk: ContactBook, raw_id: str) -> StoredContact:
 
 def update_contact(state: GraphState, bk: ContactBook, contact: StoredContact, body: Any) -> StoredContact:
     values = _validate(body)
-    _apply(contact, values)  # displayName is NOT recomputed, as in Exchange
+    _apply(contact, values)
+    if "displayName" not in values and any(name in values for name in _NAME_PARTS):
+        contact.fields["displayName"] = _computed_display_name(contact.fields)  # see the module docstring
     contact.version += 1
     _touch(bk, contact, state)
     return contact

@@ -1,4 +1,5 @@
-"""HTTP side of the contacts stand-in: /contactFolders, /contacts and contacts delta per folder.
+"""HTTP side of the contacts stand-in: /contactFolders, /contacts and contacts delta per folder (the only
+delta Microsoft documents for contacts: `/users/{id}/contacts/delta` is refused, see contact-delta.md).
 
 Delta follows the event delta's awkward parts (simulators/graph/delta.py): the first page of every round
 is empty with a nextLink, pages overlap by one item, a later round reports new or changed contacts of the
@@ -61,6 +62,9 @@ def route(state: GraphState, req: GraphRequest, mb: Mailbox, rest: list[str]) ->
         if rest[2] != "contacts":
             raise _unknown(rest[2])
         return _contacts(state, req, mb, bk, folder, rest[3:])
+    if rest[1:] == ["delta"]:
+        # contact-delta.md documents delta per folder only (/users/{id}/contactFolders/{id}/contacts/delta).
+        raise _unknown("delta")
     return _contacts(state, req, mb, bk, bk.folders[bk.root], rest[1:])
 
 
@@ -76,8 +80,10 @@ def _folder_body(req: GraphRequest, mb: Mailbox, bk: ContactBook, folder: Contac
 
 
 def _list_folders(req: GraphRequest, bk: ContactBook) -> GraphResponse:
-    top_parent = bk.folders[bk.root].parent
-    rows = [contacts.render_folder(bk, f) for f in bk.folders.values() if f.parent == top_parent]
+    # "the contact folder collection in the default Contacts folder" (user-list-contactfolders.md): its
+    # children, each naming it in parentFolderId. (The page's example lists a folder "Contacts" whose
+    # parent looks like the mailbox root; the stand-in follows the text.)
+    rows = [contacts.render_folder(bk, f) for f in bk.folders.values() if f.parent == bk.root]
     if "$filter" in req.query:
         predicate = odata.parse_filter(req.query["$filter"])
         rows = [row for row in rows if predicate(row)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sync_core.exchange.client import DeltaPage, GraphClient
@@ -21,27 +21,57 @@ def _query(**params: str) -> str:
     return "&".join(f"${name}={quote(value, safe=',()')}" for name, value in params.items())
 
 
-def _contacts_path(mailbox: str, folder_id: str | None) -> str:
-    if folder_id is None:
-        return f"users/{user_seg(mailbox)}/contacts"  # the default Contacts folder
+def _contacts_path(mailbox: str, folder_id: str) -> str:
     return f"users/{user_seg(mailbox)}/contactFolders/{seg(folder_id)}/contacts"
 
 
-async def find_folder(graph: GraphClient, mailbox: str, name: str) -> str | None:
+def _contact_path(mailbox: str, contact_id: str) -> str:
+    # GET/PATCH/DELETE /users/{id}/contacts/{id} (contact-get.md, contact-update.md, contact-delete.md).
+    return f"users/{user_seg(mailbox)}/contacts/{seg(contact_id)}"
+
+
+class Folder(NamedTuple):
+    """A contact folder: its id and its parent's. The product's folder is made by `POST
+    /users/{id}/contactFolders`, which "creates a new contactFolder under the user's default contacts
+    folder" (api-reference/v1.0/api/user-post-contactfolders.md) and is found again in `GET
+    /users/{id}/contactFolders`, "the contact folder collection in the default Contacts folder"
+    (user-list-contactfolders.md): its `parentFolderId` (resources/contactfolder.md) names the default
+    Contacts folder, the id the documented delta path needs (contact-delta.md)."""
+
+    id: str
+    parent_id: str | None
+
+
+def default_folder_id(folder: Folder) -> str:
+    """The default Contacts folder's id: the parent of the product's folder (see `Folder`)."""
+    if folder.parent_id is None:
+        raise GraphError(200, "InvalidResponse", "contact folder answered without parentFolderId")
+    return folder.parent_id
+
+
+def _folder(data: Any) -> Folder | None:
+    if not isinstance(data, dict):
+        return None
+    folder_id, parent_id = data.get("id"), data.get("parentFolderId")
+    if not isinstance(folder_id, str) or not folder_id:
+        return None
+    return Folder(folder_id, parent_id if isinstance(parent_id, str) and parent_id else None)
+
+
+async def find_folder(graph: GraphClient, mailbox: str, name: str) -> Folder | None:
     path = f"users/{user_seg(mailbox)}/contactFolders?" + _query(
         filter=f"displayName eq {odata_string(name)}"
     )
     data = await graph.request_json("GET", mailbox, path) or {}
-    for folder in data.get("value") or []:
-        if isinstance(folder, dict) and str(folder.get("displayName", "")).casefold() == name.casefold():
-            folder_id = folder.get("id")
-            if isinstance(folder_id, str) and folder_id:
-                return folder_id
+    for item in data.get("value") or []:
+        folder = _folder(item)
+        if folder and str(item.get("displayName", "")).casefold() == name.casefold():
+            return folder
     return None
 
 
-async def ensure_folder(graph: GraphClient, mailbox: str, name: str) -> str:
-    """The id of the contact folder `name`, created when it is missing (a lost create race is fine)."""
+async def ensure_folder(graph: GraphClient, mailbox: str, name: str) -> Folder:
+    """The contact folder `name`, created when it is missing (a lost create race is fine)."""
     found = await find_folder(graph, mailbox, name)
     if found:
         return found
@@ -53,26 +83,24 @@ async def ensure_folder(graph: GraphClient, mailbox: str, name: str) -> str:
         if exc.status != 409:
             raise
         created = None  # another worker created it meanwhile
-    folder_id = (created or {}).get("id")
-    if isinstance(folder_id, str) and folder_id:
-        return folder_id
-    found = await find_folder(graph, mailbox, name)
-    if not found:
+    folder = _folder(created) or await find_folder(graph, mailbox, name)
+    if folder is None:
         raise GraphError(200, "InvalidResponse", "contact folder was neither created nor found")
-    return found
+    return folder
 
 
 async def iter_delta(
-    graph: GraphClient, mailbox: str, folder_id: str | None, delta_link: str | None
+    graph: GraphClient, mailbox: str, folder_id: str, delta_link: str | None
 ) -> AsyncIterator[DeltaPage]:
-    """One delta round of a contact folder (None: the default folder), from `delta_link` or anew."""
+    """One delta round of a contact folder, from `delta_link` or anew. Only the folder form
+    `/users/{id}/contactFolders/{id}/contacts/delta` is documented (contact-delta.md)."""
     url = delta_link or _contacts_path(mailbox, folder_id) + "/delta"
     async for page in graph.iter_delta(mailbox, url):
         yield page
 
 
 async def get_contact(graph: GraphClient, mailbox: str, contact_id: str) -> dict[str, Any] | None:
-    path = f"{_contacts_path(mailbox, None)}/{seg(contact_id)}?" + _query(expand=_EXPAND_STAMP)
+    path = f"{_contact_path(mailbox, contact_id)}?" + _query(expand=_EXPAND_STAMP)
     try:
         return await graph.request_json("GET", mailbox, path)
     except GraphNotFound:
@@ -109,13 +137,13 @@ async def update_contact(
     graph: GraphClient, mailbox: str, contact_id: str, patch: dict[str, Any], *, if_match: str | None = None
 ) -> dict[str, Any]:
     """PATCH; with `if_match` (the contact's `@odata.etag`) a changed contact answers 412, nothing written."""
-    path = f"{_contacts_path(mailbox, None)}/{seg(contact_id)}"
+    path = _contact_path(mailbox, contact_id)
     headers = {"If-Match": if_match} if if_match else None
     return await graph.request_json("PATCH", mailbox, path, body=patch, headers=headers) or {}
 
 
 async def delete_contact(graph: GraphClient, mailbox: str, contact_id: str) -> None:
     try:
-        await graph.request_json("DELETE", mailbox, f"{_contacts_path(mailbox, None)}/{seg(contact_id)}")
+        await graph.request_json("DELETE", mailbox, _contact_path(mailbox, contact_id))
     except GraphNotFound:
         log.info("graph delete: contact already gone")

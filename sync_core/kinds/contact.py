@@ -34,7 +34,7 @@ from sync_core.contacts.membership import (
 )
 from sync_core.contacts.registry import SHARED_KIND
 from sync_core.engine.types import DeletionContext, SideView
-from sync_core.exchange.errors import GraphError
+from sync_core.exchange.errors import DeltaTokenExpired, GraphError
 from sync_core.kinds.base import (
     DeletionOutcome,
     EmitExchange,
@@ -99,7 +99,7 @@ class ContactKindBase:
         return f'W/"{link.graph_version}"'
 
     def __init__(self) -> None:
-        self._folders: dict[str, str] = {}
+        self._folders: dict[str, contact_graph.Folder] = {}
 
     # ---- list rules (subclasses) -----------------------------------------------------------------
     def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
@@ -154,22 +154,26 @@ class ContactKindBase:
 
     async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
         """Like `folder_id`, but a dry run never creates the folder (None: it does not exist yet)."""
+        folder = await self.existing_folder(ctx, mailbox)
+        return folder.id if folder else None
+
+    async def existing_folder(self, ctx: SyncContext, mailbox: Mailbox) -> contact_graph.Folder | None:
+        """The list folder and its parent, the default Contacts folder (None: no folder in a dry run)."""
         name = self.folder_name(ctx, mailbox)
         cache_key = f"{mailbox.address}|{name}"
         if cache_key in self._folders:
             return self._folders[cache_key]
         cursor = await ctx.store.get_cursor(self.cursor_name(mailbox))
-        saved = _load_json(cursor.value if cursor else None)
-        folder_id = saved.get("folderId") if saved.get("folder") == name else None
-        if not isinstance(folder_id, str) or not folder_id:
-            folder_id = await self._find_or_create(ctx, mailbox, name)
-            if folder_id is None:
+        folder = _saved_folder(_load_json(cursor.value if cursor else None), name)
+        if folder is None or folder.parent_id is None:
+            folder = await self._find_or_create(ctx, mailbox, name)
+            if folder is None:
                 return None
-        self._folders[cache_key] = folder_id
-        return folder_id
+        self._folders[cache_key] = folder
+        return folder
 
     @staticmethod
-    async def _find_or_create(ctx: SyncContext, mailbox: Mailbox, name: str) -> str | None:
+    async def _find_or_create(ctx: SyncContext, mailbox: Mailbox, name: str) -> contact_graph.Folder | None:
         if ctx.dry_run:
             return await contact_graph.find_folder(ctx.graph, mailbox.address, name)
         return await contact_graph.ensure_folder(ctx.graph, mailbox.address, name)
@@ -184,23 +188,31 @@ class ContactKindBase:
         name = self.folder_name(ctx, mailbox)
         saved = _load_json(cursor)
         links: dict[str, Any] = {}
-        if saved.get("folder") == name and isinstance(saved.get("folderId"), str) and saved["folderId"]:
-            folder_id = saved["folderId"]
+        folder = _saved_folder(saved, name)
+        if folder is not None:
+            if folder.parent_id is None:
+                # A cursor from before the default Contacts folder was read by its id (its delta link is
+                # of the undocumented /users/{id}/contacts/delta): one full round, like an expired token.
+                raise DeltaTokenExpired(0, "CursorWithoutDefaultFolder", "contact cursor of an older format")
             if isinstance(saved.get("links"), dict):
                 links = saved["links"]
         else:
             # First scan, a full resync or a renamed folder setting: find (or create) the folder, read all.
-            found = await self._find_or_create(ctx, mailbox, name)
-            if found is None:
+            folder = await self._find_or_create(ctx, mailbox, name)
+            if folder is None:
                 return None  # a dry run and no folder yet: nothing in it to read
-            folder_id = found
-        self._folders[f"{mailbox.address}|{name}"] = folder_id
-        sources: list[tuple[str, str | None]] = [("folder", folder_id)]
+        self._folders[f"{mailbox.address}|{name}"] = folder
+        sources: list[tuple[str, str]] = [("folder", folder.id)]
         new_links: dict[str, str | None] = {}
-        state: dict[str, Any] = {"folder": name, "folderId": folder_id, "links": new_links}
+        state: dict[str, Any] = {
+            "folder": name,
+            "folderId": folder.id,
+            "defaultFolderId": folder.parent_id,
+            "links": new_links,
+        }
         if self.accepts_category_elsewhere:
             if self._mark_scan_due(ctx, saved, links):
-                sources.append(("default", None))
+                sources.append(("default", contact_graph.default_folder_id(folder)))
                 state["markScanAt"] = ctx.now().isoformat()
             else:
                 # Contacts marked outside the folder are looked for every SYNC_CONTACT_MARK_SCAN_MINUTES.
@@ -227,7 +239,7 @@ class ContactKindBase:
         self,
         ctx: SyncContext,
         mailbox: Mailbox,
-        folder_id: str | None,
+        folder_id: str,
         delta_link: str | None,
         emit: EmitExchange,
         *,
@@ -624,6 +636,15 @@ class ContactKindBase:
         await record_entry(
             ctx.store, mailbox.address, key, False, origin="outlook", at=ctx.now(), pending=False
         )
+
+
+def _saved_folder(saved: Mapping[str, Any], name: str) -> contact_graph.Folder | None:
+    """The folder a scan cursor remembers for the folder setting `name` (cursors written before
+    `defaultFolderId` was kept have no parent)."""
+    folder_id, parent_id = saved.get("folderId"), saved.get("defaultFolderId")
+    if saved.get("folder") != name or not isinstance(folder_id, str) or not folder_id:
+        return None
+    return contact_graph.Folder(folder_id, parent_id if isinstance(parent_id, str) and parent_id else None)
 
 
 def _load_json(text: str | None) -> dict[str, Any]:

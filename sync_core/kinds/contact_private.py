@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sync_core.contacts.graph import default_folder_id
 from sync_core.contacts.membership import (
     contacts_by_key,
     contacts_changed_since,
@@ -35,8 +36,10 @@ class PrivateContactKind(ContactKindBase):
 
     # ---- reconciliation (pipeline/reconcile.py) ---------------------------------------------------------
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
-        folder_id = await self.existing_folder_id(ctx, mailbox)
-        return await inventory.contact_graph(ctx, mailbox, folder_id, category_elsewhere=True)
+        folder = await self.existing_folder(ctx, mailbox)
+        if folder is None:
+            return await inventory.contact_graph(ctx, mailbox, None, None)
+        return await inventory.contact_graph(ctx, mailbox, folder.id, default_folder_id(folder))
 
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.private_contact_fno(ctx, mailbox)

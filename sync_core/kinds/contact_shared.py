@@ -38,7 +38,7 @@ class SharedContactKind(ContactKindBase):
     # ---- reconciliation (pipeline/reconcile.py) ---------------------------------------------------------
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         folder_id = await self.existing_folder_id(ctx, mailbox)
-        return await inventory.contact_graph(ctx, mailbox, folder_id, category_elsewhere=False)
+        return await inventory.contact_graph(ctx, mailbox, folder_id, None)
 
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         shared = shared_list_for(ctx.settings, mailbox.address)

@@ -270,12 +270,13 @@ async def task_fno(ctx: SyncContext, mailbox: Mailbox, category: str) -> Invento
 
 
 async def contact_graph(
-    ctx: SyncContext, mailbox: Mailbox, folder_id: str | None, *, category_elsewhere: bool
+    ctx: SyncContext, mailbox: Mailbox, folder_id: str | None, default_folder_id: str | None
 ) -> Inventory:
-    """The list's folder (every contact in it is on the list) and, for private lists, the contacts of the
-    default Contacts folder carrying the sync category: `$select` of id, changeKey and categories
-    (https://learn.microsoft.com/graph/api/contactfolder-list-contacts; `$filter` with `categories/any` as
-    on the other Outlook items)."""
+    """The list's folder (every contact in it is on the list) and, for private lists (`default_folder_id`
+    given), the contacts of the default Contacts folder carrying the sync category: `$select` of id,
+    changeKey and categories (https://learn.microsoft.com/graph/api/user-list-contacts: the folder form
+    `/users/{id}/contactfolders/{id}/contacts`, the same folder the mark scan's delta reads; `$filter` with
+    `categories/any` as on the other Outlook items)."""
     if folder_id is None:
         return Inventory({}, lambda _link: False)  # no folder yet: nothing in it to compare
     category = ctx.settings.category
@@ -283,9 +284,10 @@ async def contact_graph(
     select = f"$select=id,changeKey,categories&$top={_GRAPH_TOP}"
     items: dict[str, Listed] = {}
     sources = [(f"users/{user}/contactFolders/{seg(folder_id)}/contacts?{select}", True)]
-    if category_elsewhere:
+    if default_folder_id is not None:
         flt = quote(f"categories/any(c:c eq {odata_string(category)})", safe="(),:'")
-        sources.append((f"users/{user}/contacts?$filter={flt}&{select}", False))
+        path = f"users/{user}/contactFolders/{seg(default_folder_id)}/contacts?$filter={flt}&{select}"
+        sources.append((path, False))
     for path, in_folder in sources:
         async for contact in _graph_pages(ctx, mailbox.address, path):
             graph_id = _text(contact.get("id"))
@@ -369,6 +371,7 @@ __all__ = [
     "Listed",
     "appointment_fno",
     "appointment_graph",
+    "appointment_instances",
     "contact_graph",
     "private_contact_fno",
     "shared_contact_fno",

@@ -84,13 +84,23 @@ def _name_lookups(tenant: Tenant, mark: tuple[int, int]) -> list[str]:
     ]
 
 
+def _default_folder(tenant: Tenant, mailbox: str) -> str:
+    found = tenant.graph.find_mailbox(mailbox)
+    assert found is not None
+    return graph_contacts.folder_id(graph_contacts.book(tenant.graph, found).root)
+
+
 def _contact_feed_reads(tenant: Tenant, mark: tuple[int, int], mailbox: str) -> dict[str, int]:
-    """Graph delta reads of the contact kinds in one mailbox: the list folder's and the default folder's."""
+    """Graph delta reads of the contact kinds in one mailbox: the list folder's and the default folder's,
+    both by the documented path `/contactFolders/{id}/contacts/delta` (anything else counts as "other")."""
+    default = f"/contactFolders/{_default_folder(tenant, mailbox)}/contacts/delta"
     counts = {"folder": 0, "default": 0}
     for r in tenant.graph.request_log[mark[0] :]:
         if r["mailbox"] != mailbox or not r["path"].endswith("/contacts/delta"):
             continue
-        counts["folder" if "/contactFolders/" in r["path"] else "default"] += 1
+        which = "default" if r["path"].endswith(default) else "folder"
+        which = which if "/contactFolders/" in r["path"] else "other"
+        counts[which] = counts.get(which, 0) + 1
     return counts
 
 

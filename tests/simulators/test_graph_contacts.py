@@ -77,12 +77,32 @@ def test_folders_create_list_filter_and_refuse_duplicates(client: httpx.Client) 
     again = client.post(f"/users/{ALICE}/contactFolders", json={"displayName": "dynamics 365"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "ErrorFolderExists"
     listed = client.get(f"/users/{ALICE}/contactFolders").json()["value"]
-    assert {f["displayName"] for f in listed} == {"Contacts", "Dynamics 365"}
+    assert [f["displayName"] for f in listed] == ["Dynamics 365"]  # the default folder's children
     assert set(listed[0]) == set(_example("contactfolder-list.json")["response"]["value"][0])
     found = client.get(f"/users/{ALICE}/contactFolders", params={"$filter": "displayName eq 'Dynamics 365'"})
     assert [f["id"] for f in found.json()["value"]] == [folder_id]
     assert client.get(f"/users/{ALICE}/contactFolders/{quote(folder_id, safe='')}").json()["id"] == folder_id
     assert client.post(f"/users/{ALICE}/contactFolders", json={"name": "x"}).status_code == 400
+
+
+def test_the_default_folder_is_the_parent_of_its_child_folders_and_has_no_other_delta(
+    client: httpx.Client,
+) -> None:
+    """POST /users/{id}/contactFolders creates under the default Contacts folder (user-post-contactfolders),
+    so a folder's parentFolderId is where POST /users/{id}/contacts puts a contact (user-post-contacts);
+    contacts delta is documented per folder only (contact-delta), and no well-known folder name is."""
+    folder_id = _folder(client)
+    [listed] = client.get(f"/users/{ALICE}/contactFolders").json()["value"]
+    created = client.post(f"/users/{ALICE}/contacts", json={"givenName": "Dana"}, headers=IMMUTABLE)
+    default_id = created.json()["parentFolderId"]
+    assert listed["parentFolderId"] == default_id != folder_id
+    got = client.get(f"/users/{ALICE}/contactFolders/{quote(folder_id, safe='')}").json()
+    assert got["parentFolderId"] == default_id
+    rows, _ = _round(client, f"/users/{ALICE}/contactFolders/{quote(default_id, safe='')}/contacts/delta")
+    assert [r["id"] for r in rows] == [created.json()["id"]]
+    undocumented = client.get(f"/users/{ALICE}/contacts/delta", headers=IMMUTABLE)
+    assert undocumented.status_code == 400 and "delta" in undocumented.json()["error"]["message"]
+    assert client.get(f"/users/{ALICE}/contactFolders/contacts").status_code == 404
 
 
 def test_contact_crud_display_name_and_validation(client: httpx.Client) -> None:
@@ -94,7 +114,7 @@ def test_contact_crud_display_name_and_validation(client: httpx.Client) -> None:
     assert created["parentFolderId"] == folder_id
     url = f"/users/{ALICE}/contacts/{quote(created['id'], safe='')}"
     patched = client.patch(url, json={"givenName": "Paul"}, headers=IMMUTABLE).json()
-    assert patched["givenName"] == "Paul" and patched["displayName"] == "Pavel Bansky"  # NOT recomputed
+    assert patched["givenName"] == "Paul" and patched["displayName"] == "Paul Bansky"  # generated again
     assert patched["changeKey"] != created["changeKey"]
     bad = client.patch(url, json={"colour": "red"}, headers=IMMUTABLE)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "RequestBodyRead"
