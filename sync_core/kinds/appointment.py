@@ -16,6 +16,7 @@ from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import CARRIED_PREFIX, scan_activity_feed, without_carried_keys
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
+from sync_core.kinds.appointment_series import SeriesReads
 from sync_core.kinds.base import (
     DeletionOutcome,
     EmitExchange,
@@ -41,6 +42,7 @@ from sync_core.model.appointment import (
     content_hash,
     event_fields,
     from_record,
+    is_whole,
     to_record,
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
@@ -100,7 +102,7 @@ class AppointmentKind:
         emit: EmitExchange,
     ) -> str | None:
         final: str | None = None
-        masters: dict[str, Mapping[str, Any] | None] = {}  # series master id -> event (read once a scan)
+        series = SeriesReads(ctx, mailbox, self.name)
         removals = False
         async for page in ctx.graph.iter_event_delta(
             mailbox.address, delta_link=delta_link, start=start, end=end
@@ -114,7 +116,7 @@ class AppointmentKind:
                     removals = True
                     changes.append(ExchangeChange(graph_id, removed=True))
                     continue
-                changes.extend(await self._changes_of(ctx, mailbox, graph_id, item, masters))
+                changes.extend(await self._changes_of(ctx, mailbox, graph_id, item, series))
             if changes:
                 await emit(changes)
             if page.delta_link:
@@ -131,34 +133,43 @@ class AppointmentKind:
         mailbox: Mailbox,
         graph_id: str,
         item: Mapping[str, Any],
-        masters: dict[str, Mapping[str, Any] | None],
+        series: SeriesReads,
     ) -> list[ExchangeChange]:
         kind = item.get("type")
-        categories = item.get("categories")
         master_id = item.get("seriesMasterId")
-        if kind not in ("occurrence", "exception") or not isinstance(master_id, str) or not master_id:
-            version = item.get("changeKey")
-            return [
-                ExchangeChange(
-                    graph_id,
-                    marked=self._marked(ctx, kind, categories),
-                    version=version if isinstance(version, str) and version else None,
-                    item=_graph_item(item),  # delta sends single events and masters whole
-                )
-            ]
-        # Delta sends occurrences bare (id, type, start, end, seriesMasterId): the mark is the series'.
-        if master_id not in masters:
-            masters[master_id] = await ctx.graph.get_event(mailbox.address, master_id)
-            master = masters[master_id]
-            master_marked = master is not None and self._marked(ctx, "seriesMaster", master.get("categories"))
-            changes = [ExchangeChange(master_id, marked=master_marked)]
-        else:
-            changes = []
-        if categories is None:
-            master = masters[master_id]
-            categories = master.get("categories") if master is not None else None
-        changes.append(ExchangeChange(graph_id, marked=self._marked(ctx, kind, categories)))
+        if kind in ("occurrence", "exception") and isinstance(master_id, str) and master_id:
+            return await self._member_changes(ctx, graph_id, master_id, item, series)
+        # An item the delta sent without every mapped field is read whole first (see is_whole).
+        whole = item if is_whole(item) else await ctx.graph.get_event(mailbox.address, graph_id)
+        if whole is None:
+            return [ExchangeChange(graph_id, removed=True)]  # gone meanwhile: the deletion check confirms
+        changes = [_change(ctx, graph_id, whole)]
+        if kind == "seriesMaster":
+            # Graph documents no master in the calendar delta; where one comes, its series changed.
+            gone = await series.master_listed(whole)
+            changes += [ExchangeChange(member, removed=True) for member in gone]
         return changes
+
+    async def _member_changes(
+        self,
+        ctx: SyncContext,
+        graph_id: str,
+        master_id: str,
+        item: Mapping[str, Any],
+        series: SeriesReads,
+    ) -> list[ExchangeChange]:
+        first = not series.knows_master(master_id)
+        master = await series.master(master_id)  # the mark is the series' (read once a scan)
+        changes = [ExchangeChange(master_id, marked=_marked(ctx, master, "seriesMaster"))] if first else []
+        whole = item if is_whole(item) else series.instance(graph_id)
+        if whole is not None:
+            return [*changes, _change(ctx, graph_id, whole)]
+        # Bare and not read yet: nothing is carried, the pair job reads it (missing fields are never mapped).
+        categories = item.get("categories")
+        if categories is None and master is not None:
+            categories = master.get("categories")
+        marked = self._marked(ctx, item.get("type"), categories)
+        return [*changes, ExchangeChange(graph_id, marked=marked)]
 
     @staticmethod
     def _marked(ctx: SyncContext, kind: object, categories: object) -> bool:
@@ -571,6 +582,21 @@ async def _with_attendee_rows(ctx: SyncContext, rows: list[dict[str, Any]]) -> N
                 continue  # not asked for (an unsafe number): the pair job reads it
             row[_LINKS_KEY] = found
             row[_EMAILS_KEY] = {cid: emails[cid] for cid in _contact_ids(found) if cid in emails}
+
+
+def _marked(ctx: SyncContext, event: Mapping[str, Any] | None, kind: object) -> bool:
+    return event is not None and AppointmentKind._marked(ctx, kind, event.get("categories"))
+
+
+def _change(ctx: SyncContext, graph_id: str, event: Mapping[str, Any]) -> ExchangeChange:
+    """A change carrying the whole event as the feed listed it (the pair job then need not read it)."""
+    version = event.get("changeKey")
+    return ExchangeChange(
+        graph_id,
+        marked=_marked(ctx, event, event.get("type")),
+        version=version if isinstance(version, str) and version else None,
+        item=_graph_item(event),
+    )
 
 
 def _graph_item(event: Mapping[str, Any], stamp: str | None = None) -> GraphItem:

@@ -22,7 +22,7 @@ from sync_core.model.appointment_base import (
     to_record,
 )
 from sync_core.model.appointment_fno import activity_fields, appointment_from_activity
-from sync_core.model.appointment_graph import appointment_from_event, event_fields
+from sync_core.model.appointment_graph import appointment_from_event, event_fields, is_whole
 from sync_core.model.fields import MappingError, MissingField
 from sync_core.model.text import BODY_LIMIT, TRUNCATION_MARKER
 
@@ -45,5 +45,6 @@ __all__ = [
     "content_hash",
     "event_fields",
     "from_record",
+    "is_whole",
     "to_record",
 ]

@@ -9,7 +9,7 @@ which is what Graph requires for `isAllDay`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -66,6 +66,21 @@ _SERIES: Final[dict[str | int, Series]] = {
     "occurrence": "occurrence",
     "exception": "exception",
 }
+
+
+# Every property appointment_from_event reads, plus the version. Public reports say the calendar delta sends
+# occurrences with only id, type, start, end and seriesMasterId (docs/microsoft.md): such an event must be
+# read whole before it is mapped, or its missing fields would read as empty and be cleared on the other side.
+_MAPPED: Final = (
+    "subject", "body", "start", "end", "isAllDay", "location", "showAs", "sensitivity", "importance",
+    "isReminderOn", "reminderMinutesBeforeStart", "categories", "attendees", "type", "changeKey",
+)  # fmt: skip
+
+
+def is_whole(event: Mapping[str, Any]) -> bool:
+    """Whether the event carries every property the mapping reads (an occurrence also its originalStart)."""
+    member = event.get("type") in ("occurrence", "exception")
+    return all(name in event for name in _MAPPED) and (not member or "originalStart" in event)
 
 
 def appointment_from_event(
