@@ -135,6 +135,24 @@ async def appointment_graph(ctx: SyncContext, mailbox: Mailbox) -> Inventory:
     return Inventory(items, lambda link: _window_covers(ctx, link.snapshot, masters=False))
 
 
+async def appointment_instances(
+    ctx: SyncContext, mailbox: Mailbox, master_id: str
+) -> list[dict[str, Any]] | None:
+    """The occurrences and exceptions of one series in the sync window, whole: one listing of the master's
+    instances (https://learn.microsoft.com/graph/api/event-list-instances; it supports OData query
+    parameters such as `$top`). A cancelled occurrence is not among them. None: the master is gone."""
+    start, end = ctx.window()
+    path = (
+        f"users/{user_seg(mailbox.address)}/events/{seg(master_id)}/instances"
+        f"?startDateTime={quote(graph_datetime(start))}&endDateTime={quote(graph_datetime(end))}"
+        f"&$top={_GRAPH_TOP}"
+    )
+    try:
+        return [event async for event in _graph_pages(ctx, mailbox.address, path)]
+    except GraphNotFound:
+        return None
+
+
 async def activity_rows(
     ctx: SyncContext, mailbox: Mailbox, category: str, extra: str | None, select: list[str]
 ) -> list[dict[str, Any]]:
