@@ -401,3 +401,149 @@ async def test_todo_delta_with_expanded_linked_resources(sdk: Sdk) -> None:
     rows = [(t.id, t.title, [r.external_id for r in t.linked_resources or []]) for t in seen]
     assert rows == [(second.id, "Second", ["DAT|2"]), (first.id, None, [])]
     assert seen[1].additional_data["@removed"] == {"reason": "deleted"}
+
+
+# ---- contacts (contacts/graph.py, kinds/contact.py, kinds/inventory.py) -----------------------------------
+
+
+def new_contact(given: str, surname: str, key: str | None = None, **extra: Any) -> Any:
+    from msgraph.generated.models.contact import Contact
+    from msgraph.generated.models.email_address import EmailAddress
+    from msgraph.generated.models.single_value_legacy_extended_property import (
+        SingleValueLegacyExtendedProperty,
+    )
+
+    stamps = [SingleValueLegacyExtendedProperty(id=STAMP, value=key)] if key else None
+    mail = EmailAddress(address=f"{given.lower()}@fabrikam.com", name=f"{given} {surname}")
+    return Contact(
+        given_name=given,
+        surname=surname,
+        display_name=f"{given} {surname}",
+        email_addresses=[mail],
+        single_value_extended_properties=stamps,
+        **extra,
+    )
+
+
+async def _contact_folder(sdk: Sdk, name: str = "Dynamics 365") -> str:
+    from msgraph.generated.models.contact_folder import ContactFolder
+    from msgraph.generated.users.item.contact_folders.contact_folders_request_builder import (
+        ContactFoldersRequestBuilder,
+    )
+
+    folders = sdk.users.by_user_id(ALICE).contact_folders
+    made = await folders.post(ContactFolder(display_name=name), config())
+    query = ContactFoldersRequestBuilder.ContactFoldersRequestBuilderGetQueryParameters(
+        filter=f"displayName eq '{name}'"
+    )
+    found = await folders.get(config(query=query))
+    assert [(f.id, f.display_name) for f in found.value] == [(made.id, name)]
+    return str(made.id)
+
+
+async def test_contact_create_find_read_update_delete(sdk: Sdk) -> None:
+    from msgraph.generated.models.contact import Contact
+    from msgraph.generated.users.item.contact_folders.item.contacts.contacts_request_builder import (
+        ContactsRequestBuilder,
+    )
+    from msgraph.generated.users.item.contacts.item.contact_item_request_builder import (
+        ContactItemRequestBuilder,
+    )
+
+    folder_id = await _contact_folder(sdk)
+    in_folder = sdk.users.by_user_id(ALICE).contact_folders.by_contact_folder_id(folder_id).contacts
+    made = await in_folder.post(new_contact("Priya", "Patel", key="DAT|CP-1"), config())
+    assert isinstance(made, Contact) and made.parent_folder_id == folder_id
+    await in_folder.post(new_contact("Sam", "Lee", key="DAT|CP-2"), config())
+
+    query = ContactsRequestBuilder.ContactsRequestBuilderGetQueryParameters(
+        filter=stamp_filter("DAT|CP-1"), expand=[stamp_expand()]
+    )
+    found = await in_folder.get(config(query=query))
+    assert [(c.id, c.single_value_extended_properties[0].value) for c in found.value] == [
+        (made.id, "DAT|CP-1")
+    ]
+
+    contact = sdk.users.by_user_id(ALICE).contacts.by_contact_id(made.id)
+    expand = ContactItemRequestBuilder.ContactItemRequestBuilderGetQueryParameters(expand=[stamp_expand()])
+    read = await contact.get(config(query=expand))
+    assert read.display_name == "Priya Patel" and read.email_addresses[0].address == "priya@fabrikam.com"
+
+    conditional = config()
+    conditional.headers.add("If-Match", read.additional_data["@odata.etag"])
+    updated = await contact.patch(Contact(department="Purchasing", display_name="Priya Patel"), conditional)
+    assert updated.department == "Purchasing" and updated.change_key != read.change_key
+    stale = config()
+    stale.headers.add("If-Match", read.additional_data["@odata.etag"])
+    with pytest.raises(APIError) as caught:
+        await contact.patch(Contact(department="Sales"), stale)
+    assert caught.value.response_status_code == 412
+
+    await contact.delete()
+    with pytest.raises(APIError) as caught:
+        await contact.get()
+    assert caught.value.response_status_code == 404
+
+
+async def test_contact_display_name_follows_the_name_unless_sent(sdk: Sdk) -> None:
+    """contact-update.md: left-out properties may "be recalculated based on changes to other property
+    values"; displayName is kept only when the update sends it."""
+    from msgraph.generated.models.contact import Contact
+
+    folder_id = await _contact_folder(sdk)
+    in_folder = sdk.users.by_user_id(ALICE).contact_folders.by_contact_folder_id(folder_id).contacts
+    made = await in_folder.post(Contact(given_name="Pavel", surname="Bansky"), config())
+    assert made.display_name == "Pavel Bansky"  # generated on create
+    contact = sdk.users.by_user_id(ALICE).contacts.by_contact_id(made.id)
+    kept = await contact.patch(Contact(given_name="Paul", display_name="Pavel B."), config())
+    assert kept.display_name == "Pavel B."
+    regenerated = await contact.patch(Contact(surname="Banks"), config())
+    assert (regenerated.given_name, regenerated.display_name) == ("Paul", "Paul Banks")
+    other = await contact.patch(Contact(display_name="Paul (work)"), config())
+    unchanged = await contact.patch(Contact(department="Sales"), config())
+    assert other.display_name == unchanged.display_name == "Paul (work)"
+
+
+async def test_contact_listings_of_the_reconciliation(sdk: Sdk) -> None:
+    from msgraph.generated.users.item.contact_folders.item.contacts.contacts_request_builder import (
+        ContactsRequestBuilder as FolderContacts,
+    )
+    from msgraph.generated.users.item.contacts.contacts_request_builder import ContactsRequestBuilder
+
+    folder_id = await _contact_folder(sdk)
+    in_folder = sdk.users.by_user_id(ALICE).contact_folders.by_contact_folder_id(folder_id).contacts
+    for given in ("Ann", "Ben", "Cal"):
+        await in_folder.post(new_contact(given, "Doe"), config())
+    default = sdk.users.by_user_id(ALICE).contacts
+    marked = await default.post(new_contact("Dee", "Marked", categories=["D365 Sync"]), config())
+    await default.post(new_contact("Eve", "Unmarked"), config())
+
+    select = ["id", "changeKey", "categories"]
+    query = FolderContacts.ContactsRequestBuilderGetQueryParameters(select=select, top=2)
+    page, listed = await in_folder.get(config(query=query)), []
+    while page is not None:
+        listed += page.value
+        page = await in_folder.with_url(page.odata_next_link).get(config()) if page.odata_next_link else None
+    assert len(listed) == 3 and all(c.change_key and c.given_name is None for c in listed)
+
+    by_category = ContactsRequestBuilder.ContactsRequestBuilderGetQueryParameters(
+        filter="categories/any(c:c eq 'D365 Sync')", select=select, top=100
+    )
+    found = await default.get(config(query=by_category))
+    assert [(c.id, c.categories) for c in found.value] == [(marked.id, ["D365 Sync"])]
+
+
+async def test_contact_folder_delta_rounds(sdk: Sdk) -> None:
+    folder_id = await _contact_folder(sdk)
+    in_folder = sdk.users.by_user_id(ALICE).contact_folders.by_contact_folder_id(folder_id).contacts
+    first = await in_folder.post(new_contact("Ann", "Doe"), config())
+    seen, delta_link = await _delta_round(in_folder.delta, await in_folder.delta.get(config(prefer=PAGED)))
+    assert [(c.id, c.given_name) for c in seen] == [(first.id, "Ann")]
+
+    second = await in_folder.post(new_contact("Ben", "Doe"), config())
+    await sdk.users.by_user_id(ALICE).contacts.by_contact_id(first.id).delete()
+    page = await in_folder.delta.with_url(delta_link).get(config(prefer=PAGED))
+    seen, _ = await _delta_round(in_folder.delta, page)
+    assert {c.id: c.given_name for c in seen} == {second.id: "Ben", first.id: None}
+    removed = next(c for c in seen if c.id == first.id)
+    assert "@removed" in removed.additional_data
