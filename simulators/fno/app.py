@@ -16,6 +16,7 @@ from starlette.routing import Route
 from simulators.fno.batch import run_batch
 from simulators.fno.errors import ODataError, bad_request, not_found
 from simulators.fno.filter import parse_key
+from simulators.fno.metadata import metadata_document
 from simulators.fno.query import QueryOptions, order, parse_options, project
 from simulators.fno.schema import EntitySchema
 from simulators.fno.state import FnoState, Record
@@ -91,6 +92,10 @@ class _Handler:
         rest = str(request.scope["path"])[len("/data") :].lstrip("/")
         if rest == "":
             return self._service_document(request)
+        if rest == "$metadata" and request.method == "GET":
+            with self.state.lock:
+                document = metadata_document(list(self.state.entities.values()))
+            return Response(document, media_type="application/xml", headers={"OData-Version": "4.0"})
         if rest == "$batch" and request.method == "POST":
             return await run_batch(request, self.state, self._inner)
         match = _SEGMENT.fullmatch(rest)

@@ -30,6 +30,7 @@ TYPE_NAMES = {
     "VendorsV2": "VendorV2",
     "Prospects": "Prospect",
     "PartyContactsV3": "PartyContactV3",
+    "ActivityParentLinks": "ActivityParentLink",
 }
 
 _DATETIME_RE = re.compile(
@@ -99,21 +100,29 @@ def _build(name: str, keys: list[str], props: dict[str, dict[str, Any]]) -> Enti
     return EntitySchema(name, tuple(keys), properties)
 
 
-def load_entities(parent_links_collection: str = "ActivityParentLinks") -> dict[str, EntitySchema]:
-    """Every reference entity set plus the custom parent-link collection (SPEC 3.5)."""
+# The parent-link entity a customer publishes (README "Dynamics 365 F&O"; F&O's own
+# smmActivityParentLinkEntity is not public): its key, and the fields the product reads and writes.
+PARENT_LINK_KEYS = ("dataAreaId", "ActivityNumber", "ParentType", "ParentId")
+_PARENT_LINK_FIELDS: dict[str, dict[str, Any]] = {
+    "dataAreaId": {"type": "Edm.String", "nullable": False},
+    "ActivityNumber": {"type": "Edm.String", "nullable": False},
+    "ParentType": {"type": f"{NAMESPACE}.smmActivityParentType", "nullable": False},
+    "ParentId": {"type": "Edm.String", "nullable": False},
+    "IsPrimaryLink": {"type": f"{NAMESPACE}.NoYes", "nullable": True},
+}
+
+
+def parent_link_schema(collection: str, keys: tuple[str, ...] = PARENT_LINK_KEYS) -> EntitySchema:
+    """The custom parent-link entity (SPEC 3.5); other `keys` stand for a customer's differing entity."""
+    return _build(collection, list(keys), _PARENT_LINK_FIELDS)
+
+
+def load_entities(parent_links_collection: str | None = "ActivityParentLinks") -> dict[str, EntitySchema]:
+    """Every reference entity set plus, unless None, the custom parent-link collection (SPEC 3.5)."""
     sets: dict[str, dict[str, Any]] = _reference()["entitySets"]
     entities = {name: _build(name, spec["keys"], spec["properties"]) for name, spec in sets.items()}
-    entities[parent_links_collection] = _build(
-        parent_links_collection,
-        ["dataAreaId", "ActivityNumber", "ParentType", "ParentId"],
-        {
-            "dataAreaId": {"type": "Edm.String", "nullable": False},
-            "ActivityNumber": {"type": "Edm.String", "nullable": False},
-            "ParentType": {"type": f"{NAMESPACE}.smmActivityParentType", "nullable": False},
-            "ParentId": {"type": "Edm.String", "nullable": False},
-            "IsPrimaryLink": {"type": f"{NAMESPACE}.NoYes", "nullable": True},
-        },
-    )
+    if parent_links_collection is not None:
+        entities[parent_links_collection] = parent_link_schema(parent_links_collection)
     return entities
 
 

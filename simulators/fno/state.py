@@ -17,7 +17,15 @@ from typing import Any
 
 from simulators.fno.errors import bad_request
 from simulators.fno.filter import fold_string
-from simulators.fno.schema import EntitySchema, coerce_value, default_value, format_datetime, load_entities
+from simulators.fno.schema import (
+    PARENT_LINK_KEYS,
+    EntitySchema,
+    coerce_value,
+    default_value,
+    format_datetime,
+    load_entities,
+    parent_link_schema,
+)
 
 Record = dict[str, Any]
 KeyTuple = tuple[str, ...]
@@ -42,7 +50,7 @@ class FnoState:
         *,
         default_company: str = "usmf",
         page_size: int = 10000,
-        parent_links_collection: str = "ActivityParentLinks",
+        parent_links_collection: str | None = "ActivityParentLinks",
         max_concurrent: int = 52,
         null_defaults: bool = False,
         latency: float = 0.0,
@@ -114,6 +122,18 @@ class FnoState:
             if found is None:
                 raise KeyError(f"{entity_set} {key}")
             self.remove(entity, found)
+
+    def publish_parent_links(self, collection: str | None, keys: tuple[str, ...] = PARENT_LINK_KEYS) -> None:
+        """Publish the parent-link entity as `collection` with `keys` (None: not published, as in standard
+        F&O). The rows of the previous one are gone from OData, as when a customer unpublishes it."""
+        with self.lock:
+            if self.parent_links_collection is not None:
+                self.entities.pop(self.parent_links_collection, None)
+                self._rows.pop(self.parent_links_collection, None)
+            self.parent_links_collection = collection
+            if collection is not None:
+                self.entities[collection] = parent_link_schema(collection, keys)
+                self._rows[collection] = {}
 
     # -- service protection ----------------------------------------------------------------------------
     def throttle_next(self, count: int, retry_after: int = 1) -> None:
