@@ -11,7 +11,7 @@ takes both forms, so the stand-in must too (docs/microsoft.md, "The Graph stand-
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -299,6 +299,41 @@ async def test_calendar_view_delta_rounds(sdk: Sdk) -> None:
     assert removed.additional_data["@removed"] == {"reason": "deleted"}
 
 
+async def test_series_instances_in_the_window(sdk: Sdk) -> None:
+    from msgraph.generated.models.day_of_week import DayOfWeek
+    from msgraph.generated.models.patterned_recurrence import PatternedRecurrence
+    from msgraph.generated.models.recurrence_pattern import RecurrencePattern
+    from msgraph.generated.models.recurrence_pattern_type import RecurrencePatternType
+    from msgraph.generated.models.recurrence_range import RecurrenceRange
+    from msgraph.generated.models.recurrence_range_type import RecurrenceRangeType
+    from msgraph.generated.users.item.events.item.instances.instances_request_builder import (
+        InstancesRequestBuilder,
+    )
+
+    series = new_event("Weekly", 3)  # a Monday
+    series.recurrence = PatternedRecurrence(
+        pattern=RecurrencePattern(
+            type=RecurrencePatternType.Weekly, interval=1, days_of_week=[DayOfWeek.Monday]
+        ),
+        range=RecurrenceRange(
+            type=RecurrenceRangeType.Numbered, start_date=datetime(2024, 6, 3).date(), number_of_occurrences=6
+        ),
+    )
+    events = sdk.users.by_user_id(ALICE).events
+    master = await events.post(series, config())
+    assert master.type.value == "seriesMaster"
+    query = InstancesRequestBuilder.InstancesRequestBuilderGetQueryParameters(
+        start_date_time=graph_time(WINDOW[0]), end_date_time=graph_time(WINDOW[1]), top=2
+    )
+    instances = events.by_event_id(master.id).instances
+    page, found = await instances.get(config(query=query)), []
+    while page is not None:
+        found += page.value
+        page = await instances.with_url(page.odata_next_link).get(config()) if page.odata_next_link else None
+    assert [e.start.date_time[:10] for e in found] == ["2024-06-03", "2024-06-10", "2024-06-17", "2024-06-24"]
+    assert {(e.type.value, e.series_master_id) for e in found} == {("occurrence", master.id)}
+
+
 PAGED = f"{IMMUTABLE}, odata.maxpagesize=2"
 
 
@@ -547,3 +582,127 @@ async def test_contact_folder_delta_rounds(sdk: Sdk) -> None:
     assert {c.id: c.given_name for c in seen} == {second.id: "Ben", first.id: None}
     removed = next(c for c in seen if c.id == first.id)
     assert "@removed" in removed.additional_data
+
+
+# ---- mail (email_import/graph.py) -------------------------------------------------------------------------
+
+
+def add_mail(state: GraphState, subject: str, categories: list[str], folder: str = "inbox") -> str:
+    message = {
+        "subject": subject,
+        "body": {"contentType": "text", "content": "Hello"},
+        "from": {"emailAddress": {"address": "ann@fabrikam.com", "name": "Ann"}},
+        "toRecipients": [{"emailAddress": {"address": ALICE, "name": "Alice"}}],
+        "categories": categories,
+    }
+    return str(state.add_message(ALICE, message, folder=folder)["id"])
+
+
+async def test_marked_messages_read_and_stamped(sdk: Sdk, state: GraphState) -> None:
+    from msgraph.generated.models.message import Message
+    from msgraph.generated.models.single_value_legacy_extended_property import (
+        SingleValueLegacyExtendedProperty,
+    )
+    from msgraph.generated.users.item.messages.item.message_item_request_builder import (
+        MessageItemRequestBuilder,
+    )
+    from msgraph.generated.users.item.messages.messages_request_builder import MessagesRequestBuilder
+
+    marked = add_mail(state, "Order 42", ["Import to D365"], folder="archive")
+    add_mail(state, "Lunch", [])
+    messages = sdk.users.by_user_id(ALICE).messages
+    query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+        filter="categories/any(c:c eq 'Import to D365')",
+        select=["id", "internetMessageId", "categories"],
+        top=100,
+    )
+    found = await messages.get(config(query=query))
+    assert [(m.id, m.categories, m.subject) for m in found.value] == [(marked, ["Import to D365"], None)]
+
+    message = messages.by_message_id(marked)
+    read_query = MessageItemRequestBuilder.MessageItemRequestBuilderGetQueryParameters(
+        select=[
+            "id",
+            "internetMessageId",
+            "subject",
+            "body",
+            "from",
+            "toRecipients",
+            "categories",
+            "changeKey",
+        ],
+        expand=[stamp_expand()],
+    )
+    read = await message.get(
+        config(prefer=f'{IMMUTABLE}, outlook.body-content-type="html"', query=read_query)
+    )
+    assert read.subject == "Order 42" and read.body.content_type.value == "html"
+    assert read.from_.email_address.address == "ann@fabrikam.com" and read.internet_message_id
+
+    stamp = SingleValueLegacyExtendedProperty(id=STAMP, value="DAT|5637144577")
+    await message.patch(Message(categories=["Imported to D365"], single_value_extended_properties=[stamp]))
+    again = await message.get(config(query=read_query))
+    assert again.categories == ["Imported to D365"]
+    assert [(p.id, p.value) for p in again.single_value_extended_properties] == [(STAMP, "DAT|5637144577")]
+
+
+async def test_mail_folder_delta(sdk: Sdk, state: GraphState) -> None:
+    first = add_mail(state, "First", [])
+    delta = sdk.users.by_user_id(ALICE).mail_folders.by_mail_folder_id("inbox").messages.delta
+    seen, delta_link = await _delta_round(delta, await delta.get(config(prefer=PAGED)))
+    assert [m.id for m in seen] == [first]
+    second = add_mail(state, "Second", [])
+    seen, _ = await _delta_round(delta, await delta.with_url(delta_link).get(config(prefer=PAGED)))
+    assert [(m.id, m.subject) for m in seen] == [(second, "Second")]
+
+
+# ---- subscriptions (notifications/subscriptions.py) -------------------------------------------------------
+
+
+@pytest.fixture
+def hook() -> Iterator[str]:
+    """A notification endpoint that passes Graph's validation handshake."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    async def endpoint(request: Request) -> Response:
+        token = request.query_params.get("validationToken")
+        return PlainTextResponse(token) if token is not None else Response(status_code=202)
+
+    with serve(Starlette(routes=[Route("/hook", endpoint, methods=["POST"])])) as server:
+        yield server.url + "/hook"
+
+
+async def test_subscription_create_renew_delete(sdk: Sdk, state: GraphState, hook: str) -> None:
+    from msgraph.generated.models.subscription import Subscription
+
+    user = state.find_mailbox(ALICE)
+    assert user is not None
+    expires = state.clock().astimezone(UTC) + timedelta(days=2)
+    body = Subscription(
+        change_type="created,updated,deleted",
+        notification_url=hook,
+        lifecycle_notification_url=hook,
+        resource=f"/users/{user.user.id}/events",
+        expiration_date_time=expires,
+        client_state="our-secret-state",
+        latest_supported_tls_version="v1_2",
+    )
+    made = await sdk.subscriptions.post(body)
+    assert isinstance(made, Subscription) and made.id and made.client_state == "our-secret-state"
+    assert made.expiration_date_time == expires
+
+    later = expires + timedelta(days=1)
+    renewed = await sdk.subscriptions.by_subscription_id(made.id).patch(
+        Subscription(expiration_date_time=later)
+    )
+    assert renewed.expiration_date_time == later
+    listed = await sdk.subscriptions.get()
+    assert [s.id for s in listed.value] == [made.id]
+
+    await sdk.subscriptions.by_subscription_id(made.id).delete()
+    with pytest.raises(APIError) as caught:
+        await sdk.subscriptions.by_subscription_id(made.id).get()
+    assert caught.value.response_status_code == 404
