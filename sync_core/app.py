@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sync_core.d365.client import FnoClient
+from sync_core.d365.preflight import parent_links_warning, service_check, setup_error
 from sync_core.exchange.auth import TokenSource, token_source_from_settings
 from sync_core.exchange.client import GraphClient
 from sync_core.kinds import all_kinds
 from sync_core.pipeline.context import SyncContext, utc_now
 from sync_core.pipeline.queues import QueueSender
 from sync_core.settings import Settings
-from sync_core.state.base import StateStore
+from sync_core.state.base import Cursor, StateError, StateStore
 from sync_core.state.factory import open_state_store
 
 
@@ -35,6 +37,40 @@ def open_store(settings: Settings) -> StateStore:
         state_dir=settings.state_dir,
         table_prefix=settings.table_prefix,
     )
+
+
+# Where the last check of the F&O service is kept for `status` (a cursor: the store's named values).
+SERVICE_CHECK_CURSOR = "config:fno-service"
+PARENT_LINKS_WARNING = "fno-parent-links"
+
+
+async def apply_service_check(ctx: SyncContext) -> None:
+    """Check F&O's entities (once per process, d365/preflight.py). A missing standard entity stops here
+    (ServiceSetupError); an unusable parent-link entity turns attendees and associations off for this
+    context and is reported as a configuration warning."""
+    collection = ctx.settings.parent_links_collection
+    check, fresh = await service_check(ctx.fno, collection)
+    if check.missing_required:
+        raise setup_error(check)
+    warning = parent_links_warning(check)
+    if warning is not None:
+        ctx.report.warn(PARENT_LINKS_WARNING, warning)
+        if check.read:
+            ctx.fno.parent_links_collection = None
+    if fresh and not ctx.dry_run:
+        await _keep_for_status(ctx.store, ctx.now(), warning)
+
+
+async def _keep_for_status(store: StateStore, now: datetime, warning: str | None) -> None:
+    value = json.dumps({"checkedAt": now.isoformat(), "warnings": [warning] if warning else []})
+    try:
+        saved = await store.get_cursor(SERVICE_CHECK_CURSOR)
+        cursor = Cursor(name=SERVICE_CHECK_CURSOR, value=value, updated_at=now)
+        await store.save_cursor(
+            cursor if saved is None else saved.model_copy(update={"value": value, "updated_at": now})
+        )
+    except StateError:
+        pass  # another instance saved its check at the same time: either says the same
 
 
 @asynccontextmanager
@@ -58,7 +94,7 @@ async def open_context(
     )
     fno = FnoClient(settings.d365_url, tokens, parent_links_collection=settings.parent_links_collection)
     try:
-        yield SyncContext(
+        ctx = SyncContext(
             settings=settings,
             store=store,
             graph=graph,
@@ -68,6 +104,8 @@ async def open_context(
             clock=clock,
             dry_run=dry_run,
         )
+        await apply_service_check(ctx)
+        yield ctx
     finally:
         await graph.close()
         await fno.close()

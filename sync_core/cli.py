@@ -12,16 +12,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sync_core.app import open_context, open_store
+from sync_core.app import SERVICE_CHECK_CURSOR, open_context, open_store
 from sync_core.cli_approve import add_parser as add_approve_parser
 from sync_core.cli_approve import approve_deletes
 from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
+from sync_core.d365.preflight import ServiceSetupError
 from sync_core.pipeline.local_queue import SqliteQueues
 from sync_core.pipeline.queues import InProcessQueues, LocalQueues
 from sync_core.pipeline.report import ACTIONS, CycleReport
 from sync_core.pipeline.runner import run_cycle
 from sync_core.settings import Settings, SettingsError, load_settings
+from sync_core.state.base import Cursor
 
 EXIT_OK, EXIT_ITEM_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -56,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    try:
+        return _dispatch(settings, args)
+    except ServiceSetupError as exc:  # a standard F&O entity is missing: nothing can sync
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "approve-deletes":
         return asyncio.run(approve_deletes(settings, args))
     if args.command == "contacts":
@@ -93,6 +103,7 @@ async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
                 print(
                     f"{record.mailbox:40} {record.status:8} worker={record.personnel_number or '-'} last={when}{note}"
                 )
+            print(_service_status(await store.get_cursor(SERVICE_CHECK_CURSOR)))
             failures = await store.list_failures()
             waiting = sum(1 for f in failures if f.waiting_for_retry)
             print(
@@ -133,6 +144,20 @@ async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _service_status(cursor: Cursor | None) -> str:
+    """The last check of F&O's entities (saved by each process's first cycle, app.apply_service_check)."""
+    if cursor is None:
+        return "F&O entities: not checked yet (runs with the first cycle)"
+    try:
+        saved = json.loads(cursor.value)
+        warnings, at = list(saved["warnings"]), str(saved["checkedAt"])
+    except (ValueError, KeyError, TypeError):
+        return "F&O entities: last check unreadable"
+    if not warnings:
+        return f"F&O entities: as required (checked {at})"
+    return "\n".join(f"WARNING (checked {at}): {w}" for w in warnings)
+
+
 def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, indent=2, default=str))
@@ -160,6 +185,8 @@ def format_report(report: CycleReport, *, dry_run: bool) -> str:
     for failure in report.failures:
         item = failure.fno_key or failure.graph_id or "-"
         lines.append(f"FAILED {failure.kind} {item} ({failure.mailbox}): {failure.reason}")
+    for warning in report.warnings:
+        lines.append(f"WARNING: {warning.message}")
     for problem in report.planning_problems:
         where = f" ({problem.mailbox})" if problem.mailbox else ""
         lines.append(f"PLANNING FAILED {problem.step}{where}, {problem.service}: {problem.reason}")

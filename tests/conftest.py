@@ -53,3 +53,11 @@ def unique_prefix() -> str:
     """Short random lower-case alphanumeric name part (starts with a letter), for tables, queues, ..."""
     alphabet = string.ascii_lowercase + string.digits
     return "t" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fno_service_check() -> None:
+    """The F&O service check is kept per process (d365/preflight.py); every test's stand-in is new."""
+    from sync_core.d365 import preflight
+
+    preflight.forget()

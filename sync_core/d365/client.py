@@ -65,7 +65,7 @@ class FnoClient:
         d365_url: str,
         tokens: TokenSource,
         *,
-        parent_links_collection: str = "ActivityParentLinks",
+        parent_links_collection: str | None = "ActivityParentLinks",
         max_attempts: int = 6,
         max_concurrency: int = 16,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -78,7 +78,11 @@ class FnoClient:
         root = d365_url.strip().rstrip("/")
         _check_root(root)
         self.d365_url = root
-        self.parent_links_collection = self._check_entity_set(parent_links_collection)
+        # None when the service publishes no usable parent-link entity (d365/preflight.py): attendees and
+        # associations are then skipped.
+        self.parent_links_collection = (
+            None if parent_links_collection is None else self._check_entity_set(parent_links_collection)
+        )
         self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0}
         self._data = httpx.URL(root + "/data/")
         self._scope = f"{root}/.default"
@@ -172,6 +176,27 @@ class FnoClient:
             await self._send("DELETE", self._url(entity_set, key=key), entity_set)
         except FnoNotFound:
             return
+
+    async def read_metadata(self, feed: Callable[[bytes], None], *, limit: int) -> None:
+        """Stream `{D365_URL}/data/$metadata` (the CSDL document) into `feed`, chunk by chunk, one attempt.
+        More than `limit` bytes raise FnoError: the document is parsed as it arrives, never held whole."""
+        headers = {**await self._headers("GET"), "Accept": "application/xml"}
+        headers.pop("Prefer", None)
+        received = 0
+        try:
+            async with self._slots:
+                self.stats["requests"] += 1
+                async with self._http.stream("GET", self._data.join("$metadata"), headers=headers) as answer:
+                    if answer.status_code >= 400:
+                        body = await answer.aread()
+                        raise error_from_response(answer.status_code, body, "GET", "$metadata")
+                    async for chunk in answer.aiter_bytes():
+                        received += len(chunk)
+                        if received > limit:
+                            raise FnoError(answer.status_code, f"GET $metadata: larger than {limit} bytes")
+                        feed(chunk)
+        except httpx.TransportError as exc:
+            raise FnoError(0, f"GET $metadata: {type(exc).__name__}") from exc
 
     # --- plumbing ----------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ __all__ = [
     "get_activity",
     "list_parent_links",
     "normalise_emails",
+    "parent_links_available",
     "remove_parent_link",
     "workers_by_email",
 ]
@@ -105,17 +106,26 @@ async def find_activities_by_outlook_entry_id(client: FnoClient, entry_id: str) 
     ]
 
 
+def parent_links_available(client: FnoClient) -> bool:
+    """False when the service publishes no usable parent-link entity (d365/preflight.py): attendees and
+    associations are then skipped, neither read nor written."""
+    return client.parent_links_collection is not None
+
+
 def _link_key(company: str, number: str, parent_type: str, parent_id: str) -> dict[str, KeyValue]:
     parent = EnumValue("smmActivityParentType", parent_type)
     return {"dataAreaId": company, "ActivityNumber": number, "ParentType": parent, "ParentId": parent_id}
 
 
 async def list_parent_links(client: FnoClient, company: str, number: str) -> list[dict[str, Any]]:
-    """The activity's parent link rows (ParentType, ParentId, IsPrimaryLink, ...)."""
+    """The activity's parent link rows (ParentType, ParentId, IsPrimaryLink, ...); none when unavailable."""
+    collection = client.parent_links_collection
+    if collection is None:
+        return []
     flt = and_all(exact_string_eq("dataAreaId", company), exact_string_eq("ActivityNumber", number))
     return [
         row
-        async for row in client.query(client.parent_links_collection, filter=flt)
+        async for row in client.query(collection, filter=flt)
         if matches_exactly(row.get("dataAreaId"), company, ignore_case=True)
         and matches_exactly(row.get("ActivityNumber"), number, ignore_case=True)
     ]
@@ -128,9 +138,12 @@ async def parent_links_of(
     queries (a feed page's worth at once instead of one query per activity)."""
     wanted = {n.lower(): n for n in numbers if n and is_safe_text(n)}
     found: dict[str, list[dict[str, Any]]] = {n: [] for n in wanted.values()}
+    collection = client.parent_links_collection
+    if collection is None:
+        return found
     for chunk in filter_chunks("ActivityNumber", wanted.values()):
         flt = and_all(exact_string_eq("dataAreaId", company), any_of("ActivityNumber", chunk))
-        async for row in client.query(client.parent_links_collection, filter=flt):
+        async for row in client.query(collection, filter=flt):
             number = row.get("ActivityNumber")
             if not isinstance(number, str) or not matches_exactly(
                 row.get("dataAreaId"), company, ignore_case=True
@@ -146,9 +159,11 @@ async def add_parent_link(
     client: FnoClient, company: str, number: str, parent_type: str, parent_id: str, primary: bool
 ) -> None:
     """Link the activity to a party. Idempotent: an existing link (whatever its IsPrimaryLink) is left as is,
-    and losing a create race to another worker counts as success."""
+    and losing a create race to another worker counts as success. Skipped when links are unavailable."""
     key = _link_key(company, number, parent_type, parent_id)
     collection = client.parent_links_collection
+    if collection is None:
+        return
     if await client.get(collection, key) is not None:
         return
     try:
@@ -163,8 +178,10 @@ async def add_parent_link(
 async def remove_parent_link(
     client: FnoClient, company: str, number: str, parent_type: str, parent_id: str
 ) -> None:
-    """Remove the link; a link that is already gone is fine."""
-    await client.delete(client.parent_links_collection, _link_key(company, number, parent_type, parent_id))
+    """Remove the link; a link that is already gone is fine. Skipped when links are unavailable."""
+    if client.parent_links_collection is not None:
+        key = _link_key(company, number, parent_type, parent_id)
+        await client.delete(client.parent_links_collection, key)
 
 
 async def contact_emails(client: FnoClient, company: str, contact_ids: list[str]) -> dict[str, str]:

@@ -22,8 +22,9 @@ _LOCKS: WeakKeyDictionary[PartyResolver, asyncio.Lock] = WeakKeyDictionary()
 
 
 async def parties_for(ctx: SyncContext, company: str, addresses: tuple[str, ...]) -> list[PartyRef]:
-    """Distinct parties in the order of the addresses that found them."""
-    if not addresses:
+    """Distinct parties in the order of the addresses that found them; none when the service has no
+    parent-link entity to link them with (not looked up at all)."""
+    if not addresses or not entities.parent_links_available(ctx.fno):
         return []
     resolver = ctx.party_resolver(company)
     lock = _LOCKS.setdefault(resolver, asyncio.Lock())
@@ -42,14 +43,14 @@ async def link_parties(
 ) -> int:
     """Create the missing links; `fresh` means the activity was just created here, so it has none yet.
     Returns how many links were created."""
-    if not parties:
+    collection = ctx.fno.parent_links_collection
+    if not parties or collection is None:
         return 0
     existing: list[dict[str, Any]] = (
         [] if fresh else await entities.list_parent_links(ctx.fno, company, number)
     )
     have = {(str(row.get("ParentType")), str(row.get("ParentId")).lower()) for row in existing}
     primary_missing = not any(row.get("IsPrimaryLink") == "Yes" for row in existing)
-    collection = ctx.fno.parent_links_collection
     created = 0
     for position, party in enumerate(parties):
         if (party.parent_type, party.parent_id.lower()) in have:

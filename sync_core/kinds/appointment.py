@@ -296,6 +296,10 @@ class AppointmentKind:
             return fno, graph
         fno_attendees = set(fno.record.get("attendees", ()))
         graph_attendees = list(graph.record.get("attendees", ()))
+        if not entities.parent_links_available(ctx.fno):
+            # F&O publishes no parent-link entity (d365/preflight.py): attendees are skipped, so Exchange's
+            # are taken as equal to F&O's and neither side's list is written.
+            return fno, _with_attendees(graph, sorted(fno_attendees))
         if from_record(fno.record).end <= ctx.now() or from_record(graph.record).end <= ctx.now():
             # Past appointments carry no attendees into Exchange (that would send invitations):
             # whatever Exchange has is taken as equal to F&O's list.
@@ -500,7 +504,7 @@ class AppointmentKind:
     async def _add_parent_links(
         self, ctx: SyncContext, mailbox: Mailbox, key: str, emails: list[str], *, primary_first: bool
     ) -> None:
-        if not emails:
+        if not emails or not entities.parent_links_available(ctx.fno):
             return
         company, number = split_fno_key(key)
         resolved = await ctx.party_resolver(company).resolve(emails)

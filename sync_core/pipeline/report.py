@@ -34,6 +34,15 @@ class PlanningProblem:
 
 
 @dataclass(frozen=True)
+class ConfigWarning:
+    """Something in the configuration keeps a part of the sync from working while the rest runs (e.g. the
+    F&O parent-link entity is not published). Reported once a cycle; not a failure (exit code stays 0)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class PlannedAction:
     kind: str
     mailbox: str
@@ -52,6 +61,7 @@ class CycleReport:
     failures: list[FailureNote] = field(default_factory=list)
     planned: list[PlannedAction] = field(default_factory=list)
     planning_problems: list[PlanningProblem] = field(default_factory=list)
+    warnings: list[ConfigWarning] = field(default_factory=list)
     conflicts: int = 0
     # Periodic reconciliations (pipeline/reconcile.py): "runs" and "out_of_step" (items queued or found gone).
     reconciliation: dict[str, int] = field(default_factory=lambda: {"runs": 0, "out_of_step": 0})
@@ -78,6 +88,10 @@ class CycleReport:
 
     def fail(self, note: FailureNote) -> None:
         self.failures.append(note)
+
+    def warn(self, code: str, message: str) -> None:
+        if all(w.code != code for w in self.warnings):
+            self.warnings.append(ConfigWarning(code, message))
 
     def planning_problem(self, problem: PlanningProblem) -> None:
         self.planning_problems.append(problem)
@@ -115,6 +129,7 @@ class CycleReport:
                 }
                 for f in self.failures
             ],
+            "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
             "planningProblems": [
                 {"step": p.step, "service": p.service, "mailbox": p.mailbox, "reason": p.reason}
                 for p in self.planning_problems

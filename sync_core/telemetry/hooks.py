@@ -1,7 +1,8 @@
 """The hooks the pipeline calls: one decorator per unit of work, one call after a pair is applied.
 
 - `traced_plan` (plan_cycle): span "sync plan" in the cycle's trace, planning duration, skipped mailboxes,
-  and each mailbox's time since its last successful scan (the registry's `last_synced_at`).
+  each mailbox's time since its last successful scan (the registry's `last_synced_at`), and one span event
+  per configuration warning (once a cycle: the planner runs once a cycle, locally and in Azure).
 - `traced_message` (handle_message): one CONSUMER span per queue message in the cycle's trace (the cycle
   id is in every message), its outcome, and the counts the report gained.
 - `traced_cycle` (run_cycle, local): span "sync cycle" and the whole cycle's duration.
@@ -200,6 +201,9 @@ def _record_plan(
             "sync.messages": len(messages),
         },
     )
+    for warning in ctx.report.warnings:
+        # The code only: the message names entities, never personal data, but stays in the summary.
+        span.add_event(names.EVENT_CONFIG_WARNING, {names.WARNING: warning.code})
     _finish(span, names.OUTCOME_OK if raised is None else names.OUTCOME_RETRY, raised)
     span.end()
     telemetry.cycle_duration.record(seconds, {names.STAGE: "plan"})

@@ -10,6 +10,8 @@ SCOPE = "exchange-sync-fno"
 SPAN_PLAN = "sync plan"
 SPAN_CYCLE = "sync cycle"  # a whole local cycle (`run --once`); in Azure a cycle has no single end
 SPAN_MESSAGE_PREFIX = "sync "  # + the message type: "sync scan-mailbox", "sync sync-pair", ...
+# Span event on "sync plan", once per cycle per configuration warning (e.g. no F&O parent-link entity).
+EVENT_CONFIG_WARNING = "sync configuration warning"
 
 # Metrics (customMetrics in Application Insights; dimensions in customDimensions).
 ITEMS = "sync.items"  # counter: kind, direction, action (created/updated/deleted/unlinked/unchanged)
@@ -45,6 +47,7 @@ OUTCOME = "sync.outcome"
 ACTION = "sync.action"
 DIRECTION = "sync.direction"
 REASON = "sync.reason"
+WARNING = "sync.warning"  # the code of a configuration warning (pipeline/report.ConfigWarning)
 STATUS = "sync.status"
 STAGE = "sync.stage"
 QUEUE = "sync.queue"
