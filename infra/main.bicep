@@ -166,6 +166,9 @@ param createOutcomeWaitSeconds int = 600
 @description('SYNC_WRITE_WITHOUT_READ: write a change to the side that did not change without reading it first, with If-Match on the version the link holds (false: always read first).')
 param writeWithoutRead bool = true
 
+@description('SYNC_TODO_WRITE_WITHOUT_READ: the same for To Do tasks (To Do documents no If-Match; needs writeWithoutRead).')
+param todoWriteWithoutRead bool = false
+
 @description('SYNC_IMPORT_CATEGORY: Outlook category that asks for an e-mail import.')
 param importCategory string = 'D365 Import'
 
@@ -263,6 +266,7 @@ var syncSettings = {
   SYNC_GRAPH_RATE_WINDOW_SECONDS: string(graphRateWindowSeconds)
   SYNC_TODO_LISTS_REFRESH_MINUTES: string(todoListsRefreshMinutes)
   SYNC_WRITE_WITHOUT_READ: string(writeWithoutRead)
+  SYNC_TODO_WRITE_WITHOUT_READ: string(todoWriteWithoutRead)
   SYNC_IMPORT_CATEGORY: importCategory
   SYNC_IMPORTED_CATEGORY: importedCategory
   SYNC_IMPORT_FAILED_CATEGORY: importFailedCategory

@@ -74,6 +74,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_CONTACT_MARK_SCAN_MINUTES": ("contact_mark_scan_minutes", "60"),
     "SYNC_TODO_LISTS_REFRESH_MINUTES": ("todo_lists_refresh_minutes", "60"),
     "SYNC_WRITE_WITHOUT_READ": ("write_without_read", "true"),
+    "SYNC_TODO_WRITE_WITHOUT_READ": ("todo_write_without_read", "false"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
@@ -133,6 +134,9 @@ class Settings(BaseModel):
     todo_lists_refresh_minutes: int = Field(ge=0, le=1440)
     # Write to the side that did not change without reading it first, with If-Match (pipeline/assumed.py).
     write_without_read: bool
+    # The same for To Do tasks, off unless asked for: todotask-update.md documents no If-Match, so nothing
+    # says To Do refuses a stale etag (docs/microsoft.md, "Conditional writes").
+    todo_write_without_read: bool
     # Change notifications (sync_core/notifications): base URL of the Function App ("" = off; http only on
     # loopback, for the stand-ins). The secret is checked where it is used, so no error message echoes it.
     notification_url: str = Field(
@@ -223,6 +227,10 @@ def load_settings(
         raise SettingsError("no mailbox in scope: set SYNC_MAILBOXES and/or SYNC_MAILBOX_GROUP")
     if not settings.company:
         raise SettingsError("SYNC_COMPANY is required: the dataAreaId for items created from Exchange")
+    if settings.todo_write_without_read and not settings.write_without_read:
+        raise SettingsError(
+            "SYNC_TODO_WRITE_WITHOUT_READ=true needs SYNC_WRITE_WITHOUT_READ=true (it only widens that setting)"
+        )
     return settings
 
 

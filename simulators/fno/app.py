@@ -237,7 +237,10 @@ class _Handler:
     def _check_etag(self, request: Request, entity: EntitySchema, record: Record) -> None:
         wanted = request.headers.get("if-match")
         if wanted is not None and wanted.strip() != "*" and wanted.strip() != self.state.etag(entity, record):
-            raise ODataError(412, "The ETag value in the request header does not match the current ETag.")
+            raise ODataError(
+                self.state.stale_etag_status,
+                "The ETag value in the request header does not match the current ETag.",
+            )
 
     def _service_document(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")

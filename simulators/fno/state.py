@@ -83,6 +83,9 @@ class FnoState:
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self._recent: deque[float] = deque()
+        # What a write with a stale `If-Match` answers. OData says 412 (Part 1 "Protocol", 8.2.4 If-Match);
+        # F&O's own pages name no status for it, so tests also try 400 and 409 (docs/microsoft.md).
+        self.stale_etag_status = 412
 
     # -- seeding and inspection ------------------------------------------------------------------------
     def add(self, entity_set: str, record: Record) -> Record:

@@ -20,9 +20,9 @@ import binascii
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from simulators.graph.errors import GraphError, bad_request, not_found
+from simulators.graph.errors import GraphError, bad_request, check_if_match, not_found
 from simulators.graph.timezones import format_offset, parse_local, resolve_zone
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ _WRITABLE = {
 }  # fmt: skip
 _READ_ONLY = TASK_PROPS - _WRITABLE
 _RESOURCE_PROPS = ("applicationName", "displayName", "externalId", "webUrl")
+# What To Do does with `If-Match` on a task PATCH or DELETE: Microsoft does not say (todotask-update.md and
+# todotask-delete.md name no such header), so `TodoTenant.if_match` picks one behaviour.
+IfMatchMode = Literal["honour", "ignore", "reject"]
 _TASK_PREFIX, _TASK_MAGIC = "AAMkAD", b"TD"
 _LIST_PREFIX, _LIST_MAGIC = "AQMkAD", b"TL"
 
@@ -334,6 +337,9 @@ class TodoTenant:
         # Delta bookkeeping of todo_api: snapshot id -> (list key, {task key: version}); round id -> entries.
         self.snapshots: dict[str, tuple[bytes, dict[bytes, int]]] = {}
         self.rounds: dict[str, tuple[bytes, list[tuple[bytes, bool]], str]] = {}
+        # "ignore" (the default) promises nothing Microsoft does not document: the write lands whatever
+        # etag it names. "honour": a stale etag answers 412; "reject": any If-Match answers 400.
+        self.if_match: IfMatchMode = "ignore"
 
     # ---- used by the HTTP layer (caller holds the state lock) -------------------------------------------
 
@@ -357,6 +363,14 @@ class TodoTenant:
         if found is None:
             raise not_found()
         return found
+
+    def check_if_match(self, headers: dict[str, str], task: StoredTask) -> None:
+        """Before a PATCH or DELETE of `task`: refuse it as `if_match` says (nothing is written then)."""
+        if self.if_match == "ignore" or not any(k.lower() == "if-match" for k in headers):
+            return
+        if self.if_match == "reject":
+            raise bad_request("The If-Match header is not supported on this resource.")
+        check_if_match(headers, _etag(task.key, task.version), "PreconditionFailed")
 
     def find_task(self, todo_list: TodoList, raw_id: str) -> StoredTask:
         key = _decode(_TASK_PREFIX, _TASK_MAGIC, raw_id)

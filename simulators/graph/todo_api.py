@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from simulators.graph import odata
-from simulators.graph.errors import GraphError, bad_request, check_if_match
+from simulators.graph.errors import GraphError, bad_request
 from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
 from simulators.graph.model import Mailbox
 from simulators.graph.state import GraphState
@@ -145,10 +145,11 @@ def _one_task(
     if req.method == "GET":
         return json_response(200, _entity(req, mb, "tasks", render_task(task, expand_linked=_expand(req))))
     if req.method == "PATCH":
-        check_if_match(req.headers, str(render_task(task)["@odata.etag"]), "PreconditionFailed")
+        todo.check_if_match(req.headers, task)
         apply_fields(task, req.json(), todo.clock(), creating=False)
         return json_response(200, _entity(req, mb, "tasks", render_task(task)))
     if req.method == "DELETE":
+        todo.check_if_match(req.headers, task)
         del todo_list.tasks[task.key]
         return GraphResponse(204)
     raise _method_not_allowed()

@@ -47,6 +47,7 @@ from sync_core.model.appointment import (
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.valve import existing_activity_keys
+from sync_core.settings import Settings
 from sync_core.state.base import Link
 
 ACTIVITY_CATEGORY = "Appointment"
@@ -65,7 +66,7 @@ class AppointmentKind:
     fields_needing_graph_item: frozenset[str] = frozenset()
     fields_needing_fno_row: frozenset[str] = frozenset({"attendees"})
 
-    def graph_if_match(self, link: Link) -> str | None:
+    def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The event's `@odata.etag` as the link knows it; series members are always read (a write may
         turn an occurrence into an exception)."""
         return f'W/"{link.graph_version}"' if link.snapshot.get("series") == "single" else None

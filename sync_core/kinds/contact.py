@@ -64,6 +64,7 @@ from sync_core.model.contact import (
 from sync_core.model.contact_base import PHONE_FIELDS
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
+from sync_core.settings import Settings
 from sync_core.state.base import PENDING, ContactListEntry, Link
 
 COMPANY_NOT_FOUND = "D365 company not found"
@@ -95,7 +96,7 @@ class ContactKindBase:
     fields_needing_graph_item: frozenset[str] = frozenset({"email", *PHONE_FIELDS})
     fields_needing_fno_row: frozenset[str] = frozenset({"company_name"})
 
-    def graph_if_match(self, link: Link) -> str | None:
+    def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         return f'W/"{link.graph_version}"'
 
     def __init__(self) -> None:

@@ -53,6 +53,7 @@ from sync_core.model.task import (
 )
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.scan import exchange_cursor_name
+from sync_core.settings import Settings
 from sync_core.state.base import PENDING, ConcurrencyError, Link
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,11 @@ class TaskKind:
     fields_needing_graph_item: frozenset[str] = frozenset()
     fields_needing_fno_row: frozenset[str] = frozenset({"status"})
 
-    def graph_if_match(self, link: Link) -> str | None:
-        return link.graph_version or None  # a task's version is its `@odata.etag`
+    def graph_if_match(self, settings: Settings, link: Link) -> str | None:
+        """The task's `@odata.etag` (its version), only with SYNC_TODO_WRITE_WITHOUT_READ: Update todoTask
+        (api-reference/v1.0/api/todotask-update.md) names no `If-Match`, so by default a task is read first
+        and written without one."""
+        return (link.graph_version or None) if settings.todo_write_without_read else None
 
     def __init__(self) -> None:
         # Per mailbox: the id of the list tasks go to (read once per context; lists rarely change).

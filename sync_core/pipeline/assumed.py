@@ -2,11 +2,15 @@
 link's snapshot left it, and the write to it is conditional (`If-Match` with the version the link holds).
 
 A change made in F&O then costs one Graph request (the PATCH) instead of two (GET + PATCH), and a change
-made in Outlook one F&O request. If the assumed side did change meanwhile, the write answers 412 and
-nothing is written; the pair job then reads the side and decides again, as it would have without the
-assumption. Only plain updates of fields the kind can write without the current item are done this way
-(kind attributes `fields_needing_graph_item` and `fields_needing_fno_row`; a kind without them is never
-assumed), so the conditional write is the pair job's only write."""
+made in Outlook one F&O request. If the assumed side did change meanwhile, the write is refused and nothing
+is written; the pair job then reads the side and decides again, as it would have without the assumption.
+Which status a refused condition gets is not documented per service (docs/microsoft.md, "Conditional
+writes"), so any 4xx but 401, 403 and 429 counts as refused: reading again is always safe, and the
+writes after the read carry no `If-Match`, so a service that takes no `If-Match` at all cannot loop.
+Whether a kind's Exchange side may be assumed is its hook `graph_if_match(settings, link)` (off for To Do
+unless SYNC_TODO_WRITE_WITHOUT_READ). Only plain updates of fields the kind can write without the current
+item are done this way (kind attributes `fields_needing_graph_item` and `fields_needing_fno_row`; a kind
+without them is never assumed), so the conditional write is the pair job's only write."""
 
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ from sync_core.engine.types import ActionKind, Decision, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
 from sync_core.pipeline.messages import SyncPair
+from sync_core.settings import Settings
 from sync_core.state.base import Link
 
-# What a conditional write answers when the assumption was wrong: the item changed (412) or is gone (404).
-STALE_STATUSES = (404, 412)
+# A conditional write answering these did not fail for its condition: signed out, not allowed, throttled.
+_NOT_REFUSED_CONDITION = (401, 403, 429)
 
 
 def _settled(link: Link | None) -> bool:
@@ -39,7 +44,9 @@ def is_assumed(item: FnoItem | GraphItem | None) -> bool:
     return item is not None and item.if_match is not None
 
 
-def assumed_graph(kind: KindAdapter, message: SyncPair, link: Link | None) -> GraphItem | None:
+def assumed_graph(
+    kind: KindAdapter, message: SyncPair, link: Link | None, settings: Settings
+) -> GraphItem | None:
     """The Exchange side of a pair whose F&O side the feed reported changed, taken from the link."""
     hook = getattr(kind, "graph_if_match", None)
     if hook is None or not hasattr(kind, "fields_needing_graph_item"):
@@ -48,7 +55,7 @@ def assumed_graph(kind: KindAdapter, message: SyncPair, link: Link | None) -> Gr
         return None
     if link is None or not _settled(link) or not link.graph_version:
         return None
-    token: str | None = hook(link)
+    token: str | None = hook(settings, link)
     if not token:
         return None
     return GraphItem(
@@ -97,7 +104,11 @@ def assumption_holds(
 
 
 def is_stale_write(exc: Exception) -> bool:
-    return isinstance(exc, GraphError | FnoError) and exc.status in STALE_STATUSES
+    """A conditional write refused: the item changed (412, or 400/409 from a service that says it so) or
+    is gone (404). Whatever it was, nothing was written and the side is read before deciding again."""
+    if not isinstance(exc, GraphError | FnoError):
+        return False
+    return 400 <= exc.status < 500 and exc.status not in _NOT_REFUSED_CONDITION
 
 
 def fno_etag(fno: FnoItem) -> str:

@@ -58,7 +58,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
     )
     if message.fno_row is not None and await _as_linked(ctx, kind, mailbox, link, fno=fno):
         return ActionKind.NOTHING
-    graph = (assume and assumed.assumed_graph(kind, message, link)) or await _graph_side(
+    graph = (assume and assumed.assumed_graph(kind, message, link, ctx.settings)) or await _graph_side(
         ctx, kind, mailbox, message, link, graph_id
     )
     if message.graph_item is not None and await _as_linked(ctx, kind, mailbox, link, graph=graph):
@@ -126,8 +126,12 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
     except Exception as exc:
         if not (assumed.is_assumed(fno) or assumed.is_assumed(graph)) or not assumed.is_stale_write(exc):
             raise
-        # The conditional write was refused (nothing written): the side changed since the last sync.
-        log.info("assumed side changed since the last sync; reading it", extra={"kind": kind.name})
+        # The conditional write was refused (nothing written): the side changed since the last sync, or
+        # the service does not take the condition. Either way: read it, decide again, write unconditioned.
+        log.info(
+            "conditional write refused; reading the side",
+            extra={"kind": kind.name, "status": getattr(exc, "status", 0)},
+        )
         return await sync_pair(ctx, message, assume=False)
     pair_applied(ctx, kind.name, mailbox.address, decision, fno_view, graph_view)
     return decision.action

@@ -110,6 +110,9 @@ def test_the_refresh_period_is_a_setting(tenant: Tenant, minutes: str, reads: li
 
 
 def test_an_fno_task_edit_is_one_conditional_patch_in_todo(tenant: Tenant) -> None:
+    # Only when the administrator turned it on, and To Do honours If-Match (docs/microsoft.md).
+    tenant.extra_env = {"SYNC_TODO_WRITE_WITHOUT_READ": "true"}
+    tenant.graph.todo.if_match = "honour"
     _settle(tenant)
     callback = _handle(tenant, "task_callback")
     tenant.fno.update("Activities", _key(callback), {"Purpose": "Call back Litware (urgent)"})

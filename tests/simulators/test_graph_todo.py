@@ -276,7 +276,10 @@ def test_published_update_lands_on_midnight_of_the_date_in_its_zone(client: http
     assert answer["dueDateTime"]["dateTime"][10:] == published["dateTime"][10:]
 
 
-def test_patch_with_a_stale_if_match_is_refused_and_changes_nothing(client: httpx.Client) -> None:
+def test_patch_with_a_stale_if_match_is_refused_and_changes_nothing(
+    state: GraphState, client: httpx.Client
+) -> None:
+    state.todo.if_match = "honour"
     list_id = _default_list(client, CAROL)
     task = client.post(_tasks_url(CAROL, list_id), json={"title": "Call back"}).json()
     url = f"{_tasks_url(CAROL, list_id)}/{quote(task['id'], safe='')}"
