@@ -29,7 +29,6 @@ FEED_READS = {
     "GET calendarView/delta",
     "GET todo/lists/{id}/tasks/delta",
     "GET contactFolders/{id}/contacts/delta",
-    "GET contacts/delta",
     "GET messages",
     "GET todo/lists",
 }
