@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests import azurite
+from tests import azurite, wire_inventory
 
 # Tests are deterministic: Hypothesis explores the same examples on every run (CI and locally).
 # HYPOTHESIS_PROFILE=long explores new random examples, many more of them (a documented long run).
@@ -61,3 +61,29 @@ def _fresh_fno_service_check() -> None:
     from sync_core.d365 import preflight
 
     preflight.forget()
+
+
+@pytest.fixture(autouse=True)
+def _wire_inventory(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Where the product talks to the stand-ins, every request it sent must be in docs/wire.md."""
+    if not wire_inventory.applies_to(Path(str(request.node.path))):
+        yield
+        return
+    states = wire_inventory.watch_stand_ins(monkeypatch)
+    yield
+    for graph_log, fno_log in states.logs():
+        wire_inventory.check_logs(graph_log, fno_log)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run of the whole suite also fails on inventory rows no request matched (docs/wire.md)."""
+    if exitstatus != 0 or not wire_inventory.whole_suite(session.config):
+        return
+    stale = wire_inventory.unmatched_rows()
+    if stale:
+        listed = "\n  ".join(stale)
+        session.config.get_terminal_writer().line(
+            f"docs/wire.md lists requests no test sent (remove them, or add a test that sends them):\n  {listed}",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -63,6 +63,11 @@ def execute(state: GraphState, req: GraphRequest) -> GraphResponse:
         return GraphResponse.from_error(error, req.headers.get("client-request-id"))
 
 
+def _preferences(req: GraphRequest) -> list[str]:
+    raw = req.headers.get("prefer", "")
+    return [p for p in raw.split(",") if p.strip()]
+
+
 def finish(
     state: GraphState, req: GraphRequest, mb: Mailbox | None, resp: GraphResponse, *, batched: bool = False
 ) -> None:
@@ -74,6 +79,10 @@ def finish(
         "path": "/" + "/".join(req.segments),
         "mailbox": target.user.mail if target else None,
         "status": resp.status,
+        # Shapes for the wire inventory (docs/wire.md): option and preference names, never their values.
+        "segments": list(req.segments),  # an id may hold '/', which "path" no longer shows
+        "options": sorted(req.query),
+        "prefer": sorted(p.split("=", 1)[0].strip().lower() for p in _preferences(req)),
     }
     if_match = next((v for k, v in req.headers.items() if k.lower() == "if-match"), None)
     if if_match is not None:

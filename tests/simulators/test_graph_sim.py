@@ -451,11 +451,20 @@ def test_meeting_messages_follow_exchange_rules(graph: Graph) -> None:
 
 
 def test_request_log_records_method_path_mailbox_status(graph: Graph) -> None:
-    graph.client.get(f"/users/{ALICE}/events")
+    graph.client.get(f"/users/{ALICE}/events", params={"$top": "2"})  # the client sends IdType
     graph.client.get("/users/nobody@contoso.com")
+    common = {"segments": ["users", ALICE, "events"], "options": ["$top"], "prefer": ["idtype"]}
     assert graph.state.request_log[-2:] == [
-        {"method": "GET", "path": f"/users/{ALICE}/events", "mailbox": ALICE, "status": 200},
-        {"method": "GET", "path": "/users/nobody@contoso.com", "mailbox": None, "status": 404},
+        {"method": "GET", "path": f"/users/{ALICE}/events", "mailbox": ALICE, "status": 200, **common},
+        {
+            "method": "GET",
+            "path": "/users/nobody@contoso.com",
+            "mailbox": None,
+            "status": 404,
+            "segments": ["users", "nobody@contoso.com"],
+            "options": [],
+            "prefer": ["idtype"],
+        },
     ]
 
 
