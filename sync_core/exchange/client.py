@@ -295,10 +295,12 @@ class GraphClient:
         )
 
     async def list_group_member_mails(self, group_id: str) -> list[str]:
-        """Mail addresses of the group's user members (the cast skips groups, devices, contacts)."""
-        path = f"groups/{seg(group_id)}/members/microsoft.graph.user?" + _query(
-            select="id,mail,userPrincipalName", top="999"
-        )
+        """Mail addresses of the group's user members (groups, devices and contacts are skipped).
+
+        No `/microsoft.graph.user` cast: group-list-members.md documents a cast only with
+        `ConsistencyLevel: eventual` and `$count` (an advanced query); the plain list with `$select` and
+        `$top` is its basic form, and members that are not users are skipped by their `@odata.type`."""
+        path = f"groups/{seg(group_id)}/members?" + _query(select="id,mail,userPrincipalName", top="999")
         mails: list[str] = []
         for member in await self._collect(None, path):
             kind = member.get("@odata.type")
