@@ -77,6 +77,12 @@ class MailboxRecord(_Record):
     reason: str = ""  # why skipped
     last_synced_at: datetime | None = None
     checked_at: datetime | None = None  # when user, time zone and category were last read from Graph
+    # Set by an operator (`pause` / `resume`): a paused mailbox is not scanned and its queued item
+    # messages wait without writing. The planner keeps these fields when it refreshes the record.
+    paused: bool = False
+    paused_by: str = ""
+    paused_at: datetime | None = None
+    pause_reason: str = ""
 
 
 class AuditEntry(_Record):
