@@ -93,31 +93,40 @@ def finish(
         state.request_log.append(entry)
 
 
+async def _wire(state: GraphState) -> None:
+    if state.latency:
+        await asyncio.sleep(state.latency)  # the wire and Exchange's own work (one per HTTP call)
+
+
 async def handle(state: GraphState, req: GraphRequest) -> GraphResponse:
     """One top-level HTTP request."""
     denied = check_auth(state, req)
     if denied is not None:
         finish(state, req, None, denied)
         return denied
-    if state.latency:
-        await asyncio.sleep(state.latency)  # the wire and Exchange's own work (one per HTTP call)
     if req.segments[:1] == ["subscriptions"]:
         from simulators.graph import subscriptions_api  # async: creating one calls the endpoint back
 
+        await _wire(state)
         resp = await subscriptions_api.handle(state, req)
         finish(state, req, None, resp)
         return resp
     if req.segments == ["$batch"]:
         from simulators.graph import batch
 
+        await _wire(state)
         resp = await batch.run(state, req)
         finish(state, req, None, resp)
         return resp
+    # The slot is taken on arrival, before the request's time on the wire: Exchange counts a request in
+    # flight from when it arrives, so overlapping calls meet the 4-per-mailbox limit ("Outlook service
+    # limits", https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
     mb, refused = admit(state, req)
-    if refused is not None:
-        finish(state, req, None, refused)
-        return refused
     try:
+        await _wire(state)  # a refusal travels the wire too
+        if refused is not None:
+            finish(state, req, None, refused)
+            return refused
         hold = state.hold_for(mb) if mb else None
         if hold is not None:
             # Tests hold requests in flight to provoke the concurrency limit; bounded so nothing hangs.
