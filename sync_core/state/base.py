@@ -77,12 +77,40 @@ class MailboxRecord(_Record):
     reason: str = ""  # why skipped
     last_synced_at: datetime | None = None
     checked_at: datetime | None = None  # when user, time zone and category were last read from Graph
+    # When the planner first found it in scope: a mailbox never synced is as stale as it is old.
+    first_seen_at: datetime | None = None
     # Set by an operator (`pause` / `resume`): a paused mailbox is not scanned and its queued item
     # messages wait without writing. The planner keeps these fields when it refreshes the record.
     paused: bool = False
     paused_by: str = ""
     paused_at: datetime | None = None
     pause_reason: str = ""
+
+
+# The operator's fields of a mailbox record: only `set_mailbox_pause` writes them; `upsert_mailbox` (the
+# planner's and the scans' write) keeps what is stored, so a cycle that read the record before a pause
+# cannot undo it.
+PAUSE_FIELDS = ("paused", "paused_by", "paused_at", "pause_reason")
+NOT_CHECKED = "not checked by a sync cycle yet"
+
+
+def keeping_pause(record: MailboxRecord, stored: MailboxRecord | None) -> MailboxRecord:
+    """`record` with the pause fields as stored."""
+    if stored is None:
+        return record
+    return record.model_copy(update={name: getattr(stored, name) for name in PAUSE_FIELDS})
+
+
+def with_pause(
+    stored: MailboxRecord | None, mailbox: str, paused: bool, by: str, at: datetime | None, reason: str
+) -> MailboxRecord:
+    """The stored record (or a bare one, skipped until a cycle checks it) with the pause set or cleared."""
+    base = stored or MailboxRecord(mailbox=mailbox, status="skipped", reason=NOT_CHECKED)
+    if not paused:
+        by, at, reason = "", None, ""
+    return base.model_copy(
+        update={"paused": paused, "paused_by": by, "paused_at": at, "pause_reason": reason}
+    )
 
 
 class AuditEntry(_Record):
@@ -182,15 +210,35 @@ class StateStore(Protocol):
     async def save_cursor(self, cursor: Cursor) -> Cursor: ...
     async def delete_cursor(self, name: str) -> None: ...
 
-    # Mailbox registry (last write wins: only the planner writes it).
+    # Mailbox registry (last write wins: the planner and the scans write it), but the pause fields are
+    # the operator's: upsert keeps them as stored, set_mailbox_pause writes only them.
     async def upsert_mailbox(self, record: MailboxRecord) -> MailboxRecord: ...
+    async def set_mailbox_pause(
+        self, mailbox: str, paused: bool, *, by: str = "", at: datetime | None = None, reason: str = ""
+    ) -> MailboxRecord:
+        """Set or clear the pause (the other fields stay as stored; a bare skipped record is made when the
+        mailbox has none yet). Returns the record as stored."""
+        ...
+
     async def get_mailbox(self, mailbox: str) -> MailboxRecord | None: ...
     async def list_mailboxes(self) -> list[MailboxRecord]: ...
 
     # Audit log (append only) and failures (one open failure per kind+mailbox+item_key).
     async def append_audit(self, entry: AuditEntry) -> None: ...
-    async def list_audit(self, limit: int = 1000) -> list[AuditEntry]:
-        """Newest first."""
+    async def list_audit(
+        self,
+        limit: int = 1000,
+        *,
+        mailbox: str | None = None,
+        kind: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+    ) -> list[AuditEntry]:
+        """Newest first; only entries matching every given filter (`since`: at or after)."""
+        ...
+
+    async def purge_audit(self, before: datetime, *, batch: int = 500) -> int:
+        """Remove at most `batch` entries older than `before`; returns how many (retention, a batch a cycle)."""
         ...
 
     async def record_failure(

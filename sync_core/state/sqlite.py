@@ -27,6 +27,8 @@ from sync_core.state.base import (
     MailboxRecord,
     StateError,
     bumped_failure,
+    keeping_pause,
+    with_pause,
 )
 from sync_core.state.codec import epoch_micros
 
@@ -247,16 +249,32 @@ class SqliteStateStore:
     # -- mailboxes --------------------------------------------------------------------------------
 
     async def upsert_mailbox(self, record: MailboxRecord) -> MailboxRecord:
+        return await self._change_mailbox(record.mailbox, lambda stored: keeping_pause(record, stored))
+
+    async def set_mailbox_pause(
+        self, mailbox: str, paused: bool, *, by: str = "", at: datetime | None = None, reason: str = ""
+    ) -> MailboxRecord:
+        return await self._change_mailbox(
+            mailbox, lambda stored: with_pause(stored, mailbox, paused, by, at, reason)
+        )
+
+    async def _change_mailbox(
+        self, mailbox: str, change: Callable[[MailboxRecord | None], MailboxRecord]
+    ) -> MailboxRecord:
+        """Read, change and write the record in one transaction."""
         etag = _new_etag()
-        body = _body(record)
-        await self._write(
-            lambda c: c.execute(
+
+        def _upsert(conn: sqlite3.Connection) -> MailboxRecord:
+            row = conn.execute("SELECT body FROM mailboxes WHERE mailbox = ?", (mailbox,)).fetchone()
+            record = change(None if row is None else MailboxRecord.model_validate_json(row[0]))
+            conn.execute(
                 "INSERT INTO mailboxes (mailbox, etag, body) VALUES (?,?,?)"
                 " ON CONFLICT (mailbox) DO UPDATE SET etag = excluded.etag, body = excluded.body",
-                (record.mailbox, etag, body),
+                (mailbox, etag, _body(record)),
             )
-        )
-        return record.model_copy(update={"etag": etag})
+            return record.model_copy(update={"etag": etag})
+
+        return await self._write(_upsert)
 
     async def get_mailbox(self, mailbox: str) -> MailboxRecord | None:
         sql = "SELECT etag, body FROM mailboxes WHERE mailbox = ?"
@@ -278,10 +296,35 @@ class SqliteStateStore:
         at_us = epoch_micros(entry.at)
         await self._write(lambda c: c.execute("INSERT INTO audit (at_us, body) VALUES (?,?)", (at_us, body)))
 
-    async def list_audit(self, limit: int = 1000) -> list[AuditEntry]:
-        sql = "SELECT body FROM audit ORDER BY at_us DESC, seq DESC LIMIT ?"
-        rows = await self._read(lambda c: c.execute(sql, (max(limit, 0),)).fetchall())
+    async def list_audit(
+        self,
+        limit: int = 1000,
+        *,
+        mailbox: str | None = None,
+        kind: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+    ) -> list[AuditEntry]:
+        where: list[str] = []
+        params: list[Any] = []
+        for field, value in (("mailbox", mailbox), ("kind", kind), ("action", action)):
+            if value is not None:
+                where.append(f"json_extract(body, '$.{field}') = ?")
+                params.append(value)
+        if since is not None:
+            where.append("at_us >= ?")
+            params.append(epoch_micros(since))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT body FROM audit{clause} ORDER BY at_us DESC, seq DESC LIMIT ?"
+        params.append(max(limit, 0))
+        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
         return [AuditEntry.model_validate_json(body) for (body,) in rows]
+
+    async def purge_audit(self, before: datetime, *, batch: int = 500) -> int:
+        sql = "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at_us < ? ORDER BY at_us LIMIT ?)"
+        cutoff = epoch_micros(before)
+        cur = await self._write(lambda c: c.execute(sql, (cutoff, max(batch, 0))))
+        return int(cur.rowcount)
 
     # -- failures ---------------------------------------------------------------------------------
 

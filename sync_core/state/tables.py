@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -39,6 +39,8 @@ from sync_core.state.base import (
     Link,
     MailboxRecord,
     bumped_failure,
+    keeping_pause,
+    with_pause,
 )
 from sync_core.state.codec import epoch_micros, from_properties, to_properties
 from sync_core.state.keys import encode_component, join_key
@@ -55,6 +57,12 @@ _CURSOR_ROW = "cursor"
 _MAX_DAY = 9_999_999
 _MAX_MICROS = 10**18 - 1
 _RETRIES = 16  # a failed conditional write means another writer succeeded, so N writers need <= N tries
+
+
+def _audit_keys(at: datetime) -> tuple[str, str]:
+    """Inverted day and inverted microseconds|uuid: a plain scan of the audit table is newest first."""
+    micros = min(max(epoch_micros(at), 0), _MAX_MICROS)
+    return f"{_MAX_DAY - micros // 86_400_000_000:07d}", f"{_MAX_MICROS - micros:018d}|{uuid.uuid4().hex}"
 
 
 def _fields(model: type[BaseModel]) -> frozenset[str]:
@@ -133,11 +141,21 @@ class TableStateStore:
         if not self._ready:
             async with self._ready_lock:
                 if not self._ready:
-                    tables = (self._links, self._cursors, self._mailboxes, self._audit, self._failures)
-                    for table in (*tables, self._contact_entries):
-                        await self._service.create_table_if_not_exists(table.table_name)
+                    await self._create_missing_tables()
                     self._ready = True
         return client
+
+    async def _create_missing_tables(self) -> None:
+        """Once per store: one query for the tables, a create only for those missing. The deployment
+        creates them (infra/modules/storage.bicep), so a Functions instance sends no create at all."""
+        tables = (self._links, self._cursors, self._mailboxes, self._audit, self._failures)
+        names = [table.table_name for table in (*tables, self._contact_entries)]
+        query = " or ".join(f"TableName eq @t{n}" for n in range(len(names)))
+        params = {f"t{n}": name for n, name in enumerate(names)}
+        found = {table.name async for table in self._service.query_tables(query, parameters=params)}
+        for name in names:
+            if name not in found:
+                await self._service.create_table_if_not_exists(name)
 
     @staticmethod
     async def _get(client: TableClient, partition: str, row: str) -> TableEntity | None:
@@ -297,10 +315,32 @@ class TableStateStore:
     # -- mailboxes --------------------------------------------------------------------------------
 
     async def upsert_mailbox(self, record: MailboxRecord) -> MailboxRecord:
-        mailboxes = await self._client(self._mailboxes)
-        entity = _entity(_MAILBOX_PARTITION, encode_component(record.mailbox), record)
-        meta = await mailboxes.upsert_entity(entity, mode=UpdateMode.REPLACE)
-        return record.model_copy(update={"etag": str(meta["etag"])})
+        return await self._change_mailbox(record.mailbox, lambda stored: keeping_pause(record, stored))
+
+    async def set_mailbox_pause(
+        self, mailbox: str, paused: bool, *, by: str = "", at: datetime | None = None, reason: str = ""
+    ) -> MailboxRecord:
+        return await self._change_mailbox(
+            mailbox, lambda stored: with_pause(stored, mailbox, paused, by, at, reason)
+        )
+
+    async def _change_mailbox(
+        self, mailbox: str, change: Callable[[MailboxRecord | None], MailboxRecord]
+    ) -> MailboxRecord:
+        """Read, change and write back under the read's etag (again when another writer came first)."""
+        table = await self._client(self._mailboxes)
+        row = encode_component(mailbox)
+        for _ in range(_RETRIES):
+            current = await self._get(table, _MAILBOX_PARTITION, row)
+            stored = None if current is None else _record(MailboxRecord, current, _etag_of(current))
+            record = change(stored)
+            entity = _entity(_MAILBOX_PARTITION, row, record)
+            try:
+                etag = await _insert_or_replace(table, entity, stored.etag if stored else None, "mailbox")
+            except ConcurrencyError:
+                continue
+            return record.model_copy(update={"etag": etag})
+        raise ConcurrencyError("mailbox record kept changing")
 
     async def get_mailbox(self, mailbox: str) -> MailboxRecord | None:
         mailboxes = await self._client(self._mailboxes)
@@ -319,18 +359,40 @@ class TableStateStore:
 
     async def append_audit(self, entry: AuditEntry) -> None:
         audit = await self._client(self._audit)
-        micros = min(max(epoch_micros(entry.at), 0), _MAX_MICROS)
-        partition = f"{_MAX_DAY - micros // 86_400_000_000:07d}"
-        row = f"{_MAX_MICROS - micros:018d}|{uuid.uuid4().hex}"
+        partition, row = _audit_keys(entry.at)
         await audit.create_entity(_entity(partition, row, entry))
 
-    async def list_audit(self, limit: int = 1000) -> list[AuditEntry]:
+    async def list_audit(
+        self,
+        limit: int = 1000,
+        *,
+        mailbox: str | None = None,
+        kind: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+    ) -> list[AuditEntry]:
         if limit <= 0:
             return []
         audit = await self._client(self._audit)
+        # Filters go to the service: equality on the plain properties, the time through the keys.
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        for field, value in (("mailbox", mailbox), ("kind", kind), ("action", action)):
+            if value is not None:
+                clauses.append(f"{field} eq @{field}")
+                params[field] = value
+        if since is not None:
+            partition, row = _audit_keys(since)
+            clauses.append("PartitionKey le @since_day and RowKey lt @since_row")
+            params.update(since_day=partition, since_row=row[:18] + "|~")
         found: list[tuple[str, str, AuditEntry]] = []
+        entities = (
+            audit.query_entities(" and ".join(clauses), parameters=params, results_per_page=min(limit, 1000))
+            if clauses
+            else audit.list_entities(results_per_page=min(limit, 1000))
+        )
         # The service returns entities in (PartitionKey, RowKey) order, which the keys make newest first.
-        async for entity in audit.list_entities(results_per_page=min(limit, 1000)):
+        async for entity in entities:
             found.append(
                 (str(entity["PartitionKey"]), str(entity["RowKey"]), _record(AuditEntry, entity, None))
             )
@@ -338,6 +400,29 @@ class TableStateStore:
                 break
         found.sort(key=lambda item: (item[0], item[1]))
         return [entry for _, _, entry in found]
+
+    async def purge_audit(self, before: datetime, *, batch: int = 500) -> int:
+        if batch <= 0:
+            return 0
+        audit = await self._client(self._audit)
+        partition, row = _audit_keys(before)
+        query = "PartitionKey ge @day and RowKey gt @row"
+        params = {"day": partition, "row": row[:18] + "|~"}  # strictly older than `before`
+        doomed: dict[str, list[str]] = {}
+        taken = 0
+        async for entity in audit.query_entities(
+            query, parameters=params, select=["PartitionKey", "RowKey"], results_per_page=min(batch, 1000)
+        ):
+            doomed.setdefault(str(entity["PartitionKey"]), []).append(str(entity["RowKey"]))
+            taken += 1
+            if taken >= batch:
+                break
+        for day, rows in doomed.items():
+            for start in range(0, len(rows), 100):  # a transaction: one partition, at most 100 operations
+                await audit.submit_transaction(
+                    [("delete", {"PartitionKey": day, "RowKey": r}) for r in rows[start : start + 100]]
+                )
+        return taken
 
     # -- failures ---------------------------------------------------------------------------------
 
