@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from sync_core.exchange.auth import TokenSource, token_source_from_settings
 from sync_core.exchange.client import GraphClient
 from sync_core.kinds import all_kinds
 from sync_core.pipeline.context import SyncContext, utc_now
-from sync_core.pipeline.queues import QueueSender
+from sync_core.pipeline.queues import QueueSender, StorageQueues
 from sync_core.settings import Settings
 from sync_core.state.base import Cursor, StateError, StateStore
 from sync_core.state.factory import open_state_store
@@ -27,6 +28,12 @@ def storage_credential(settings: Settings) -> Any:
     if settings.managed_identity_client_id:
         return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
     return DefaultAzureCredential()
+
+
+def storage_queues(settings: Settings) -> StorageQueues:
+    if settings.storage_connection:
+        return StorageQueues.from_connection_string(settings.storage_connection)
+    return StorageQueues.from_account(settings.storage_account, storage_credential(settings))
 
 
 def open_store(settings: Settings) -> StateStore:
@@ -73,6 +80,65 @@ async def _keep_for_status(store: StateStore, now: datetime, warning: str | None
         pass  # another instance saved its check at the same time: either says the same
 
 
+@dataclass
+class Services:
+    """What jobs share and a process may keep open: the token source, the state store and the Graph and
+    F&O clients. Only the Graph client's per-mailbox limits and pacer hold state between jobs, which is
+    why the Functions keep one `Services` per instance (`sync_core/instance.py`)."""
+
+    tokens: TokenSource
+    store: StateStore
+    graph: GraphClient
+    fno: FnoClient
+
+    async def close(self) -> None:
+        await self.graph.close()
+        await self.fno.close()
+        await self.store.close()
+        closer = getattr(self.tokens, "close", None)
+        if closer is not None:
+            await closer()
+
+
+def open_services(settings: Settings, tokens: TokenSource | None = None) -> Services:
+    """Builds the clients without sending anything (no await), so two executions starting at once on
+    one event loop cannot both build them."""
+    tokens = tokens or token_source_from_settings(
+        settings.auth.value, settings.static_token or None, settings.managed_identity_client_id or None
+    )
+    graph = GraphClient(
+        settings.graph_url,
+        tokens,
+        rate_limit_per_mailbox=settings.graph_rate_limit,
+        rate_window_seconds=settings.graph_rate_window_seconds,
+    )
+    fno = FnoClient(settings.d365_url, tokens, parent_links_collection=settings.parent_links_collection)
+    return Services(tokens=tokens, store=open_store(settings), graph=graph, fno=fno)
+
+
+async def start_context(
+    settings: Settings,
+    services: Services,
+    queues: QueueSender,
+    *,
+    dry_run: bool = False,
+    clock: Callable[[], datetime] = utc_now,
+) -> SyncContext:
+    """One job's context (its own report) on shared services; the F&O service checked (once per process)."""
+    ctx = SyncContext(
+        settings=settings,
+        store=services.store,
+        graph=services.graph,
+        fno=services.fno,
+        queues=queues,
+        kinds=all_kinds(),
+        clock=clock,
+        dry_run=dry_run,
+    )
+    await apply_service_check(ctx)
+    return ctx
+
+
 @asynccontextmanager
 async def open_context(
     settings: Settings,
@@ -82,34 +148,9 @@ async def open_context(
     clock: Callable[[], datetime] = utc_now,
     tokens: TokenSource | None = None,
 ) -> AsyncIterator[SyncContext]:
-    tokens = tokens or token_source_from_settings(
-        settings.auth.value, settings.static_token or None, settings.managed_identity_client_id or None
-    )
-    store = open_store(settings)
-    graph = GraphClient(
-        settings.graph_url,
-        tokens,
-        rate_limit_per_mailbox=settings.graph_rate_limit,
-        rate_window_seconds=settings.graph_rate_window_seconds,
-    )
-    fno = FnoClient(settings.d365_url, tokens, parent_links_collection=settings.parent_links_collection)
+    """A context with services of its own, closed at the end: the command line and the local runner."""
+    services = open_services(settings, tokens)
     try:
-        ctx = SyncContext(
-            settings=settings,
-            store=store,
-            graph=graph,
-            fno=fno,
-            queues=queues,
-            kinds=all_kinds(),
-            clock=clock,
-            dry_run=dry_run,
-        )
-        await apply_service_check(ctx)
-        yield ctx
+        yield await start_context(settings, services, queues, dry_run=dry_run, clock=clock)
     finally:
-        await graph.close()
-        await fno.close()
-        await store.close()
-        closer = getattr(tokens, "close", None)
-        if closer is not None:
-            await closer()
+        await services.close()
