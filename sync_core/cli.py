@@ -17,7 +17,10 @@ from sync_core.cli_approve import add_parser as add_approve_parser
 from sync_core.cli_approve import approve_deletes
 from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
+from sync_core.cli_doctor import add_parser as add_doctor_parser
+from sync_core.cli_doctor import run as run_doctor
 from sync_core.d365.preflight import ServiceSetupError
+from sync_core.doctor.names import configured_names, unknown_names
 from sync_core.pipeline.local_queue import SqliteQueues
 from sync_core.pipeline.queues import InProcessQueues, LocalQueues
 from sync_core.pipeline.report import ACTIONS, CycleReport
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("check-config", help="validate the settings and exit")
     add_approve_parser(commands)
     add_contacts_parser(commands)
+    add_doctor_parser(commands)
     return parser
 
 
@@ -71,8 +75,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "contacts":
         return asyncio.run(run_contacts(settings, args))
     if args.command == "check-config":
-        print("configuration OK")
-        return EXIT_OK
+        return check_config()
+    if args.command == "doctor":
+        return run_doctor(settings, args)
     if args.command == "run":
         report = asyncio.run(run_once(settings, dry_run=args.dry_run))
         if args.json:
@@ -81,6 +86,18 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             print(format_report(report, dry_run=args.dry_run))
         return EXIT_ITEM_FAILED if report.failed else EXIT_OK  # an item or a planning step failed
     return asyncio.run(_inspect(settings, args))
+
+
+def check_config() -> int:
+    """Offline: the settings loaded (errors exit 2 before this); names that look like ours but are not are
+    warnings (exit 1), since a misspelt setting is otherwise silently ignored."""
+    unknown = unknown_names(configured_names())
+    for name in unknown:
+        print(f"WARNING: {name.message}")
+    if unknown:
+        return EXIT_ITEM_FAILED
+    print("configuration OK (offline; `python -m sync_core doctor` checks F&O, Graph and the mailboxes)")
+    return EXIT_OK
 
 
 async def run_once(settings: Settings, *, dry_run: bool = False) -> CycleReport:

@@ -5,8 +5,10 @@ Validated once at start-up; a bad or missing setting raises `SettingsError` nami
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -167,7 +169,30 @@ class Settings(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must be a plain URL (no query, fragment or user name)")
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+            # The bearer token goes with every request: plain http only to a stand-in on this machine.
+            raise ValueError("must use https:// (plain http:// only to 127.0.0.1 or localhost)")
         return value.rstrip("/")
+
+    @field_validator("d365_url")
+    @classmethod
+    def _environment_root(cls, value: str) -> str:
+        path = urlsplit(value).path.rstrip("/")
+        if path.lower() == "/data":
+            raise ValueError("must be the environment root without /data (the product adds /data itself)")
+        if path:
+            raise ValueError("must be the environment root, e.g. https://contoso.operations.dynamics.com")
+        return value
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for mailbox in value:
+            if not _ADDRESS.fullmatch(mailbox):
+                raise ValueError(f"{mailbox!r} is not a mailbox address (name@domain, comma-separated)")
+        return value
 
     @property
     def uses_azure_storage(self) -> bool:
@@ -176,6 +201,17 @@ class Settings(BaseModel):
     @property
     def odata_root(self) -> str:
         return f"{self.d365_url}/data"
+
+
+_ADDRESS = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.1, ::1 or localhost: where the stand-ins run (the only hosts plain http may go to)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -220,7 +256,8 @@ def load_settings(
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         env_name = ENV_NAMES.get(field, field)
-        raise SettingsError(f"{env_name}: {first['msg']} (got {merged.get(env_name, '')!r})") from exc
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{env_name}: {message} (got {merged.get(env_name, '')!r})") from exc
     if settings.auth is AuthMode.STATIC and not settings.static_token:
         raise SettingsError("SYNC_STATIC_TOKEN is required when SYNC_AUTH=static")
     if not settings.mailboxes and not settings.mailbox_group:

@@ -203,6 +203,7 @@ PRODUCT_TESTS = (
     "isolation",
     "telemetry",
     "pipeline",
+    "doctor",
 )
 _TESTS_ROOT = Path(__file__).resolve().parent
 

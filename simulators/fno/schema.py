@@ -31,6 +31,7 @@ TYPE_NAMES = {
     "Prospects": "Prospect",
     "PartyContactsV3": "PartyContactV3",
     "ActivityParentLinks": "ActivityParentLink",
+    "LegalEntities": "LegalEntity",
 }
 
 _DATETIME_RE = re.compile(
@@ -117,10 +118,20 @@ def parent_link_schema(collection: str, keys: tuple[str, ...] = PARENT_LINK_KEYS
     return _build(collection, list(keys), _PARENT_LINK_FIELDS)
 
 
+# The companies: the standard entity LegalEntities (OMLegalEntity), not company-specific, keyed by
+# LegalEntityId (the dataAreaId). Not in the reference document, so only the two fields the doctor reads.
+LEGAL_ENTITIES = "LegalEntities"
+_LEGAL_ENTITY_FIELDS: dict[str, dict[str, Any]] = {
+    "LegalEntityId": {"type": "Edm.String", "nullable": False},
+    "Name": {"type": "Edm.String", "nullable": False},
+}
+
+
 def load_entities(parent_links_collection: str | None = "ActivityParentLinks") -> dict[str, EntitySchema]:
-    """Every reference entity set plus, unless None, the custom parent-link collection (SPEC 3.5)."""
+    """Every reference entity set, the companies and, unless None, the custom parent-link collection."""
     sets: dict[str, dict[str, Any]] = _reference()["entitySets"]
     entities = {name: _build(name, spec["keys"], spec["properties"]) for name, spec in sets.items()}
+    entities[LEGAL_ENTITIES] = _build(LEGAL_ENTITIES, ["LegalEntityId"], _LEGAL_ENTITY_FIELDS)
     if parent_links_collection is not None:
         entities[parent_links_collection] = parent_link_schema(parent_links_collection)
     return entities

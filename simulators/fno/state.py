@@ -86,6 +86,8 @@ class FnoState:
         # What a write with a stale `If-Match` answers. OData says 412 (Part 1 "Protocol", 8.2.4 If-Match);
         # F&O's own pages name no status for it, so tests also try 400 and 409 (docs/microsoft.md).
         self.stale_etag_status = 412
+        # Every environment has its companies; the default one is there from the start (LegalEntities).
+        self.add("LegalEntities", {"LegalEntityId": self.default_company.upper(), "Name": "Default company"})
 
     # -- seeding and inspection ------------------------------------------------------------------------
     def add(self, entity_set: str, record: Record) -> Record:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from simulators.graph import permissions
 from simulators.graph.errors import GraphError
 from simulators.graph.http import GraphRequest, GraphResponse
 from simulators.graph.model import Mailbox
@@ -58,6 +59,7 @@ def admit(state: GraphState, req: GraphRequest) -> tuple[Mailbox | None, GraphRe
 def execute(state: GraphState, req: GraphRequest) -> GraphResponse:
     try:
         with state.lock:
+            permissions.check(state, req)
             return dispatch(state, req)
     except GraphError as error:
         return GraphResponse.from_error(error, req.headers.get("client-request-id"))

@@ -56,6 +56,8 @@ class GraphState:
         self.empty_first_delta_page = empty_first_delta_page
         # Off: the calendar delta as Microsoft documents it; on: as reported (simulators/graph/delta.py).
         self.bare_occurrences_in_delta = False
+        # Exchange's mailbox scope for the app (lower-case addresses; None: every mailbox), see permissions.py.
+        self.mailbox_scope: set[str] | None = None
         self.tenant_domains = tuple(d.lower() for d in tenant_domains)
         self.page_size = page_size
         self.max_concurrent_per_mailbox = max_concurrent_per_mailbox
