@@ -19,6 +19,9 @@ param location string
 @description('Object id of the person deploying (azd sets AZURE_PRINCIPAL_ID): gets data access to the state tables and queues, so `python -m sync_core status/failures/audit` work against Azure. Empty: none.')
 param operatorPrincipalId string = ''
 
+@description('Object id of an Entra group of operators: its members get Storage Table and Queue Data Contributor on the state, so the command line (status, failures, audit, approve-deletes, pause, retry) works against Azure with their own sign-in. Empty: none.')
+param operatorsGroupId string = ''
+
 @description('Resource group name; empty: rg-<environmentName>.')
 param resourceGroupName string = ''
 
@@ -198,6 +201,11 @@ param fnoDeleteCheckMinutes int = 60
 @description('SYNC_RECONCILE_HOURS: how often each mailbox and kind is reconciled (both sides listed and compared with the links); 0: never.')
 param reconcileHours int = 6
 
+@minValue(0)
+@maxValue(36500)
+@description('SYNC_AUDIT_RETENTION_DAYS: audit entries older than this are removed, a bounded batch each cycle; 0: kept forever.')
+param auditRetentionDays int = 90
+
 @description('Change notifications: Graph calls the app (route api/graph/notifications) so Outlook changes sync within seconds; the timer stays the safety net. false: SYNC_NOTIFICATION_URL stays empty.')
 param notifications bool = true
 
@@ -275,6 +283,7 @@ var syncSettings = {
   SYNC_DELETE_MIN_ITEMS: string(deleteMinItems)
   SYNC_FNO_DELETE_CHECK_MINUTES: string(fnoDeleteCheckMinutes)
   SYNC_RECONCILE_HOURS: string(reconcileHours)
+  SYNC_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
   SYNC_NOTIFICATION_URL: notifications ? (empty(notificationUrl) ? 'https://${functionAppName}.azurewebsites.net' : notificationUrl) : ''
   SYNC_NOTIFICATION_SECRET: notificationSecret
 }
@@ -332,6 +341,7 @@ module roles 'modules/roles.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     identityPrincipalId: identity.outputs.principalId
     operatorPrincipalId: operatorPrincipalId
+    operatorsGroupId: operatorsGroupId
   }
 }
 

@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                     "Keep the state with --state-dir DIR, then `SYNC_STATE_DIR=DIR python -m sync_core audit`"
                 )
                 _say(
-                    "(with the same D365_URL etc.) shows every decision; the stand-ins stop with this command."
+                    "shows every decision (`status` and `failures` too: they need no other setting);"
+                    " the stand-ins stop with this command."
                 )
     failed = first.failures or second.failures or third.failures
     return 1 if failed or third.writes else 0

@@ -1,4 +1,4 @@
-"""Command line: `python -m sync_core run --once [--json] [--dry-run]`, status, failures, audit.
+"""Command line: `python -m sync_core run --once [--json] [--dry-run]` and the command groups it registers.
 
 Thin: parse arguments, load settings, call the pipeline, print."""
 
@@ -8,25 +8,27 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from sync_core.app import SERVICE_CHECK_CURSOR, open_context, open_store
+from sync_core.app import open_context
 from sync_core.cli_approve import add_parser as add_approve_parser
 from sync_core.cli_approve import approve_deletes
 from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
 from sync_core.cli_doctor import add_parser as add_doctor_parser
 from sync_core.cli_doctor import run as run_doctor
+from sync_core.cli_status import COMMANDS as STATE_COMMANDS
+from sync_core.cli_status import add_parsers as add_status_parsers
+from sync_core.cli_status import run_state_command
 from sync_core.d365.preflight import ServiceSetupError
 from sync_core.doctor.names import configured_names, unknown_names
 from sync_core.pipeline.local_queue import SqliteQueues
 from sync_core.pipeline.queues import InProcessQueues, LocalQueues
 from sync_core.pipeline.report import ACTIONS, CycleReport
 from sync_core.pipeline.runner import run_cycle
-from sync_core.settings import Settings, SettingsError, load_settings
-from sync_core.state.base import Cursor
+from sync_core.settings import Settings, SettingsError, load_settings, storage_account_override
 
 EXIT_OK, EXIT_ITEM_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -36,17 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m sync_core", description="Exchange Sync for Dynamics 365 F&O"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (ids and counts only)")
+    parser.add_argument(
+        "--storage-account",
+        metavar="NAME",
+        help="the deployed app's storage account, read and written with your own Entra sign-in",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the sync")
     run.add_argument("--once", action="store_true", required=True, help="one complete cycle, then exit")
     run.add_argument("--json", action="store_true", help="print one JSON document on standard output")
     run.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
-    commands.add_parser("status", help="mailboxes in scope and open failures")
-    failures = commands.add_parser("failures", help="items that failed, with the reason")
-    failures.add_argument("--json", action="store_true")
-    audit = commands.add_parser("audit", help="recent sync decisions, newest first")
-    audit.add_argument("--limit", type=int, default=50)
-    audit.add_argument("--json", action="store_true")
+    add_status_parsers(commands)
     commands.add_parser("check-config", help="validate the settings and exit")
     add_approve_parser(commands)
     add_contacts_parser(commands)
@@ -57,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    if args.command in STATE_COMMANDS:
+        return run_state_command(args)  # the state store's settings only
     try:
-        settings = load_settings()
+        settings = load_settings({**os.environ, **storage_account_override(args.storage_account)})
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -85,7 +89,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(format_report(report, dry_run=args.dry_run))
         return EXIT_ITEM_FAILED if report.failed else EXIT_OK  # an item or a planning step failed
-    return asyncio.run(_inspect(settings, args))
+    raise AssertionError(f"unknown command {args.command}")  # argparse admits only the registered ones
 
 
 def check_config() -> int:
@@ -108,81 +112,6 @@ async def run_once(settings: Settings, *, dry_run: bool = False) -> CycleReport:
             return await run_cycle(ctx, queues)
     finally:
         await queues.close()
-
-
-async def _inspect(settings: Settings, args: argparse.Namespace) -> int:
-    store = open_store(settings)
-    try:
-        if args.command == "status":
-            for record in await store.list_mailboxes():
-                when = record.last_synced_at.isoformat() if record.last_synced_at else "-"
-                note = f" ({record.reason})" if record.reason else ""
-                print(
-                    f"{record.mailbox:40} {record.status:8} worker={record.personnel_number or '-'} last={when}{note}"
-                )
-            print(_service_status(await store.get_cursor(SERVICE_CHECK_CURSOR)))
-            failures = await store.list_failures()
-            waiting = sum(1 for f in failures if f.waiting_for_retry)
-            print(
-                f"{len(failures)} open failure(s), {waiting} waiting for an automatic retry;"
-                " see `python -m sync_core failures`"
-            )
-        elif args.command == "failures":
-            rows: list[dict[str, Any]] = [
-                {
-                    "kind": f.kind,
-                    "mailbox": f.mailbox,
-                    "item": f.item_key,
-                    "reason": f.reason,
-                    "attempts": f.attempts,
-                    "lastAt": f.last_at.isoformat(),
-                    # When the work list tries it again; none: retried when the item changes.
-                    "retryAt": f.retry_at.isoformat() if f.waiting_for_retry and f.retry_at else None,
-                }
-                for f in await store.list_failures()
-            ]
-            _print_rows(rows, args.json)
-        elif args.command == "audit":
-            rows = [
-                {
-                    "at": e.at.isoformat(),
-                    "kind": e.kind,
-                    "mailbox": e.mailbox,
-                    "action": e.action,
-                    "fnoKey": e.fno_key,
-                    "graphId": e.graph_id,
-                    "detail": e.detail,
-                }
-                for e in await store.list_audit(args.limit)
-            ]
-            _print_rows(rows, args.json)
-    finally:
-        await store.close()
-    return EXIT_OK
-
-
-def _service_status(cursor: Cursor | None) -> str:
-    """The last check of F&O's entities (saved by each process's first cycle, app.apply_service_check)."""
-    if cursor is None:
-        return "F&O entities: not checked yet (runs with the first cycle)"
-    try:
-        saved = json.loads(cursor.value)
-        warnings, at = list(saved["warnings"]), str(saved["checkedAt"])
-    except (ValueError, KeyError, TypeError):
-        return "F&O entities: last check unreadable"
-    if not warnings:
-        return f"F&O entities: as required (checked {at})"
-    return "\n".join(f"WARNING (checked {at}): {w}" for w in warnings)
-
-
-def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(rows, indent=2, default=str))
-        return
-    if not rows:
-        print("nothing recorded")
-    for row in rows:
-        print("  ".join(f"{k}={v}" for k, v in row.items()))
 
 
 def format_report(report: CycleReport, *, dry_run: bool) -> str:

@@ -89,6 +89,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_DELETE_MIN_ITEMS": ("delete_min_items", "10"),
     "SYNC_FNO_DELETE_CHECK_MINUTES": ("fno_delete_check_minutes", "60"),
     "SYNC_RECONCILE_HOURS": ("reconcile_hours", "6"),
+    "SYNC_AUDIT_RETENTION_DAYS": ("audit_retention_days", "90"),
 }
 ENV_NAMES: dict[str, str] = {field: env for env, (field, _) in _SETTINGS.items()}
 
@@ -162,6 +163,8 @@ class Settings(BaseModel):
     fno_delete_check_minutes: int = Field(ge=0, le=10_080)
     # How often each mailbox and kind is reconciled (both sides listed, compared with the links; 0: never).
     reconcile_hours: int = Field(ge=0, le=168)
+    # Audit entries older than this are removed by the planner, a bounded batch a cycle (0: kept forever).
+    audit_retention_days: int = Field(ge=0, le=36_500)
 
     @field_validator("d365_url", "graph_url")
     @classmethod
@@ -292,3 +295,69 @@ def _parse_shared_lists(text: str) -> tuple[SharedList, ...]:
         if len(set(values)) != len(values):
             raise SettingsError(f"SYNC_SHARED_LISTS: two lists have the same {field}")
     return lists
+
+
+# -- the state store alone ----------------------------------------------------------------------------------
+
+# What the read-only commands (status, failures, audit, ...) need: the store, its queues and, to list the
+# mailboxes in scope before their first cycle, SYNC_MAILBOXES. Nothing of F&O or Graph.
+STATE_SETTINGS = (
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__accountName",
+    "SYNC_STATE_DIR",
+    "SYNC_TABLE_PREFIX",
+    "SYNC_SCAN_QUEUE",
+    "SYNC_ITEM_QUEUE",
+    "SYNC_MAILBOXES",
+)
+
+
+class StateSettings(BaseModel):
+    """The state store's settings (same names, defaults and rules as in `Settings`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    storage_connection: str
+    storage_account: str = Field(pattern=r"^([a-z0-9]{3,24})?$")
+    state_dir: Path
+    table_prefix: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]{0,20}$")
+    scan_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
+    item_queue: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=3, max_length=56)
+    mailboxes: tuple[str, ...]
+
+    @property
+    def uses_azure_storage(self) -> bool:
+        return bool(self.storage_connection or self.storage_account)
+
+
+def storage_account_override(account: str | None) -> dict[str, str]:
+    """`--storage-account NAME`: the deployed app's storage with the caller's own Entra sign-in; it wins over
+    a connection string in the environment (which would point elsewhere, e.g. at Azurite)."""
+    if not account:
+        return {}
+    return {"AzureWebJobsStorage__accountName": account, "AzureWebJobsStorage": ""}
+
+
+def load_state_settings(
+    environ: Mapping[str, str] | None = None,
+    local_settings: Path | None = Path("local.settings.json"),
+    *,
+    storage_account: str | None = None,
+) -> StateSettings:
+    """The state store's settings only: read-only commands start without D365_URL, SYNC_COMPANY or mailboxes."""
+    merged: dict[str, str] = read_local_settings(local_settings) if local_settings else {}
+    merged.update(os.environ if environ is None else environ)
+    merged.update(storage_account_override(storage_account))
+    raw: dict[str, Any] = {}
+    for env_name in STATE_SETTINGS:
+        field, default = _SETTINGS[env_name]
+        raw[field] = merged.get(env_name, "").strip() or default or ""
+    raw["mailboxes"] = tuple(m.lower() for m in _split(raw["mailboxes"]))
+    raw["state_dir"] = Path(raw["state_dir"])
+    try:
+        return StateSettings(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        env_name = ENV_NAMES.get(field, field)
+        raise SettingsError(f"{env_name}: {first['msg']} (got {merged.get(env_name, '')!r})") from exc

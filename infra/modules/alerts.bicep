@@ -1,8 +1,10 @@
 // Alert rules on the telemetry the app sends (names in sync_core/telemetry/names.py):
 // - a message reached a poison queue (gauge sync.queue.depth of the -poison queues, read every timer tick);
 // - too many queue messages failed for good (counter sync.messages, outcome "failed");
-// - a mailbox has not synced for a while (gauge sync.mailbox.sync_age, from the registry's last_synced_at,
-//   plus the time since it was last reported, so a stopped timer also raises it).
+// - a mailbox has not synced for a while (gauge sync.mailbox.sync_age, from the registry's last_synced_at, or
+//   for a mailbox never synced from when it came into scope, plus the time since it was last reported, so a
+//   stopped timer also raises it);
+// - the safety valve holds deletions (gauge sync.deletions.held, set by every deletion check while held).
 // Log search alerts on Application Insights, evaluated every 15 minutes (the cheapest frequency that still
 // catches trouble within a few cycles). An action group e-mails alertEmail when it is set.
 param location string
@@ -57,6 +59,14 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(a
     ]
   }
 }
+
+var heldQuery = '''
+customMetrics
+| where name == "sync.deletions.held"
+| extend mailbox = tostring(customDimensions["sync.mailbox"]), kind = tostring(customDimensions["sync.kind"])
+| summarize arg_max(timestamp, value) by mailbox, kind
+| where value > 0
+'''
 
 var actionGroups = empty(alertEmail) ? [] : [
   actionGroup.id
@@ -150,7 +160,7 @@ resource staleMailboxAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' =
   kind: 'LogAlert'
   properties: {
     displayName: 'Exchange Sync: a mailbox has not synced for ${mailboxStaleMinutes} minutes'
-    description: 'A mailbox in scope has had no successful scan for ${mailboxStaleMinutes} minutes, or the timer stopped reporting. The dimension is the mailbox ref (`python -m sync_core.telemetry mailbox-ref ADDRESS`).'
+    description: 'A mailbox in scope has had no successful scan for ${mailboxStaleMinutes} minutes (one never synced counts from when it came into scope), or the timer stopped reporting. `python -m sync_core status` says why. The dimension is the mailbox ref (`python -m sync_core.telemetry mailbox-ref ADDRESS`).'
     severity: 2
     enabled: true
     scopes: [
@@ -189,8 +199,62 @@ resource staleMailboxAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' =
   }
 }
 
+resource deletionsHeldAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${namePrefix}-deletions-held'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'Exchange Sync: the safety valve holds deletions'
+    description: 'Deletions of a mailbox and kind wait for an operator: nothing of them is deleted until approved. Look with `python -m sync_core status`, then `python -m sync_core approve-deletes --mailbox ADDRESS --kind KIND --dry-run` (README, Safety valve).'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    // Held deletions are reported every cycle while held; their last report in an hour decides.
+    windowSize: 'PT1H'
+    criteria: {
+      allOf: [
+        {
+          query: heldQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'mailbox'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'kind'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: actionGroups
+    }
+  }
+}
+
 output alertRuleIds array = [
   poisonAlert.id
   failureRateAlert.id
   staleMailboxAlert.id
+  deletionsHeldAlert.id
 ]

@@ -1,12 +1,16 @@
 // Role assignments of the app's identity: data access to its own storage account (no keys) and the right to
 // publish telemetry to Application Insights (Entra ID ingestion). Optionally the same data roles for the
-// operator who deployed, so the command line (status, failures, audit) works against Azure.
+// operator who deployed and for a group of operators, so the command line works against Azure with each
+// person's own sign-in (README, "Deployed app: operate it from your own machine").
 param storageAccountName string
 param appInsightsName string
 param identityPrincipalId string
 
 @description('Object id of a person to give data access to the state (empty: none).')
 param operatorPrincipalId string = ''
+
+@description('Object id of an Entra group of operators to give the same data access (empty: none).')
+param operatorsGroupId string = ''
 
 // Built-in role definition ids (the same in every tenant).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -63,6 +67,18 @@ resource operatorStorageAccess 'Microsoft.Authorization/roleAssignments@2022-04-
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
       // No principalType: azd may run as a person or, in a pipeline, as a service principal.
       principalId: operatorPrincipalId
+    }
+  }
+]
+
+resource operatorsGroupStorageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in (empty(operatorsGroupId) ? [] : operatorStorageRoles): {
+    name: guid(storage.id, operatorsGroupId, roleId)
+    scope: storage
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: operatorsGroupId
+      principalType: 'Group'
     }
   }
 ]

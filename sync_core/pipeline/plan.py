@@ -22,6 +22,7 @@ from sync_core.d365.errors import FnoError, FnoThrottled
 from sync_core.exchange.errors import GraphError, GraphThrottled
 from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.notifications.subscriptions import ensure_subscriptions
+from sync_core.pipeline.audit_retention import prune_audit
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
 from sync_core.pipeline.report import PlanningProblem
@@ -147,6 +148,8 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
     for address in addresses:
         previous = previous_records[address]
         record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers)
+        if record.first_seen_at is None:  # the stale-mailbox alert counts a never synced one from here
+            record = record.model_copy(update={"first_seen_at": ctx.now()})
         if record.status != "ok":
             ctx.report.skip_mailbox(address, record.reason)
             log.info("mailbox skipped", extra={"reason": record.reason})
@@ -315,4 +318,8 @@ async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
         await requeue_due(ctx)  # failed items whose retry time has come (pipeline/retry.py)
     except Exception as exc:
         _problem(ctx, "retry of failed items", STORE, exc)
+    try:
+        await prune_audit(ctx)  # SYNC_AUDIT_RETENTION_DAYS, a bounded batch a cycle
+    except Exception as exc:
+        _problem(ctx, "audit retention", STORE, exc)
     return messages

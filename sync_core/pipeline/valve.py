@@ -32,6 +32,7 @@ from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
 from sync_core.pipeline.report import FailureNote, PlannedAction
 from sync_core.state.base import AuditEntry, ConcurrencyError, Cursor, Link
+from sync_core.telemetry.hooks import deletions_held
 
 log = logging.getLogger(__name__)
 VALVE_ITEM = "safety-valve"  # the failure record's item key
@@ -136,13 +137,16 @@ async def check_deletions(
 ) -> bool:
     """Find, count and (valve permitting) queue this mailbox's deletions. Returns True while held."""
     store = ctx.store
-    links = settled_links(await store.list_links(kind.name, mailbox.address))
     state, cursor = await load_state(ctx, kind.name, mailbox.address)
     was_held = state.held
     now = ctx.now()
     fno_gone: set[str] = set()
     checked_at = state.fno_checked_at
     every = timedelta(minutes=ctx.settings.fno_delete_check_minutes)
+    graph_candidates = set(graph_candidates)
+    if not graph_candidates and not state.held and checked_at is not None and now - checked_at < every:
+        return False  # nothing can have gone: no list of the links (a Table query per idle scan)
+    links = settled_links(await store.list_links(kind.name, mailbox.address))
     if state.held or checked_at is None or now - checked_at >= every:
         if links:
             fno_gone = await missing_fno_keys(ctx, kind, [link.fno_key for link in links])
@@ -253,6 +257,7 @@ async def _hold(
         )
     if ctx.dry_run:
         return
+    deletions_held(ctx, kind.name, mailbox.address, count.gone)
     await ctx.store.record_failure(kind.name, mailbox.address, VALVE_ITEM, text, ctx.now())
     if first:
         await ctx.store.append_audit(
@@ -269,6 +274,7 @@ async def _hold(
 async def _release(ctx: SyncContext, kind: str, mailbox: str, why: str, count: DeletionCount) -> None:
     if ctx.dry_run:
         return
+    deletions_held(ctx, kind, mailbox, 0)
     await ctx.store.clear_failure(kind, mailbox, VALVE_ITEM)
     await ctx.store.append_audit(
         AuditEntry(

@@ -7,6 +7,7 @@ from typing import cast
 
 from azure.core.credentials_async import AsyncTokenCredential
 
+from sync_core.settings import StateSettings
 from sync_core.state.base import StateStore
 from sync_core.state.sqlite import SqliteStateStore
 from sync_core.state.tables import TableStateStore
@@ -45,3 +46,15 @@ def open_state_store(
             endpoint, cast(AsyncTokenCredential, credential), prefix=table_prefix
         )
     return SqliteStateStore(state_dir / SQLITE_FILE)
+
+
+def open_state_only(settings: StateSettings) -> StateStore:
+    """The store of the state-only settings (read-only and operator commands). With an account name it signs
+    in as whoever runs the command (DefaultAzureCredential: Azure CLI, azd, Visual Studio Code, environment),
+    who needs Storage Table Data Contributor on the account (infra: `operatorsGroupId`)."""
+    return open_state_store(
+        connection_string=settings.storage_connection or None,
+        account_name=settings.storage_account or None,
+        state_dir=settings.state_dir,
+        table_prefix=settings.table_prefix,
+    )

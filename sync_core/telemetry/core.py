@@ -28,6 +28,7 @@ class Telemetry:
     cycle_duration: Histogram
     queue_depth: _Gauge
     latency: Histogram
+    deletions_held: _Gauge
     # False while nothing exports: hooks then skip work that costs I/O (queue depths).
     exporting: bool = False
 
@@ -58,6 +59,9 @@ class Telemetry:
             ),
             latency=meter.create_histogram(
                 names.LATENCY, unit="s", description="from a change on one side to its write on the other"
+            ),
+            deletions_held=meter.create_gauge(
+                names.DELETIONS_HELD, unit="{item}", description="deletions the safety valve holds"
             ),
             exporting=exporting,
         )

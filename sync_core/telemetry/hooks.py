@@ -6,6 +6,7 @@
 - `traced_message` (handle_message): one CONSUMER span per queue message in the cycle's trace (the cycle
   id is in every message), its outcome, and the counts the report gained.
 - `traced_cycle` (run_cycle, local): span "sync cycle" and the whole cycle's duration.
+- `deletions_held` (the deletion check): items the safety valve holds per mailbox and kind, 0 on release.
 - `pair_applied` (sync_pair, after the writes): the action on the span, conflicts, change-to-synced latency.
 
 Telemetry never changes what the sync does: errors inside a hook are logged and swallowed."""
@@ -209,7 +210,8 @@ def _record_plan(
     telemetry.cycle_duration.record(seconds, {names.STAGE: "plan"})
     now = ctx.now()
     for record in records:
-        since = record.last_synced_at or record.checked_at
+        # Never synced: as old as it is in scope (a mailbox skipped from its first day must go stale too).
+        since = record.last_synced_at or record.first_seen_at or record.checked_at
         telemetry.mailbox_sync_age.set(
             max(0.0, (now - since).total_seconds()) if since else 0.0,
             {
@@ -264,6 +266,14 @@ def _record_cycle(ctx: SyncContext, started_ns: int, seconds: float, raised: Bas
     span.end()
     telemetry.cycle_duration.record(seconds, {names.STAGE: "cycle"})
     flush(report, telemetry, _key(ctx))
+
+
+def deletions_held(ctx: SyncContext, kind: str, mailbox: str, items: int) -> None:
+    """The safety valve holds `items` deletions of this mailbox and kind (0: released). Counts only."""
+    with _guarded("valve"):
+        current().deletions_held.set(
+            items, {names.KIND: kind, names.MAILBOX: mailbox_ref(mailbox, _key(ctx))}
+        )
 
 
 def pair_applied(

@@ -19,10 +19,13 @@ CONFLICTS = "sync.conflicts"  # counter: kind, mailbox (fields decided by the co
 FAILURES = "sync.failures"  # counter: kind, mailbox, reason (class of error, no free text)
 MESSAGES = "sync.messages"  # counter: type, kind, mailbox, outcome (ok / failed / retry)
 SKIPPED_MAILBOXES = "sync.mailboxes.skipped"  # counter, once per cycle per skipped mailbox: mailbox, reason
-MAILBOX_SYNC_AGE = "sync.mailbox.sync_age"  # gauge, seconds since last_synced_at: mailbox, user_id, status
+# gauge, seconds since last_synced_at (never synced: since first_seen_at): mailbox, user_id, status, never_synced
+MAILBOX_SYNC_AGE = "sync.mailbox.sync_age"
 CYCLE_DURATION = "sync.cycle.duration"  # histogram, seconds: stage (plan / cycle)
 QUEUE_DEPTH = "sync.queue.depth"  # gauge, approximate messages: queue (scan, items and their -poison)
 LATENCY = "sync.latency"  # histogram, seconds from the change on one side to the write on the other
+# gauge, items the safety valve holds, set by every deletion check while held and 0 on release: kind, mailbox
+DELETIONS_HELD = "sync.deletions.held"
 
 METRICS = (
     ITEMS,
@@ -34,6 +37,7 @@ METRICS = (
     CYCLE_DURATION,
     QUEUE_DEPTH,
     LATENCY,
+    DELETIONS_HELD,
 )
 
 # Attribute keys (span attributes and metric dimensions).

@@ -199,6 +199,23 @@ def test_operator_gets_state_access_only_when_named() -> None:
     assert condition["true_value"] == []
 
 
+def test_operators_group_gets_state_access_only_when_named() -> None:
+    group = [a for a in _assignments() if a["principal"] == "operatorsGroupId"]
+    assert {a["role"] for a in group} == {QUEUE_DATA_CONTRIBUTOR, TABLE_DATA_CONTRIBUTOR}
+    assert {a["type"] for a in group} == {"Group"} and {a["scope"] for a in group} == {"storage"}
+    loop = ROLES["resources"]["operatorsGroupStorageAccess"]["config"]["loop_type"]["detail"]["array_name"]
+    condition = loop["operator"]["operands"]
+    assert function(condition["condition"], "empty") == {"item_to_test": "operatorsGroupId"}
+    assert condition["true_value"] == []
+    assert MAIN["modules"]["roles"]["config"]["params"]["operatorsGroupId"] == "operatorsGroupId"
+    assert _param_default(MAIN, "operatorsGroupId") == ""
+
+
+def test_storage_account_name_is_an_output_for_the_command_line() -> None:
+    # README: `--storage-account $(azd env get-value SYNC_STORAGE_ACCOUNT)`
+    assert accessor(MAIN["outputs"]["SYNC_STORAGE_ACCOUNT"]["value"]) == "storage.outputs.name"
+
+
 # ---- Function App on Flex Consumption ----
 
 

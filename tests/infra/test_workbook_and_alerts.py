@@ -93,9 +93,9 @@ def _rule_query(rule: dict[str, Any]) -> str:
     )
 
 
-def test_three_alert_rules_on_application_insights() -> None:
+def test_four_alert_rules_on_application_insights() -> None:
     rules = _rules()
-    assert set(rules) == {"poisonAlert", "failureRateAlert", "staleMailboxAlert"}
+    assert set(rules) == {"poisonAlert", "failureRateAlert", "staleMailboxAlert", "deletionsHeldAlert"}
     for rule in rules.values():
         assert rule["kind"] == "LogAlert"
         assert rule["properties"]["scopes"] == ["appInsightsId"]
@@ -127,6 +127,17 @@ def test_stale_mailbox_alert_uses_the_registry_sync_age() -> None:
     assert [d["name"] for d in dimensions] == ["mailbox"]
     params = MAIN["modules"]["alerts"]["config"]["params"]
     assert params["mailboxStaleMinutes"] == "mailboxStaleMinutes"
+
+
+def test_deletions_held_alert_fires_per_mailbox_and_kind_while_held() -> None:
+    rule = _rules()["deletionsHeldAlert"]
+    query = _rule_query(rule)
+    assert f'name == "{names.DELETIONS_HELD}"' in query
+    # The latest report decides: a release sets the gauge to 0 and the alert resolves.
+    assert "arg_max(timestamp, value)" in query and "where value > 0" in query
+    dimensions = rule["properties"]["criteria"]["allOf"][0]["dimensions"]
+    assert [d["name"] for d in dimensions] == ["mailbox", "kind"]
+    assert "approve-deletes" in rule["properties"]["description"]
 
 
 def test_email_action_group_only_when_an_address_is_given() -> None:
