@@ -19,6 +19,9 @@ from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
 from sync_core.cli_doctor import add_parser as add_doctor_parser
 from sync_core.cli_doctor import run as run_doctor
+from sync_core.cli_ops import COMMANDS as OPS_COMMANDS
+from sync_core.cli_ops import add_parsers as add_ops_parsers
+from sync_core.cli_ops import run_ops
 from sync_core.cli_status import COMMANDS as STATE_COMMANDS
 from sync_core.cli_status import add_parsers as add_status_parsers
 from sync_core.cli_status import run_state_command
@@ -52,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("check-config", help="validate the settings and exit")
     add_approve_parser(commands)
     add_contacts_parser(commands)
+    add_ops_parsers(commands)
     add_doctor_parser(commands)
     return parser
 
@@ -78,6 +82,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(approve_deletes(settings, args))
     if args.command == "contacts":
         return asyncio.run(run_contacts(settings, args))
+    if args.command in OPS_COMMANDS:
+        return asyncio.run(run_ops(settings, args))
     if args.command == "check-config":
         return check_config()
     if args.command == "doctor":

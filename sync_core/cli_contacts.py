@@ -1,7 +1,11 @@
 """`python -m sync_core contacts add|remove|list`: explicit contact list entries (SPEC 3.4).
 
 An entry puts a contact person on one mailbox's list (private or shared) although the rule or query does
-not, or keeps it off although they do. It is kept in the state store and picked up by the next cycle."""
+not, or keeps it off although they do. It is kept in the state store and picked up by the next cycle.
+
+`add` and `remove` check first, so an entry cannot wait forever: the mailbox must be in scope and synced
+(exit 2 otherwise) and the contact person must exist in F&O (exit 2 when F&O does not list it, exit 3 when
+F&O cannot be asked; `--no-check` skips this one)."""
 
 from __future__ import annotations
 
@@ -9,16 +13,19 @@ import argparse
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sync_core.app import open_store
 from sync_core.contacts.membership import contacts_by_key, record_entry
 from sync_core.contacts.registry import PRIVATE_KIND, SHARED_KIND
 from sync_core.d365.client import FnoClient
+from sync_core.d365.errors import FnoError
 from sync_core.exchange.auth import token_source_from_settings
 from sync_core.kinds.keys import fno_key
 from sync_core.settings import Settings
+from sync_core.state.base import NOT_CHECKED, StateStore
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE, EXIT_SERVICE = 0, 2, 3
 
 
 def add_parser(commands: Any) -> None:
@@ -50,18 +57,46 @@ async def run_contacts(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"invalid contact: {exc}")
         return EXIT_USAGE
-    if not args.no_check and not await _exists(settings, key):
-        print(f"no contact person {key} in F&O (use --no-check to record it anyway)")
-        return EXIT_USAGE
     member = args.contacts_action == "add"
     store = open_store(settings)
     try:
+        problem = await _out_of_scope(settings, store, mailbox)
+        if problem:
+            print(problem)
+            return EXIT_USAGE
+        if not args.no_check:
+            try:
+                found = await _exists(settings, key)
+            except FnoError as exc:
+                host = urlsplit(settings.d365_url).hostname or settings.d365_url
+                print(f"could not ask F&O at {host} whether contact person {key} exists ({exc});")
+                print("check F&O with `python -m sync_core doctor`, or record it anyway with --no-check")
+                return EXIT_SERVICE
+            if not found:
+                print(f"no contact person {key} in F&O (use --no-check to record it anyway)")
+                return EXIT_USAGE
         await record_entry(store, mailbox, key, member, origin="cli", at=datetime.now(UTC), pending=True)
     finally:
         await store.close()
     verb = "added to" if member else "removed from"
     print(f"{key} {verb} the list of {mailbox}; the next sync cycle applies it")
     return EXIT_OK
+
+
+async def _out_of_scope(settings: Settings, store: StateStore, mailbox: str) -> str:
+    """Why an entry for `mailbox` would never be applied ("" when it will be)."""
+    record = await store.get_mailbox(mailbox)
+    configured = mailbox in settings.mailboxes or any(
+        s.mailbox.lower() == mailbox for s in settings.shared_lists
+    )
+    if record is None and not configured:
+        return (
+            f"mailbox {mailbox} is not in scope: no sync cycle has seen it and it is not in SYNC_MAILBOXES or"
+            " SYNC_SHARED_LISTS. Check the address; `python -m sync_core status` lists the mailboxes in scope."
+        )
+    if record is not None and record.status != "ok" and record.reason != NOT_CHECKED:
+        return f"mailbox {mailbox} is skipped by the sync ({record.reason}); fix that first"
+    return ""
 
 
 async def _exists(settings: Settings, key: str) -> bool:

@@ -22,6 +22,7 @@ from sync_core.pipeline.messages import (
     decode,
 )
 from sync_core.pipeline.pair import sync_pair
+from sync_core.pipeline.pause import is_paused, park
 from sync_core.pipeline.report import FailureNote
 from sync_core.pipeline.retry import backoff, retry_text
 from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
@@ -61,6 +62,9 @@ async def handle_message(ctx: SyncContext, text: str | bytes, dequeue_count: int
     except MessageError as exc:
         log.error("unreadable queue message dropped: %s", exc)
         ctx.report.fail(FailureNote("?", "?", None, None, str(exc)))
+        return
+    if isinstance(message, SyncPair | ImportMessage) and await is_paused(ctx, message.mailbox):
+        await park(ctx, message)  # on the work list until `resume`; no queue attempt used up
         return
     if isinstance(message, ScanMailbox):
         await _guard(

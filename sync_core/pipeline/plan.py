@@ -25,6 +25,7 @@ from sync_core.notifications.subscriptions import ensure_subscriptions
 from sync_core.pipeline.audit_retention import prune_audit
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
+from sync_core.pipeline.pause import pause_note
 from sync_core.pipeline.report import PlanningProblem
 from sync_core.pipeline.retry import requeue_due
 from sync_core.state.base import MailboxRecord
@@ -301,13 +302,16 @@ async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
         records = []
     # Shared contact lists live in shared mailboxes that no worker owns (contacts issue).
     records = await _with_shared_mailboxes(ctx, records)
+    for record in records:
+        if record.paused:
+            ctx.report.skip_mailbox(record.mailbox, pause_note(record))
     messages: list[ScanMailbox | ScanFnoFeed] = []
     for kind in ctx.kinds:
         ctx.report.touch(kind)
         messages.extend(
             ScanMailbox(kind=kind, mailbox=r.mailbox, cycle_id=cycle_id)
             for r in records
-            if r.status == "ok" and serves(kind, r, ctx.settings)
+            if r.status == "ok" and not r.paused and serves(kind, r, ctx.settings)
         )
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
     try:

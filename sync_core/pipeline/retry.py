@@ -22,12 +22,14 @@ from sync_core.pipeline.messages import (
     decode,
     encode,
 )
-from sync_core.state.base import ConcurrencyError
+from sync_core.state.base import ConcurrencyError, StateStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(hours=6)
 # At most this many failures are queued again per cycle, so a long outage does not come back as a burst.
 MAX_PER_CYCLE = 500
+# The failure reason of an item message parked because its mailbox is paused (pipeline/pause.py).
+PARKED = "paused by an operator: waits for `python -m sync_core resume`"
 
 
 def backoff(ctx: SyncContext, retries: int) -> timedelta:
@@ -53,26 +55,57 @@ def item_key(message: SyncPair | ImportMessage) -> str:
 async def adopt_exhausted(ctx: SyncContext, text: str | bytes, reason: str) -> bool:
     """A message nobody finished within its attempts (a poison queue's, or one whose receivers died): put
     it on the work list. Returns False for a message the work list does not take (a scan, or garbage)."""
+    if ctx.dry_run:
+        return _work_item(text) is not None
+    now = ctx.now()
+    return await adopt_into(ctx.store, text, reason, now, now + backoff(ctx, 0)) is not None
+
+
+async def adopt_into(
+    store: StateStore, text: str | bytes, reason: str, now: datetime, retry_at: datetime
+) -> SyncPair | ImportMessage | None:
+    """`adopt_exhausted` on a bare store (the `retry` command has no sync context); the message taken."""
+    message = _work_item(text)
+    if message is not None:
+        await store.record_failure(
+            message.kind,
+            message.mailbox,
+            item_key(message),
+            reason,
+            now,
+            message=retry_text(message),
+            retry_at=retry_at,
+        )
+    return message
+
+
+def _work_item(text: str | bytes) -> SyncPair | ImportMessage | None:
     try:
         message = decode(text)
     except MessageError:
         log.error("unreadable message from a poison queue dropped")
-        return False
+        return None
     if isinstance(message, ScanMailbox | ScanFnoFeed):
-        return False  # the next cycle scans again
-    if ctx.dry_run:
-        return True
-    now = ctx.now()
-    await ctx.store.record_failure(
-        message.kind,
-        message.mailbox,
-        item_key(message),
-        reason,
-        now,
-        message=retry_text(message),
-        retry_at=now + backoff(ctx, 0),
-    )
-    return True
+        return None  # the next cycle scans again
+    return message
+
+
+async def make_due(store: StateStore, mailbox: str | None, *, parked: bool = False) -> int:
+    """Operator retry (`retry`, `resume`): the work-list failures of `mailbox` (all when None) are queued by
+    the next cycle, their backoff started afresh; `parked`: only those a pause parked. Returns how many.
+    Due from their last failure on: the time of the clock that will compare, whatever this machine's says."""
+    done = 0
+    for failure in await store.list_failures():
+        if not failure.message or (mailbox is not None and failure.mailbox != mailbox):
+            continue
+        if parked and failure.reason != PARKED:
+            continue
+        try:
+            await store.save_failure(failure.model_copy(update={"retry_at": failure.last_at, "retries": 0}))
+        except ConcurrencyError:
+            continue  # cleared or bumped meanwhile: a job has it in hand
+        done += 1
+    return done
 
 
 async def requeue_due(ctx: SyncContext) -> int:
@@ -80,8 +113,13 @@ async def requeue_due(ctx: SyncContext) -> int:
     if ctx.dry_run:
         return 0
     now = ctx.now()
+    paused = {r.mailbox for r in await ctx.mailbox_records() if r.paused}  # they wait for `resume`
     due = sorted(
-        (f for f in await ctx.store.list_failures() if f.waiting_for_retry and _due(f.retry_at, now)),
+        (
+            f
+            for f in await ctx.store.list_failures()
+            if f.waiting_for_retry and _due(f.retry_at, now) and f.mailbox not in paused
+        ),
         key=lambda f: f.retry_at or now,
     )[:MAX_PER_CYCLE]
     messages: list[SyncPair | ImportMessage] = []

@@ -31,8 +31,8 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     """Returns the number of pair messages queued (deletions are queued by the deletion check)."""
     kind = ctx.kinds[message.kind]
     mailbox = await ctx.mailbox(message.mailbox)
-    if mailbox is None:
-        return 0
+    if mailbox is None or mailbox.record.paused:
+        return 0  # a paused mailbox's delta token stays: the scan after `resume` lists what changed
     name = exchange_cursor_name(kind.name, mailbox.address)
     cursor = await ctx.store.get_cursor(name)
     observed = ctx.now()  # before reading: what the feed lists is at least this new
