@@ -36,7 +36,7 @@ def test_defaults_and_normalisation() -> None:
         ({"D365_URL": ""}, "D365_URL is required"),
         (
             {"D365_URL": "contoso.operations.dynamics.com"},
-            "D365_URL: Value error, must be an absolute http(s) URL",
+            "D365_URL: must be an absolute http(s) URL",
         ),
         ({"SYNC_AUTH": "password"}, "SYNC_AUTH"),
         ({"SYNC_AUTH": "static"}, "SYNC_STATIC_TOKEN is required when SYNC_AUTH=static"),
