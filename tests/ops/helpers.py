@@ -14,7 +14,7 @@ from sync_core.state.base import StateStore
 from tests.e2e.harness import Tenant
 
 T = TypeVar("T")
-ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
+ALICE, BOB, CAROL = "alice@contoso.com", "bob@contoso.com", "carol@contoso.com"
 
 
 def command(tenant: Tenant, *argv: str) -> int:
