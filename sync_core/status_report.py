@@ -162,7 +162,8 @@ async def collect_status(store: StateStore, scope: tuple[str, ...] = ()) -> Stat
     mailboxes: list[MailboxStatus] = []
     for address in sorted(records):
         record = records[address]
-        kinds = [await _kind_status(store, record, k, failures) for k in _kinds_of(record, failures)]
+        own = [f for f in failures if f.mailbox == address]
+        kinds = [await _kind_status(store, record, k, own) for k in _kinds_of(record, own)]
         mailboxes.append(
             MailboxStatus(
                 mailbox=address,

@@ -11,6 +11,7 @@ import pytest
 from sync_core.state.base import StateStore
 from sync_core.state.sqlite import SqliteStateStore
 from sync_core.state.tables import TableStateStore
+from tests.e2e.deletion_helpers import appt_tenant  # noqa: F401  (the appointments-only sample tenant)
 from tests.telemetry.conftest import otel  # noqa: F401  (the in-memory telemetry fixture)
 
 STATE_ENV = ("D365_URL", "SYNC_COMPANY", "SYNC_MAILBOXES", "SYNC_MAILBOX_GROUP", "AzureWebJobsStorage")
