@@ -206,6 +206,12 @@ param reconcileHours int = 6
 @description('SYNC_AUDIT_RETENTION_DAYS: audit entries older than this are removed, a bounded batch each cycle; 0: kept forever.')
 param auditRetentionDays int = 90
 
+@description('SYNC_NETWORK_RETRY_SECONDS: first wait before a request that got no answer (host unreachable, timeout) is sent again; it doubles for each of the 5 retries.')
+param networkRetrySeconds string = '1'
+
+@description('SYNC_LOG_PERSONAL_DATA: true lets logs carry mailbox addresses and request URLs (for a support case); keep false.')
+param logPersonalData bool = false
+
 @description('Change notifications: Graph calls the app (route api/graph/notifications) so Outlook changes sync within seconds; the timer stays the safety net. false: SYNC_NOTIFICATION_URL stays empty.')
 param notifications bool = true
 
@@ -284,6 +290,8 @@ var syncSettings = {
   SYNC_FNO_DELETE_CHECK_MINUTES: string(fnoDeleteCheckMinutes)
   SYNC_RECONCILE_HOURS: string(reconcileHours)
   SYNC_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+  SYNC_NETWORK_RETRY_SECONDS: networkRetrySeconds
+  SYNC_LOG_PERSONAL_DATA: string(logPersonalData)
   SYNC_NOTIFICATION_URL: notifications ? (empty(notificationUrl) ? 'https://${functionAppName}.azurewebsites.net' : notificationUrl) : ''
   SYNC_NOTIFICATION_SECRET: notificationSecret
 }

@@ -111,8 +111,14 @@ def open_services(settings: Settings, tokens: TokenSource | None = None) -> Serv
         tokens,
         rate_limit_per_mailbox=settings.graph_rate_limit,
         rate_window_seconds=settings.graph_rate_window_seconds,
+        network_retry_seconds=settings.network_retry_seconds,
     )
-    fno = FnoClient(settings.d365_url, tokens, parent_links_collection=settings.parent_links_collection)
+    fno = FnoClient(
+        settings.d365_url,
+        tokens,
+        parent_links_collection=settings.parent_links_collection,
+        network_retry_seconds=settings.network_retry_seconds,
+    )
     return Services(tokens=tokens, store=open_store(settings), graph=graph, fno=fno)
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
-import sys
 from collections.abc import Sequence
 
 from sync_core.app import open_context
@@ -19,21 +17,31 @@ from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
 from sync_core.cli_doctor import add_parser as add_doctor_parser
 from sync_core.cli_doctor import run as run_doctor
+from sync_core.cli_errors import (
+    EXIT_CONFIG,
+    EXIT_ITEM_FAILED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    guarded,
+    report_problem,
+)
 from sync_core.cli_ops import COMMANDS as OPS_COMMANDS
 from sync_core.cli_ops import add_parsers as add_ops_parsers
 from sync_core.cli_ops import run_ops
+from sync_core.cli_progress import cycle_progress
 from sync_core.cli_status import COMMANDS as STATE_COMMANDS
 from sync_core.cli_status import add_parsers as add_status_parsers
 from sync_core.cli_status import run_state_command
-from sync_core.d365.preflight import ServiceSetupError
 from sync_core.doctor.names import configured_names, unknown_names
+from sync_core.log_setup import configure_logging
 from sync_core.pipeline.local_queue import SqliteQueues
 from sync_core.pipeline.queues import InProcessQueues, LocalQueues
 from sync_core.pipeline.report import ACTIONS, CycleReport
-from sync_core.pipeline.runner import run_cycle
+from sync_core.pipeline.runner import CycleProgress, run_cycle
+from sync_core.service_errors import host_of
 from sync_core.settings import Settings, SettingsError, load_settings, storage_account_override
 
-EXIT_OK, EXIT_ITEM_FAILED, EXIT_CONFIG = 0, 1, 2
+__all__ = ["EXIT_CONFIG", "EXIT_ITEM_FAILED", "EXIT_OK", "EXIT_UNUSABLE", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,20 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes (cli_errors.py): 0 ok, 1 some items failed, 2 configuration, 3 F&O or Graph unusable."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    configure_logging(verbose=args.verbose)
+    as_json = bool(getattr(args, "json", False))
     if args.command in STATE_COMMANDS:
-        return run_state_command(args)  # the state store's settings only
+        return guarded(lambda: run_state_command(args), as_json=as_json)  # the state store's settings only
     try:
         settings = load_settings({**os.environ, **storage_account_override(args.storage_account)})
     except SettingsError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        return _dispatch(settings, args)
-    except ServiceSetupError as exc:  # a standard F&O entity is missing: nothing can sync
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return report_problem(exc, as_json=as_json)
+    return guarded(
+        lambda: _dispatch(settings, args),
+        as_json=as_json,
+        fno_host=host_of(settings.d365_url),
+        graph_host=host_of(settings.graph_url),
+    )
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
@@ -89,7 +99,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "doctor":
         return run_doctor(settings, args)
     if args.command == "run":
-        report = asyncio.run(run_once(settings, dry_run=args.dry_run))
+        with cycle_progress() as progress:
+            report = asyncio.run(run_once(settings, dry_run=args.dry_run, progress=progress))
         if args.json:
             print(json.dumps(report.to_json(dry_run=args.dry_run), indent=2))
         else:
@@ -110,12 +121,15 @@ def check_config() -> int:
     return EXIT_OK
 
 
-async def run_once(settings: Settings, *, dry_run: bool = False) -> CycleReport:
+async def run_once(
+    settings: Settings, *, dry_run: bool = False, progress: CycleProgress | None = None
+) -> CycleReport:
+    """One cycle; raises ServiceUnusable (exit 3) when F&O or Graph cannot be used at all."""
     # A dry run must not take (and so consume) what a real run left queued: it plans on its own.
     queues: LocalQueues = InProcessQueues() if dry_run else SqliteQueues.open(settings.state_dir)
     try:
         async with open_context(settings, queues, dry_run=dry_run) as ctx:
-            return await run_cycle(ctx, queues)
+            return await run_cycle(ctx, queues, progress=progress)
     finally:
         await queues.close()
 

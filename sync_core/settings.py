@@ -90,6 +90,8 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_FNO_DELETE_CHECK_MINUTES": ("fno_delete_check_minutes", "60"),
     "SYNC_RECONCILE_HOURS": ("reconcile_hours", "6"),
     "SYNC_AUDIT_RETENTION_DAYS": ("audit_retention_days", "90"),
+    "SYNC_NETWORK_RETRY_SECONDS": ("network_retry_seconds", "1"),
+    "SYNC_LOG_PERSONAL_DATA": ("log_personal_data", "false"),
 }
 ENV_NAMES: dict[str, str] = {field: env for env, (field, _) in _SETTINGS.items()}
 
@@ -165,6 +167,11 @@ class Settings(BaseModel):
     reconcile_hours: int = Field(ge=0, le=168)
     # Audit entries older than this are removed by the planner, a bounded batch a cycle (0: kept forever).
     audit_retention_days: int = Field(ge=0, le=36_500)
+    # First wait before a request that got no answer is sent again (it doubles; 5 retries, then the service
+    # counts as unreachable for the cycle: service_errors.py). Tests set it low.
+    network_retry_seconds: float = Field(ge=0, le=60)
+    # Logs may carry mailbox addresses and request URLs (the HTTP libraries' loggers) only when true.
+    log_personal_data: bool
 
     @field_validator("d365_url", "graph_url")
     @classmethod

@@ -17,11 +17,19 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from sync_core.d365.errors import FnoError, FnoNotFound, FnoThrottled, error_from_response
+from sync_core.d365.errors import (
+    FnoError,
+    FnoNotFound,
+    FnoThrottled,
+    FnoUnusable,
+    InsecureFnoUrl,
+    error_from_response,
+)
 from sync_core.d365.odata import KeyValue, key_segment
-from sync_core.d365.retry import backoff, retry_delay
+from sync_core.d365.retry import BACKOFF_BASE, backoff, retry_delay
 from sync_core.exchange.auth import TokenSource
 from sync_core.model import hostile_json
+from sync_core.service_errors import Breaker, host_of, seconds, transport_reason
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +47,7 @@ def _check_root(url: str) -> None:
     """The bearer token goes to this URL: https only, plain http only to a loopback stand-in."""
     parts = urlsplit(url)
     if parts.query or parts.fragment or parts.username or not parts.hostname:
-        raise ValueError("D365_URL must be a plain https://host root")
+        raise InsecureFnoUrl("D365_URL must be a plain https://host root")
     if parts.scheme == "https":
         return
     host = parts.hostname
@@ -48,7 +56,7 @@ def _check_root(url: str) -> None:
     except ValueError:
         loopback = host == "localhost"
     if parts.scheme != "http" or not loopback:
-        raise ValueError("D365_URL must use https (plain http only to a loopback stand-in)")
+        raise InsecureFnoUrl("D365_URL must use https (plain http only to a loopback stand-in)")
 
 
 def _query_string(params: list[tuple[str, str]]) -> str:
@@ -72,6 +80,7 @@ class FnoClient:
         page_size: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 100.0,
+        network_retry_seconds: float = BACKOFF_BASE,
     ) -> None:
         if max_attempts < 1 or max_concurrency < 1:
             raise ValueError("max_attempts and max_concurrency must be at least 1")
@@ -91,6 +100,10 @@ class FnoClient:
         self._slots = asyncio.Semaphore(max_concurrency)
         self._sleep = sleep
         self._page_size = page_size
+        self._network_retry = network_retry_seconds
+        self.host = host_of(root)
+        # Open once F&O is unreachable after every retry or refuses the token (service_errors.py).
+        self.breaker = Breaker()
         self._http = httpx.AsyncClient(
             transport=transport, timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=False
         )
@@ -180,23 +193,36 @@ class FnoClient:
     async def read_metadata(self, feed: Callable[[bytes], None], *, limit: int) -> None:
         """Stream `{D365_URL}/data/$metadata` (the CSDL document) into `feed`, chunk by chunk, one attempt.
         More than `limit` bytes raise FnoError: the document is parsed as it arrives, never held whole."""
-        headers = {**await self._headers("GET"), "Accept": "application/xml"}
-        headers.pop("Prefer", None)
-        received = 0
-        try:
-            async with self._slots:
-                self.stats["requests"] += 1
-                async with self._http.stream("GET", self._data.join("$metadata"), headers=headers) as answer:
-                    if answer.status_code >= 400:
-                        body = await answer.aread()
-                        raise error_from_response(answer.status_code, body, "GET", "$metadata")
-                    async for chunk in answer.aiter_bytes():
-                        received += len(chunk)
-                        if received > limit:
-                            raise FnoError(answer.status_code, f"GET $metadata: larger than {limit} bytes")
-                        feed(chunk)
-        except httpx.TransportError as exc:
-            raise FnoError(0, f"GET $metadata: {type(exc).__name__}") from exc
+        attempt = 0
+        while True:
+            attempt += 1
+            self.breaker.check()
+            headers = {**await self._headers("GET"), "Accept": "application/xml"}
+            headers.pop("Prefer", None)
+            received = 0
+            try:
+                async with self._slots:
+                    self.stats["requests"] += 1
+                    async with self._http.stream(
+                        "GET", self._data.join("$metadata"), headers=headers
+                    ) as answer:
+                        if answer.status_code >= 400:
+                            body = await answer.aread()
+                            self._refused(answer.status_code)
+                            raise error_from_response(answer.status_code, body, "GET", "$metadata")
+                        async for chunk in answer.aiter_bytes():
+                            received += len(chunk)
+                            if received > limit:
+                                raise FnoError(
+                                    answer.status_code, f"GET $metadata: larger than {limit} bytes"
+                                )
+                            feed(chunk)
+                return
+            except httpx.TransportError as exc:
+                # Only a connection that never opened is tried again: the document was not half fed.
+                await self._after_transport_error(
+                    exc, attempt, retry=isinstance(exc, _NOT_SENT), what="GET $metadata"
+                )
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -256,6 +282,34 @@ class FnoClient:
             headers["Prefer"] = f"odata.maxpagesize={self._page_size}"
         return headers
 
+    def _refused(self, status: int) -> None:
+        """A 401: F&O does not accept the token, so no request can succeed; later ones fail at once."""
+        if status == 401:
+            raise self.breaker.trip(FnoUnusable(401, self.host, "refused the app's token (HTTP 401)"))
+
+    async def _after_transport_error(
+        self, exc: httpx.TransportError, attempt: int, *, retry: bool, what: str
+    ) -> None:
+        """Wait before the next attempt (with a warning the administrator sees), or raise: FnoUnusable
+        once every attempt failed, a plain FnoError when the request must not be sent again."""
+        why = transport_reason(exc)
+        if not retry:
+            raise FnoError(0, f"{what}: no answer from {self.host} ({why})") from exc
+        if attempt >= self._max_attempts:
+            problem = f"not reachable ({why}) after {attempt} attempts"
+            raise self.breaker.trip(FnoUnusable(0, self.host, problem)) from exc
+        delay = backoff(attempt, self._network_retry)
+        self.stats["retries"] += 1
+        log.warning(
+            "F&O at %s not reachable (%s), retrying in %s (%d of %d)",
+            self.host,
+            why,
+            seconds(delay),
+            attempt,
+            self._max_attempts - 1,
+        )
+        await self._sleep(delay)
+
     async def _send(
         self,
         method: str,
@@ -271,6 +325,7 @@ class FnoClient:
         attempt = 0
         while True:
             attempt += 1
+            self.breaker.check()
             headers = {**await self._headers(method), **(extra_headers or {})}
             try:
                 async with self._slots:
@@ -278,13 +333,14 @@ class FnoClient:
                     response = await self._http.request(method, url, headers=headers, json=body)
             except httpx.TransportError as exc:
                 # A create whose response was lost may have been committed: only resend what is safe.
-                if attempt >= self._max_attempts or not (idempotent or isinstance(exc, _NOT_SENT)):
-                    raise FnoError(0, f"{method} {target}: {type(exc).__name__}") from exc
-                delay = backoff(attempt)
+                safe = idempotent or isinstance(exc, _NOT_SENT)
+                await self._after_transport_error(exc, attempt, retry=safe, what=f"{method} {target}")
+                continue
             else:
                 status = response.status_code
                 if status < 400:
                     return response
+                self._refused(status)
                 if status == 429:
                     self.stats["throttled"] += 1
                 retry_after = response.headers.get("Retry-After")

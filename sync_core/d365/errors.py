@@ -12,6 +12,8 @@ import json
 import re
 from typing import Any
 
+from sync_core.service_errors import FNO, ServiceUnusable
+
 _EMAIL = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+")
 _MAX_SERVER_TEXT = 300
 
@@ -32,6 +34,22 @@ class FnoNotFound(FnoError):
 
 class FnoThrottled(FnoError):
     """Still throttled (429) or unavailable (503/504) after every allowed attempt; worth retrying later."""
+
+
+class InsecureFnoUrl(ValueError):
+    """D365_URL is not a plain https root (the bearer token goes to it)."""
+
+
+class FnoUnusable(FnoError, ServiceUnusable):
+    """F&O cannot be used at all: not reachable after every retry (status 0), or the token refused (401)."""
+
+    def __init__(self, status: int, host: str, problem: str) -> None:
+        self.service, self.host, self.problem = FNO, host, problem
+        self.cause = "token" if status == 401 else "unreachable"
+        super().__init__(status, self.summary)
+
+    def __str__(self) -> str:
+        return self.summary
 
 
 def scrub(text: str) -> str:

@@ -11,9 +11,10 @@ BACKOFF_CAP = 30.0
 MAX_RETRY_AFTER = 120.0
 
 
-def backoff(attempt: int) -> float:
-    """Exponential backoff for the `attempt`-th failure (1-based): 1, 2, 4, ... seconds, capped."""
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
+def backoff(attempt: int, base: float = BACKOFF_BASE) -> float:
+    """Exponential backoff for the `attempt`-th failure (1-based): 1, 2, 4, ... seconds (times `base`),
+    capped."""
+    return min(BACKOFF_CAP, base * 2.0 ** max(0, attempt - 1))
 
 
 def retry_delay(status: int, retry_after: str | None, attempt: int, *, idempotent: bool) -> float | None:

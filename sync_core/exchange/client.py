@@ -10,6 +10,8 @@ What this class guarantees:
   add ``odata.maxpagesize``.
 - At most ``max_concurrency_per_mailbox`` requests per mailbox are in flight (Graph allows 4). A slot is held
   only while a request is on the wire, never while waiting to retry. A ``$batch`` call takes one slot.
+  The limits belong to the client: one client serves every execution of a Functions instance
+  (sync_core/instance.py), so they hold across the concurrent executions of that instance.
 - At most ``rate_limit_per_mailbox`` requests (``$batch`` items counted) per ``rate_window_seconds`` per
   mailbox (``pacing.py``): the client keeps under Exchange's 10,000 per 10 minutes instead of learning it
   from 429s. A 429 (for instance the concurrency limit of another instance) delays only its own request.
@@ -38,13 +40,21 @@ from urllib.parse import quote
 import httpx
 
 from sync_core.model import hostile_json
+from sync_core.service_errors import Breaker, host_of, seconds, transport_reason
 
 from . import prefer
 from .auth import TokenSource
 from .batching import normalise_items, retry_subset, split_calls
-from .errors import DeltaTokenExpired, GraphError, GraphNotFound, error_from_response
+from .errors import (
+    DeltaTokenExpired,
+    GraphError,
+    GraphNotFound,
+    GraphUnusable,
+    error_from_response,
+    parse_error_body,
+)
 from .pacing import MailboxPacer
-from .retry import RETRY_STATUSES, backoff, delay_for, retry_after_of
+from .retry import BASE_DELAY, RETRY_STATUSES, backoff, delay_for, retry_after_of
 from .transport import GraphTransport, RawResponse
 from .urls import GraphUrls, graph_datetime, odata_string, seg, user_seg
 
@@ -95,6 +105,7 @@ class GraphClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        network_retry_seconds: float = BASE_DELAY,
     ) -> None:
         if max_concurrency_per_mailbox < 1 or max_attempts < 1 or page_size < 1:
             raise ValueError("concurrency, attempts and page size must be at least 1")
@@ -105,6 +116,10 @@ class GraphClient:
         self._page_size = page_size
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._network_retry = network_retry_seconds
+        self.host = host_of(self._urls.base)
+        # Open once Graph is unreachable after every retry or refuses the token (service_errors.py).
+        self.breaker = Breaker()
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._rate = (rate_limit_per_mailbox, rate_window_seconds)
         self._pacers: dict[str, MailboxPacer] = {}
@@ -140,6 +155,27 @@ class GraphClient:
         log.info("graph retry after %s (attempt %d, waiting %.3fs)", reason, attempt, delay)
         await self._sleep(delay)
 
+    async def _after_transport_error(self, exc: httpx.TransportError, attempt: int, *, retry: bool) -> None:
+        """Wait before the next attempt (with a warning the administrator sees), or raise: GraphUnusable
+        once every attempt failed, a plain GraphError when the request must not be sent again."""
+        why = transport_reason(exc)
+        if not retry:
+            raise GraphError(0, "TransportError", f"no answer from {self.host} ({why})") from exc
+        if attempt >= self._max_attempts:
+            problem = f"not reachable ({why}) after {attempt} attempts"
+            raise self.breaker.trip(GraphUnusable(0, "TransportError", self.host, problem)) from exc
+        delay = backoff(attempt, self._rng, self._network_retry)
+        self.stats["retries"] += 1
+        log.warning(
+            "Microsoft Graph at %s not reachable (%s), retrying in %s (%d of %d)",
+            self.host,
+            why,
+            seconds(delay),
+            attempt,
+            self._max_attempts - 1,
+        )
+        await self._sleep(delay)
+
     async def _send(
         self,
         method: str,
@@ -165,17 +201,22 @@ class GraphClient:
         attempt = 0
         while True:
             attempt += 1
+            self.breaker.check()
             try:
                 async with self._pacer(mailbox).slot(weight), self._limit(mailbox):
                     self.stats["requests"] += 1
                     response = await self._transport.send(method, url, sent_headers, content)
             except httpx.TransportError as exc:
                 retryable = idempotent or isinstance(exc, _NOT_SENT_ERRORS)
-                if not retryable or attempt >= self._max_attempts:
-                    raise GraphError(0, "TransportError", type(exc).__name__) from exc
-                await self._wait(backoff(attempt, self._rng), type(exc).__name__, attempt)
+                await self._after_transport_error(exc, attempt, retry=retryable)
                 continue
             status = response.status
+            if status == 401:
+                # The token is not accepted: no request can succeed, so later ones fail at once.
+                code = parse_error_body(response.content)[0] or "Unauthorized"
+                problem = f"refused the app's token (HTTP 401 {code})"
+                request_id = response.headers.get("request-id", "")
+                raise self.breaker.trip(GraphUnusable(401, code, self.host, problem, request_id=request_id))
             if status == 429:
                 self.stats["throttled"] += 1
             retryable = status == 429 or (status in RETRY_STATUSES and idempotent)

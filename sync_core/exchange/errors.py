@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from sync_core.service_errors import GRAPH, ServiceUnusable
+
 _MAX_TEXT = 300
 # Codes Graph uses when a delta/sync state is gone; compared case-insensitively.
 _EXPIRED_DELTA_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
@@ -48,6 +50,18 @@ class GraphThrottled(GraphError):
     ) -> None:
         super().__init__(status, code, message, request_id=request_id)
         self.retry_after = retry_after
+
+
+class GraphUnusable(GraphError, ServiceUnusable):
+    """Graph cannot be used at all: not reachable after every retry (status 0), or the token refused (401)."""
+
+    def __init__(self, status: int, code: str, host: str, problem: str, *, request_id: str = "") -> None:
+        super().__init__(status, code, problem, request_id=request_id)
+        self.service, self.host, self.problem = GRAPH, host, problem
+        self.cause = "token" if status == 401 else "unreachable"
+
+    def __str__(self) -> str:
+        return self.summary
 
 
 def parse_error_body(content: bytes) -> tuple[str, str]:

@@ -28,9 +28,9 @@ def retry_after_of(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def backoff(attempt: int, rng: random.Random) -> float:
-    """Delay after failed attempt number ``attempt`` (1-based): half-jittered, doubling, capped."""
-    ceiling = min(MAX_BACKOFF, BASE_DELAY * 2 ** max(attempt - 1, 0))
+def backoff(attempt: int, rng: random.Random, base: float = BASE_DELAY) -> float:
+    """Delay after failed attempt number ``attempt`` (1-based): half-jittered, doubling from ``base``, capped."""
+    ceiling = min(MAX_BACKOFF, base * 2 ** max(attempt - 1, 0))
     return float(ceiling / 2 + rng.random() * ceiling / 2)
 
 

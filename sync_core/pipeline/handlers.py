@@ -26,6 +26,7 @@ from sync_core.pipeline.pause import is_paused, park
 from sync_core.pipeline.report import FailureNote
 from sync_core.pipeline.retry import backoff, retry_text
 from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
+from sync_core.service_errors import ServiceUnusable
 from sync_core.state.base import ConcurrencyError
 from sync_core.telemetry import traced_message
 
@@ -45,10 +46,21 @@ def is_permanent(exc: Exception) -> bool:
 
 
 def describe(exc: Exception) -> str:
-    """A reason a person can act on, without personal data (error classes and statuses carry none)."""
+    """A reason a person can act on, without personal data (error classes and statuses carry none).
+    "refused"/"denied" only for 401/403; a request that got no answer says so."""
+    if isinstance(exc, ServiceUnusable):
+        return f"{exc.summary}; {exc.fix}"
     if isinstance(exc, GraphError):
+        if exc.status == 0:
+            return f"Microsoft Graph gave no answer: {exc.message}"
+        if exc.status == 403:
+            return f"Microsoft Graph denied access (403 {exc.code}); see README, 'Scope the mailboxes'"
         return f"Microsoft Graph answered {exc.status} {exc.code}".strip()
     if isinstance(exc, FnoError):
+        if exc.status == 0:
+            return f"F&O gave no answer: {exc.message[:300]}"
+        if exc.status == 403:
+            return f"F&O denied access (403): {exc.message[:300]}; see README, 'Register the identity in F&O'"
         return f"F&O answered {exc.status}: {exc.message[:300]}"
     if isinstance(exc, ConcurrencyError):
         return "another worker changed this pair at the same time; retried"

@@ -1,45 +1,92 @@
 """One complete local cycle: plan, scans, pairs, until the queues are empty.
 
 Messages left by an earlier run that died (the durable local queue keeps them) are worked off in the
-same loop, so nothing a killed run had queued is lost."""
+same loop, so nothing a killed run had queued is lost.
+
+When F&O or Graph turns out unusable (unreachable after every retry, or the token refused: the clients'
+breakers, service_errors.py), the cycle stops with that error instead of failing every mailbox in turn:
+what it had received goes back to the queue without using up an attempt, and the service's failure is
+recorded (pipeline/service_failure.py) until a cycle gets through."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Protocol
 
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.handlers import TransientError, handle_message
-from sync_core.pipeline.messages import ImportMessage, MessageError, SyncPair, decode
+from sync_core.pipeline.messages import (
+    ImportMessage,
+    MessageError,
+    ScanFnoFeed,
+    ScanMailbox,
+    SyncPair,
+    decode,
+)
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.queues import Delivery, LocalQueues
 from sync_core.pipeline.report import CycleReport
-from sync_core.pipeline.retry import adopt_exhausted, count_waiting
+from sync_core.pipeline.retry import adopt_exhausted
+from sync_core.pipeline.service_failure import clear_recovered, record_unusable, unusable_service
+from sync_core.service_errors import ServiceUnusable
 from sync_core.telemetry import traced_cycle
 
 # Pairs of different mailboxes run side by side; the Graph client caps each mailbox at 4 requests.
 DEFAULT_CONCURRENCY = 16
 
 
+class CycleProgress(Protocol):
+    """What a caller (the command line's progress display) hears of a running cycle."""
+
+    def planned(self, messages: Sequence[ScanMailbox | ScanFnoFeed]) -> None: ...
+    def finished(self, text: str) -> None: ...
+
+
 @traced_cycle
 async def run_cycle(
-    ctx: SyncContext, queues: LocalQueues, concurrency: int = DEFAULT_CONCURRENCY
+    ctx: SyncContext,
+    queues: LocalQueues,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: CycleProgress | None = None,
 ) -> CycleReport:
-    await queues.send(ctx.settings.scan_queue, await plan_cycle(ctx))
+    """Raises ServiceUnusable (recorded) when F&O or Graph cannot be used at all."""
+    try:
+        await _cycle(ctx, queues, concurrency, progress)
+    except ServiceUnusable as exc:
+        await record_unusable(ctx, exc)
+        raise
+    if not ctx.dry_run:
+        failures = await ctx.store.list_failures()
+        ctx.report.waiting_for_retry = sum(1 for f in failures if f.waiting_for_retry)
+        await clear_recovered(ctx, failures)
+    return ctx.report
+
+
+async def _cycle(
+    ctx: SyncContext, queues: LocalQueues, concurrency: int, progress: CycleProgress | None
+) -> None:
+    messages = await plan_cycle(ctx)
+    unusable = unusable_service(ctx)
+    if unusable is not None:
+        raise unusable  # found while planning: scanning every mailbox could only fail the same way
+    await queues.send(ctx.settings.scan_queue, messages)
+    if progress is not None:
+        progress.planned(messages)
     order = (ctx.settings.scan_queue, ctx.settings.item_queue)
     while True:
         worked = False
         for queue in order:
             batch = await queues.receive(queue, concurrency)
             worked = worked or bool(batch)
-            await _work(ctx, queues, batch)
+            await _work(ctx, queues, batch, progress)
         if not worked:
             break
-    if not ctx.dry_run:
-        ctx.report.waiting_for_retry = await count_waiting(ctx)
-    return ctx.report
 
 
-async def _work(ctx: SyncContext, queues: LocalQueues, batch: list[Delivery]) -> None:
+async def _work(
+    ctx: SyncContext, queues: LocalQueues, batch: list[Delivery], progress: CycleProgress | None = None
+) -> None:
     runnable: list[Delivery] = []
     for delivery in batch:
         if delivery.dequeue_count > ctx.settings.max_attempts:
@@ -53,13 +100,22 @@ async def _work(ctx: SyncContext, queues: LocalQueues, batch: list[Delivery]) ->
     results = await asyncio.gather(
         *(handle_message(ctx, d.text, d.dequeue_count) for d in unique), return_exceptions=True
     )
+    unusable: ServiceUnusable | None = None
     for delivery, result in zip(unique, results, strict=True):
-        if isinstance(result, TransientError):
+        cause = result.__cause__ if isinstance(result, TransientError) else result
+        if isinstance(cause, ServiceUnusable):
+            unusable = unusable or cause
+            await queues.release(delivery, count=False)  # the service failed, not the item
+        elif isinstance(result, TransientError):
             await queues.release(delivery)  # tried again in this run; the handler counts the attempts
         elif isinstance(result, BaseException):
             raise result
         else:
             await queues.complete(delivery)
+            if progress is not None:
+                progress.finished(delivery.text)
+    if unusable is not None:
+        raise unusable
 
 
 async def _one_per_pair(ctx: SyncContext, queues: LocalQueues, batch: list[Delivery]) -> list[Delivery]:
