@@ -6,7 +6,7 @@ record that must not exist yet) and the store raises `ConcurrencyError` when som
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -186,6 +186,19 @@ class ContactListEntry(_Record):
     pending: bool = True
 
 
+def mailbox_of_user(records: list[MailboxRecord], user_id: str) -> MailboxRecord | None:
+    """Of the records with that Entra object id (an address change can leave two), the one in use: status
+    "ok" first, then the most recently checked (both back ends share this rule)."""
+    found = [r for r in records if r.user_id and r.user_id.lower() == user_id.lower()]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    found.sort(key=lambda r: (r.status == "ok", _aware(r.checked_at) or oldest), reverse=True)
+    return found[0] if found else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 class StateStore(Protocol):
     """One interface, two back ends (SQLite embedded, Azure Table Storage)."""
 
@@ -221,6 +234,11 @@ class StateStore(Protocol):
         ...
 
     async def get_mailbox(self, mailbox: str) -> MailboxRecord | None: ...
+    async def get_mailbox_by_user(self, user_id: str) -> MailboxRecord | None:
+        """The mailbox of an Entra object id (any case), by a point lookup: its cost does not grow with the
+        registry (the change-notification webhook calls it per notification). See `mailbox_of_user`."""
+        ...
+
     async def list_mailboxes(self) -> list[MailboxRecord]: ...
 
     # Audit log (append only) and failures (one open failure per kind+mailbox+item_key).

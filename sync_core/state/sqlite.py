@@ -28,6 +28,7 @@ from sync_core.state.base import (
     StateError,
     bumped_failure,
     keeping_pause,
+    mailbox_of_user,
     with_pause,
 )
 from sync_core.state.codec import epoch_micros
@@ -56,6 +57,8 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     etag TEXT NOT NULL,
     body TEXT NOT NULL
 );
+-- The change-notification webhook finds a mailbox by its Entra object id (get_mailbox_by_user).
+CREATE INDEX IF NOT EXISTS mailboxes_by_user ON mailboxes (lower(json_extract(body, '$.user_id')));
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at_us INTEGER NOT NULL,
@@ -282,6 +285,13 @@ class SqliteStateStore:
         if row is None:
             return None
         return MailboxRecord.model_validate({**json.loads(row[1]), "etag": row[0]})
+
+    async def get_mailbox_by_user(self, user_id: str) -> MailboxRecord | None:
+        # The expression matches the index mailboxes_by_user, so this is an index lookup.
+        sql = "SELECT etag, body FROM mailboxes WHERE lower(json_extract(body, '$.user_id')) = ?"
+        rows = await self._read(lambda c: c.execute(sql, (user_id.lower(),)).fetchall())
+        records = [MailboxRecord.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+        return mailbox_of_user(records, user_id) if user_id else None
 
     async def list_mailboxes(self) -> list[MailboxRecord]:
         rows = await self._read(

@@ -7,7 +7,8 @@ Layout (tables named `<prefix>Links`, `<prefix>Cursors`, ...; keys built by `key
   indexes never disagree with the link and `create` on an index entity is what rejects a duplicate id.
   The link etag handed out is `<row id>:<main entity etag>`: the row id lets a replace find the link even
   when both of its ids change.
-- Cursors: partition = name, row "cursor". Mailboxes: partition "mailbox", row = mailbox.
+- Cursors: partition = name, row "cursor". Mailboxes: partition "mailbox", row = mailbox; partition "user",
+  row = Entra object id: a pointer to the mailbox, written by the first lookup by that id.
 - Audit: partition = inverted day, row = inverted microseconds|uuid, so a plain scan is newest first.
 - Failures: partition = kind|mailbox, row = item_key.
 - ContactLists: partition = mailbox, row = contact key (explicit contact list entries; a small table).
@@ -40,6 +41,7 @@ from sync_core.state.base import (
     MailboxRecord,
     bumped_failure,
     keeping_pause,
+    mailbox_of_user,
     with_pause,
 )
 from sync_core.state.codec import epoch_micros, from_properties, to_properties
@@ -53,6 +55,7 @@ _CONFLICT_STATUS = frozenset({404, 409, 412})
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,40}")
 _MAIN, _BY_FNO, _BY_GRAPH = "L|", "F|", "G|"
 _MAILBOX_PARTITION = "mailbox"
+_USER_PARTITION = "user"  # pointers Entra object id -> mailbox, for get_mailbox_by_user
 _CURSOR_ROW = "cursor"
 _MAX_DAY = 9_999_999
 _MAX_MICROS = 10**18 - 1
@@ -346,6 +349,32 @@ class TableStateStore:
         mailboxes = await self._client(self._mailboxes)
         entity = await self._get(mailboxes, _MAILBOX_PARTITION, encode_component(mailbox))
         return None if entity is None else _record(MailboxRecord, entity, _etag_of(entity))
+
+    async def get_mailbox_by_user(self, user_id: str) -> MailboxRecord | None:
+        """Two point reads (the pointer, the mailbox). Without a pointer, or with one the registry no longer
+        agrees with, one query of the mailbox partition finds it and leaves a pointer for the next lookup:
+        upsert_mailbox stays one write."""
+        uid = user_id.lower()
+        if not uid:
+            return None
+        mailboxes = await self._client(self._mailboxes)
+        pointer = await self._get(mailboxes, _USER_PARTITION, encode_component(uid))
+        if pointer is not None:
+            record = await self.get_mailbox(str(pointer.get("mailbox", "")))
+            if record is not None and record.user_id.lower() == uid and record.status == "ok":
+                return record
+        query = "PartitionKey eq @pk and ( user_id eq @uid or user_id eq @upper )"  # the SDK splits on spaces
+        params = {"pk": _MAILBOX_PARTITION, "uid": uid, "upper": uid.upper()}
+        found = [_record(MailboxRecord, e, _etag_of(e)) async for e in self._query(mailboxes, query, params)]
+        record = mailbox_of_user(found, uid)
+        if record is not None:
+            entity = {
+                "PartitionKey": _USER_PARTITION,
+                "RowKey": encode_component(uid),
+                "mailbox": record.mailbox,
+            }
+            await mailboxes.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        return record
 
     async def list_mailboxes(self) -> list[MailboxRecord]:
         mailboxes = await self._client(self._mailboxes)
