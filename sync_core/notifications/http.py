@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import azure.functions as func
 
-from sync_core.app import open_context
+from sync_core.instance import Kept, kept_services
+from sync_core.kinds import all_kinds
 from sync_core.notifications.receiver import (
     BadBatch,
     Outcome,
@@ -72,10 +73,21 @@ async def _handle(req: func.HttpRequest, receiver: Receiver, config: Settings | 
     except BadBatch as exc:
         log.info("notification batch refused", extra={"reason": str(exc)})
         return func.HttpResponse(status_code=exc.status)
-    queues = functions.storage_queues(config)
-    try:
-        async with open_context(config, queues) as ctx:
-            await receiver(ctx, items)
-    finally:
-        await queues.close()
+    async with kept_services(config) as kept:
+        await receiver(_context(config, kept), items)
     return func.HttpResponse(status_code=202)
+
+
+def _context(config: Settings, kept: Kept) -> SyncContext:
+    """On the instance's services (no store opened per call), without app.start_context's F&O service check:
+    nothing here calls F&O, and a cold instance reading F&O's $metadata (tens of MB) first could miss Graph's
+    3 seconds (concepts/change-notifications-delivery-webhooks.md)."""
+    services = kept.services
+    return SyncContext(
+        settings=config,
+        store=services.store,
+        graph=services.graph,
+        fno=services.fno,
+        queues=kept.queues,
+        kinds=all_kinds(),
+    )

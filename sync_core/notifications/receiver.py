@@ -1,7 +1,8 @@
-"""What a notification batch does: verify each item, map it to (mailbox, kind), queue one scan per pair.
+"""What a notification batch does: route each item to (mailbox, kind) (routing.py), queue one scan per pair.
 
-Framework-neutral (http.py adapts the Functions request). Items that fail any check are counted and
-ignored, never answered with an error: Graph would only retry them. Nothing here logs a clientState."""
+Framework-neutral (http.py adapts the Functions request). An item that names no mailbox and kind we sync is
+logged and counted, never answered with an error: Graph would only retry it. Nothing here logs a
+clientState, a resource or an address."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sync_core.contacts.registry import serves
 from sync_core.exchange.errors import GraphError
 from sync_core.model import hostile_json
-from sync_core.notifications.client_state import Origin, notification_key, verify_client_state
+from sync_core.notifications.client_state import notification_key
 from sync_core.notifications.resources import parse_resource
+from sync_core.notifications.routing import GUID, Router
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, ensure_one, forget, mark_due
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanMailbox
 from sync_core.state.base import ConcurrencyError, MailboxRecord
+from sync_core.telemetry import names
+from sync_core.telemetry.core import current
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ MAX_ITEMS = 1000
 MAX_DEPTH = 16
 # Graph wants an answer within 3 seconds: inline renewals get what is left of this, the planner does the rest.
 LIFECYCLE_BUDGET_SECONDS = 2.0
+LIFECYCLE_EVENTS = ("missed", "subscriptionRemoved", "reauthorizationRequired")
+# `sync.messages` type of the counts (mailbox "*": telemetry never names a mailbox here).
+CHANGE, LIFECYCLE = "change-notification", "lifecycle-notification"
 
 
 class BadBatch(ValueError):
@@ -46,6 +52,7 @@ class Outcome:
     queued: int = 0
     ignored: int = 0
     renewed: int = 0
+    unread: int = 0  # scanned though the resource was not understood (or named another mailbox or kind)
 
 
 def parse_batch(body: bytes) -> list[dict[str, Any]]:
@@ -67,33 +74,43 @@ def parse_batch(body: bytes) -> list[dict[str, Any]]:
     return objects
 
 
-class _Registry:
-    """Mailboxes in scope by Entra object id, read once per batch."""
-
-    def __init__(self, ctx: SyncContext) -> None:
-        self._ctx = ctx
-        self._by_user: dict[str, MailboxRecord] | None = None
-
-    async def find(self, origin: Origin) -> MailboxRecord | None:
-        if self._by_user is None:
-            records = await self._ctx.store.list_mailboxes()
-            self._by_user = {r.user_id.lower(): r for r in records if r.user_id and r.status == "ok"}
-        record = self._by_user.get(origin.user_id)
-        if record is None or not serves(origin.kind, record, self._ctx.settings):
-            return None
-        return record
+async def _router(ctx: SyncContext) -> Router:
+    # None when we never subscribed (no key yet): only our record of subscriptions could then route an item.
+    return Router(ctx, await notification_key(ctx.settings, ctx.store, create=False))
 
 
-async def _verified(ctx: SyncContext, items: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Origin]]:
-    key = await notification_key(ctx.settings, ctx.store, create=False)
-    if key is None:
-        return []  # we never subscribed: nothing can be genuine
-    found = []
-    for item in items:
-        origin = verify_client_state(key, item.get("clientState"))
-        if origin is not None and origin.kind in KIND_COLLECTIONS and origin.kind in ctx.kinds:
-            found.append((item, origin))
-    return found
+def _subscription_id(item: dict[str, Any]) -> str:
+    value = item.get("subscriptionId")
+    return value.lower() if isinstance(value, str) and GUID.fullmatch(value) else "?"
+
+
+def _dropped(what: str, items: list[dict[str, Any]]) -> None:
+    """Notifications that name nothing we know: logged (subscription ids only) and counted, never silent."""
+    if not items:
+        return
+    ids = sorted({_subscription_id(item) for item in items})
+    log.warning(
+        "%d %s dropped: neither the clientState nor the subscriptionId names a mailbox and kind this "
+        "installation syncs (subscriptions %s). Usually the subscription of a mailbox now skipped or out of "
+        "scope: Graph stops when it expires (within 3 days). If it goes on, check that no other installation "
+        "uses this SYNC_NOTIFICATION_URL.",
+        len(items),
+        what.replace("-", " ") + "s",
+        ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else ""),
+        extra={"dropped": len(items)},
+    )
+    _count(what, "?", "dropped", len(items))
+
+
+def _count(what: str, kind: str, outcome: str, n: int) -> None:
+    if n <= 0:
+        return
+    try:
+        current().messages.add(
+            n, {names.MESSAGE_TYPE: what, names.KIND: kind, names.MAILBOX: "*", names.OUTCOME: outcome}
+        )
+    except Exception as exc:  # telemetry never changes what the webhook does
+        log.warning("telemetry notification count failed: %s", type(exc).__name__)
 
 
 async def _queue(ctx: SyncContext, pairs: set[tuple[str, str]]) -> int:
@@ -105,23 +122,31 @@ async def _queue(ctx: SyncContext, pairs: set[tuple[str, str]]) -> int:
 
 
 async def receive_changes(ctx: SyncContext, items: list[dict[str, Any]]) -> Outcome:
-    """One scan per (mailbox, kind) named by genuine items of the batch, however many items name it."""
-    registry = _Registry(ctx)
+    """One scan per (mailbox, kind) the items name by clientState or subscription, however many items name
+    it. The resource is only checked: one we cannot read (or that disagrees) is counted, and scanned all the
+    same."""
+    router = await _router(ctx)
     pairs: set[tuple[str, str]] = set()
-    verified = await _verified(ctx, items)
-    for item, origin in verified:
+    dropped: list[dict[str, Any]] = []
+    unread: dict[str, int] = {}
+    for item in items:
+        target = await router.target(item)
+        if target is None:
+            dropped.append(item)
+            continue
+        pairs.add((target.record.mailbox, target.kind))
         ref = parse_resource(item.get("resource"))
-        if ref is None or ref.collection != KIND_COLLECTIONS[origin.kind]:
-            continue
-        record = await registry.find(origin)
-        # The resource must name the mailbox the clientState was made for (by id or by address).
-        if record is None or ref.user not in (origin.user_id, record.mailbox):
-            continue
-        pairs.add((record.mailbox, origin.kind))
+        names_it = ref is not None and ref.user in (target.record.user_id.lower(), target.record.mailbox)
+        if not names_it or ref is None or ref.collection != KIND_COLLECTIONS[target.kind]:
+            unread[target.kind] = unread.get(target.kind, 0) + 1
     queued = await _queue(ctx, pairs)
-    outcome = Outcome(queued=queued, ignored=len(items) - sum(1 for _ in verified))
+    _dropped(CHANGE, dropped)
+    for kind, n in sorted(unread.items()):
+        _count(CHANGE, kind, "resource-unread", n)
+    outcome = Outcome(queued=queued, ignored=len(dropped), unread=sum(unread.values()))
     log.info(
-        "change notifications", extra={"items": len(items), "queued": queued, "ignored": outcome.ignored}
+        "change notifications",
+        extra={"items": len(items), "queued": queued, "ignored": outcome.ignored, "unread": outcome.unread},
     )
     return outcome
 
@@ -130,27 +155,34 @@ async def receive_lifecycle(ctx: SyncContext, items: list[dict[str, Any]]) -> Ou
     """missed -> scan; subscriptionRemoved -> forget it, scan, make it again; reauthorizationRequired ->
     renew. Renewals run inline within a time budget; whatever does not finish is left to the next cycle."""
     started = time.monotonic()
-    registry = _Registry(ctx)
+    router = await _router(ctx)
     pairs: set[tuple[str, str]] = set()
     actions: dict[tuple[str, str], tuple[MailboxRecord, bool]] = {}
-    outcome = Outcome(ignored=len(items))
-    for item, origin in await _verified(ctx, items):
-        record = await registry.find(origin)
+    outcome = Outcome()
+    dropped: list[dict[str, Any]] = []
+    for item in items:
         event, sub_id = item.get("lifecycleEvent"), item.get("subscriptionId")
-        if record is None or not isinstance(sub_id, str) or not sub_id:
+        if event not in LIFECYCLE_EVENTS or not isinstance(sub_id, str) or not sub_id:
+            outcome.ignored += 1  # an event we do not act on (or none at all)
             continue
-        target = (record.mailbox, origin.kind)
-        outcome.ignored -= event in ("missed", "subscriptionRemoved", "reauthorizationRequired")
+        found = await router.target(item)
+        if found is None:
+            dropped.append(item)
+            continue
+        record, kind = found.record, found.kind
+        target = (record.mailbox, kind)
         if event == "missed":
             pairs.add(target)
         elif event == "subscriptionRemoved":
-            await forget(ctx, origin.kind, record.mailbox, sub_id)
+            await forget(ctx, kind, record.mailbox, sub_id)
             pairs.add(target)
             actions[target] = (record, False)
-        elif event == "reauthorizationRequired":
-            await mark_due(ctx, origin.kind, record.mailbox, sub_id)
+        else:  # reauthorizationRequired
+            await mark_due(ctx, kind, record.mailbox, sub_id)
             actions.setdefault(target, (record, True))
     outcome.queued = await _queue(ctx, pairs)
+    outcome.ignored += len(dropped)
+    _dropped(LIFECYCLE, dropped)
     key = await notification_key(ctx.settings, ctx.store, create=False) if actions else None
     for (_mailbox, kind), (record, renew) in sorted(actions.items()):
         left = LIFECYCLE_BUDGET_SECONDS - (time.monotonic() - started)

@@ -1,9 +1,16 @@
 """The `resource` of a change notification -> (user, collection).
 
-Graph spells the same resource several ways (all seen in Microsoft's published samples):
-`users/{guid}@{tenant}/messages/{id}`, `Users/{guid}/Messages/{id}` and `Users('{guid}')/messages('{id}')`;
-contacts of a folder may come as `Users/{guid}/ContactFolders/{folder}/Contacts/{id}` or
-`Users/{guid}/Contacts/{id}`. Everything here is hostile input: anything unexpected gives None."""
+`resource` is "the URI of the resource that emitted the change notification relative to
+https://graph.microsoft.com" (resources/changenotification.md). Microsoft's samples spell it several ways:
+`users/{guid}@{tenant}/messages/{id}` (concepts/change-notifications-delivery-webhooks.md),
+`Users/{guid}/Messages/{id}` and `Users('{guid}')/messages('{id}')`
+(concepts/outlook-change-notifications-overview.md); items of a folder may come under
+`ContactFolders/{folder}/`, `mailFolders('{folder}')/`, `calendars/{id}/` or `calendar/`.
+
+Outlook ids are standard base64 (`/`, `+`, `=`; `-` and `_` in other id forms), and the path spelling
+does not escape them: an id runs to the end of the resource and may contain `/`. Everything here is hostile
+input: anything unexpected gives None, never an exception. The receiver routes by the clientState and the
+subscription, so a resource this module does not understand still leads to a scan."""
 
 from __future__ import annotations
 
@@ -12,12 +19,26 @@ from dataclasses import dataclass
 
 MAX_RESOURCE_LENGTH = 4096
 COLLECTIONS = ("events", "messages", "contacts")
-# Containers that may sit between the user and the collection (their key follows them).
-_CONTAINERS = ("calendar", "calendars", "mailfolders", "contactfolders", "childfolders")
-_KEYED = frozenset({"users", *COLLECTIONS, *(c for c in _CONTAINERS if c != "calendar")})
-_SEGMENT = re.compile(r"^([A-Za-z]+)(?:\('([^'/]*)'\))?$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
+# Containers that may sit between the user and the collection (all but `calendar` carry a key), and what
+# each may hold: an unquoted container key ends at the next segment naming one of those.
+_HOLDS = {
+    "users": (*COLLECTIONS, "calendar", "calendars", "mailfolders", "contactfolders"),
+    "calendar": ("events",),
+    "calendars": ("events",),
+    "mailfolders": ("messages", "childfolders"),
+    "contactfolders": ("contacts", "childfolders"),
+    "childfolders": ("messages", "contacts", "childfolders"),
+}
+_USER = re.compile(r"/?users(?:\('([^']+)'\)|/([^/()']+))(?:/|$)", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z]+")
+# `('key')`, a quote inside doubled as OData writes it.
+_QUOTED = re.compile(r"\('((?:[^']|'')+)'\)")
+_NEXT = {
+    name: re.compile(r"/(?:" + "|".join(held) + r")(?=[/(]|$)", re.IGNORECASE)
+    for name, held in _HOLDS.items()
+}
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -26,33 +47,46 @@ class ResourceRef:
     collection: str  # "events", "messages" or "contacts"
 
 
-def _tokens(resource: str) -> list[tuple[str, str | None]] | None:
-    """Segments as (name, key): `name('key')` and `name/key` both become one token."""
-    tokens: list[tuple[str, str | None]] = []
-    parts = resource.strip("/").split("/")
-    index = 0
-    while index < len(parts):
-        match = _SEGMENT.fullmatch(parts[index])
-        if match is None:
-            return None
-        name, key = match.group(1).lower(), match.group(2)
-        index += 1
-        if key is None and name in _KEYED and index < len(parts):
-            key = parts[index]  # e.g. Users/{guid} or Messages/{id}: the next segment is the key
-            index += 1
-        if key is not None and not key:
-            return None
-        tokens.append((name, key))
-    return tokens
-
-
 def _user_key(raw: str) -> str | None:
     # users/{guid}@{tenant}: the part before "@" is the user's object id.
-    head, at, _tenant = raw.partition("@")
+    head, at, tenant = raw.partition("@")
     if _GUID.fullmatch(head):
         return head.lower()
-    if at and head and "." in _tenant:
+    if at and head and "." in tenant:
         return raw.lower()  # a user principal name / address
+    return None
+
+
+def _item_key_ok(rest: str) -> bool:
+    """What follows the collection: nothing (the collection itself), `('id')` or `/id` (which may hold `/`)."""
+    return not rest or bool(_QUOTED.fullmatch(rest)) or (rest[0] == "/" and len(rest) > 1)
+
+
+def _collection(rest: str) -> str | None:
+    """Walk the containers after the user down to the collection."""
+    parent = "users"
+    while rest:
+        name = _NAME.match(rest)
+        word = name.group().lower() if name else ""
+        if name is None or word not in _HOLDS[parent]:
+            return None
+        rest = rest[name.end() :]
+        if word in COLLECTIONS:
+            return word if _item_key_ok(rest) else None
+        if word != "calendar":
+            quoted = _QUOTED.match(rest)
+            if quoted is not None:
+                rest = rest[quoted.end() :]
+            elif rest[:1] == "/":
+                following = _NEXT[word].search(rest, 1)
+                if following is None or following.start() <= 1:
+                    return None  # a container without its key, or nothing after it
+                rest = rest[following.start() :]
+            else:
+                return None
+        if rest[:1] != "/":
+            return None
+        rest, parent = rest[1:], word
     return None
 
 
@@ -61,20 +95,11 @@ def parse_resource(resource: object) -> ResourceRef | None:
         return None
     if not _PRINTABLE.fullmatch(resource):
         return None
-    tokens = _tokens(resource)
-    if not tokens or tokens[0][0] != "users" or not tokens[0][1]:
-        return None
-    user = _user_key(tokens[0][1])
+    user = _USER.match(resource)
     if user is None:
         return None
-    collection: str | None = None
-    for position, (name, key) in enumerate(tokens[1:], start=1):
-        if name in COLLECTIONS:
-            if position != len(tokens) - 1:
-                return None  # nothing may follow the item
-            collection = name
-        elif name not in _CONTAINERS or (key is None and name != "calendar"):
-            return None
-    if collection is None:
+    key = _user_key(user.group(1) or user.group(2))
+    collection = _collection(resource[user.end() :])
+    if key is None or collection is None:
         return None
-    return ResourceRef(user=user, collection=collection)
+    return ResourceRef(user=key, collection=collection)

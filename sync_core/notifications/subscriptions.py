@@ -1,12 +1,16 @@
 """Keep one Graph subscription per mailbox and kind: create, renew (PATCH), recreate (404, new key or URL).
 
 Kept in the state store as cursors `subscription:{kind}:{mailbox}` (JSON: id, resource, expires, url, key), so
-an idle cycle reads one record per mailbox and kind and calls Graph only when a renewal is due."""
+an idle cycle reads one record per mailbox and kind and calls Graph only when a renewal is due. Each one Graph
+made is also indexed by its id (`subscription-id:{id}` -> kind and mailbox): a notification names its
+`subscriptionId` (resources/changenotification.md), so the webhook can route one whose clientState it cannot
+verify (a key changed since) with a point read."""
 
 from __future__ import annotations
 
 import json
 import logging
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +33,7 @@ FAILURE_KEY = "subscription"
 # maximum, valid under both, and renew when less than a day is left: a daily timer cycle renews in time.
 LIFETIME = timedelta(minutes=4230)
 RENEW_BEFORE = timedelta(days=1)
+MAX_ID_LENGTH = 200  # Graph's subscription ids are GUIDs; anything much longer is not one of ours
 # Kind -> Graph collection it listens to, and the change types that matter for it.
 KIND_COLLECTIONS: dict[str, str] = {
     "appointment": "events",
@@ -65,6 +70,21 @@ class Stored:
 
 def record_name(kind: str, mailbox: str) -> str:
     return f"subscription:{kind}:{mailbox.lower()}"
+
+
+def index_name(subscription_id: str) -> str:
+    return f"subscription-id:{subscription_id.lower()}"
+
+
+async def subscription_target(ctx: SyncContext, subscription_id: object) -> tuple[str, str] | None:
+    """(kind, mailbox) of a subscription this product made and still keeps; None for any other id."""
+    if not isinstance(subscription_id, str) or not 0 < len(subscription_id) <= MAX_ID_LENGTH:
+        return None
+    cursor = await ctx.store.get_cursor(index_name(subscription_id))
+    kind, _, mailbox = (cursor.value if cursor else "").partition(" ")
+    if kind not in KIND_COLLECTIONS or not mailbox:
+        return None
+    return kind, mailbox
 
 
 def notification_urls(base_url: str) -> tuple[str, str]:
@@ -127,6 +147,7 @@ async def ensure_one(
     except ConcurrencyError:
         await _delete_quietly(ctx, created.id)  # another worker saved its own at the same time: keep that
         raise
+    await _index(ctx, created.id, kind, record.mailbox)
     await ctx.store.clear_failure(kind, record.mailbox, FAILURE_KEY)
     log.info("subscription created", extra={"kind": kind})
     return "created"
@@ -139,6 +160,7 @@ async def forget(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str
     saved = Stored.parse(cursor.value if cursor else None)
     if cursor is not None and (saved is None or saved.id == subscription_id):
         await ctx.store.delete_cursor(name)
+    await ctx.store.delete_cursor(index_name(subscription_id))
 
 
 async def mark_due(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str) -> None:
@@ -198,7 +220,7 @@ async def _create(
     }
     answer = await ctx.graph.request_json("POST", None, "subscriptions", body=body)
     sub_id = answer.get("id") if answer else None
-    if not isinstance(sub_id, str) or not sub_id or len(sub_id) > 200:
+    if not isinstance(sub_id, str) or not sub_id or len(sub_id) > MAX_ID_LENGTH:
         raise ValueError("Graph answered the subscription create without an id")
     expires = answer.get("expirationDateTime") if answer else None
     return Stored(
@@ -221,7 +243,14 @@ async def _save(
     await ctx.store.save_cursor(Cursor(name=name, value=value, updated_at=ctx.now(), etag=etag))
 
 
+async def _index(ctx: SyncContext, subscription_id: str, kind: str, mailbox: str) -> None:
+    cursor = Cursor(name=index_name(subscription_id), value=f"{kind} {mailbox.lower()}", updated_at=ctx.now())
+    with suppress(ConcurrencyError):  # already indexed: ids are unique, so it says the same
+        await ctx.store.save_cursor(cursor)
+
+
 async def _delete_quietly(ctx: SyncContext, subscription_id: str) -> None:
+    await ctx.store.delete_cursor(index_name(subscription_id))
     try:
         await ctx.graph.request_json("DELETE", None, f"subscriptions/{seg(subscription_id)}", idempotent=True)
     except GraphError as exc:

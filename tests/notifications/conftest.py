@@ -8,6 +8,7 @@ import pytest
 from sync_core import functions
 from tests.e2e.harness import Tenant, sample_tenant
 from tests.notifications.webhook import webhook
+from tests.telemetry.conftest import otel  # noqa: F401 (the in-memory telemetry fixture, shared)
 
 SECRET = "a-notification-secret-of-forty-characters"
 

@@ -105,3 +105,19 @@ def test_lifecycle_missed_scans_and_removed_is_made_again(azure_tenant: Tenant) 
     mark = len(tenant.graph.request_log)
     asyncio.run(_full_cycle(tenant))
     assert [r for r in tenant.graph.request_log[mark:] if r["path"].startswith("/subscriptions")] == []
+
+
+def test_after_the_secret_changes_a_known_subscription_still_leads_to_a_scan(
+    azure_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The subscription's clientState was made with the old secret; until the planner remakes it, our record
+    of the subscription (indexed by its id) routes its notifications. The id holds '/', '+' and '='."""
+    tenant = azure_tenant
+    asyncio.run(_full_cycle(tenant))
+    monkeypatch.setenv("SYNC_NOTIFICATION_SECRET", SECRET[::-1] + "-rotated")
+    functions.settings.cache_clear()
+    subs = book(tenant.graph)
+    for spelling in ("path", "key", "tenant"):
+        assert subs.notify(ALICE, "events", "AAMk/x+y=/z", spelling=spelling) == 1
+        assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")], spelling
+        asyncio.run(_drain(tenant, tenant.settings().scan_queue, "scan"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,19 +15,25 @@ from urllib.parse import quote
 import azure.functions as func
 import pytest
 
-from sync_core import functions
+from sync_core import functions, instance
 from sync_core.app import open_store
 from sync_core.notifications.client_state import make_client_state
+from sync_core.notifications.subscriptions import index_name
 from sync_core.pipeline.messages import ScanMailbox, decode
 from sync_core.pipeline.queues import InProcessQueues
-from sync_core.state.base import MailboxRecord
+from sync_core.state.base import Cursor, MailboxRecord
+from sync_core.state.sqlite import SqliteStateStore
+from sync_core.telemetry import names
 from tests.notifications.webhook import USER_FUNCTIONS
+from tests.telemetry.conftest import Captured
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "simulators" / "reference" / "graph-examples"
 SECRET = "a-notification-secret-of-forty-characters"
 ALICE = "622eaaff-0683-4862-9de4-f2ec83c2bd98"
 BOB = "722effaf-0433-4272-9ac4-d5ec11c3cd77"
 SHARED = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+UNKNOWN_SUBSCRIPTION = "5f3c5a1e-6a9b-4d3e-9a51-0c1f0f7e2b11"
+KNOWN_SUBSCRIPTION = "c6126aa3-0ed8-412f-a988-71e6cee627c4"
 TOKEN = "Validation: Testing client application reachability for subscription Request-Id: 1+2=3&x/y"
 
 
@@ -53,7 +61,7 @@ def queues(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeptQueu
     monkeypatch.chdir(tmp_path)
     functions.settings.cache_clear()
     kept = KeptQueues()
-    monkeypatch.setattr(functions, "storage_queues", lambda config: kept)
+    monkeypatch.setattr(instance, "storage_queues", lambda config: kept)  # the webhook's queues
 
     async def seed() -> None:
         store = open_store(functions.settings())
@@ -156,29 +164,125 @@ def test_one_scan_per_mailbox_and_kind_per_batch(queues: KeptQueues) -> None:
     ]
 
 
-def test_items_without_a_genuine_client_state_are_ignored(queues: KeptQueues) -> None:
+def test_items_that_name_nothing_we_sync_are_dropped_logged_and_counted(
+    queues: KeptQueues, otel: Captured, caplog: pytest.LogCaptureFixture
+) -> None:
     resource = f"Users/{ALICE}/Events/AAMk1="
     items = [
         {**_item("appointment", ALICE, resource), "clientState": "secretClientValue"},
         {
             **_item("appointment", ALICE, resource),
             "clientState": _state("appointment", ALICE, "another-secret-" * 3),
+            "subscriptionId": UNKNOWN_SUBSCRIPTION,
         },
         {k: v for k, v in _item("appointment", ALICE, resource).items() if k != "clientState"},
-        # Genuine clientState, but of another kind or another mailbox than the resource names.
-        _item("email", ALICE, resource),
-        _item("appointment", BOB, resource),
         # Genuine, but the mailbox is skipped, or the kind does not serve it (a private list in a shared box).
         _item("appointment", BOB, f"Users/{BOB}/Events/AAMk1="),
         _item("contact", SHARED, f"Users/{SHARED}/Contacts/AAMk4="),
-        # Genuine, but the resource is foreign or broken.
-        _item("appointment", ALICE, f"Users/{ALICE}/todo/lists/x"),
-        _item("appointment", ALICE, None),
+        # Genuine, but for a user the registry does not know.
+        _item("appointment", "00000000-0000-4000-8000-000000000001", resource),
         "not an object",
     ]
-    answer = _post("graph_notifications", {"value": items})
-    assert answer.status_code == 202  # Graph would only retry: ignored items are still acknowledged
+    with caplog.at_level(logging.INFO):
+        answer = _post("graph_notifications", {"value": items})
+    assert answer.status_code == 202  # Graph would only retry: dropped items are still acknowledged
     assert _queued(queues) == []
+    assert otel.total(names.MESSAGES, sync__message_type="change-notification", sync__outcome="dropped") == 6
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].levelno == logging.WARNING
+    text = dropped[0].getMessage()
+    assert "6 change notifications dropped" in text and UNKNOWN_SUBSCRIPTION in text
+    assert "contoso" not in caplog.text and "AAMk" not in caplog.text  # no address, no item id
+
+
+def test_a_genuine_client_state_scans_whatever_the_resource_says(queues: KeptQueues, otel: Captured) -> None:
+    items = [
+        # Ids in Outlook's alphabet ('/', '+', '=') in the path spelling that used to be dropped.
+        _item("appointment", ALICE, f"Users/{ALICE}/Events/AAMk/abc+d=="),
+        _item("email", ALICE, f"Users('{ALICE}')/messages('AAMk/x+y=')"),
+        # Resources that disagree with the clientState, or that nobody could read: scanned all the same.
+        _item("appointment", ALICE, f"Users/{BOB}/Events/AAMk1="),
+        _item("appointment", ALICE, f"Users/{ALICE}/todo/lists/x"),
+        _item("email", ALICE, None),
+        _item("email", ALICE, "Users/%%%/Messages/&&&"),
+    ]
+    assert _post("graph_notifications", {"value": items}).status_code == 202
+    assert _queued(queues) == [("alice@contoso.com", "appointment"), ("alice@contoso.com", "email")]
+    unread = {"sync__message_type": "change-notification", "sync__outcome": "resource-unread"}
+    assert otel.total(names.MESSAGES, sync__kind="appointment", **unread) == 2
+    assert otel.total(names.MESSAGES, sync__kind="email", **unread) == 2
+    assert otel.total(names.MESSAGES, sync__outcome="dropped") == 0
+
+
+def test_twenty_edits_with_ids_in_outlooks_alphabet_all_lead_to_a_scan(
+    queues: KeptQueues, otel: Captured
+) -> None:
+    ids = ["AAMkAGI2T/+abc/def==", "AAMk/AGI2/", "/AAMkAGI2", "AAMk+/+/=", "AAkALgAAAA-EWg0AG_nUPtcQ"]
+    spellings = [
+        "users/{user}@84bd8158-6d4d-4958-8b9f-9d6445542f95/events/{id}",
+        "Users/{user}/Events/{id}",
+        "Users('{user}')/events('{id}')",
+        "Users/{user}/calendars/{id}/events/{id}",
+    ]
+    for n, (item_id, spelling) in enumerate(itertools.product(ids, spellings)):
+        _post(
+            "graph_notifications",
+            {"value": [_item("appointment", ALICE, spelling.format(user=ALICE, id=item_id))]},
+        )
+        assert _queued(queues) == [("alice@contoso.com", "appointment")], n
+    assert otel.total(names.MESSAGES, sync__message_type="change-notification") == 0  # nothing unread
+
+
+def test_a_known_subscription_routes_an_item_whose_client_state_cannot_be_verified(
+    queues: KeptQueues,
+) -> None:
+    # The secret changed since the subscription was made: its notifications carry the old clientState until
+    # the planner makes it again. Our record of the subscription still says which mailbox and kind it is.
+    async def remember() -> None:
+        store = open_store(functions.settings())
+        try:
+            await store.save_cursor(
+                Cursor(name=index_name(KNOWN_SUBSCRIPTION), value="email alice@contoso.com")
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(remember())
+    old_state = _state("email", ALICE, "the-secret-before-it-was-changed-" * 2)
+    items = [
+        {
+            **_item("email", ALICE, "Users/x/Messages/y"),
+            "clientState": old_state,
+            "subscriptionId": KNOWN_SUBSCRIPTION,
+        },
+        {**_item("email", ALICE, None), "clientState": None, "subscriptionId": KNOWN_SUBSCRIPTION.upper()},
+    ]
+    assert _post("graph_notifications", {"value": items}).status_code == 202
+    assert _queued(queues) == [("alice@contoso.com", "email")]
+
+
+def test_the_webhook_finds_its_mailbox_by_point_lookups(
+    queues: KeptQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def counted(name: str) -> Any:
+        original = getattr(SqliteStateStore, name)
+
+        async def call(self: SqliteStateStore, *args: Any) -> Any:
+            calls.append(name)
+            return await original(self, *args)
+
+        return call
+
+    for name in ("get_mailbox_by_user", "get_mailbox", "list_mailboxes", "get_cursor"):
+        monkeypatch.setattr(SqliteStateStore, name, counted(name))
+    items = [_item("appointment", ALICE, f"Users/{ALICE}/Events/AAMk{n}=") for n in range(20)]
+    items.append(_item("email", ALICE, f"Users/{ALICE}/Messages/AAMk="))
+    assert _post("graph_notifications", {"value": items}).status_code == 202
+    assert _queued(queues) == [("alice@contoso.com", "appointment"), ("alice@contoso.com", "email")]
+    assert "list_mailboxes" not in calls
+    assert calls.count("get_mailbox_by_user") == 1  # one read per user and batch, however many items
 
 
 def test_published_sample_payload_with_our_client_state(queues: KeptQueues) -> None:

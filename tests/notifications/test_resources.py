@@ -1,4 +1,5 @@
-"""Resource strings of change notifications: the three spellings in Microsoft's samples, and hostile input."""
+"""Resource strings of change notifications: the spellings in Microsoft's samples, Outlook ids (standard
+base64: `/`, `+`, `=`; `-` and `_` in other forms) in each, and hostile input."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def test_the_published_samples_parse() -> None:
         (f"Users/{USER}/Messages/AAMkAGUwNjQ4ZjIxAAA=", ResourceRef(USER, "messages")),
         (f"Users('{USER}')/messages('AAMkAGUwNjQ4ZjIxLTQ3Y2Y8AAA=')", ResourceRef(USER, "messages")),
         (f"Users/{USER.upper()}/Events/AAMkAGI=", ResourceRef(USER, "events")),
-        (f"Users('{USER}')/Events('AAMk/+=')", None),  # a slash inside a quoted key is not a key
+        (f"Users('{USER}')/Events('AAMk/+=')", ResourceRef(USER, "events")),
         (f"/users/{USER}/events", ResourceRef(USER, "events")),
         (f"users/{USER}/calendar/events/AAMkAGI=", ResourceRef(USER, "events")),
         (f"users/{USER}/calendars('AAMkCal=')/events/AAMkAGI=", ResourceRef(USER, "events")),
@@ -50,6 +51,46 @@ def test_spellings(resource: str, expected: ResourceRef | None) -> None:
     assert parse_resource(resource) == expected
 
 
+# Outlook ids as Graph hands them out: standard base64 may hold '/', '+' and '=' anywhere, other forms '-'
+# and '_'. Events, messages and contacts alike; the folder ids of the containers too.
+IDS = [
+    "AAMkAGUwNjQ4ZjIxAAA=",
+    "AAMkAGI2T/+abc/def==",
+    "AAMk/AGI2/",
+    "/AAMkAGI2",
+    "AAMkAGI2+/+/=",
+    "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0AGnUPtcQC-Eiwmc39SmMpPgAA_AAA",
+    "AAMkAGI2/Events/AAA=",  # an id may even spell a collection's name
+]
+
+
+@pytest.mark.parametrize("item_id", IDS)
+@pytest.mark.parametrize("collection", ["events", "messages", "contacts"])
+def test_ids_in_graphs_alphabet_parse_in_every_spelling(item_id: str, collection: str) -> None:
+    tenant = "84bd8158-6d4d-4958-8b9f-9d6445542f95"
+    expected = ResourceRef(USER, collection)
+    spellings = [
+        f"users/{USER}@{tenant}/{collection}/{item_id}",
+        f"Users/{USER}/{collection.capitalize()}/{item_id}",
+        f"Users('{USER}')/{collection}('{item_id}')",
+    ]
+    folder = {"events": "calendars", "messages": "mailFolders", "contacts": "contactFolders"}[collection]
+    spellings += [
+        f"Users/{USER}/{folder}/{item_id}/{collection}/{item_id}",
+        f"Users('{USER}')/{folder}('{item_id}')/{collection}('{item_id}')",
+    ]
+    for resource in spellings:
+        assert parse_resource(resource) == expected, resource
+
+
+def test_stand_in_spellings_with_slashed_ids_parse() -> None:
+    from simulators.graph.subscriptions import _spell
+
+    for spelling in ("path", "key", "tenant"):
+        resource = _spell(spelling, USER, "events", "AAMk/x+y=", "84bd8158-6d4d-4958-8b9f-9d6445542f95")
+        assert parse_resource(resource) == ResourceRef(USER, "events"), spelling
+
+
 @pytest.mark.parametrize(
     "resource",
     [
@@ -58,7 +99,7 @@ def test_spellings(resource: str, expected: ResourceRef | None) -> None:
         f"users/{USER}",
         f"groups/{USER}/events/x",
         f"users/{USER}/todo/lists/x/tasks/y",  # To Do has no notifications for apps
-        f"users/{USER}/messages/x/attachments/y",  # nothing may follow the item
+        f"users/{USER}/messages('x')/attachments('y')",  # nothing may follow a quoted item key
         f"users/{USER}//messages/x",
         "users/{user_guid}@{tenant_guid}/messages/{long_id_string}",  # the docs' placeholders
         "users/not-a-guid/events/x",
