@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
@@ -23,6 +24,7 @@ from sync_core.contacts.registry import SHARED_OWNER_PREFIX
 from sync_core.settings import SettingsError, StateSettings, load_state_settings
 from sync_core.state.base import StateError, StateStore
 from sync_core.state.factory import SQLITE_FILE, open_state_only
+from sync_core.state.sqlite import SqliteStateStore
 from sync_core.status_report import StatusReport, collect_status
 
 EXIT_OK, EXIT_ITEM_FAILED, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
@@ -83,14 +85,17 @@ async def _with_store(
     command: Callable[[StateStore, StateSettings, argparse.Namespace], Awaitable[int]],
 ) -> int:
     where = _where(settings)
+    store: StateStore
     if not settings.uses_azure_storage and not (settings.state_dir / SQLITE_FILE).is_file():
+        # Nothing ran here yet (or the folder is mistyped): read an empty store, create nothing, and say so.
         print(
-            f"no state in {settings.state_dir.resolve()}: nothing has run with this SYNC_STATE_DIR "
-            "(set it to the folder `run --once` used, or point at Azure with --storage-account NAME)",
+            f"note: no state in {settings.state_dir.resolve()} yet: no cycle has run with this SYNC_STATE_DIR "
+            "(the folder `run --once` used; in Azure: --storage-account NAME)",
             file=sys.stderr,
         )
-        return EXIT_CONFIG
-    store = open_state_only(settings)
+        store = SqliteStateStore(Path(":memory:"))
+    else:
+        store = open_state_only(settings)
     try:
         return await command(store, settings, args)
     except ClientAuthenticationError:
@@ -140,12 +145,12 @@ async def _status(store: StateStore, settings: StateSettings, args: argparse.Nam
         print(json.dumps(report.to_json(), indent=2))
     else:
         print_status(report, _console())
-    return EXIT_ITEM_FAILED if report.needs_attention() else EXIT_OK
+    return EXIT_ITEM_FAILED if report.items_failed() else EXIT_OK
 
 
 def print_status(report: StatusReport, console: Console) -> None:
     for warning in report.service_warnings:
-        console.print(f"WARNING (F&O service check, {report.service_check}): {warning}", markup=False)
+        console.print(f"WARNING ({report.service_check}): {warning}", markup=False)
     if not report.service_warnings:
         console.print(f"F&O entities: {report.service_check}", markup=False)
     for problem in report.feed_problems:

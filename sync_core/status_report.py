@@ -66,8 +66,10 @@ class StatusReport:
     open_failures: int
     waiting_for_retry: int
 
-    def needs_attention(self) -> bool:
-        return bool(self.service_warnings or self.feed_problems) or any(m.state != OK for m in self.mailboxes)
+    def items_failed(self) -> bool:
+        """Exit 1: an item or a feed failed, or deletions wait for an operator (a skipped, paused or not yet
+        synced mailbox is a state, and a service warning a warning: both shown, neither a failure)."""
+        return bool(self.feed_problems) or any(m.state in (FAILING, HELD) for m in self.mailboxes)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -76,7 +76,7 @@ def test_item_failure_is_reported_recorded_and_exits_non_zero(
     # The rest of the cycle went on.
     assert report["counts"]["appointment"]["to_exchange"]["created"] == 5
 
-    assert cli.main(["failures", "--json"]) == 0
+    assert cli.main(["failures", "--json"]) == cli.EXIT_ITEM_FAILED  # open failures listed
     recorded = json.loads(capsys.readouterr().out)
     assert len(recorded) == 2 and all("Purpose" in r["reason"] for r in recorded)
 

@@ -109,6 +109,9 @@ def test_a_state_folder_nothing_ran_in_is_named(
 ) -> None:
     monkeypatch.setenv("SYNC_STATE_DIR", str(bare_env / "typo"))
     code, out, err = _run(["audit"], capsys)
-    assert code == 2 and out == ""
-    assert f"no state in {bare_env / 'typo'}" in err and "Traceback" not in err
+    assert code == 0 and "Nothing recorded" in out
+    assert f"no state in {bare_env / 'typo'} yet" in err and "Traceback" not in err
+    monkeypatch.setenv("SYNC_MAILBOXES", "alice@contoso.com")
+    code, out, err = _run(["status"], capsys)
+    assert code == 0 and "alice@contoso.com" in out and "never synced" in out  # before the first cycle
     assert not (bare_env / "typo").exists()  # a read-only command creates nothing

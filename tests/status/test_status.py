@@ -79,7 +79,7 @@ async def test_every_state_an_operator_must_see(any_store: StateStore) -> None:
     assert (erin.paused_by, erin.pause_reason) == ("ops@contoso.com", "leave")
     assert by["frank@contoso.com"].last_sync is None
     assert report.service_warnings == ["ActivityParentLinks is not published"]
-    assert report.needs_attention()
+    assert report.items_failed()
 
 
 def _settings(tmp_path: Path, connection: str = "", prefix: str = "sync") -> StateSettings:
@@ -122,12 +122,9 @@ async def test_status_command_with_the_store_settings_only(
     if connection:
         monkeypatch.setenv("AzureWebJobsStorage", connection)
     code, out, err = await _in_thread(["status"], capsys)
-    assert (code, err) == (1, "")  # something needs an operator
+    assert (code, err) == (1, "")  # carol's task failed and bob's deletions are held
     lines = out.splitlines()
-    assert (
-        lines[0]
-        == f"WARNING (F&O service check, checked {AT.isoformat()}): ActivityParentLinks is not published"
-    )
+    assert lines[0] == f"WARNING (checked {AT.isoformat()}): ActivityParentLinks is not published"
     bob = next(i for i, line in enumerate(lines) if "bob@contoso.com" in line)
     assert "deletions held" in lines[bob] and "ok" not in lines[bob].split()
     assert "appointment" in lines[bob + 1] and "12" in lines[bob + 1] and "approve-deletes" in lines[bob + 1]
