@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, engine, first_sync, steady
+from bench import cost, engine, first_sync, functions_path, steady
 from bench.tenant import CostModel, Shape
 
 RESULTS = Path(__file__).parent / "results"
@@ -24,6 +24,9 @@ RESULTS = Path(__file__).parent / "results"
 # changes) per mailbox and cycle, not on the number of mailboxes; 20 mailboxes keep the set-up short.
 DENSE = Shape(mailboxes=20, appointments=250, tasks=100, contacts=150)
 DENSE_QUICK = Shape(mailboxes=2, appointments=100, tasks=40, contacts=60)
+# Through the Functions path on Azurite: what one execution costs does not depend on the tenant's size.
+FUNCTIONS_PATH = Shape(mailboxes=10)
+FUNCTIONS_PATH_QUICK = Shape(mailboxes=3, appointments=4, tasks=2, contacts=2, shared_contacts=2)
 
 
 def _cpu_model() -> str:
@@ -80,6 +83,22 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         (f"  per mailbox per day (every {r['interval_hours']} h)", f"{r['graph_requests_per_mailbox_per_day']} / {r['fno_requests_per_mailbox_per_day']}", "-", True),
         ("  writes and pairs queued when in step", f"{r['writes']} / {r['queue_messages']}", "0 / 0", r["writes"] == 0 and r["queue_messages"] == 0),
         ("Monthly estimate (200 mailboxes)", f"${usd}", "-", True),
+        *functions_rows(result["functions_path"]),
+    ]  # fmt: skip
+
+
+def functions_rows(fp: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """Scenario 6: one execution through the Functions path (Azurite), idle cycle."""
+    idle, per_message, start = fp["idle"], fp["idle_opened_per_message"], fp["instance_start"]
+    most = functions_path.TABLE_REQUESTS_PER_IDLE_SCAN
+    return [
+        ("Functions: Table requests per idle scan execution", f"{idle['table_requests_per_idle_scan']}", f"<= {most}", idle["table_requests_per_idle_scan"] <= most),
+        ("  most of one mailbox scan / one F&O feed scan", f"{idle['table_requests_per_idle_mailbox_scan_max']} / {idle['table_requests_per_idle_fno_scan_max']}", f"<= {most} / -", idle["table_requests_per_idle_mailbox_scan_max"] <= most),
+        ("  Queue requests per idle scan execution", f"{idle['queue_requests_per_idle_scan']}", "-", True),
+        ("  create_table in executions (instance start: +1 query)", f"{idle['create_table'] + start['create_table']}", "0", idle["create_table"] + start["create_table"] == 0),
+        ("  services opened in two cycles of one instance", f"{start['services_opened_in_two_cycles']}", "1", start["services_opened_in_two_cycles"] == 1),
+        ("  CPU per execution, kept / opened per message", f"{idle['cpu_ms_per_execution']} / {per_message['cpu_ms_per_execution']} ms", "-", True),
+        ("  Table requests per idle cycle, kept / per message", f"{idle['table_requests']} / {per_message['table_requests']}", "-", True),
     ]  # fmt: skip
 
 
@@ -120,6 +139,22 @@ def check_counts(result: dict[str, Any]) -> list[str]:
         problems.append("Graph requests per change beyond the feed reads exceed 1.3")
     if s["steady"]["fno_marginal_requests_per_change"] > 1.5:
         problems.append("F&O requests per change beyond the feed reads exceed 1.5")
+    problems.extend(functions_problems(result["functions_path"]))
+    return problems
+
+
+def functions_problems(fp: dict[str, Any]) -> list[str]:
+    """Through the Functions path (issue 20): the instance keeps its services, creates no table, and an
+    idle mailbox scan costs at most 5 Table requests."""
+    idle, start = fp["idle"], fp["instance_start"]
+    most = functions_path.TABLE_REQUESTS_PER_IDLE_SCAN
+    problems = []
+    if start["services_opened_in_two_cycles"] != 1:
+        problems.append("the Functions opened the store and clients more than once per instance")
+    if idle["create_table"] or start["create_table"] or fp["idle_first_cycle_of_instance"]["create_table"]:
+        problems.append("a Functions execution created a table")
+    if idle["table_requests_per_idle_scan"] > most or idle["table_requests_per_idle_mailbox_scan_max"] > most:
+        problems.append(f"an idle scan execution costs more than {most} Table requests")
     return problems
 
 
@@ -160,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             "decide": engine.decide_cost(5_000 if quick else 100_000),
             "scan_memory": engine.scan_memory(root / "scan", 2_000 if quick else 50_000),
         }
-    result["cost"] = cost.estimate(result["steady"])
+        with functions_path.azurite(root / "azurite") as connection_string:
+            result["functions_path"] = functions_path.run(
+                root / "functions", FUNCTIONS_PATH_QUICK if quick else FUNCTIONS_PATH, connection_string
+            )
+    result["cost"] = cost.estimate(result["steady"], result["functions_path"])
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["seconds"] = round(time.perf_counter() - begun)
     rows = targets(result)

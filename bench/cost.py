@@ -26,7 +26,11 @@ QUEUE_OPS_PER_MESSAGE = 3  # put, get, delete (the trigger's gets are batched, s
 SECONDS_PER_CALL = 0.040  # the executions wait on the wire: duration ~ calls x latency
 
 
-def estimate(steady: dict[str, Any], mailboxes_in_tenant: int = 200) -> dict[str, Any]:
+def estimate(
+    steady: dict[str, Any], functions: dict[str, Any] | None = None, mailboxes_in_tenant: int = 200
+) -> dict[str, Any]:
+    """`functions`: the Functions-path figures (functions_path.py); an idle execution's Table requests are
+    taken from there (the Table requests an execution really sends), not from the state-store calls."""
     idle, busy = steady["idle"], steady["steady"]
     mailboxes = idle["mailboxes"]
     edits = busy["edits"]
@@ -35,6 +39,9 @@ def estimate(steady: dict[str, Any], mailboxes_in_tenant: int = 200) -> dict[str
     idle_fno = idle["fno_requests"] / mailboxes
     idle_messages = (idle["queue_messages"] + 1) / mailboxes  # +1: the timer's own execution
     idle_store = idle["store_calls"] / mailboxes
+    if functions is not None:
+        measured = functions["idle"]
+        idle_store = idle_messages * measured["table_requests"] / measured["executions"]
     change_graph = busy["graph_marginal_requests_per_change"]
     change_fno = (busy["fno_requests"] - idle["fno_requests"] * (steady["cycles"] + 1)) / edits
     change_messages = max(

@@ -339,18 +339,22 @@ def settings_for(graph_url: str, fno_url: str, state_dir: Path, shape: Shape) ->
 
 @contextmanager
 def bench_tenant(
-    state_dir: Path, shape: Shape, *, empty_first_delta_page: bool = False, page_size: int = 100
+    state_dir: Path,
+    shape: Shape,
+    *,
+    empty_first_delta_page: bool = False,
+    page_size: int = 100,
+    now: datetime = NOW,
 ) -> Iterator[BenchTenant]:
     graph = GraphState(token=TOKEN, page_size=page_size, empty_first_delta_page=empty_first_delta_page)
     fno = FnoState(token=TOKEN, default_company=COMPANY)
-    clock = [NOW]
-    graph.clock = fno.clock = lambda: clock[0]  # seeded items are stamped with the tenant's time
-    items = seed(graph, fno, shape, NOW)
+    graph.clock = fno.clock = lambda: now  # seeded items are stamped with the tenant's time
+    items = seed(graph, fno, shape, now)
     with ExitStack() as stack:
         graph_server = stack.enter_context(serve(create_graph_app(graph)))
         fno_server = stack.enter_context(serve(create_fno_app(fno)))
         tenant = BenchTenant(
-            graph, fno, settings_for(graph_server.url, fno_server.url, state_dir, shape), shape
+            graph, fno, settings_for(graph_server.url, fno_server.url, state_dir, shape), shape, now=now
         )
         tenant.items = items
         graph.clock = fno.clock = lambda: tenant.now

@@ -45,16 +45,18 @@ class Kept:
 
 
 _kept: Kept | None = None
+opened = 0  # how often this process opened its services (tests and the benchmark read it)
 
 
 async def _current(settings: Settings) -> Kept:
-    global _kept
+    global _kept, opened
     loop = asyncio.get_running_loop()
     old = _kept
     if old is not None and old.loop is loop and old.settings == settings:
         return old
     # No await from the check to here: executions arriving meanwhile find the new services.
     kept = _kept = Kept(settings, loop, open_services(settings), storage_queues(settings))
+    opened += 1
     if old is not None:
         log.info("instance services opened again (other settings or event loop)")
         old.retired = True

@@ -5,8 +5,9 @@ A client that sends as fast as it can fills that window in minutes and then gets
 that keeps its own sliding window of what it sent gets none and still uses the whole allowance.
 
 A request's slot is counted from when its answer arrived, not when it was sent: Graph counts arrival, which
-is later, so a slot is never reused before Graph has freed it. Per process: several Function instances
-on one mailbox each keep their own window (the retry on 429 keeps that correct)."""
+is later, so a slot is never reused before Graph has freed it. Per process: the Functions keep one Graph
+client per instance across its executions (sync_core/instance.py), so the window holds for all of them;
+several instances on one mailbox each keep their own window (the retry on 429 keeps that correct)."""
 
 from __future__ import annotations
 

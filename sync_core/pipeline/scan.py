@@ -5,7 +5,7 @@ Cursors are saved only after the messages are queued: a crash re-reads, it never
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
@@ -17,6 +17,11 @@ from sync_core.pipeline.valve import check_deletions
 from sync_core.state.base import PENDING, ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
+
+
+# How stale the registry's last_synced_at may get (status, the stale-mailbox alert at 120 minutes):
+# writing it after every scan cost two Table requests an idle scan (issue 20).
+LAST_SYNCED_EVERY = timedelta(minutes=15)
 
 
 def exchange_cursor_name(kind: str, mailbox: str) -> str:
@@ -95,7 +100,9 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
             await _save_cursor(ctx, name, new_value, cursor)
         if reconciled is not None and not held:
             await reconciled.finish(ctx)  # while held it runs again, so its candidates stay counted
-        await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
+        synced = mailbox.record.last_synced_at
+        if synced is None or ctx.now() - synced >= LAST_SYNCED_EVERY:
+            await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
     return queued
 
 
