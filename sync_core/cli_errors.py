@@ -32,7 +32,7 @@ class Problem:
     host: str | None = None
 
     def text(self) -> str:
-        return f"error: {self.what}\nWhat to do: {self.fix}"
+        return f"{self.what}\nWhat to do: {self.fix}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -49,22 +49,27 @@ class Problem:
 def problem_of(exc: BaseException, *, fno_host: str = "", graph_host: str = "") -> Problem | None:
     """The Problem an expected failure stands for, or None for anything else (a bug)."""
     if isinstance(exc, ServiceUnusable):
-        return Problem(EXIT_UNUSABLE, exc.summary + ".", f"{exc.fix}. {_STOPPED}", exc.service, exc.host)
-    if isinstance(exc, SettingsError | ServiceSetupError | InsecureFnoUrl | InsecureGraphUrl):
         return Problem(
-            EXIT_CONFIG, f"configuration: {exc}", "correct the setting named above (README, Configuration)"
+            EXIT_UNUSABLE, f"error: {exc.summary}.", f"{exc.fix}. {_STOPPED}", exc.service, exc.host
+        )
+    if isinstance(exc, ServiceSetupError):
+        fix = "publish the entity or let the app's F&O user read it (README, Prerequisites: Dynamics 365 F&O)"
+        return Problem(EXIT_CONFIG, f"configuration error: {exc}", fix)
+    if isinstance(exc, SettingsError | InsecureFnoUrl | InsecureGraphUrl):
+        return Problem(
+            EXIT_CONFIG, f"configuration error: {exc}", "correct that setting (README, Configuration)"
         )
     if isinstance(exc, ClientAuthenticationError):
         first = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
         return Problem(
             EXIT_UNUSABLE,
-            f"no access token could be obtained ({first[:200]})",
+            f"error: no access token could be obtained ({first[:200]})",
             "sign in (`az login`) or check SYNC_AUTH and SYNC_MANAGED_IDENTITY_CLIENT_ID (README, Configuration)",
         )
     if isinstance(exc, FnoError):
         return Problem(
             EXIT_UNUSABLE,
-            f"F&O at {fno_host or 'D365_URL'} {_answered(exc.status)}: {exc.message}",
+            f"error: F&O at {fno_host or 'D365_URL'} {_answered(exc.status)}: {exc.message}",
             "run `python -m sync_core doctor`, which checks F&O step by step",
             FNO,
             fno_host or None,
@@ -72,7 +77,7 @@ def problem_of(exc: BaseException, *, fno_host: str = "", graph_host: str = "") 
     if isinstance(exc, GraphError):
         return Problem(
             EXIT_UNUSABLE,
-            f"Microsoft Graph at {graph_host or 'GRAPH_URL'} {_answered(exc.status)}: {exc.code} {exc.message}",
+            f"error: Microsoft Graph at {graph_host or 'GRAPH_URL'} {_answered(exc.status)}: {exc.code} {exc.message}",
             "run `python -m sync_core doctor`, which checks Graph step by step",
             GRAPH,
             graph_host or None,
@@ -80,7 +85,7 @@ def problem_of(exc: BaseException, *, fno_host: str = "", graph_host: str = "") 
     if isinstance(exc, ServiceRequestError):
         return Problem(
             EXIT_UNUSABLE,
-            f"the state store (Azure Storage) could not be reached ({type(exc).__name__})",
+            f"error: the state store (Azure Storage) could not be reached ({type(exc).__name__})",
             "check AzureWebJobsStorage / AzureWebJobsStorage__accountName and the network; locally, start Azurite",
         )
     return None

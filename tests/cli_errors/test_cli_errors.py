@@ -117,7 +117,7 @@ def test_d365_url_with_a_typo_host_says_dns(tenant: Tenant) -> None:
 def test_bad_setting_exits_2_naming_it(tenant: Tenant) -> None:
     done = run_cli(tenant, "run", "--once", SYNC_WINDOW_DAYS_BACK="thirty")
     assert done.returncode == cli.EXIT_CONFIG
-    assert done.stderr.startswith("error: configuration: SYNC_WINDOW_DAYS_BACK")
+    assert done.stderr.startswith("configuration error: SYNC_WINDOW_DAYS_BACK")
     assert "What to do:" in done.stderr
 
 
