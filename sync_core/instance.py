@@ -48,14 +48,16 @@ _kept: Kept | None = None
 opened = 0  # how often this process opened its services (tests and the benchmark read it)
 
 
-async def _current(settings: Settings) -> Kept:
+async def _taken(settings: Settings) -> Kept:
+    """The services for these settings on this loop, counted as used (the caller must give them back)."""
     global _kept, opened
     loop = asyncio.get_running_loop()
     old = _kept
     if old is not None and old.loop is loop and old.settings == settings:
+        old.users += 1
         return old
     # No await from the check to here: executions arriving meanwhile find the new services.
-    kept = _kept = Kept(settings, loop, open_services(settings), storage_queues(settings))
+    kept = _kept = Kept(settings, loop, open_services(settings), storage_queues(settings), users=1)
     opened += 1
     if old is not None:
         log.info("instance services opened again (other settings or event loop)")
@@ -68,8 +70,7 @@ async def _current(settings: Settings) -> Kept:
 @asynccontextmanager
 async def kept_services(settings: Settings) -> AsyncIterator[Kept]:
     """The instance's services for one execution."""
-    kept = await _current(settings)
-    kept.users += 1
+    kept = await _taken(settings)
     try:
         yield kept
     finally:
@@ -91,5 +92,5 @@ async def close_instance() -> None:
     kept, _kept = _kept, None
     if kept is not None:
         kept.retired = True
-        if kept.users == 0:
+        if kept.users == 0 and kept.loop is asyncio.get_running_loop():
             await kept.close()
