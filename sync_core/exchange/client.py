@@ -12,8 +12,6 @@ What this class guarantees:
   only while a request is on the wire, never while waiting to retry. A ``$batch`` call takes one slot.
   The limits belong to the client: one client serves every execution of a Functions instance
   (sync_core/instance.py), so they hold across the concurrent executions of that instance.
-  The limits belong to the client: one client serves every execution of a Functions instance
-  (sync_core/instance.py), so they hold across the concurrent executions of that instance.
 - At most ``rate_limit_per_mailbox`` requests (``$batch`` items counted) per ``rate_window_seconds`` per
   mailbox (``pacing.py``): the client keeps under Exchange's 10,000 per 10 minutes instead of learning it
   from 429s. A 429 (for instance the concurrency limit of another instance) delays only its own request.
