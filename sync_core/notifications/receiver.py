@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,13 +18,16 @@ from sync_core.exchange.errors import GraphError
 from sync_core.model import hostile_json
 from sync_core.notifications.client_state import notification_key
 from sync_core.notifications.resources import parse_resource
-from sync_core.notifications.routing import GUID, Router
+from sync_core.notifications.routing import Router
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, ensure_one, forget, mark_due
 from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.messages import ScanMailbox
 from sync_core.state.base import ConcurrencyError, MailboxRecord
 from sync_core.telemetry import names
 from sync_core.telemetry.core import current
+
+# Graph's subscription ids are GUIDs (resources/changenotification.md): only such a value reaches a log line.
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 log = logging.getLogger(__name__)
 

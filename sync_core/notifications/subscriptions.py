@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,21 +69,6 @@ class Stored:
 
 def record_name(kind: str, mailbox: str) -> str:
     return f"subscription:{kind}:{mailbox.lower()}"
-
-
-def index_name(subscription_id: str) -> str:
-    return f"subscription-id:{subscription_id.lower()}"
-
-
-async def subscription_target(ctx: SyncContext, subscription_id: object) -> tuple[str, str] | None:
-    """(kind, mailbox) of a subscription this product made and still keeps; None for any other id."""
-    if not isinstance(subscription_id, str) or not 0 < len(subscription_id) <= MAX_ID_LENGTH:
-        return None
-    cursor = await ctx.store.get_cursor(index_name(subscription_id))
-    kind, _, mailbox = (cursor.value if cursor else "").partition(" ")
-    if kind not in KIND_COLLECTIONS or not mailbox:
-        return None
-    return kind, mailbox
 
 
 def notification_urls(base_url: str) -> tuple[str, str]:
@@ -147,7 +131,6 @@ async def ensure_one(
     except ConcurrencyError:
         await _delete_quietly(ctx, created.id)  # another worker saved its own at the same time: keep that
         raise
-    await _index(ctx, created.id, kind, record.mailbox)
     await ctx.store.clear_failure(kind, record.mailbox, FAILURE_KEY)
     log.info("subscription created", extra={"kind": kind})
     return "created"
@@ -160,7 +143,6 @@ async def forget(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str
     saved = Stored.parse(cursor.value if cursor else None)
     if cursor is not None and (saved is None or saved.id == subscription_id):
         await ctx.store.delete_cursor(name)
-    await ctx.store.delete_cursor(index_name(subscription_id))
 
 
 async def mark_due(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str) -> None:
@@ -243,14 +225,7 @@ async def _save(
     await ctx.store.save_cursor(Cursor(name=name, value=value, updated_at=ctx.now(), etag=etag))
 
 
-async def _index(ctx: SyncContext, subscription_id: str, kind: str, mailbox: str) -> None:
-    cursor = Cursor(name=index_name(subscription_id), value=f"{kind} {mailbox.lower()}", updated_at=ctx.now())
-    with suppress(ConcurrencyError):  # already indexed: ids are unique, so it says the same
-        await ctx.store.save_cursor(cursor)
-
-
 async def _delete_quietly(ctx: SyncContext, subscription_id: str) -> None:
-    await ctx.store.delete_cursor(index_name(subscription_id))
     try:
         await ctx.graph.request_json("DELETE", None, f"subscriptions/{seg(subscription_id)}", idempotent=True)
     except GraphError as exc:

@@ -18,10 +18,9 @@ import pytest
 from sync_core import functions, instance
 from sync_core.app import open_store
 from sync_core.notifications.client_state import make_client_state
-from sync_core.notifications.subscriptions import index_name
 from sync_core.pipeline.messages import ScanMailbox, decode
 from sync_core.pipeline.queues import InProcessQueues
-from sync_core.state.base import Cursor, MailboxRecord
+from sync_core.state.base import MailboxRecord
 from sync_core.state.sqlite import SqliteStateStore
 from sync_core.telemetry import names
 from tests.notifications.webhook import USER_FUNCTIONS
@@ -233,21 +232,11 @@ def test_twenty_edits_with_ids_in_outlooks_alphabet_all_lead_to_a_scan(
     assert otel.total(names.MESSAGES, sync__message_type="change-notification") == 0  # nothing unread
 
 
-def test_a_known_subscription_routes_an_item_whose_client_state_cannot_be_verified(
+def test_a_known_subscription_does_not_route_an_item_whose_client_state_cannot_be_verified(
     queues: KeptQueues,
 ) -> None:
-    # The secret changed since the subscription was made: its notifications carry the old clientState until
-    # the planner makes it again. Our record of the subscription still says which mailbox and kind it is.
-    async def remember() -> None:
-        store = open_store(functions.settings())
-        try:
-            await store.save_cursor(
-                Cursor(name=index_name(KNOWN_SUBSCRIPTION), value="email alice@contoso.com")
-            )
-        finally:
-            await store.close()
-
-    asyncio.run(remember())
+    # change-notifications-delivery-webhooks.md: a notification whose clientState does not match must not
+    # be treated as valid; the subscription id alone decides nothing (the timer scans meanwhile).
     old_state = _state("email", ALICE, "the-secret-before-it-was-changed-" * 2)
     items = [
         {
@@ -258,7 +247,7 @@ def test_a_known_subscription_routes_an_item_whose_client_state_cannot_be_verifi
         {**_item("email", ALICE, None), "clientState": None, "subscriptionId": KNOWN_SUBSCRIPTION.upper()},
     ]
     assert _post("graph_notifications", {"value": items}).status_code == 202
-    assert _queued(queues) == [("alice@contoso.com", "email")]
+    assert _queued(queues) == []
 
 
 def test_the_webhook_finds_its_mailbox_by_point_lookups(
@@ -307,3 +296,16 @@ def test_lifecycle_missed_queues_a_scan(queues: KeptQueues) -> None:
     body["value"].append({**body["value"][0], "lifecycleEvent": "somethingNew"})
     assert _post("graph_lifecycle", body).status_code == 202
     assert _queued(queues) == [("alice@contoso.com", "appointment")]
+
+
+def test_a_paused_mailbox_queues_no_scan(queues: KeptQueues) -> None:
+    async def pause() -> None:
+        store = open_store(functions.settings())
+        try:
+            await store.set_mailbox_pause("alice@contoso.com", True, by="admin", reason="test")
+        finally:
+            await store.close()
+
+    asyncio.run(pause())
+    assert _post("graph_notifications", {"value": [_item("email", ALICE, None)]}).status_code == 202
+    assert _queued(queues) == []
