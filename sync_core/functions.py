@@ -13,6 +13,7 @@ from sync_core.instance import execution_context, kept_services
 from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.retry import adopt_exhausted
+from sync_core.pipeline.service_failure import clear_recovered, record_unusable, unusable_service
 from sync_core.settings import Settings, load_settings
 from sync_core.telemetry import record_queue_depths
 
@@ -37,6 +38,13 @@ async def on_timer(config: Settings | None = None) -> int:
         for queue in (config.item_queue, config.scan_queue):
             await kept.queues.drain_poison(queue, lambda text: adopt_exhausted(ctx, text, POISONED))
         messages = await plan_cycle(ctx)
+        unusable = unusable_service(ctx)
+        if unusable is not None:
+            # As `run --once`: the whole service is down, so no scan is queued; `failures`/`status` say why.
+            await record_unusable(ctx, unusable)
+            log.error("cycle not planned: %s", unusable.summary)
+            return 0
+        await clear_recovered(ctx, await ctx.store.list_failures())
         await kept.queues.send(config.scan_queue, messages)
         await record_queue_depths(config)
         log.info(

@@ -145,9 +145,5 @@ async def requeue_due(ctx: SyncContext) -> int:
     return len(messages)
 
 
-async def count_waiting(ctx: SyncContext) -> int:
-    return sum(1 for f in await ctx.store.list_failures() if f.waiting_for_retry)
-
-
 def _due(retry_at: datetime | None, now: datetime) -> bool:
     return retry_at is not None and retry_at <= now
