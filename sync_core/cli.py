@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings({**os.environ, **storage_account_override(args.storage_account)})
     except SettingsError as exc:
+        if args.command == "check-config" and not as_json:
+            _warn_unknown_names()  # a misspelt name is often why a value is missing or wrong
         return report_problem(exc, as_json=as_json)
     return guarded(
         lambda: _dispatch(settings, args),
@@ -112,13 +114,17 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 def check_config() -> int:
     """Offline: the settings loaded (errors exit 2 before this); names that look like ours but are not are
     warnings (exit 1), since a misspelt setting is otherwise silently ignored."""
-    unknown = unknown_names(configured_names())
-    for name in unknown:
-        print(f"WARNING: {name.message}")
-    if unknown:
+    if _warn_unknown_names():
         return EXIT_ITEM_FAILED
     print("configuration OK (offline; `python -m sync_core doctor` checks F&O, Graph and the mailboxes)")
     return EXIT_OK
+
+
+def _warn_unknown_names() -> bool:
+    unknown = unknown_names(configured_names())
+    for name in unknown:
+        print(f"WARNING: {name.message}")
+    return bool(unknown)
 
 
 async def run_once(

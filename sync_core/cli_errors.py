@@ -57,7 +57,7 @@ def problem_of(exc: BaseException, *, fno_host: str = "", graph_host: str = "") 
         return Problem(EXIT_CONFIG, f"configuration error: {exc}", fix)
     if isinstance(exc, SettingsError | InsecureFnoUrl | InsecureGraphUrl):
         return Problem(
-            EXIT_CONFIG, f"configuration error: {exc}", "correct that setting (README, Configuration)"
+            EXIT_CONFIG, f"configuration error: {exc}", "correct the setting(s) named (README, Configuration)"
         )
     if isinstance(exc, ClientAuthenticationError):
         first = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__

@@ -263,11 +263,14 @@ def load_settings(
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        env_name = ENV_NAMES.get(field, field)
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{env_name}: {message} (got {merged.get(env_name, '')!r})") from exc
+        # Every malformed setting at once, each named: an administrator fixes them in one go.
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            env_name = ENV_NAMES.get(field, field)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{env_name}: {message} (got {merged.get(env_name, '')!r})")
+        raise SettingsError("\n".join(dict.fromkeys(problems))) from exc
     if settings.auth is AuthMode.STATIC and not settings.static_token:
         raise SettingsError("SYNC_STATIC_TOKEN is required when SYNC_AUTH=static")
     if not settings.mailboxes and not settings.mailbox_group:

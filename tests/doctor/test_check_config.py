@@ -115,3 +115,19 @@ def test_only_our_prefixes_are_looked_at() -> None:
         u.name: u.suggestion for u in unknown_names(["PATH", "HOME", "SYNC_SCHEDULE", "D365_URL", "GRAPH_UR"])
     }
     assert found == {"GRAPH_UR": "GRAPH_URL"}
+
+
+def test_every_problem_is_shown_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = _check(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        D365_URL="https://contoso.operations.dynamics.com/data",
+        SYNC_MAILBOXES="alice contoso.com",
+        SYNC_CONFLICT_POLCY="d365",
+    )
+    assert code == 2
+    assert "D365_URL: must be the environment root" in out and "SYNC_MAILBOXES: 'alice contoso.com'" in out
+    assert "did you mean SYNC_CONFLICT_POLICY" in out

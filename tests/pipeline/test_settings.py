@@ -59,6 +59,15 @@ def test_bad_settings_name_the_setting(override: dict[str, str], message: str) -
     assert message in str(caught.value)
 
 
+def test_every_malformed_setting_is_named_at_once() -> None:
+    bad = {"D365_URL": "https://contoso.operations.dynamics.com/data", "SYNC_MAILBOXES": "alice contoso.com"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, **bad}, local_settings=None)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("D365_URL: ") and lines[1].startswith("SYNC_MAILBOXES: ")
+
+
 def test_group_alone_is_a_scope_and_shared_lists_parse() -> None:
     lists = [
         {
