@@ -8,6 +8,7 @@ host, never a URL (URLs carry mailbox addresses).
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -72,6 +73,21 @@ def transport_reason(exc: httpx.TransportError) -> str:
 
 def seconds(delay: float) -> str:
     return f"{round(delay, 2):g} s"
+
+
+def warn_network_retry(
+    log: logging.Logger, service: str, host: str, why: str, delay: float, attempt: int, max_attempts: int
+) -> None:
+    """The visible line of a bounded network retry, the same for both clients (on the client's logger)."""
+    log.warning(
+        "%s at %s not reachable (%s), retrying in %s (%d of %d)",
+        service,
+        host,
+        why,
+        seconds(delay),
+        attempt,
+        max_attempts - 1,
+    )
 
 
 # How long a service found unusable fails every request at once (one cycle's worth); then it is tried again.

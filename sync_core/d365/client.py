@@ -29,7 +29,7 @@ from sync_core.d365.odata import KeyValue, key_segment
 from sync_core.d365.retry import BACKOFF_BASE, backoff, retry_delay
 from sync_core.exchange.auth import TokenSource
 from sync_core.model import hostile_json
-from sync_core.service_errors import Breaker, host_of, seconds, transport_reason
+from sync_core.service_errors import FNO, Breaker, host_of, transport_reason, warn_network_retry
 
 log = logging.getLogger(__name__)
 
@@ -300,14 +300,7 @@ class FnoClient:
             raise self.breaker.trip(FnoUnusable(0, self.host, problem)) from exc
         delay = backoff(attempt, self._network_retry)
         self.stats["retries"] += 1
-        log.warning(
-            "F&O at %s not reachable (%s), retrying in %s (%d of %d)",
-            self.host,
-            why,
-            seconds(delay),
-            attempt,
-            self._max_attempts - 1,
-        )
+        warn_network_retry(log, FNO, self.host, why, delay, attempt, self._max_attempts)
         await self._sleep(delay)
 
     async def _send(

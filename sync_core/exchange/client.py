@@ -40,7 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from sync_core.model import hostile_json
-from sync_core.service_errors import Breaker, host_of, seconds, transport_reason
+from sync_core.service_errors import GRAPH, Breaker, host_of, transport_reason, warn_network_retry
 
 from . import prefer
 from .auth import TokenSource
@@ -166,14 +166,7 @@ class GraphClient:
             raise self.breaker.trip(GraphUnusable(0, "TransportError", self.host, problem)) from exc
         delay = backoff(attempt, self._rng, self._network_retry)
         self.stats["retries"] += 1
-        log.warning(
-            "Microsoft Graph at %s not reachable (%s), retrying in %s (%d of %d)",
-            self.host,
-            why,
-            seconds(delay),
-            attempt,
-            self._max_attempts - 1,
-        )
+        warn_network_retry(log, GRAPH, self.host, why, delay, attempt, self._max_attempts)
         await self._sleep(delay)
 
     async def _send(
