@@ -63,6 +63,8 @@ class SyncContext:
     # Mailboxes resolved by this process's planner (a dry run never writes them to the store).
     registry: dict[str, MailboxRecord] = field(default_factory=dict)
     _resolvers: dict[str, PartyResolver] = field(default_factory=dict)
+    # Records read from the store by this context (a Functions execution reads its mailbox once).
+    _read_records: dict[str, MailboxRecord | None] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()
@@ -85,8 +87,17 @@ class SyncContext:
     async def mailbox_records(self) -> list[MailboxRecord]:
         return list(self.registry.values()) if self.registry else await self.store.list_mailboxes()
 
+    async def mailbox_record(self, address: str) -> MailboxRecord | None:
+        """The planner's record, or the store's, read at most once per context."""
+        key = address.lower()
+        if key in self.registry:
+            return self.registry[key]
+        if key not in self._read_records:
+            self._read_records[key] = await self.store.get_mailbox(key)
+        return self._read_records[key]
+
     async def mailbox(self, address: str) -> Mailbox | None:
-        record = self.registry.get(address.lower()) or await self.store.get_mailbox(address.lower())
+        record = await self.mailbox_record(address)
         if record is None or record.status != "ok":
             return None
         return Mailbox.from_record(record)

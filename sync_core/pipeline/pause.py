@@ -30,8 +30,7 @@ def pause_note(record: MailboxRecord) -> str:
 
 
 async def is_paused(ctx: SyncContext, mailbox: str) -> bool:
-    address = mailbox.lower()
-    record = ctx.registry.get(address) or await ctx.store.get_mailbox(address)
+    record = await ctx.mailbox_record(mailbox)  # the pair job then finds it without another read
     return record is not None and record.paused
 
 
