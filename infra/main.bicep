@@ -55,7 +55,7 @@ param logRetentionDays int = 30
 @description('Daily ingestion cap of the Log Analytics workspace in GB (-1: none).')
 param logDailyCapGb int = 1
 
-// ---- Product settings (README, Configuration) ----
+// ---- Product settings (docs/admin-guide.md, Configuration) ----
 
 @description('D365_URL: F&O environment root, e.g. https://contoso.operations.dynamics.com')
 param d365Url string

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long chaos run (issue 13): many seeds of tests/chaos/test_chaos.py, each a sequence of
+# The long chaos run: many seeds of tests/chaos/test_chaos.py, each a sequence of
 # `python -m sync_core run --once` processes SIGKILLed at random points, edits on both sides, then clean runs.
 #
 #   bash scripts/chaos.sh                 # 300 seeds from 1000 on, 2 pytest processes side by side

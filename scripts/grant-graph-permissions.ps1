@@ -75,5 +75,5 @@ if ($scoped) {
 }
 else {
     Write-Host 'Mail, calendar and contacts are granted for every mailbox. To restrict them to a group, run'
-    Write-Host 'scripts/scope-exchange-mailboxes.ps1 (README, Deploy > Scope the mailboxes).'
+    Write-Host 'scripts/scope-exchange-mailboxes.ps1 (docs/admin-guide.md, Scope the mailboxes).'
 }

@@ -38,7 +38,7 @@ if [ -z "$principal_id" ]; then
   exit 2
 fi
 if ! command -v az >/dev/null 2>&1; then
-  echo "The Azure CLI (az) is needed. Or grant the permissions in the Entra admin center (README, Deploy)." >&2
+  echo "The Azure CLI (az) is needed. Or grant the permissions in the Entra admin center (docs/admin-guide.md, Deploy to Azure)." >&2
   exit 2
 fi
 
@@ -96,5 +96,5 @@ if [ "$scoped" = true ]; then
 else
   for permission in "${EXCHANGE[@]}"; do grant "$permission"; done
   echo "Mail, calendar and contacts are granted for every mailbox. To restrict them to a group, run"
-  echo "scripts/scope-exchange-mailboxes.ps1 (README, Deploy > Scope the mailboxes)."
+  echo "scripts/scope-exchange-mailboxes.ps1 (docs/admin-guide.md, Scope the mailboxes)."
 fi

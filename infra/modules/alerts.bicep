@@ -206,7 +206,7 @@ resource deletionsHeldAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' 
   kind: 'LogAlert'
   properties: {
     displayName: 'Exchange Sync: the safety valve holds deletions'
-    description: 'Deletions of a mailbox and kind wait for an operator: nothing of them is deleted until approved. Look with `python -m sync_core status`, then `python -m sync_core approve-deletes --mailbox ADDRESS --kind KIND --dry-run` (README, Safety valve).'
+    description: 'Deletions of a mailbox and kind wait for an operator: nothing of them is deleted until approved. Look with `python -m sync_core status`, then `python -m sync_core approve-deletes --mailbox ADDRESS --kind KIND --dry-run` (docs/sync-rules.md, Safety valve).'
     severity: 2
     enabled: true
     scopes: [

@@ -1,7 +1,7 @@
 // Role assignments of the app's identity: data access to its own storage account (no keys) and the right to
 // publish telemetry to Application Insights (Entra ID ingestion). Optionally the same data roles for the
 // operator who deployed and for a group of operators, so the command line works against Azure with each
-// person's own sign-in (README, "Deployed app: operate it from your own machine").
+// person's own sign-in (docs/admin-guide.md, "Deployed app: operate it from your own machine").
 param storageAccountName string
 param appInsightsName string
 param identityPrincipalId string

@@ -212,7 +212,7 @@ def test_operators_group_gets_state_access_only_when_named() -> None:
 
 
 def test_storage_account_name_is_an_output_for_the_command_line() -> None:
-    # README: `--storage-account $(azd env get-value SYNC_STORAGE_ACCOUNT)`
+    # docs/admin-guide.md: `--storage-account $(azd env get-value SYNC_STORAGE_ACCOUNT)`
     assert accessor(MAIN["outputs"]["SYNC_STORAGE_ACCOUNT"]["value"]) == "storage.outputs.name"
 
 

@@ -110,9 +110,13 @@ def test_azure_storage_switches_the_back_end() -> None:
     ).uses_azure_storage
 
 
-def test_readme_documents_every_setting() -> None:
+def test_docs_document_every_setting() -> None:
     from sync_core.settings import ENV_NAMES
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    # The README links the documents; the settings live in docs/admin-guide.md and the topic pages.
+    readme = "\n".join(
+        p.read_text(encoding="utf-8") for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    )
     missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]
     assert missing == []
