@@ -3,7 +3,7 @@
 import azure.functions as func
 
 from sync_core import functions, telemetry
-from sync_core.notifications import http as notifications
+from sync_core import webhook as notifications
 
 # Traces and metrics to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
 telemetry.configure_from_environment()

@@ -18,10 +18,10 @@ from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import Policy, SideView
 from sync_core.kinds.appointment import AppointmentKind
 from sync_core.model.appointment import appointment_from_activity, appointment_from_event, to_record
-from sync_core.pipeline.messages import ScanMailbox
 from sync_core.pipeline.plan import refresh_registry
-from sync_core.pipeline.queues import AnyMessage
 from sync_core.pipeline.scan import scan_mailbox
+from sync_core.runtime.messages import ScanMailbox
+from sync_core.runtime.queues import AnyMessage
 from sync_core.settings import load_settings
 
 ZONE = "W. Europe Standard Time"

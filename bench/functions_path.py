@@ -33,7 +33,7 @@ from bench.tenant import BenchTenant, Shape, bench_tenant
 from sync_core import functions, instance
 from sync_core.app import open_context, open_store, storage_queues
 from sync_core.pipeline.handlers import handle_message
-from sync_core.pipeline.messages import decode
+from sync_core.runtime.messages import decode
 from sync_core.settings import Settings
 
 TABLE_REQUESTS_PER_IDLE_SCAN = 5  # issue 20's target

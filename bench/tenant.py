@@ -22,9 +22,9 @@ from simulators.graph.state import GraphState
 from simulators.serve import serve
 from sync_core import app as app_module
 from sync_core.app import open_context
-from sync_core.pipeline.queues import AnyMessage, InProcessQueues
-from sync_core.pipeline.report import CycleReport
 from sync_core.pipeline.runner import run_cycle
+from sync_core.runtime.queues import AnyMessage, InProcessQueues
+from sync_core.runtime.report import CycleReport
 from sync_core.settings import load_settings
 
 TOKEN = "bench-token"

@@ -22,7 +22,7 @@ from simulators.sample_email import seed_email
 from simulators.sample_tasks import FNO_TASKS, TODO_TASKS, seed_tasks
 from simulators.serve import serve
 from sync_core.cli import format_report, run_once
-from sync_core.pipeline.report import CycleReport
+from sync_core.runtime.report import CycleReport
 from sync_core.settings import load_settings
 
 TOKEN = "sandbox-token"

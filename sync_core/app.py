@@ -7,27 +7,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from sync_core.auth import TokenSource, storage_credential, token_source_from_settings
 from sync_core.d365.client import FnoClient
 from sync_core.d365.preflight import parent_links_warning, service_check, setup_error
-from sync_core.exchange.auth import TokenSource, token_source_from_settings
 from sync_core.exchange.client import GraphClient
 from sync_core.kinds import all_kinds
-from sync_core.pipeline.context import SyncContext, utc_now
-from sync_core.pipeline.queues import QueueSender, StorageQueues
+from sync_core.runtime.context import SyncContext, utc_now
+from sync_core.runtime.queues import QueueSender, StorageQueues
 from sync_core.settings import Settings
 from sync_core.state.base import Cursor, StateError, StateStore
 from sync_core.state.factory import open_state_store
-
-
-def storage_credential(settings: Settings) -> Any:
-    """Identity-based AzureWebJobsStorage (no keys): the same credential the app authenticates with."""
-    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-    if settings.managed_identity_client_id:
-        return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
-    return DefaultAzureCredential()
 
 
 def storage_queues(settings: Settings) -> StorageQueues:

@@ -35,9 +35,9 @@ from sync_core.cli_status import run_state_command
 from sync_core.doctor.names import configured_names, unknown_names
 from sync_core.log_setup import configure_logging
 from sync_core.pipeline.local_queue import SqliteQueues
-from sync_core.pipeline.queues import InProcessQueues, LocalQueues
-from sync_core.pipeline.report import ACTIONS, CycleReport
 from sync_core.pipeline.runner import CycleProgress, run_cycle
+from sync_core.runtime.queues import InProcessQueues, LocalQueues
+from sync_core.runtime.report import ACTIONS, CycleReport
 from sync_core.service_errors import host_of
 from sync_core.settings import Settings, SettingsError, load_settings, storage_account_override
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from sync_core.app import open_context
 from sync_core.cli_ops import actor, audit_action
-from sync_core.pipeline.queues import InProcessQueues
 from sync_core.pipeline.valve import load_state, missing_fno_keys, save_state, settled_links, would_do
+from sync_core.runtime.queues import InProcessQueues
 from sync_core.settings import Settings
 
 EXIT_OK, EXIT_USAGE = 0, 2

@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sync_core.app import open_store
+from sync_core.auth import token_source_from_settings
 from sync_core.contacts.membership import contacts_by_key, record_entry
 from sync_core.contacts.registry import PRIVATE_KIND, SHARED_KIND
 from sync_core.d365.client import FnoClient
 from sync_core.d365.errors import FnoError
-from sync_core.exchange.auth import token_source_from_settings
-from sync_core.kinds.keys import fno_key
+from sync_core.runtime.keys import fno_key
 from sync_core.settings import Settings
 from sync_core.state.base import NOT_CHECKED, StateStore
 

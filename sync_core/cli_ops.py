@@ -15,9 +15,9 @@ from typing import Any
 from sync_core.app import open_store
 from sync_core.kinds import all_kinds
 from sync_core.pipeline import reconcile
-from sync_core.pipeline.messages import MessageError, decode
 from sync_core.pipeline.retry import adopt_into, make_due
-from sync_core.pipeline.scan import exchange_cursor_name
+from sync_core.runtime.keys import exchange_cursor_name
+from sync_core.runtime.messages import MessageError, decode
 from sync_core.settings import Settings
 from sync_core.state.base import AuditEntry, ConcurrencyError, Cursor, MailboxRecord, StateStore
 

@@ -14,8 +14,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sync_core.pipeline.messages import MessageError, ScanFnoFeed, ScanMailbox, decode
 from sync_core.pipeline.runner import CycleProgress
+from sync_core.runtime.messages import MessageError, ScanFnoFeed, ScanMailbox, decode
 
 
 class _Mailboxes:

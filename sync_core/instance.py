@@ -23,8 +23,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sync_core.app import Services, open_services, start_context, storage_queues
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.queues import StorageQueues
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.queues import StorageQueues
 from sync_core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from typing import Any
 from sync_core.contacts.membership import CHANGE_ORDER, CONTACT_PERSONS, FEED_FIELDS
 from sync_core.d365.client import FnoClient
 from sync_core.d365.odata import and_all, datetime_literal, exact_string_eq, is_safe_text
-from sync_core.kinds.keys import parse_fno_time
+from sync_core.runtime.keys import parse_fno_time
 from sync_core.state.base import PENDING
 
 # The columns of the POST body that identify what was sent (compared trimmed and case-insensitively, as

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from sync_core.exchange.client import DeltaPage, GraphClient
 from sync_core.exchange.errors import GraphError, GraphNotFound
 from sync_core.exchange.urls import odata_string, seg, user_seg
-from sync_core.kinds.keys import STAMP_PROPERTY_ID
+from sync_core.runtime.keys import STAMP_PROPERTY_ID
 
 log = logging.getLogger(__name__)
 _EXPAND_STAMP = f"singleValueExtendedProperties($filter=id eq {odata_string(STAMP_PROPERTY_ID)})"

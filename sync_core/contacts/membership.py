@@ -26,9 +26,9 @@ from sync_core.d365.odata import (
     is_safe_text,
     matches_exactly,
 )
-from sync_core.kinds.keys import fno_key
 from sync_core.model.contact_fno import PERSON_FIELDS
 from sync_core.model.text import normalise_categories
+from sync_core.runtime.keys import fno_key
 from sync_core.settings import SharedList
 from sync_core.state.base import ConcurrencyError, ContactListEntry, StateStore
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from sync_core.exchange.errors import GraphError
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
 from sync_core.settings import Settings, SharedList
 from sync_core.state.base import MailboxRecord
 

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from sync_core.auth import TokenSource
 from sync_core.d365.errors import (
     FnoError,
     FnoNotFound,
@@ -27,7 +28,6 @@ from sync_core.d365.errors import (
 )
 from sync_core.d365.odata import KeyValue, key_segment
 from sync_core.d365.retry import BACKOFF_BASE, backoff, retry_delay
-from sync_core.exchange.auth import TokenSource
 from sync_core.model import hostile_json
 from sync_core.service_errors import FNO, Breaker, host_of, transport_reason, warn_network_retry
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
+from sync_core.auth import GRAPH_SCOPE, TokenSource, token_source_from_settings
 from sync_core.contacts.membership import CUSTOMERS
 from sync_core.d365.client import FnoClient
 from sync_core.d365.entities import CONTACT_PERSONS
@@ -18,7 +19,6 @@ from sync_core.doctor import graph as graph_checks
 from sync_core.doctor.effective import effective_settings
 from sync_core.doctor.model import Finding, error, exit_code, ok, warning
 from sync_core.doctor.names import UnknownName
-from sync_core.exchange.auth import GRAPH_SCOPE, TokenSource, token_source_from_settings
 from sync_core.exchange.client import GraphClient
 from sync_core.settings import Settings, SharedList
 

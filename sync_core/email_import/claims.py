@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sync_core.pipeline import owner
+from sync_core.runtime import owner
 from sync_core.state.base import PENDING, Link, StateStore
 
 KIND = "email"
@@ -36,7 +36,7 @@ def is_stale(link: Link, now: datetime, timeout: timedelta) -> bool:
 
 
 def claim_key(link: Link) -> str:
-    """The claim's name in pipeline/owner.py's registry of creates in flight."""
+    """The claim's name in runtime/owner.py's registry of creates in flight."""
     return f"{KIND}|{link.mailbox}|{link.graph_id}"
 
 

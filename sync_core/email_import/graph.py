@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.exchange.urls import odata_string, seg, user_seg
-from sync_core.kinds.keys import STAMP_PROPERTY_ID
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.keys import STAMP_PROPERTY_ID
 
 # Ask for HTML: the import converts it to text itself, the same way for every mailbox (sync_core.model.email).
 HTML_BODY = {"Prefer": 'outlook.body-content-type="html"'}

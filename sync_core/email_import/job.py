@@ -18,7 +18,6 @@ from typing import Any
 from sync_core.d365 import entities
 from sync_core.email_import import claims, graph
 from sync_core.email_import.parties import link_parties, parties_for
-from sync_core.kinds.keys import fno_key, split_fno_key, stamp_of
 from sync_core.model.email import (
     ACTIVITY_CATEGORY,
     TRUNCATION_MARKER,
@@ -28,10 +27,12 @@ from sync_core.model.email import (
     has_category,
     replace_category,
 )
-from sync_core.pipeline import owner
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.messages import ImportMessage
-from sync_core.pipeline.report import PlannedAction
+from sync_core.runtime import owner
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.failures import is_permanent
+from sync_core.runtime.keys import fno_key, split_fno_key, stamp_of
+from sync_core.runtime.messages import ImportMessage
+from sync_core.runtime.report import PlannedAction
 from sync_core.state.base import AuditEntry, ConcurrencyError, MailboxRecord
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ async def import_message(ctx: SyncContext, message: ImportMessage) -> None:
             raise ImportFailed("no F&O worker for this mailbox (PrimaryContactEmail), so no activity owner")
         await _import(ctx, Mailbox.from_record(record), message, item)
     except Exception as exc:
-        from sync_core.pipeline.handlers import is_permanent
-
         if is_permanent(exc) and not ctx.dry_run:
             await _mark_failed(ctx, address, item)
         raise

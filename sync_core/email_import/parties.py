@@ -14,7 +14,7 @@ from sync_core.d365 import entities
 from sync_core.d365.entities import PartyRef, PartyResolver
 from sync_core.d365.errors import FnoError
 from sync_core.d365.odata import EnumValue
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
 
 # Imports of one cycle run side by side; one at a time per resolver asks F&O, the others then find its
 # answers in the resolver's cache instead of sending the same lookups again.

@@ -12,8 +12,8 @@ from sync_core.email_import import graph
 from sync_core.email_import.claims import KIND
 from sync_core.email_import.job import has_no_worker
 from sync_core.exchange.errors import GraphNotFound
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import ImportMessage
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import ImportMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,12 @@
 """Microsoft Graph (Exchange Online) access through msgraph-sdk: raw Graph JSON, one place for retries."""
 
-from .auth import AzureIdentityTokenSource, StaticTokenSource, TokenSource, token_source_from_settings
+from sync_core.auth import (
+    AzureIdentityTokenSource,
+    StaticTokenSource,
+    TokenSource,
+    token_source_from_settings,
+)
+
 from .client import DeltaPage, GraphClient, GraphUser
 from .errors import DeltaTokenExpired, GraphError, GraphNotFound, GraphThrottled
 from .transport import InsecureGraphUrl

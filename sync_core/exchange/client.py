@@ -39,11 +39,11 @@ from urllib.parse import quote
 
 import httpx
 
+from sync_core.auth import TokenSource
 from sync_core.model import hostile_json
 from sync_core.service_errors import GRAPH, Breaker, host_of, transport_reason, warn_network_retry
 
 from . import prefer
-from .auth import TokenSource
 from .batching import normalise_items, retry_subset, split_calls
 from .errors import (
     DeltaTokenExpired,

@@ -50,7 +50,7 @@ from msgraph_core import APIVersion, GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 from msgraph_core.middleware.options import GraphTelemetryHandlerOption
 
-from .auth import GRAPH_SCOPE, TokenSource
+from sync_core.auth import GRAPH_SCOPE, TokenSource
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 _TIMEOUT = httpx.Timeout(100.0, connect=30.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sync_core.kinds.base import KindAdapter
+    from sync_core.runtime.kind import KindAdapter
 
 
 def all_kinds() -> dict[str, KindAdapter]:

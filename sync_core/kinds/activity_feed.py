@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sync_core.d365 import entities
-from sync_core.kinds.base import EmitFno, FnoChange
-from sync_core.kinds.keys import feed_watermark, fno_key, parse_fno_time, row_version
-from sync_core.pipeline.context import SyncContext
+from sync_core.d365.odata import and_all, any_of, exact_string_eq, filter_chunks, is_safe_text
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.keys import feed_watermark, fno_key, parse_fno_time, row_version, split_fno_key
+from sync_core.runtime.kind import EmitFno, FnoChange
 
 FEED_PAGE = 100
 # Keys the product adds to a carried row (what the pair job would otherwise read beside it). A row from
@@ -101,3 +102,32 @@ async def scan_activity_feed(
     if batch:
         await flush()
     return feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held).isoformat()
+
+
+async def existing_activity_keys(ctx: SyncContext, keys: list[str]) -> set[str]:
+    """The keys of `keys` whose Activities row still exists: one query per company and chunk of numbers
+    (not one call per link). Keys that cannot be asked about safely count as existing: never delete
+    what could not be checked."""
+    by_company: dict[str, dict[str, str]] = {}
+    existing: set[str] = set()
+    for key in keys:
+        try:
+            company, number = split_fno_key(key)
+        except ValueError:
+            existing.add(key)
+            continue
+        if not is_safe_text(company) or not is_safe_text(number):
+            existing.add(key)
+            continue
+        by_company.setdefault(company, {})[number.lower()] = key
+    for company, numbers in by_company.items():
+        for chunk in filter_chunks("ActivityNumber", [split_fno_key(k)[1] for k in numbers.values()]):
+            flt = and_all(exact_string_eq("dataAreaId", company), any_of("ActivityNumber", chunk))
+            async for row in ctx.fno.query("Activities", filter=flt, select=["dataAreaId", "ActivityNumber"]):
+                got, area = row.get("ActivityNumber"), row.get("dataAreaId")
+                if not isinstance(got, str) or not isinstance(area, str) or area.lower() != company.lower():
+                    continue
+                found = numbers.get(got.rstrip(" ").lower())
+                if found is not None:
+                    existing.add(found)
+    return existing

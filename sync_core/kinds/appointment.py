@@ -14,25 +14,14 @@ from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
-from sync_core.kinds.activity_feed import CARRIED_PREFIX, scan_activity_feed, without_carried_keys
+from sync_core.kinds.activity_feed import (
+    CARRIED_PREFIX,
+    existing_activity_keys,
+    scan_activity_feed,
+    without_carried_keys,
+)
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.appointment_series import SeriesReads
-from sync_core.kinds.base import (
-    DeletionOutcome,
-    EmitExchange,
-    EmitFno,
-    ExchangeChange,
-    FnoItem,
-    GraphItem,
-)
-from sync_core.kinds.keys import (
-    STAMP_PROPERTY_ID,
-    fno_key,
-    parse_fno_time,
-    row_version,
-    split_fno_key,
-    stamp_of,
-)
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import (
     SERIES_FIELDS,
@@ -45,8 +34,23 @@ from sync_core.model.appointment import (
     is_whole,
     to_record,
 )
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.valve import existing_activity_keys
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import (
+    STAMP_PROPERTY_ID,
+    fno_key,
+    parse_fno_time,
+    row_version,
+    split_fno_key,
+    stamp_of,
+)
+from sync_core.runtime.kind import (
+    DeletionOutcome,
+    EmitExchange,
+    EmitFno,
+    ExchangeChange,
+    FnoItem,
+    GraphItem,
+)
 from sync_core.settings import Settings
 from sync_core.state.base import Link
 

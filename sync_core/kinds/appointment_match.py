@@ -15,9 +15,9 @@ from typing import Any
 
 from sync_core.d365.odata import and_all, datetime_literal, enum_literal, exact_string_eq, is_safe_text
 from sync_core.exchange.urls import graph_datetime, odata_string, user_seg
-from sync_core.kinds.keys import STAMP_PROPERTY_ID, fno_key, stamp_of
 from sync_core.model.appointment import MappingError, appointment_from_event, from_record
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import STAMP_PROPERTY_ID, fno_key, stamp_of
 
 _MAX_PAGES = 5  # a one-minute calendar view holds a handful of events; more pages means something is odd
 

@@ -21,7 +21,7 @@ from typing import Any
 from sync_core.kinds import inventory
 from sync_core.model.appointment import is_whole
 from sync_core.model.datetimes import parse_instant, parse_zoned
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.state.base import Link
 
 _MEMBERS = ("occurrence", "exception")

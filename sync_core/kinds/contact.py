@@ -35,22 +35,6 @@ from sync_core.contacts.membership import (
 from sync_core.contacts.registry import SHARED_KIND
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import DeltaTokenExpired, GraphError
-from sync_core.kinds.base import (
-    DeletionOutcome,
-    EmitExchange,
-    ExchangeChange,
-    FnoChange,
-    FnoItem,
-    GraphItem,
-)
-from sync_core.kinds.keys import (
-    STAMP_PROPERTY_ID,
-    fno_key,
-    parse_fno_time,
-    row_version,
-    split_fno_key,
-    stamp_of,
-)
 from sync_core.model.contact import (
     MERGE_GROUPS,
     company_key,
@@ -62,8 +46,24 @@ from sync_core.model.contact import (
     person_fields,
 )
 from sync_core.model.contact_base import PHONE_FIELDS
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.messages import SyncPair
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import (
+    STAMP_PROPERTY_ID,
+    fno_key,
+    parse_fno_time,
+    row_version,
+    split_fno_key,
+    stamp_of,
+)
+from sync_core.runtime.kind import (
+    DeletionOutcome,
+    EmitExchange,
+    ExchangeChange,
+    FnoChange,
+    FnoItem,
+    GraphItem,
+)
+from sync_core.runtime.messages import SyncPair
 from sync_core.settings import Settings
 from sync_core.state.base import PENDING, ContactListEntry, Link
 

@@ -16,10 +16,10 @@ from sync_core.contacts.membership import (
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import MovedRows
-from sync_core.kinds.base import EmitFno, FnoChange
 from sync_core.kinds.contact import ON_LIST_KEY, ContactKindBase, feed_cursor
-from sync_core.kinds.keys import feed_watermark, parse_fno_time
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import feed_watermark, parse_fno_time
+from sync_core.runtime.kind import EmitFno, FnoChange
 
 
 class SharedContactKind(ContactKindBase):

@@ -15,8 +15,8 @@ from typing import Any
 from sync_core.email_import.claims import KIND
 from sync_core.email_import.scan import queue_marked, queue_unowned
 from sync_core.engine.types import DeletionContext, SideView
-from sync_core.kinds.base import DeletionOutcome, EmitExchange, EmitFno, FnoItem, GraphItem
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.kind import DeletionOutcome, EmitExchange, EmitFno, FnoItem, GraphItem
 
 
 class OneWayKind(ValueError):

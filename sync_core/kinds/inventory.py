@@ -26,12 +26,12 @@ from sync_core.d365.odata import and_all, datetime_literal, enum_literal, exact_
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.exchange.urls import graph_datetime, odata_string, seg, user_seg
 from sync_core.kinds import task_todo as todo
-from sync_core.kinds.keys import fno_key, row_version
 from sync_core.model.appointment import from_record as appointment_from_record
 from sync_core.model.datetimes import parse_instant
 from sync_core.model.task_fno import is_closed
 from sync_core.model.task_graph import todo_date
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import fno_key, row_version
 from sync_core.state.base import ContactListEntry, Link
 
 # Page sizes through `$top` (an OData query parameter the three list APIs support; the stand-in accepts up

@@ -30,15 +30,6 @@ from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
 from sync_core.kinds.activity_feed import FEED_PAGE, scan_activity_feed
-from sync_core.kinds.base import (
-    DeletionOutcome,
-    EmitExchange,
-    EmitFno,
-    ExchangeChange,
-    FnoItem,
-    GraphItem,
-)
-from sync_core.kinds.keys import fno_key, parse_fno_time, row_version, split_fno_key
 from sync_core.kinds.task_cursor import TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
@@ -51,8 +42,16 @@ from sync_core.model.task import (
     to_record,
     todo_fields,
 )
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.scan import exchange_cursor_name
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import exchange_cursor_name, fno_key, parse_fno_time, row_version, split_fno_key
+from sync_core.runtime.kind import (
+    DeletionOutcome,
+    EmitExchange,
+    EmitFno,
+    ExchangeChange,
+    FnoItem,
+    GraphItem,
+)
 from sync_core.settings import Settings
 from sync_core.state.base import PENDING, ConcurrencyError, Link
 

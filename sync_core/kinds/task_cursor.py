@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sync_core.kinds.keys import parse_fno_time
+from sync_core.runtime.keys import parse_fno_time
 
 VERSION = 2
 

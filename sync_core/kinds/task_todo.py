@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 from sync_core.exchange.client import GraphClient
 from sync_core.exchange.errors import GraphError, GraphNotFound
 from sync_core.exchange.urls import seg, user_seg
-from sync_core.kinds.keys import split_fno_key
+from sync_core.runtime.keys import split_fno_key
 
 APPLICATION_NAME = "Dynamics 365 Finance and Operations"
 # F&O's OutlookEntryId of a task activity holds "todo:<task id>": other tools (the old Outlook add-in) kept

@@ -20,8 +20,8 @@ from sync_core.notifications.client_state import notification_key
 from sync_core.notifications.resources import parse_resource
 from sync_core.notifications.routing import Router
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, ensure_one, forget, mark_due
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import ScanMailbox
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import ScanMailbox
 from sync_core.state.base import ConcurrencyError, MailboxRecord
 from sync_core.telemetry import names
 from sync_core.telemetry.core import current

@@ -16,7 +16,7 @@ from typing import Any
 from sync_core.contacts.registry import serves
 from sync_core.notifications.client_state import verify_client_state
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
 from sync_core.state.base import MailboxRecord
 
 

@@ -19,8 +19,8 @@ from sync_core.exchange.errors import GraphError, GraphNotFound
 from sync_core.exchange.urls import seg, user_seg
 from sync_core.model.datetimes import parse_instant
 from sync_core.notifications.client_state import key_id, make_client_state, notification_key
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.report import FailureNote
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.report import FailureNote
 from sync_core.state.base import ConcurrencyError, Cursor, MailboxRecord
 
 log = logging.getLogger(__name__)

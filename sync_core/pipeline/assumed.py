@@ -20,8 +20,8 @@ from typing import Any
 from sync_core.d365.errors import FnoError
 from sync_core.engine.types import ActionKind, Decision, SideView
 from sync_core.exchange.errors import GraphError
-from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
-from sync_core.pipeline.messages import SyncPair
+from sync_core.runtime.kind import FnoItem, GraphItem, KindAdapter
+from sync_core.runtime.messages import SyncPair
 from sync_core.settings import Settings
 from sync_core.state.base import Link
 

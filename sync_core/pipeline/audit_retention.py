@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
 
 log = logging.getLogger(__name__)
 BATCH = 500  # entries removed per cycle at most: about five Table transactions of 100

@@ -12,8 +12,13 @@ from typing import Any
 from sync_core.d365.errors import FnoError
 from sync_core.email_import.job import import_message
 from sync_core.exchange.errors import GraphError
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import (
+from sync_core.pipeline.pair import sync_pair
+from sync_core.pipeline.pause import is_paused, park
+from sync_core.pipeline.retry import backoff, retry_text
+from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.failures import is_permanent
+from sync_core.runtime.messages import (
     ImportMessage,
     MessageError,
     ScanFnoFeed,
@@ -21,11 +26,7 @@ from sync_core.pipeline.messages import (
     SyncPair,
     decode,
 )
-from sync_core.pipeline.pair import sync_pair
-from sync_core.pipeline.pause import is_paused, park
-from sync_core.pipeline.report import FailureNote
-from sync_core.pipeline.retry import backoff, retry_text
-from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
+from sync_core.runtime.report import FailureNote
 from sync_core.service_errors import ServiceUnusable
 from sync_core.state.base import ConcurrencyError
 from sync_core.telemetry import traced_message
@@ -35,14 +36,6 @@ log = logging.getLogger(__name__)
 
 class TransientError(Exception):
     """Wraps an error worth retrying, after it was recorded."""
-
-
-def is_permanent(exc: Exception) -> bool:
-    if isinstance(exc, MessageError | ValueError | KeyError | TypeError):
-        return True
-    if isinstance(exc, GraphError | FnoError):
-        return 400 <= exc.status < 500 and exc.status not in (401, 403, 408, 409, 412, 423, 429)
-    return False
 
 
 def describe(exc: Exception) -> str:

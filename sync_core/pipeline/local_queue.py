@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sync_core.pipeline.messages import encode
-from sync_core.pipeline.owner import alive
-from sync_core.pipeline.queues import AnyMessage, Delivery
+from sync_core.runtime.messages import encode
+from sync_core.runtime.owner import alive
+from sync_core.runtime.queues import AnyMessage, Delivery
 from sync_core.state.sqlite import in_transaction
 
 _T = TypeVar("_T")

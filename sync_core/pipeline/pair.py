@@ -16,12 +16,13 @@ from sync_core.d365.errors import FnoError
 from sync_core.engine.decide import decide
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
-from sync_core.kinds.base import FnoItem, GraphItem, KindAdapter
-from sync_core.pipeline import assumed, owner
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.messages import SyncPair
-from sync_core.pipeline.report import PlannedAction
+from sync_core.pipeline import assumed
 from sync_core.pipeline.valve import check_deletions
+from sync_core.runtime import owner
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.kind import FnoItem, GraphItem, KindAdapter
+from sync_core.runtime.messages import SyncPair
+from sync_core.runtime.report import PlannedAction
 from sync_core.state.base import PENDING, AuditEntry, ConcurrencyError, Link
 from sync_core.telemetry import pair_applied
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import ImportMessage, SyncPair
 from sync_core.pipeline.retry import PARKED, backoff, item_key, retry_text
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import ImportMessage, SyncPair
 from sync_core.state.base import MailboxRecord
 
 log = logging.getLogger(__name__)

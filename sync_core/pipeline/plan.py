@@ -23,11 +23,11 @@ from sync_core.exchange.errors import GraphError, GraphThrottled
 from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.notifications.subscriptions import ensure_subscriptions
 from sync_core.pipeline.audit_retention import prune_audit
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import ScanFnoFeed, ScanMailbox
 from sync_core.pipeline.pause import pause_note
-from sync_core.pipeline.report import PlanningProblem
 from sync_core.pipeline.retry import requeue_due
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import ScanFnoFeed, ScanMailbox
+from sync_core.runtime.report import PlanningProblem
 from sync_core.state.base import MailboxRecord
 from sync_core.telemetry import traced_plan
 

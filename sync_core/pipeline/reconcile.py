@@ -35,11 +35,11 @@ from datetime import UTC, datetime, timedelta
 
 from opentelemetry.trace import get_current_span
 
-from sync_core.kinds.base import KindAdapter
 from sync_core.kinds.inventory import Inventory
-from sync_core.kinds.keys import parse_fno_time
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.messages import SyncPair
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import parse_fno_time
+from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.messages import SyncPair
 from sync_core.state.base import ConcurrencyError, Cursor, Link
 from sync_core.telemetry import names
 

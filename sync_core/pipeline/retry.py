@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import (
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import (
     ImportMessage,
     MessageError,
     ScanFnoFeed,

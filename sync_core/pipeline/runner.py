@@ -14,9 +14,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from sync_core.pipeline.context import SyncContext
 from sync_core.pipeline.handlers import TransientError, handle_message
-from sync_core.pipeline.messages import (
+from sync_core.pipeline.plan import plan_cycle
+from sync_core.pipeline.retry import adopt_exhausted
+from sync_core.pipeline.service_failure import clear_recovered, record_unusable, unusable_service
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import (
     ImportMessage,
     MessageError,
     ScanFnoFeed,
@@ -24,11 +27,8 @@ from sync_core.pipeline.messages import (
     SyncPair,
     decode,
 )
-from sync_core.pipeline.plan import plan_cycle
-from sync_core.pipeline.queues import Delivery, LocalQueues
-from sync_core.pipeline.report import CycleReport
-from sync_core.pipeline.retry import adopt_exhausted
-from sync_core.pipeline.service_failure import clear_recovered, record_unusable, unusable_service
+from sync_core.runtime.queues import Delivery, LocalQueues
+from sync_core.runtime.report import CycleReport
 from sync_core.service_errors import ServiceUnusable
 from sync_core.telemetry import traced_cycle
 

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
-from sync_core.kinds.base import ExchangeChange, FnoChange, GraphItem, KindAdapter
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.keys import exchange_cursor_name, fno_cursor_name
+from sync_core.runtime.kind import ExchangeChange, FnoChange, GraphItem, KindAdapter
+from sync_core.runtime.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
 from sync_core.state.base import PENDING, ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,6 @@ log = logging.getLogger(__name__)
 # How stale the registry's last_synced_at may get (status, the stale-mailbox alert at 120 minutes):
 # writing it after every scan cost two Table requests an idle scan (issue 20).
 LAST_SYNCED_EVERY = timedelta(minutes=15)
-
-
-def exchange_cursor_name(kind: str, mailbox: str) -> str:
-    return f"graph:{kind}:{mailbox}"
-
-
-def fno_cursor_name(kind: str) -> str:
-    return f"fno:{kind}"
 
 
 async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:

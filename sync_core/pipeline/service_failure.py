@@ -6,7 +6,7 @@ waits for no retry: the next cycle is the retry."""
 
 from __future__ import annotations
 
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
 from sync_core.service_errors import ServiceUnusable
 from sync_core.state.base import Failure
 

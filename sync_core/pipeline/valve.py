@@ -23,14 +23,13 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sync_core.d365.odata import and_all, any_of, exact_string_eq, filter_chunks, is_safe_text
 from sync_core.engine.types import DeletionContext
 from sync_core.engine.valve import DeletionCount, valve_reason
-from sync_core.kinds.base import KindAdapter
-from sync_core.kinds.keys import split_fno_key
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.messages import SyncPair
-from sync_core.pipeline.report import FailureNote, PlannedAction
+from sync_core.kinds.activity_feed import existing_activity_keys
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.messages import SyncPair
+from sync_core.runtime.report import FailureNote, PlannedAction
 from sync_core.state.base import AuditEntry, ConcurrencyError, Cursor, Link
 from sync_core.telemetry.hooks import deletions_held
 
@@ -97,35 +96,6 @@ async def missing_fno_keys(ctx: SyncContext, kind: KindAdapter, keys: list[str])
         await hook(ctx, keys) if hook is not None else await existing_activity_keys(ctx, keys)
     )
     return {key for key in keys if key not in existing}
-
-
-async def existing_activity_keys(ctx: SyncContext, keys: list[str]) -> set[str]:
-    """The keys of `keys` whose Activities row still exists: one query per company and chunk of numbers
-    (not one call per link). Keys that cannot be asked about safely count as existing: never delete
-    what could not be checked."""
-    by_company: dict[str, dict[str, str]] = {}
-    existing: set[str] = set()
-    for key in keys:
-        try:
-            company, number = split_fno_key(key)
-        except ValueError:
-            existing.add(key)
-            continue
-        if not is_safe_text(company) or not is_safe_text(number):
-            existing.add(key)
-            continue
-        by_company.setdefault(company, {})[number.lower()] = key
-    for company, numbers in by_company.items():
-        for chunk in filter_chunks("ActivityNumber", [split_fno_key(k)[1] for k in numbers.values()]):
-            flt = and_all(exact_string_eq("dataAreaId", company), any_of("ActivityNumber", chunk))
-            async for row in ctx.fno.query("Activities", filter=flt, select=["dataAreaId", "ActivityNumber"]):
-                got, area = row.get("ActivityNumber"), row.get("dataAreaId")
-                if not isinstance(got, str) or not isinstance(area, str) or area.lower() != company.lower():
-                    continue
-                found = numbers.get(got.rstrip(" ").lower())
-                if found is not None:
-                    existing.add(found)
-    return existing
 
 
 async def check_deletions(

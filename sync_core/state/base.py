@@ -49,7 +49,7 @@ class Link(_Record):
     # Whether the mailbox organises the Exchange item: once the item is deleted it cannot be asked,
     # and the deletion rule needs it (an attendee removing a meeting must not delete it in F&O).
     organizer: bool = True
-    # Of a claim: the worker that made it, `host:pid` (pipeline/owner.py), so another attempt can tell a
+    # Of a claim: the worker that made it, `host:pid` (runtime/owner.py), so another attempt can tell a
     # create in progress from one a dead worker left.
     owner: str = ""
 

@@ -26,15 +26,15 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_
 from opentelemetry.util.types import AttributeValue
 
 from sync_core.engine.types import ActionKind, Decision, SideView
-from sync_core.pipeline.messages import MessageError, decode
+from sync_core.runtime.messages import MessageError, decode
 from sync_core.telemetry import names
 from sync_core.telemetry.core import current
 from sync_core.telemetry.ids import cycle_context, mailbox_ref, reason_class
 from sync_core.telemetry.report_flush import flush, marks_for
 
 if TYPE_CHECKING:
-    from sync_core.pipeline.context import SyncContext
-    from sync_core.pipeline.report import CycleReport
+    from sync_core.runtime.context import SyncContext
+    from sync_core.runtime.report import CycleReport
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")

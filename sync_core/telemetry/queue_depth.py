@@ -10,6 +10,7 @@ from typing import Any
 
 from azure.storage.queue.aio import QueueServiceClient
 
+from sync_core.auth import storage_credential
 from sync_core.settings import Settings
 from sync_core.telemetry import names
 from sync_core.telemetry.core import current
@@ -47,8 +48,6 @@ async def record_queue_depths(settings: Settings) -> dict[str, int]:
                 settings.storage_connection, **_CLIENT_OPTIONS
             )
         else:
-            from sync_core.app import storage_credential
-
             credential = storage_credential(settings)
             service = QueueServiceClient(
                 f"https://{settings.storage_account}.queue.core.windows.net",

@@ -15,7 +15,7 @@ from sync_core.telemetry.core import Telemetry
 from sync_core.telemetry.ids import mailbox_ref, reason_class
 
 if TYPE_CHECKING:
-    from sync_core.pipeline.report import CycleReport
+    from sync_core.runtime.report import CycleReport
 
 
 @dataclass

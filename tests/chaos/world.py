@@ -16,7 +16,7 @@ from simulators.sample_contacts import PRIVATE_FOLDER, SHARED_FOLDER, SHARED_MAI
 from simulators.sample_data import CATEGORY, COMPANY
 from simulators.sample_email import IMPORT
 from simulators.sample_tasks import OWNERS
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
 from tests.chaos.harness import ChaosTenant
 
 ALICE, BOB, CAROL = "alice@contoso.com", "bob@contoso.com", "carol@contoso.com"

@@ -9,8 +9,8 @@ import pytest
 from simulators.fno.app import create_fno_app
 from simulators.fno.state import FnoState
 from simulators.serve import BackgroundServer, serve
+from sync_core.auth import StaticTokenSource
 from sync_core.d365.client import FnoClient
-from sync_core.exchange.auth import StaticTokenSource
 
 TOKEN = "sandbox-token"
 

@@ -6,9 +6,9 @@ import pytest
 
 from simulators.fno.state import FnoState
 from simulators.serve import BackgroundServer
+from sync_core.auth import StaticTokenSource
 from sync_core.d365.client import FnoClient
 from sync_core.d365.errors import FnoError, FnoNotFound, FnoThrottled
-from sync_core.exchange.auth import StaticTokenSource
 from tests.d365.conftest import TOKEN, RecordedSleeps
 
 

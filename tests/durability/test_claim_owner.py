@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sync_core.pipeline import owner
+from sync_core.runtime import owner
 from tests.e2e.harness import sample_tenant
 
 

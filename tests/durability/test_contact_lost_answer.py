@@ -17,7 +17,7 @@ from simulators.graph import contacts as graph_contacts
 from simulators.sample_contacts import PRIVATE_FOLDER
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.contacts.creation import CreationToken, digest_of, parse_token, token_for
-from sync_core.kinds.keys import fno_key, stamp_of
+from sync_core.runtime.keys import fno_key, stamp_of
 from sync_core.state.base import PENDING
 from tests.durability.faulty_tenant import faults as faults  # the fixtures, shared
 from tests.durability.faulty_tenant import quiet

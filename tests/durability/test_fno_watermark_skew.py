@@ -17,11 +17,11 @@ import pytest
 from simulators.graph import contacts as graph_contacts
 from simulators.sample_contacts import PRIVATE_FOLDER
 from simulators.sample_data import CATEGORY, COMPANY
-from sync_core.kinds.keys import feed_watermark, fno_key, stamp_of
 from sync_core.kinds.task_todo import stamp_of as task_stamp_of
 from sync_core.pipeline.local_queue import SqliteQueues
-from sync_core.pipeline.queues import AnyMessage
-from sync_core.pipeline.report import CycleReport
+from sync_core.runtime.keys import feed_watermark, fno_key, stamp_of
+from sync_core.runtime.queues import AnyMessage
+from sync_core.runtime.report import CycleReport
 from tests.e2e.deletion_helpers import fno_time
 from tests.e2e.harness import Tenant, sample_tenant
 

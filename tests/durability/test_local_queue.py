@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from sync_core.pipeline.local_queue import SqliteQueues
-from sync_core.pipeline.messages import ScanMailbox, SyncPair, decode
+from sync_core.runtime.messages import ScanMailbox, SyncPair, decode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def test_messages_a_killed_process_held_come_back_at_once(tmp_path: Path) -> Non
         f"""
         import asyncio, os, signal, pathlib
         from sync_core.pipeline.local_queue import SqliteQueues
-        from sync_core.pipeline.messages import SyncPair
+        from sync_core.runtime.messages import SyncPair
 
         async def main():
             queues = SqliteQueues.open(pathlib.Path({str(tmp_path)!r}))
@@ -102,7 +102,7 @@ def test_release_without_counting_and_fifo_order(tmp_path: Path) -> None:
 
 
 def test_pid_check_sees_a_dead_process() -> None:
-    from sync_core.pipeline.owner import alive as _alive
+    from sync_core.runtime.owner import alive as _alive
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

@@ -11,9 +11,9 @@ from typing import Any
 
 from simulators.faults import LOSE_ANSWER, AppliedWrite, Faults
 from simulators.sample_data import CATEGORY, COMPANY
-from sync_core.kinds.keys import fno_key, stamp_of
 from sync_core.kinds.task_todo import ENTRY_PREFIX
 from sync_core.kinds.task_todo import stamp_of as task_stamp_of
+from sync_core.runtime.keys import fno_key, stamp_of
 from sync_core.state.base import PENDING, Link
 from sync_core.state.factory import SQLITE_FILE
 from sync_core.state.sqlite import SqliteStateStore

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from simulators.sample_data import CATEGORY
-from sync_core.pipeline.messages import SyncPair, encode
+from sync_core.runtime.messages import SyncPair, encode
 from sync_core.state.tables import TableStateStore
 from tests.e2e.deletion_helpers import graph_time
 from tests.e2e.harness import Tenant

@@ -17,11 +17,11 @@ import pytest
 
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.app import open_context
-from sync_core.pipeline.messages import SyncPair
-from sync_core.pipeline.queues import AnyMessage, InProcessQueues
 from sync_core.pipeline.reconcile import is_due, last_slot
-from sync_core.pipeline.report import CycleReport
 from sync_core.pipeline.runner import run_cycle
+from sync_core.runtime.messages import SyncPair
+from sync_core.runtime.queues import AnyMessage, InProcessQueues
+from sync_core.runtime.report import CycleReport
 from tests.e2e.harness import Tenant, sample_tenant
 
 ALICE = "alice@contoso.com"

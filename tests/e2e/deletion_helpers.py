@@ -15,7 +15,7 @@ from simulators.graph import ids as graph_ids
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core import app
 from sync_core.kinds.appointment import AppointmentKind
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
 from sync_core.state.base import AuditEntry, Failure, Link
 from sync_core.state.sqlite import SqliteStateStore
 from tests.e2e.harness import Tenant, sample_tenant

@@ -22,9 +22,9 @@ from simulators.sample_tasks import seed_tasks
 from simulators.serve import serve
 from sync_core.app import open_context
 from sync_core.pipeline.local_queue import SqliteQueues
-from sync_core.pipeline.queues import InProcessQueues, LocalQueues
-from sync_core.pipeline.report import CycleReport
 from sync_core.pipeline.runner import run_cycle
+from sync_core.runtime.queues import InProcessQueues, LocalQueues
+from sync_core.runtime.report import CycleReport
 from sync_core.settings import Settings, load_settings
 
 TOKEN = "e2e-token"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from simulators.sample_data import CATEGORY, COMPANY
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
 from sync_core.state.base import Link
 from sync_core.state.sqlite import SqliteStateStore
 from tests.e2e.harness import Tenant

@@ -10,9 +10,9 @@ from typing import Any
 from simulators.sample_data import COMPANY
 from sync_core.app import open_context
 from sync_core.engine.types import ActionKind
-from sync_core.pipeline.messages import CarriedGraphItem, SyncPair
 from sync_core.pipeline.pair import sync_pair
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.messages import CarriedGraphItem, SyncPair
+from sync_core.runtime.queues import InProcessQueues
 from sync_core.state.base import Link
 from tests.e2e.harness import Tenant
 

@@ -13,9 +13,9 @@ from simulators.graph.todo import IfMatchMode
 from simulators.sample_data import COMPANY
 from sync_core.app import open_context
 from sync_core.engine.types import ActionKind
-from sync_core.pipeline.messages import CarriedGraphItem, SyncPair
 from sync_core.pipeline.pair import sync_pair
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.messages import CarriedGraphItem, SyncPair
+from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant
 from tests.e2e.test_tasks import BOB, _one_todo
 

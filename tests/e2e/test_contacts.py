@@ -14,7 +14,7 @@ from simulators.sample_contacts import PRIVATE_FOLDER, SHARED_FOLDER, SHARED_MAI
 from simulators.sample_data import COMPANY
 from sync_core import cli
 from sync_core.kinds.contact import COMPANY_AMBIGUOUS, COMPANY_NOT_FOUND
-from sync_core.kinds.keys import STAMP_PROPERTY_ID
+from sync_core.runtime.keys import STAMP_PROPERTY_ID
 from sync_core.state.base import ContactListEntry
 from sync_core.state.sqlite import SqliteStateStore
 from tests.e2e.harness import Tenant, sample_tenant

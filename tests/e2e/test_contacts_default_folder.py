@@ -17,8 +17,8 @@ import pytest
 from simulators.graph import contacts as graph_contacts
 from simulators.sample_contacts import PRIVATE_FOLDER
 from sync_core.app import open_context
-from sync_core.pipeline.queues import InProcessQueues
-from sync_core.pipeline.scan import exchange_cursor_name
+from sync_core.runtime.keys import exchange_cursor_name
+from sync_core.runtime.queues import InProcessQueues
 from sync_core.state.base import Cursor
 from tests.e2e.harness import Tenant, sample_tenant
 

@@ -17,7 +17,7 @@ from simulators.sample_data import COMPANY
 from sync_core.app import open_context
 from sync_core.contacts.membership import FEED_FIELDS
 from sync_core.kinds.contact import COMPANY_NAME_KEY, ON_LIST_KEY, ContactKindBase
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant, sample_tenant
 
 ALICE, BOB = "alice@contoso.com", "bob@contoso.com"

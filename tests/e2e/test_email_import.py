@@ -11,8 +11,8 @@ import pytest
 
 from simulators.fno.errors import bad_request
 from simulators.sample_data import COMPANY
-from sync_core.kinds.keys import STAMP_PROPERTY_ID, stamp_of
 from sync_core.model.text import BODY_LIMIT, TRUNCATION_MARKER
+from sync_core.runtime.keys import STAMP_PROPERTY_ID, stamp_of
 from sync_core.state.sqlite import SqliteStateStore
 from tests.e2e.harness import Tenant
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from simulators.sample_data import CATEGORY
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
 from tests.e2e.deletion_helpers import add_activity, add_event, appt_tenant, links
 from tests.e2e.harness import Tenant
 

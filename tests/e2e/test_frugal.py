@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from simulators.sample_data import COMPANY
-from sync_core.kinds.keys import feed_watermark
+from sync_core.runtime.keys import feed_watermark
 from tests.e2e.harness import Tenant
 
 

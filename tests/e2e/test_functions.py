@@ -20,7 +20,7 @@ import function_app
 from sync_core import functions
 from sync_core.kinds import all_kinds
 from sync_core.pipeline.handlers import TransientError
-from sync_core.pipeline.queues import StorageQueues
+from sync_core.runtime.queues import StorageQueues
 from sync_core.state.tables import TableStateStore
 from tests.e2e.harness import Tenant, sample_tenant
 

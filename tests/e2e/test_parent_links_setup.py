@@ -13,7 +13,7 @@ import pytest
 from simulators.sample_data import COMPANY
 from sync_core import cli
 from sync_core.app import PARENT_LINKS_WARNING
-from sync_core.pipeline.report import CycleReport
+from sync_core.runtime.report import CycleReport
 from tests.e2e.harness import Tenant, sample_tenant
 
 LINKS = "ActivityParentLinks"

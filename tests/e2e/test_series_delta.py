@@ -11,7 +11,7 @@ import pytest
 from simulators.sample_data import CATEGORY
 from sync_core.kinds.appointment import AppointmentKind
 from sync_core.kinds.appointment_series import SeriesReads
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
 from tests.e2e.deletion_helpers import appt_tenant, instances
 from tests.e2e.harness import Tenant
 

@@ -6,7 +6,7 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
 
-from sync_core.exchange.auth import (
+from sync_core.auth import (
     AzureIdentityTokenSource,
     StaticTokenSource,
     token_source_from_settings,

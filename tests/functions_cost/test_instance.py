@@ -14,7 +14,7 @@ from azure.functions.queue import QueueMessage
 from bench import functions_path
 from bench.tenant import Shape, bench_tenant, mailbox_address
 from sync_core import instance
-from sync_core.pipeline.messages import ScanMailbox, encode
+from sync_core.runtime.messages import ScanMailbox, encode
 
 pytestmark = pytest.mark.azurite
 

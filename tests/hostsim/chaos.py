@@ -25,7 +25,7 @@ from typing import Any
 
 from azure.storage.queue import QueueClient
 
-from sync_core.pipeline.queues import StorageQueues
+from sync_core.runtime.queues import StorageQueues
 from sync_core.state.tables import TableStateStore
 from tests.e2e.harness import WRITE_METHODS, Tenant, sample_tenant
 from tests.hostsim.host import read_journal

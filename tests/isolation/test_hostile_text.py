@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from simulators.sample_data import CATEGORY, COMPANY
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
 from tests.e2e.harness import Tenant
 from tests.isolation.faults import FaultLayer, faulty_tenant
 

@@ -16,7 +16,7 @@ import pytest
 
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.app import open_store
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
 from sync_core.state.base import Failure
 from tests.e2e.harness import WRITE_METHODS, Tenant
 from tests.isolation.faults import FaultLayer, edit_items, faulty_tenant

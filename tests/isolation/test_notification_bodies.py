@@ -20,8 +20,8 @@ from sync_core import functions, instance
 from sync_core.app import open_store
 from sync_core.notifications.client_state import make_client_state
 from sync_core.notifications.receiver import MAX_BODY_BYTES
-from sync_core.pipeline.messages import ScanMailbox, decode
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.messages import ScanMailbox, decode
+from sync_core.runtime.queues import InProcessQueues
 from sync_core.state.base import MailboxRecord
 from tests.notifications.webhook import webhook
 

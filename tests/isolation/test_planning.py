@@ -20,8 +20,8 @@ from simulators.sample_data import CATEGORY, COMPANY
 from sync_core import cli
 from sync_core.app import open_store
 from sync_core.d365 import client as fno_client
-from sync_core.kinds.keys import stamp_of
 from sync_core.pipeline import plan
+from sync_core.runtime.keys import stamp_of
 from tests.e2e.harness import Tenant
 from tests.isolation.faults import FaultLayer, faulty_tenant
 

@@ -14,7 +14,7 @@ from azure.storage.queue.aio import QueueClient
 
 from simulators.graph.subscriptions import book
 from sync_core import functions
-from sync_core.pipeline.messages import ScanMailbox, decode
+from sync_core.runtime.messages import ScanMailbox, decode
 from tests.e2e.harness import Tenant, sample_tenant
 from tests.e2e.test_functions import _drain, _ensure_queues, _full_cycle
 from tests.notifications.conftest import SECRET

@@ -18,8 +18,8 @@ import pytest
 from sync_core import functions, instance
 from sync_core.app import open_store
 from sync_core.notifications.client_state import make_client_state
-from sync_core.pipeline.messages import ScanMailbox, decode
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.messages import ScanMailbox, decode
+from sync_core.runtime.queues import InProcessQueues
 from sync_core.state.base import MailboxRecord
 from sync_core.state.sqlite import SqliteStateStore
 from sync_core.telemetry import names

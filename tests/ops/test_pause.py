@@ -6,7 +6,7 @@ import pytest
 
 from simulators.sample_data import COMPANY
 from sync_core.pipeline.retry import PARKED
-from sync_core.pipeline.scan import exchange_cursor_name
+from sync_core.runtime.keys import exchange_cursor_name
 from tests.e2e.deletion_helpers import appt_tenant, update_activity
 from tests.e2e.harness import Tenant
 from tests.ops.helpers import ALICE, BOB, command, read

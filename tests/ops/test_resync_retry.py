@@ -10,7 +10,7 @@ import pytest
 from sync_core.d365.errors import FnoError
 from sync_core.kinds.appointment import AppointmentKind
 from sync_core.pipeline import reconcile
-from sync_core.pipeline.scan import exchange_cursor_name
+from sync_core.runtime.keys import exchange_cursor_name
 from tests.e2e.deletion_helpers import appt_tenant, delete_activity, links, update_activity
 from tests.e2e.harness import Tenant
 from tests.ops.helpers import ALICE, CAROL, command, read

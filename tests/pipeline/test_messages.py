@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sync_core.pipeline.messages import MessageError, ScanFnoFeed, ScanMailbox, SyncPair, decode, encode
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.messages import MessageError, ScanFnoFeed, ScanMailbox, SyncPair, decode, encode
+from sync_core.runtime.queues import InProcessQueues
 
 
 @pytest.mark.parametrize(

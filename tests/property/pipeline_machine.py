@@ -32,15 +32,15 @@ from simulators.fno.app import create_fno_app
 from simulators.fno.state import FnoState
 from simulators.graph.app import create_graph_app
 from simulators.graph.state import GraphState
+from sync_core.auth import token_source_from_settings
 from sync_core.d365.client import FnoClient
-from sync_core.exchange.auth import token_source_from_settings
 from sync_core.exchange.client import GraphClient
-from sync_core.kinds.base import KindAdapter
-from sync_core.pipeline.context import SyncContext
-from sync_core.pipeline.queues import AnyMessage, InProcessQueues
-from sync_core.pipeline.report import CycleReport
 from sync_core.pipeline.runner import run_cycle
 from sync_core.pipeline.valve import DeletionState, load_state, save_state, state_name
+from sync_core.runtime.context import SyncContext
+from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.queues import AnyMessage, InProcessQueues
+from sync_core.runtime.report import CycleReport
 from sync_core.settings import Settings, load_settings
 from sync_core.state.base import ContactListEntry, Link
 from sync_core.state.sqlite import SqliteStateStore

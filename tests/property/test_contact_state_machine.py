@@ -29,11 +29,11 @@ from hypothesis.stateful import initialize, precondition, rule
 
 from simulators.graph import contacts as graph_contacts
 from sync_core.contacts.membership import effective, on_private_rule
-from sync_core.kinds.base import KindAdapter
 from sync_core.kinds.contact import PROBLEM_CATEGORIES
 from sync_core.kinds.contact_private import PrivateContactKind
-from sync_core.kinds.keys import stamp_of
 from sync_core.model.contact import company_key, contact_from_graph, contact_from_person
+from sync_core.runtime.keys import stamp_of
+from sync_core.runtime.kind import KindAdapter
 from sync_core.state.base import ContactListEntry
 from sync_core.state.sqlite import SqliteStateStore
 from tests.property.pipeline_machine import CATEGORY, COMPANY, MAILBOX, WORKER, PipelineMachine

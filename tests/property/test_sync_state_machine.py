@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
 from sync_core.kinds.appointment import AppointmentKind
-from sync_core.kinds.base import KindAdapter
-from sync_core.kinds.keys import stamp_of
+from sync_core.runtime.keys import stamp_of
+from sync_core.runtime.kind import KindAdapter
 from tests.property.pipeline_machine import (
     CATEGORY,
     COMPANY,

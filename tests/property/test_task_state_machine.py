@@ -23,10 +23,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
-from sync_core.kinds.base import KindAdapter
 from sync_core.kinds.task import TaskKind
 from sync_core.kinds.task_todo import stamp_of
 from sync_core.model.task import task_from_activity, task_from_todo, to_record
+from sync_core.runtime.kind import KindAdapter
 from tests.property.pipeline_machine import (
     CATEGORY,
     COMPANY,

@@ -14,7 +14,7 @@ from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
 from sync_core import functions
-from sync_core.pipeline.queues import StorageQueues
+from sync_core.runtime.queues import StorageQueues
 from sync_core.settings import Settings
 from sync_core.telemetry import names, record_queue_depths
 from sync_core.telemetry.queue_depth import watched_queues

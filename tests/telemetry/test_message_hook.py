@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from sync_core.pipeline.messages import ScanFnoFeed, SyncPair, encode
-from sync_core.pipeline.report import CycleReport, FailureNote
+from sync_core.runtime.messages import ScanFnoFeed, SyncPair, encode
+from sync_core.runtime.report import CycleReport, FailureNote
 from sync_core.telemetry import names, traced_message
 from sync_core.telemetry.ids import mailbox_ref
 from tests.telemetry.conftest import Captured

@@ -12,13 +12,13 @@ from sync_core.d365.client import FnoClient
 from sync_core.d365.entities import PartyResolver
 from sync_core.exchange.client import GraphClient
 from sync_core.model.timezones import resolve_time_zone
-from sync_core.pipeline.queues import QueueSender
-from sync_core.pipeline.report import CycleReport
+from sync_core.runtime.queues import QueueSender
+from sync_core.runtime.report import CycleReport
 from sync_core.settings import Settings
 from sync_core.state.base import MailboxRecord, StateStore
 
 if TYPE_CHECKING:
-    from sync_core.kinds.base import KindAdapter
+    from sync_core.runtime.kind import KindAdapter
 
 
 def utc_now() -> datetime:

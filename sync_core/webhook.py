@@ -23,7 +23,7 @@ from sync_core.notifications.receiver import (
     receive_changes,
     receive_lifecycle,
 )
-from sync_core.pipeline.context import SyncContext
+from sync_core.runtime.context import SyncContext
 from sync_core.settings import Settings
 
 log = logging.getLogger(__name__)

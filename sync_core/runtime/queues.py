@@ -13,7 +13,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
-from sync_core.pipeline.messages import ImportMessage, ScanFnoFeed, ScanMailbox, SyncPair, encode
+from sync_core.runtime.messages import ImportMessage, ScanFnoFeed, ScanMailbox, SyncPair, encode
 
 AnyMessage = ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage
 

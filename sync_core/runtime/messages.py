@@ -27,7 +27,7 @@ class ScanFnoFeed(_Message):
 
 
 class CarriedGraphItem(BaseModel):
-    """An Exchange item as the mailbox feed listed it (kinds/base.py GraphItem)."""
+    """An Exchange item as the mailbox feed listed it (runtime/kind.py GraphItem)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
     id: str

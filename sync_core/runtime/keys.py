@@ -87,3 +87,13 @@ def feed_watermark(
     ceiling = started + timedelta(seconds=overlap_seconds)
     mark = started if newest is None or newest < started else min(newest, ceiling)
     return mark if held is None or held >= mark else held
+
+
+def exchange_cursor_name(kind: str, mailbox: str) -> str:
+    """The state cursor of one mailbox's feed of one kind (its delta token and what the scan keeps)."""
+    return f"graph:{kind}:{mailbox}"
+
+
+def fno_cursor_name(kind: str) -> str:
+    """The state cursor of one F&O feed (its watermark), shared by every mailbox."""
+    return f"fno:{kind}"

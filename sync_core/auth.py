@@ -1,4 +1,5 @@
-"""Bearer tokens for Graph (and, with the same token source, for F&O).
+"""Bearer tokens for Graph and F&O (one token source serves both), and the credential for identity-based
+storage.
 
 A token source only hands out tokens; it never decides where they may be sent. The Graph transport
 (`transport.py`) refuses to attach a token to anything but the configured Graph host, and only over https
@@ -13,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
+
+if TYPE_CHECKING:
+    from sync_core.settings import Settings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Refresh this long before expiry so a token never runs out in the middle of a paged read.
@@ -90,3 +94,10 @@ def token_source_from_settings(
     if mode == "default":
         return AzureIdentityTokenSource(DefaultAzureCredential(managed_identity_client_id=client_id))
     raise ValueError(f"unknown SYNC_AUTH mode {auth_mode!r} (managed-identity, default or static)")
+
+
+def storage_credential(settings: Settings) -> Any:
+    """Identity-based AzureWebJobsStorage (no keys): the same credential the app authenticates with."""
+    if settings.managed_identity_client_id:
+        return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    return DefaultAzureCredential()
