@@ -1,29 +1,22 @@
-"""calendarView/delta with Exchange's awkward parts.
+"""One delta implementation for every resource the stand-in tracks: events in a calendar window
+(`events_delta.py`), messages of a mail folder (`messages_delta.py`), contacts of a contact folder
+(`contacts_api.py`) and To Do tasks of a list (`todo_api.py`). Each resource describes itself as a `Feed`;
+rounds, pages and tokens are kept here, once.
 
-A round is the pages between two delta links. Choices made here (all deterministic):
-- The first page of every round (initial or from a $deltatoken) is EMPTY and carries an @odata.nextLink,
-  as real Graph often answers the first initial request (GraphState.empty_first_delta_page, on by default;
-  off, a round's first answer carries the changes and, when they fit, the deltaLink).
-- When the page size is 2 or more, every page after the first non-empty one starts by repeating the last
-  item of the previous page, so clients must tolerate repeats.
-- A later round reports what changed against the snapshot taken when the previous round started: new or
-  changed instances in full, vanished ones (deleted, cancelled, moved out of the window) as @removed, plus
-  @removed for events changed or deleted outside the window since then.
-- Tokens are opaque base64url text that carries the window and the mailbox's sync generation;
-  expire_delta_tokens bumps the generation and old tokens answer 410 SyncStateNotFound.
+What every delta shares, as Microsoft documents it (https://learn.microsoft.com/graph/delta-query-overview):
+- A round is the pages between two delta links: `@odata.nextLink` (a `$skiptoken`) while pages remain,
+  `@odata.deltaLink` (a `$deltatoken`) on the last one. The next round, from that delta link, reports what
+  changed since the round that issued it: new and changed items in full, items gone as
+  `{"id": ..., "@removed": {"reason": "deleted"}}`.
+- Pages hold `Prefer: odata.maxpagesize` items (answered in `Preference-Applied`), else the state's page size.
+- Query options a resource's delta does not take answer 400.
+- Tokens are opaque base64url text. They carry the mailbox's sync generation: `expire_delta_tokens` makes
+  every older token answer 410 SyncStateNotFound (the code real Exchange sends; the docs also name
+  `resyncRequired`, so clients treat any 410 as "start again"). A token is bound to its resource and its
+  container (folder, list): elsewhere it answers `Feed.scope_mismatch`.
 
-Recurring series, by default as Microsoft documents them: occurrences and exceptions with the same
-properties as calendarView, never the series master, a deleted occurrence as @removed
-(https://learn.microsoft.com/graph/api/event-delta: "the same properties you'd normally get from a
-GET /calendarView request"; beta's event-delta: "occurrences and exceptions of recurring series").
-GraphState.bare_occurrences_in_delta gives the shape public reports describe instead:
-- occurrences and exceptions bare: @odata.type, @odata.etag, id, seriesMasterId, type, start, end
-  (microsoftgraph/microsoft-graph-docs-contrib#34, microsoft-graph-docs#7632, #1716);
-- the series master is listed, whole, before its instances, and a change anywhere in a series (the master,
-  an exception, a cancelled occurrence) reports the master with every instance left in the window
-  (https://stackoverflow.com/questions/55641502);
-- a cancelled occurrence is not reported at all (the same question; microsoft-graph-docs PR #4501, "No
-  indication is given for a deleted occurrence").
+Exchange's awkward parts a feed switches on: a round whose first page is empty with a nextLink
+(`first_page_empty`), and pages that repeat the previous page's last item (`overlap`).
 """
 
 from __future__ import annotations
@@ -32,58 +25,176 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from simulators.graph import calendar, events, ids
 from simulators.graph.errors import GraphError, bad_request
-from simulators.graph.events_api import render_options, window
 from simulators.graph.http import GraphRequest, GraphResponse, json_response
-from simulators.graph.model import Instance, Mailbox
+from simulators.graph.model import Mailbox
 from simulators.graph.state import GraphState
-from simulators.graph.timezones import parse_offset
 
-_FORBIDDEN = ("$select", "$filter", "$expand", "$orderby", "$search", "$top", "$skip")
+Entry = tuple[Hashable, bool]
+"""(item key, removed?) in the order a round pages them out."""
 
 
 @dataclass
 class Snapshot:
+    """What the client was given by one round: the start of the next."""
+
+    feed: str
     mailbox_id: str
-    start: datetime
-    end: datetime
-    seen: dict[ids.ItemRef, str]
-    """Instance -> changeKey the client was given."""
-    seq: int
+    scope: dict[str, str]
+    seen: dict[Hashable, Any]
+    """Item key -> the version the client was given."""
+    options: dict[str, Any]
+    """The round's options (a window, a filter, an expansion), kept for the rounds that follow."""
+    memo: dict[str, Any]
+    """What the resource keeps beside (the mailbox's change sequence, for items created and gone since)."""
 
 
 @dataclass
 class Round:
+    feed: str
     mailbox_id: str
-    entries: list[tuple[ids.ItemRef, bool]]
-    """(instance, removed?) in the order they are paged out."""
+    scope: dict[str, str]
+    entries: list[Entry]
     next_snapshot: str
+    options: dict[str, Any]
 
 
-def _token(kind: str, ref: str, mb: Mailbox, start: datetime, end: datetime, offset: int = 0) -> str:
-    data = {
-        "k": kind,
-        "r": ref,
-        "g": mb.sync_generation,
-        "o": offset,
-        "w": [start.isoformat(), end.isoformat()],
+@dataclass(frozen=True)
+class Feed:
+    """One resource's delta, for one request."""
+
+    name: str
+    """The resource in error texts ("change tracking over events") and in its tokens."""
+    type_name: str
+    """The entity type: `@odata.context` is `Collection(type_name)`."""
+    forbidden: tuple[str, ...]
+    """Query options the resource's delta refuses with 400."""
+    scope: dict[str, str]
+    """The container the URL names (folder, list), bound into every token."""
+    options: Callable[[GraphRequest, dict[str, Any] | None], dict[str, Any]]
+    """A round's options: from its first request, or (from a delta link) carried on from the last round."""
+    entries: Callable[
+        [dict[str, Any], Snapshot | None], tuple[list[Entry], dict[Hashable, Any], dict[str, Any]]
+    ]
+    """(options, the last round's snapshot or None) -> the entries to page out, what is now seen, a memo."""
+    render: Callable[[GraphRequest, list[Entry], dict[str, Any]], tuple[list[dict[str, Any]], dict[str, str]]]
+    """One page's items and the headers to answer with."""
+    first_page_empty: Callable[[GraphState, bool], bool] = lambda _state, _initial: False
+    """(state, is this the initial round?) -> answer the round's first request with an empty page."""
+    overlap: bool = False
+    """Every page after the first repeats the previous page's last item (page size 2 or more)."""
+    scope_mismatch: int = 410
+    """The status of a token used on another container."""
+
+
+def changes(now: dict[Hashable, Any], old: Snapshot | None) -> list[Entry]:
+    """The plain round: everything on the first; then what changed version, and what is gone."""
+    if old is None:
+        return [(key, False) for key in now]
+    entries: list[Entry] = [(key, False) for key, version in now.items() if old.seen.get(key) != version]
+    entries += [(key, True) for key in old.seen if key not in now]
+    return entries
+
+
+def serve(state: GraphState, req: GraphRequest, mb: Mailbox, feed: Feed) -> GraphResponse:
+    for name in feed.forbidden:
+        if name in req.query:
+            raise bad_request(
+                f"The query parameter '{name}' is not supported with change tracking over {feed.name}."
+            )
+    if "$skiptoken" in req.query:
+        data = _read_token(req.query["$skiptoken"], mb, feed, "skip")
+        rnd = state.delta_rounds.get(data["r"])
+        if not isinstance(rnd, Round) or not _ours(rnd, feed, mb):
+            raise _gone()
+        return _page(state, req, mb, feed, rnd, data["r"], data["o"])
+    old: Snapshot | None = None
+    if "$deltatoken" in req.query:
+        data = _read_token(req.query["$deltatoken"], mb, feed, "delta")
+        found = state.delta_snapshots.get(data["r"])
+        if not isinstance(found, Snapshot) or not _ours(found, feed, mb):
+            raise _gone()
+        old = found
+    options = feed.options(req, old.options if old else None)
+    entries, seen, memo = feed.entries(options, old)
+    snapshot_id, round_id = uuid.uuid4().hex, uuid.uuid4().hex
+    state.delta_snapshots[snapshot_id] = Snapshot(feed.name, mb.user.id, feed.scope, seen, options, memo)
+    rnd = Round(feed.name, mb.user.id, feed.scope, entries, snapshot_id, options)
+    state.delta_rounds[round_id] = rnd
+    if feed.first_page_empty(state, old is None):
+        value, headers = feed.render(req, [], options)
+        return _answer(req, feed, value, headers, "nextLink", _token(feed, "skip", round_id, mb))
+    return _page(state, req, mb, feed, rnd, round_id, 0)
+
+
+def _page(
+    state: GraphState, req: GraphRequest, mb: Mailbox, feed: Feed, rnd: Round, round_id: str, offset: int
+) -> GraphResponse:
+    size = req.prefer.max_page_size or state.page_size
+    repeat = feed.overlap and offset > 0 and size >= 2  # clients must tolerate repeats
+    take = size - 1 if repeat else size
+    chosen = rnd.entries[offset - 1 if repeat else offset : offset + take]
+    value, headers = feed.render(req, chosen, rnd.options)
+    if offset + take < len(rnd.entries):
+        token = _token(feed, "skip", round_id, mb, offset + take)
+        return _answer(req, feed, value, headers, "nextLink", token)
+    return _answer(req, feed, value, headers, "deltaLink", _token(feed, "delta", rnd.next_snapshot, mb))
+
+
+def _answer(
+    req: GraphRequest,
+    feed: Feed,
+    value: list[dict[str, Any]],
+    headers: dict[str, str],
+    link_kind: str,
+    token: str,
+) -> GraphResponse:
+    name = "$skiptoken" if link_kind == "nextLink" else "$deltatoken"
+    body = {
+        "@odata.context": f"{req.base_url}/$metadata#Collection({feed.type_name})",
+        f"@odata.{link_kind}": req.link(*req.segments[:-1], "delta", query=f"{name}={token}"),
+        "value": value,
     }
+    if req.prefer.max_page_size:
+        applied = [headers.get("Preference-Applied"), f"odata.maxpagesize={req.prefer.max_page_size}"]
+        headers = {**headers, "Preference-Applied": ", ".join(filter(None, applied))}
+    return json_response(200, body, headers)
+
+
+def _ours(found: Snapshot | Round, feed: Feed, mb: Mailbox) -> bool:
+    return found.feed == feed.name and found.mailbox_id == mb.user.id and found.scope == feed.scope
+
+
+def _gone() -> GraphError:
+    return GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
+
+
+def _token(feed: Feed, kind: str, ref: str, mb: Mailbox, offset: int = 0) -> str:
+    data = {"k": kind, "n": feed.name, "r": ref, "g": mb.sync_generation, "o": offset, "s": feed.scope}
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _read_token(raw: str, mb: Mailbox, kind: str) -> dict[str, Any]:
+def _read_token(raw: str, mb: Mailbox, feed: Feed, kind: str) -> dict[str, Any]:
     try:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(data, dict) or data.get("k") != kind:
-            raise ValueError("wrong token kind")
-        parse_offset(data["w"][0])
-    except (ValueError, KeyError, IndexError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        if (
+            not isinstance(data, dict)
+            or data.get("k") != kind
+            or data.get("n") != feed.name
+            or not isinstance(data.get("r"), str)
+            or not isinstance(data.get("o"), int)
+        ):
+            raise ValueError("not a token of this feed")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise bad_request("The delta or skip token is not valid.", "ErrorInvalidUrlQuery") from exc
+    if data.get("s") != feed.scope:
+        if feed.scope_mismatch == 410:
+            raise _gone()
+        raise bad_request("The delta or skip token belongs to another container.", "ErrorInvalidUrlQuery")
     if data.get("g") != mb.sync_generation:
         raise GraphError(
             410,
@@ -92,131 +203,3 @@ def _read_token(raw: str, mb: Mailbox, kind: str) -> dict[str, Any]:
             f"[highest={mb.sync_generation}].",
         )
     return data
-
-
-_BARE = ("@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end")
-
-
-def _view(mb: Mailbox, start: datetime, end: datetime, *, masters: bool) -> dict[ids.ItemRef, Instance]:
-    rows: list[Instance] = []
-    for ev in mb.events.values():
-        found = events.instances_in(ev, start, end)
-        if masters and ev.recurrence is not None and found:
-            rows.append(calendar.whole(ev))
-        rows.extend(found)
-    rows.sort(key=lambda row: (row.start, row.occurrence is not None))  # a master before its first instance
-    return {events.instance_ref(row): row for row in rows}
-
-
-def _delta_key(inst: Instance) -> str:
-    """The version a round compares; a reported master changes with anything in its series."""
-    key = events.instance_change_key(inst)
-    return f"{key}/{inst.master.seq}" if inst.occurrence is None and inst.master.recurrence else key
-
-
-def _cancelled(mb: Mailbox, ref: ids.ItemRef) -> bool:
-    master = mb.events.get(ref.key)
-    return master is not None and ref.occurrence is not None and ref.occurrence in master.cancelled
-
-
-def delta(state: GraphState, req: GraphRequest, mb: Mailbox) -> GraphResponse:
-    for name in _FORBIDDEN:
-        if name in req.query:
-            raise bad_request(
-                f"The query parameter '{name}' is not supported with change tracking over events."
-            )
-    if "$skiptoken" in req.query:
-        return _page(state, req, mb, _read_token(req.query["$skiptoken"], mb, "skip"))
-    if "$deltatoken" in req.query:
-        data = _read_token(req.query["$deltatoken"], mb, "delta")
-        snapshot = state.delta_snapshots.get(data["r"])
-        if not isinstance(snapshot, Snapshot) or snapshot.mailbox_id != mb.user.id:
-            raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
-        return _start_round(state, req, mb, snapshot.start, snapshot.end, snapshot)
-    start, end = window(req)
-    return _start_round(state, req, mb, start, end, None)
-
-
-def _start_round(
-    state: GraphState, req: GraphRequest, mb: Mailbox, start: datetime, end: datetime, old: Snapshot | None
-) -> GraphResponse:
-    bare = state.bare_occurrences_in_delta
-    view = _view(mb, start, end, masters=bare)
-    seen = {ref: _delta_key(row) for ref, row in view.items()}
-    entries: list[tuple[ids.ItemRef, bool]]
-    if old is None:
-        entries = [(ref, False) for ref in view]
-    else:
-        changed = {ref for ref, key in seen.items() if old.seen.get(ref) != key}
-        series = {ref.key for ref in changed if ref.occurrence is None} if bare else set()
-        entries = [(ref, False) for ref in view if ref in changed or ref.key in series]
-        entries += [(ref, True) for ref in old.seen if ref not in view and not (bare and _cancelled(mb, ref))]
-        known_keys = {ref.key for ref in old.seen} | {ref.key for ref in view}
-        entries += [
-            (ids.ItemRef(ev.key), True)
-            for ev in mb.events.values()
-            if ev.seq > old.seq and ev.key not in known_keys
-        ]
-        entries += [
-            (ids.ItemRef(key), True)
-            for key, seq in mb.tombstones.items()
-            if seq > old.seq and key not in known_keys
-        ]
-    snapshot_id = uuid.uuid4().hex
-    state.delta_snapshots[snapshot_id] = Snapshot(mb.user.id, start, end, seen, mb.seq)
-    round_id = uuid.uuid4().hex
-    state.delta_rounds[round_id] = Round(mb.user.id, entries, snapshot_id)
-    if not state.empty_first_delta_page:
-        return _page(state, req, mb, {"r": round_id, "o": 0, "w": [start.isoformat(), end.isoformat()]})
-    link = req.link(
-        *req.segments[:-1], "delta", query="$skiptoken=" + _token("skip", round_id, mb, start, end)
-    )
-    _opts, applied = render_options(req, allow_query=False)
-    return json_response(200, _body(req, [], link, "nextLink"), applied)
-
-
-def _page(state: GraphState, req: GraphRequest, mb: Mailbox, data: dict[str, Any]) -> GraphResponse:
-    rnd = state.delta_rounds.get(data["r"])
-    if not isinstance(rnd, Round) or rnd.mailbox_id != mb.user.id:
-        raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
-    opts, applied = render_options(req, allow_query=False)
-    size = req.prefer.max_page_size or state.page_size
-    if req.prefer.max_page_size:
-        applied["Preference-Applied"] = ", ".join(
-            filter(None, [applied.get("Preference-Applied"), f"odata.maxpagesize={size}"])
-        )
-    offset = int(data["o"])
-    repeat = offset > 0 and size >= 2
-    take = size - 1 if repeat else size
-    chosen = rnd.entries[offset - 1 if repeat else offset : offset + take]
-    value = [_item(mb, ref, removed, opts, bare=state.bare_occurrences_in_delta) for ref, removed in chosen]
-    start, end = parse_offset(data["w"][0]), parse_offset(data["w"][1])
-    segments = [*req.segments[:-1], "delta"]
-    if offset + take < len(rnd.entries):
-        token = _token("skip", data["r"], mb, start, end, offset + take)
-        return json_response(
-            200, _body(req, value, req.link(*segments, query="$skiptoken=" + token), "nextLink"), applied
-        )
-    token = _token("delta", rnd.next_snapshot, mb, start, end)
-    return json_response(
-        200, _body(req, value, req.link(*segments, query="$deltatoken=" + token), "deltaLink"), applied
-    )
-
-
-def _item(
-    mb: Mailbox, ref: ids.ItemRef, removed: bool, opts: events.RenderOptions, *, bare: bool
-) -> dict[str, Any]:
-    inst = None if removed else events.find(mb, ref)
-    event_id = ids.encode(ref, immutable=opts.immutable)
-    if inst is None:
-        return {"@odata.type": "#microsoft.graph.event", "id": event_id, "@removed": {"reason": "deleted"}}
-    item = {"@odata.type": "#microsoft.graph.event", **events.render(mb, inst, opts)}
-    return {k: item[k] for k in _BARE} if bare and inst.occurrence is not None else item
-
-
-def _body(req: GraphRequest, value: list[dict[str, Any]], link: str, kind: str) -> dict[str, Any]:
-    return {
-        "@odata.context": f"{req.base_url}/$metadata#Collection(event)",
-        f"@odata.{kind}": link,
-        "value": value,
-    }

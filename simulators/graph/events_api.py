@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from simulators.graph import calendar, events, ids, odata
+from simulators.graph import calendar, events, ids, odata, paging
 from simulators.graph.errors import GraphError, bad_request, check_if_match, not_found
-from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
+from simulators.graph.http import GraphRequest, GraphResponse, json_response
 from simulators.graph.model import Instance, Mailbox
 from simulators.graph.state import GraphState
 from simulators.graph.timezones import parse_offset, resolve_zone
@@ -21,7 +21,6 @@ EVENT_PROPS = {
     "responseStatus", "body", "start", "end", "location", "locations", "recurrence", "attendees", "organizer",
     "onlineMeeting", "originalStart",
 }  # fmt: skip
-_DEFAULT_TOP = 10  # Graph's default page size for event collections
 
 
 def render_options(
@@ -109,28 +108,14 @@ def _page(
     req: GraphRequest, mb: Mailbox, rows: list[Instance], segments: list[str], tail: str
 ) -> GraphResponse:
     opts, applied = render_options(req)
-    top = _number(req, "$top", _DEFAULT_TOP)
-    skip = _number(req, "$skip", 0)
-    page = rows[skip : skip + top]
+    chosen, next_link = paging.page(req, rows, segments)
     body: dict[str, Any] = {
         "@odata.context": _context(req, mb, tail, opts),
-        "value": [events.render(mb, row, opts) for row in page],
+        "value": [events.render(mb, row, opts) for row in chosen],
     }
-    if skip + top < len(rows):
-        kept = {k: v for k, v in req.query.items() if k not in ("$top", "$skip")}
-        body["@odata.nextLink"] = req.link(
-            *segments, query=encode_query({**kept, "$top": str(top), "$skip": str(skip + top)})
-        )
+    if next_link is not None:
+        body["@odata.nextLink"] = next_link
     return json_response(200, body, applied)
-
-
-def _number(req: GraphRequest, name: str, default: int) -> int:
-    raw = req.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or (name == "$top" and not 1 <= int(raw) <= 1000):
-        raise bad_request(f"Invalid value '{raw[:20]}' for query option {name}.", "ErrorInvalidUrlQuery")
-    return int(raw)
 
 
 def list_events(req: GraphRequest, mb: Mailbox) -> GraphResponse:

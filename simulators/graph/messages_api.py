@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulators.graph import messages_delta, odata
+from simulators.graph import messages_delta, odata, paging
 from simulators.graph import messages_store as mail
 from simulators.graph.errors import GraphError, bad_request
-from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
+from simulators.graph.http import GraphRequest, GraphResponse, json_response
 from simulators.graph.model import Mailbox
 from simulators.graph.state import GraphState
-
-_DEFAULT_TOP = 10
 
 
 def render_options(req: GraphRequest, *, allow_expand: bool = True) -> tuple[mail.Render, dict[str, str]]:
@@ -157,29 +155,17 @@ def _entity(
     }
 
 
-def _number(req: GraphRequest, name: str, default: int) -> int:
-    raw = req.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or (name == "$top" and not 1 <= int(raw) <= 1000):
-        raise bad_request(f"Invalid value '{raw[:20]}' for query option {name}.", "ErrorInvalidUrlQuery")
-    return int(raw)
-
-
 def _page(req: GraphRequest, mb: Mailbox, store: mail.MailStore, rows: list[mail.Message]) -> GraphResponse:
     opts, applied = render_options(req)
     if "$filter" in req.query:
         predicate = odata.parse_filter(req.query["$filter"])
         rows = [m for m in rows if predicate(mail.filter_view(store, m))]
     rows.sort(key=lambda m: (m.received, m.key), reverse=True)  # newest first, as Outlook lists them
-    top, skip = _number(req, "$top", _DEFAULT_TOP), _number(req, "$skip", 0)
+    chosen, next_link = paging.page(req, rows)
     body: dict[str, Any] = {
         "@odata.context": _context(req, mb, "messages"),
-        "value": [mail.render_message(store, m, opts) for m in rows[skip : skip + top]],
+        "value": [mail.render_message(store, m, opts) for m in chosen],
     }
-    if skip + top < len(rows):
-        kept = {k: v for k, v in req.query.items() if k not in ("$top", "$skip")}
-        body["@odata.nextLink"] = req.link(
-            *req.segments, query=encode_query({**kept, "$top": str(top), "$skip": str(skip + top)})
-        )
+    if next_link is not None:
+        body["@odata.nextLink"] = next_link
     return json_response(200, body, applied)

@@ -75,8 +75,6 @@ class MailStore:
     """Deleted message key -> (its folder, change sequence of the delete)."""
     patches: list[dict[str, Any]] = field(default_factory=list)
     """Every PATCH body received for a message (tests check that the product writes the least)."""
-    delta_snapshots: dict[str, Any] = field(default_factory=dict)
-    delta_rounds: dict[str, Any] = field(default_factory=dict)
 
 
 def store_for(state: GraphState, mb: Mailbox) -> MailStore:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulators.graph import delta, events_api, todo_api, users_api
+from simulators.graph import events_api, events_delta, todo_api, users_api
 from simulators.graph.errors import GraphError, bad_request
 from simulators.graph.http import GraphRequest, GraphResponse
 from simulators.graph.model import Mailbox
@@ -85,7 +85,7 @@ def _mailbox_route(state: GraphState, req: GraphRequest, mb: Mailbox, rest: list
             raise _unknown_segment(rest[1])
         if method != "GET":
             raise _method_not_allowed()
-        return delta.delta(state, req, mb) if len(rest) == 2 else events_api.calendar_view(req, mb)
+        return events_delta.delta(state, req, mb) if len(rest) == 2 else events_api.calendar_view(req, mb)
     if rest[0] in ("contactFolders", "contacts"):
         from simulators.graph import contacts_api
 

@@ -334,9 +334,6 @@ class TodoTenant:
     def __init__(self, state: GraphState) -> None:
         self._state = state
         self._mailboxes: dict[str, MailboxTodo] = {}
-        # Delta bookkeeping of todo_api: snapshot id -> (list key, {task key: version}); round id -> entries.
-        self.snapshots: dict[str, tuple[bytes, dict[bytes, int]]] = {}
-        self.rounds: dict[str, tuple[bytes, list[tuple[bytes, bool]], str]] = {}
         # "ignore" (the default) promises nothing Microsoft does not document: the write lands whatever
         # etag it names. "honour": a stale etag answers 412; "reject": any If-Match answers 400.
         self.if_match: IfMatchMode = "ignore"

@@ -1,26 +1,25 @@
 """To Do endpoints under /users/{id}/todo: lists, tasks, linkedResources and per-list task delta.
 
-Delta (GET .../lists/{id}/tasks/delta) works per list, like the real service: the first page of an
+Delta (GET .../lists/{id}/tasks/delta; rounds, pages and tokens: `delta.py`) works per list, like the real
+service: the first page of an
 initial round is empty with a nextLink; a later round lists tasks created or changed since the
 round that issued the token, and tasks deleted or moved to another list as
 `{"id": ..., "@removed": {"reason": "deleted"}}`. Tokens carry the mailbox's sync generation
 (`GraphState.expire_delta_tokens` makes them answer 410) and the list (a deleted list answers 404).
 Delta takes `$expand=linkedResources` (kept for the whole round, in its tokens); other query options give
-400. Lists and tasks accept `$top`/`$skip`; task reads accept `$expand=linkedResources` and `$filter` (the
+400. Lists and tasks accept `$top`/`$skip` (`paging.py`); task reads accept `$expand=linkedResources` and `$filter` (the
 stand-in's OData subset).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
+from collections.abc import Hashable
 from typing import Any
 
-from simulators.graph import odata
+from simulators.graph import odata, paging
+from simulators.graph.delta import Entry, Feed, Snapshot, changes, serve
 from simulators.graph.errors import GraphError, bad_request
-from simulators.graph.http import GraphRequest, GraphResponse, encode_query, json_response
+from simulators.graph.http import GraphRequest, GraphResponse, json_response
 from simulators.graph.model import Mailbox
 from simulators.graph.state import GraphState
 from simulators.graph.todo import (
@@ -36,7 +35,6 @@ from simulators.graph.todo import (
     task_id,
 )
 
-_DEFAULT_TOP = 10
 _DELTA_FORBIDDEN = ("$select", "$filter", "$orderby", "$search", "$top", "$skip")
 
 
@@ -198,103 +196,55 @@ def _entity(req: GraphRequest, mb: Mailbox, tail: str, body: dict[str, Any]) -> 
 
 
 def _collection(req: GraphRequest, mb: Mailbox, tail: str, rows: list[dict[str, Any]]) -> GraphResponse:
-    try:
-        top = int(req.query.get("$top", _DEFAULT_TOP))
-        skip = int(req.query.get("$skip", 0))
-    except ValueError as exc:
-        raise bad_request("Invalid $top or $skip value.", "BadRequest") from exc
-    if top < 1 or skip < 0:
-        raise bad_request("Invalid $top or $skip value.", "BadRequest")
+    chosen, next_link = paging.page(req, rows)
     body: dict[str, Any] = {
         "@odata.context": f"{req.base_url}/$metadata#users('{mb.user.id}')/{tail}",
-        "value": rows[skip : skip + top],
+        "value": chosen,
     }
-    if skip + top < len(rows):
-        options = {k: v for k, v in req.query.items() if k not in ("$skip", "$top")}
-        options.update({"$top": str(top), "$skip": str(skip + top)})
-        body["@odata.nextLink"] = req.link(*req.segments, query=encode_query(options))
+    if next_link is not None:
+        body["@odata.nextLink"] = next_link
     return json_response(200, body)
 
 
 # ---- delta -------------------------------------------------------------------------------------------------
 
 
-def _token(kind: str, ref: str, mb: Mailbox, list_key: bytes, offset: int = 0, *, expand: bool) -> str:
-    # The round's query options travel in its tokens, as Graph encodes them (todotask-delta.md).
-    data = {"k": kind, "r": ref, "g": mb.sync_generation, "o": offset, "l": list_key.hex(), "x": expand}
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _read_token(raw: str, mb: Mailbox, kind: str, list_key: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(data, dict) or data.get("k") != kind or not isinstance(data.get("o"), int):
-            raise ValueError("wrong token kind")
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise bad_request("The delta or skip token is not valid.", "ErrorInvalidUrlQuery") from exc
-    if data.get("l") != list_key.hex():
-        raise bad_request("The delta or skip token belongs to another list.", "ErrorInvalidUrlQuery")
-    if data.get("g") != mb.sync_generation:
-        raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
-    return data
-
-
 def _delta(state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoList) -> GraphResponse:
-    todo = state.todo
-    for name in _DELTA_FORBIDDEN:
-        if name in req.query:
-            raise bad_request(
-                f"The query parameter '{name}' is not supported with change tracking over tasks."
-            )
     # "Delta query support $select, $top, and $expand for todoTask" (todotask-delta.md); of those the
-    # stand-in takes $expand=linkedResources, given on the round's first request or repeated later.
-    expand = _expand(req)
-    if "$skiptoken" in req.query:
-        data = _read_token(req.query["$skiptoken"], mb, "skip", todo_list.key)
-        return _page(state, req, mb, todo_list, data, expand or data.get("x") is True)
-    seen_before: dict[bytes, int] | None = None
-    if "$deltatoken" in req.query:
-        data = _read_token(req.query["$deltatoken"], mb, "delta", todo_list.key)
-        expand = expand or data.get("x") is True
-        snapshot = todo.snapshots.get(str(data["r"]))
-        if snapshot is None or snapshot[0] != todo_list.key:
-            raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
-        seen_before = snapshot[1]
-    now_seen = {key: task.version for key, task in todo_list.tasks.items()}
-    if seen_before is None:
-        entries = [(key, False) for key in now_seen]
-    else:
-        entries = [(key, False) for key, version in now_seen.items() if seen_before.get(key) != version]
-        entries += [(key, True) for key in seen_before if key not in now_seen]
-    snapshot_id, round_id = uuid.uuid4().hex, uuid.uuid4().hex
-    todo.snapshots[snapshot_id] = (todo_list.key, now_seen)
-    todo.rounds[round_id] = (todo_list.key, entries, snapshot_id)
-    if seen_before is None:
+    # stand-in takes $expand=linkedResources, given on the round's first request or repeated later, and
+    # kept for the rounds that follow (Graph encodes a round's query options in its tokens).
+    def options(req: GraphRequest, last: dict[str, Any] | None) -> dict[str, Any]:
+        return {"expand": _expand(req) or bool(last and last["expand"])}
+
+    def entries(
+        _opts: dict[str, Any], old: Snapshot | None
+    ) -> tuple[list[Entry], dict[Hashable, Any], dict[str, Any]]:
+        now: dict[Hashable, Any] = {key: task.version for key, task in todo_list.tasks.items()}
+        return changes(now, old), now, {}
+
+    def render(
+        req: GraphRequest, chosen: list[Entry], opts: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        expand = _expand(req) or opts["expand"]
+        return [_delta_item(todo_list, key, removed, expand) for key, removed in chosen], {}
+
+    feed = Feed(
+        name="tasks",
+        type_name="todoTask",
+        forbidden=_DELTA_FORBIDDEN,
+        scope={"list": todo_list.key.hex()},
+        options=options,
+        entries=entries,
+        render=render,
         # As often seen on a first request: an empty page that only points onwards.
-        link = _delta_link(req, "$skiptoken", _token("skip", round_id, mb, todo_list.key, expand=expand))
-        return json_response(200, _delta_body(req, [], "nextLink", link))
-    return _page(state, req, mb, todo_list, {"r": round_id, "o": 0}, expand)
+        first_page_empty=lambda _state, initial: initial,
+        scope_mismatch=400,
+    )
+    return serve(state, req, mb, feed)
 
 
-def _page(
-    state: GraphState, req: GraphRequest, mb: Mailbox, todo_list: TodoList, data: dict[str, Any], expand: bool
-) -> GraphResponse:
-    found = state.todo.rounds.get(str(data["r"]))
-    if found is None or found[0] != todo_list.key:
-        raise GraphError(410, "SyncStateNotFound", "The sync state generation is not found.")
-    _list_key, entries, snapshot_id = found
-    size = req.prefer.max_page_size or state.page_size
-    offset = int(data["o"])
-    chosen = entries[offset : offset + size]
-    value = [_delta_item(todo_list, key, removed, expand) for key, removed in chosen]
-    if offset + size < len(entries):
-        token = _token("skip", str(data["r"]), mb, todo_list.key, offset + size, expand=expand)
-        return json_response(200, _delta_body(req, value, "nextLink", _delta_link(req, "$skiptoken", token)))
-    link = _delta_link(req, "$deltatoken", _token("delta", snapshot_id, mb, todo_list.key, expand=expand))
-    return json_response(200, _delta_body(req, value, "deltaLink", link))
-
-
-def _delta_item(todo_list: TodoList, key: bytes, removed: bool, expand: bool) -> dict[str, Any]:
+def _delta_item(todo_list: TodoList, key: Hashable, removed: bool, expand: bool) -> dict[str, Any]:
+    assert isinstance(key, bytes)
     task = None if removed else todo_list.tasks.get(key)
     if task is None:
         return {
@@ -303,18 +253,6 @@ def _delta_item(todo_list: TodoList, key: bytes, removed: bool, expand: bool) ->
             "@removed": {"reason": "deleted"},
         }
     return render_task(task, expand_linked=expand)
-
-
-def _delta_link(req: GraphRequest, name: str, token: str) -> str:
-    return req.link(*req.segments[:-1], "delta", query=f"{name}={token}")
-
-
-def _delta_body(req: GraphRequest, value: list[dict[str, Any]], kind: str, link: str) -> dict[str, Any]:
-    return {
-        "@odata.context": f"{req.base_url}/$metadata#Collection(todoTask)",
-        f"@odata.{kind}": link,
-        "value": value,
-    }
 
 
 __all__ = ["list_id", "route"]
