@@ -119,7 +119,7 @@ class Settings(BaseModel):
     conflict_policy: ConflictPolicyName
     window_days_back: int = Field(ge=0, le=3650)
     window_days_ahead: int = Field(ge=1, le=3650)
-    # How far behind its watermark each F&O feed reads again (kinds/keys.feed_watermark): it must cover the
+    # How far behind its watermark each F&O feed reads again (runtime/keys.feed_watermark): it must cover the
     # longest transaction plus how far F&O's clock may be behind ours; rows read again are dropped by version.
     fno_overlap_seconds: int = Field(ge=0, le=86400)
     parent_links_collection: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")

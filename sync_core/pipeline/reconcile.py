@@ -213,7 +213,7 @@ def _differs(listed: str | None, held: str) -> bool:
     if listed is None:
         return False
     if "|" in held and "|" not in listed:
-        # An F&O version is "stamp|etag" (kinds/keys.row_version); should a listing come without the
+        # An F&O version is "stamp|etag" (runtime/keys.row_version); should a listing come without the
         # row's etag, its stamp alone is compared rather than every item queued each time.
         return listed != held.split("|", 1)[0]
     return listed != held

@@ -1,7 +1,7 @@
 """An F&O edit made in the same second as the product's own write is not taken for that write's echo.
 
 F&O's edit stamps have whole seconds; the product tells its own write from a user's edit by the row's
-`@odata.etag` as well (kinds/keys.row_version). The tenant clock stands still here, so every write and
+`@odata.etag` as well (runtime/keys.row_version). The tenant clock stands still here, so every write and
 edit below carries the same stamp."""
 
 from __future__ import annotations
