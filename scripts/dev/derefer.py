@@ -1,21 +1,26 @@
-"""Rewrite references to documents outside the repository in the *.py files, and strip construction markers.
+"""Rewrite references to documents outside the repository in the *.py files, strip construction markers,
+and point imports at the modules that moved.
 
 The product's specification used to live outside the repository ("SPEC 3.4", "SPEC.md 7", "DESIGN.md",
 "../shared/..."); it is now docs/spec.md with the same section numbers, and the README's long sections moved
-into docs/. Run from the repository root:
+into docs/. To break the import cycles between packages (tests/test_import_layers.py), what every job shares
+moved from pipeline/ and kinds/ to runtime/, the token source to auth.py and the notification endpoints to
+webhook.py (`MOVED_MODULES`, `MOVED_NAMES`): code written against the old places is pointed at the new ones.
+Run from the repository root:
 
     .venv/bin/python scripts/dev/derefer.py            # rewrite, print every change
     .venv/bin/python scripts/dev/derefer.py --check    # print what it would change; exit 1 if anything
 
-It prints each change as `path:line: old -> new`, runs `ruff format` on the files it changed (a longer string
-can pass the line length), then lists every reference it leaves alone because rewriting it is not mechanical
-(say those by hand). Running it twice changes nothing the second time.
+It prints each change as `path:line: old -> new`, lets ruff sort the imports and format the files it changed
+(a longer string can pass the line length), then lists everything it leaves alone because rewriting it is not
+mechanical (say those by hand). Running it twice changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -63,10 +68,47 @@ README_REF = re.compile(
     + r")"
 )
 
+# Modules that moved, by dotted name (imports, mock.patch strings, comments).
+MOVED_MODULES = {
+    "sync_core.pipeline.context": "sync_core.runtime.context",
+    "sync_core.pipeline.report": "sync_core.runtime.report",
+    "sync_core.pipeline.messages": "sync_core.runtime.messages",
+    "sync_core.pipeline.queues": "sync_core.runtime.queues",
+    "sync_core.pipeline.owner": "sync_core.runtime.owner",
+    "sync_core.kinds.base": "sync_core.runtime.kind",
+    "sync_core.kinds.keys": "sync_core.runtime.keys",
+    "sync_core.exchange.auth": "sync_core.auth",
+    "sync_core.notifications.http": "sync_core.webhook",
+}
+MODULE_REF = re.compile(r"\b(" + "|".join(re.escape(m) for m in MOVED_MODULES) + r")\b")
+# The `from PACKAGE import module` forms of the same moves.
+MOVED_FROM: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^(\s*)from sync_core\.pipeline import owner$"), r"\1from sync_core.runtime import owner"),
+    (re.compile(r"^(\s*)from \.auth import "), r"\1from sync_core.auth import "),
+    (
+        re.compile(r"^(\s*)from sync_core\.notifications import http as (\w+)$"),
+        r"\1from sync_core import webhook as \2",
+    ),
+]
+# Functions that moved to another module: (old module, name) -> new module.
+MOVED_NAMES = {
+    ("sync_core.pipeline.scan", "exchange_cursor_name"): "sync_core.runtime.keys",
+    ("sync_core.pipeline.scan", "fno_cursor_name"): "sync_core.runtime.keys",
+    ("sync_core.pipeline.handlers", "is_permanent"): "sync_core.runtime.failures",
+    ("sync_core.pipeline.valve", "existing_activity_keys"): "sync_core.kinds.activity_feed",
+    ("sync_core.app", "storage_credential"): "sync_core.auth",
+}
+ONE_LINE_IMPORT = re.compile(r"^(?P<indent>\s*)from (?P<module>sync_core[\w.]*) import (?P<names>[\w, ]+)$")
+
 # What is still worth a look after the rewrite.
 LEFT = re.compile(
     r"\bSPEC\b|\bDESIGN\b|\.\./shared|/work/shared|\b[Ii]ssues? \d+|\bREADME\b(?!\.md in this folder)"
+    r"|from sync_core\.pipeline import .*\bowner\b"
 )
+# A moved name in a parenthesised import from its old home: not taken apart, listed.
+OLD_HOMES = {module for module, _name in MOVED_NAMES}
+OPEN_IMPORT = re.compile(r"^\s*from (?P<module>sync_core[\w.]*) import \($")
+MOVED_NAME = re.compile(r"\b(" + "|".join(sorted({name for _m, name in MOVED_NAMES})) + r")\b")
 
 
 def _spec(m: re.Match[str]) -> str:
@@ -95,10 +137,33 @@ REWRITES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
 ]
 
 
+def move_names(line: str) -> str:
+    """A one-line `from M import a, b` naming moved functions is split by where each name lives now."""
+    match = ONE_LINE_IMPORT.match(line.rstrip("\n"))
+    if match is None or match.group("module") not in OLD_HOMES:
+        return line
+    module, indent = match.group("module"), match.group("indent")
+    names = [name.strip() for name in match.group("names").split(",") if name.strip()]
+    homes = {name: MOVED_NAMES.get((module, name), module) for name in names}
+    if all(home == module for home in homes.values()):
+        return line
+    return "".join(
+        f"{indent}from {home} import {', '.join(n for n in names if homes[n] == home)}\n"
+        for home in dict.fromkeys(homes.values())
+    )
+
+
+def move_modules(line: str) -> str:
+    line = MODULE_REF.sub(lambda m: MOVED_MODULES[m.group(1)], line)
+    for pattern, repl in MOVED_FROM:
+        line = pattern.sub(repl, line)
+    return move_names(line)
+
+
 def rewrite_line(line: str) -> str:
     for pattern, repl in REWRITES:
         line = pattern.sub(repl, line)
-    return line
+    return move_modules(line)
 
 
 def python_files(root: Path) -> list[Path]:
@@ -125,22 +190,35 @@ def main(argv: list[str] | None = None) -> int:
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines(keepends=True)
         new_lines = []
+        inside: str | None = None  # the module of the parenthesised import being read
         for number, line in enumerate(lines, 1):
             new = rewrite_line(line)
             rel = path.relative_to(root)
             if new != line:
                 changed += 1
                 print(f"{rel}:{number}: {line.strip()}\n    -> {new.strip()}")
-            if LEFT.search(new):
+            opened = OPEN_IMPORT.match(new)
+            if opened:
+                inside = opened.group("module")
+            elif inside is not None and new.strip().startswith(")"):
+                inside = None
+            moved_here = inside in OLD_HOMES and MOVED_NAME.search(new)
+            if LEFT.search(new) or moved_here:
                 left.append(f"{rel}:{number}: {new.strip()}")
             new_lines.append(new)
         if not args.check and new_lines != lines:
             path.write_text("".join(new_lines), encoding="utf-8")
             written.append(path)
     if written:
-        # Longer strings can pass the line length: let the formatter wrap the code it owns.
-        ruff = root / ".venv" / "bin" / "ruff"
-        subprocess.run([str(ruff) if ruff.exists() else "ruff", "format", *map(str, written)], check=False)
+        # Split imports want sorting, longer strings may pass the line length: ruff tidies what it owns.
+        found = [root / ".venv" / "bin" / "ruff", SELF.parents[2] / ".venv" / "bin" / "ruff"]
+        command = next((str(p) for p in found if p.exists()), shutil.which("ruff"))
+        files = [str(path) for path in written]
+        if command is None:
+            print("ruff not found: run `ruff check --fix --select I` and `ruff format` on the changed files")
+        else:
+            subprocess.run([command, "check", "--fix", "--select", "I", "--quiet", *files], check=False)
+            subprocess.run([command, "format", *files], check=False)
     verb = "would change" if args.check else "changed"
     print(f"\n{verb} {changed} line(s)")
     if left:
