@@ -5,7 +5,7 @@ over (up to host.json's batchSize of 16 at once on one event loop, as the Python
 functions), state in Azure Table Storage (Azurite). The tables and queues exist beforehand, as the
 deployment creates them (infra/modules/storage.bicep). A first sync and its echo set the tenant up; then
 idle cycles (timer, scans, nothing changed) are measured twice: with the instance's services kept across
-executions (the product) and opened for every message (as before issue 20), for comparison. Counted:
+executions (the product) and opened for every message (as an earlier version did), for comparison. Counted:
 every Table and Queue request each execution sends, Create Table among them, and the event loop thread's
 CPU (the stand-ins run in threads of their own, Azurite in a process of its own)."""
 
@@ -36,7 +36,7 @@ from sync_core.pipeline.handlers import handle_message
 from sync_core.runtime.messages import decode
 from sync_core.settings import Settings
 
-TABLE_REQUESTS_PER_IDLE_SCAN = 5  # issue 20's target
+TABLE_REQUESTS_PER_IDLE_SCAN = 5  # the target in docs/performance.md section 6
 BATCH = 16  # host.json extensions.queues.batchSize
 STAND_IN_LAG = timedelta(hours=1)
 
@@ -101,7 +101,8 @@ class FunctionsHost:
 
 
 async def _opened_per_message(body: bytes, dequeue_count: int) -> None:
-    """What every queue execution did before issue 20: its own store, clients and queues."""
+    """What every queue execution did when services were not kept per instance: its own store, clients
+    and queues."""
     settings = functions.settings()
     queues = storage_queues(settings)
     try:

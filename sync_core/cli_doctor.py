@@ -1,5 +1,5 @@
-"""`python -m sync_core doctor [--mailbox ADDRESS] [--json]`: check the installation online (README,
-"Administrator: check the installation with doctor")."""
+"""`python -m sync_core doctor [--mailbox ADDRESS] [--json]`: check the installation online (docs/admin-guide.md,
+"Check the installation with doctor")."""
 
 from __future__ import annotations
 

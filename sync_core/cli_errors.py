@@ -53,18 +53,20 @@ def problem_of(exc: BaseException, *, fno_host: str = "", graph_host: str = "") 
             EXIT_UNUSABLE, f"error: {exc.summary}.", f"{exc.fix}. {_STOPPED}", exc.service, exc.host
         )
     if isinstance(exc, ServiceSetupError):
-        fix = "publish the entity or let the app's F&O user read it (README, Prerequisites: Dynamics 365 F&O)"
+        fix = "publish the entity or let the app's F&O user read it (docs/admin-guide.md, Prerequisites: Dynamics 365 F&O)"
         return Problem(EXIT_CONFIG, f"configuration error: {exc}", fix)
     if isinstance(exc, SettingsError | InsecureFnoUrl | InsecureGraphUrl):
         return Problem(
-            EXIT_CONFIG, f"configuration error: {exc}", "correct the setting(s) named (README, Configuration)"
+            EXIT_CONFIG,
+            f"configuration error: {exc}",
+            "correct the setting(s) named (docs/admin-guide.md, Configuration)",
         )
     if isinstance(exc, ClientAuthenticationError):
         first = (exc.message or "").splitlines()[0] if exc.message else type(exc).__name__
         return Problem(
             EXIT_UNUSABLE,
             f"error: no access token could be obtained ({first[:200]})",
-            "sign in (`az login`) or check SYNC_AUTH and SYNC_MANAGED_IDENTITY_CLIENT_ID (README, Configuration)",
+            "sign in (`az login`) or check SYNC_AUTH and SYNC_MANAGED_IDENTITY_CLIENT_ID (docs/admin-guide.md, Configuration)",
         )
     if isinstance(exc, FnoError):
         return Problem(

@@ -2,7 +2,7 @@
 
 They start with the store's settings alone (settings.load_state_settings: no D365_URL, SYNC_COMPANY or
 mailboxes needed) and, with `--storage-account NAME`, read the deployed app's storage account as whoever
-runs them (their own Entra sign-in; README "Deployed app: operate it from your own machine")."""
+runs them (their own Entra sign-in; docs/admin-guide.md "Deployed app: operate it from your own machine")."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ async def _with_store(
     except ClientAuthenticationError:
         print(
             f"could not sign in to {where}: sign in with `az login` (or `azd auth login`) as a person who "
-            "holds Storage Table Data Contributor on the account (README, Deployed app)",
+            "holds Storage Table Data Contributor on the account (docs/admin-guide.md, Deployed app)",
             file=sys.stderr,
         )
         return EXIT_CONFIG

@@ -19,12 +19,12 @@ import httpx
 
 E = TypeVar("E", bound=Exception)
 FNO, GRAPH = "F&O", "Microsoft Graph"
-# What the administrator does next, by service and cause; README sections named as they are titled.
+# What the administrator does next, by service and cause; docs/admin-guide.md sections named as they are titled.
 _FIX = {
     (FNO, "unreachable"): "check D365_URL and that this machine can reach the host (proxy, firewall)",
     (GRAPH, "unreachable"): "check GRAPH_URL and that this machine can reach the host (proxy, firewall)",
-    (FNO, "token"): "see README, 'Register the identity in F&O'",
-    (GRAPH, "token"): "see README, 'Microsoft Graph (application permissions, admin consent)'",
+    (FNO, "token"): "see docs/admin-guide.md, 'Register the identity in F&O'",
+    (GRAPH, "token"): "see docs/admin-guide.md, 'Microsoft Graph (application permissions, admin consent)'",
 }
 
 
@@ -44,7 +44,7 @@ class ServiceUnusable(Exception):
 
     @property
     def fix(self) -> str:
-        return _FIX.get((self.service, self.cause), "see README, 'Troubleshoot by message'")
+        return _FIX.get((self.service, self.cause), "see docs/admin-guide.md, 'Troubleshoot by message'")
 
 
 def host_of(url: str) -> str:

@@ -44,7 +44,7 @@ class SharedList(BaseModel):
     customerFilter: str = Field(default="", max_length=2000)
 
 
-# Environment variable -> (field name, default). One table keeps names, README and validation aligned.
+# Environment variable -> (field name, default). One table keeps names, docs/admin-guide.md and validation aligned.
 _SETTINGS: dict[str, tuple[str, str | None]] = {
     "D365_URL": ("d365_url", None),
     "GRAPH_URL": ("graph_url", "https://graph.microsoft.com/v1.0"),
@@ -253,7 +253,9 @@ def load_settings(
         value = merged.get(env_name, "").strip()
         if not value:
             if default is None:
-                raise SettingsError(f"{env_name} is required but not set (see README, Configuration)")
+                raise SettingsError(
+                    f"{env_name} is required but not set (see docs/admin-guide.md, Configuration)"
+                )
             value = default
         raw[field] = value
     raw["mailboxes"] = tuple(m.lower() for m in _split(raw["mailboxes"]))

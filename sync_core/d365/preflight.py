@@ -66,7 +66,7 @@ def setup_error(check: ServiceCheck) -> ServiceSetupError:
     ]
     lines.append(
         "These are standard F&O data entities: make sure they are public in this environment and that the "
-        "app's F&O user may read them (README, Prerequisites: Dynamics 365 F&O)."
+        "app's F&O user may read them (docs/admin-guide.md, Prerequisites: Dynamics 365 F&O)."
     )
     return ServiceSetupError("\n".join(lines))
 
@@ -80,6 +80,6 @@ def parent_links_warning(check: ServiceCheck) -> str | None:
         return None
     return (
         f"F&O entity {links.entity_set} (SYNC_PARENT_LINKS_COLLECTION): {'; '.join(links.problems)}. "
-        "Attendees and associations are skipped until it is published as README (Prerequisites: "
+        "Attendees and associations are skipped until it is published as docs/admin-guide.md (Prerequisites: "
         "Dynamics 365 F&O) describes; everything else syncs."
     )

@@ -2,7 +2,7 @@
 
 The standard entities are required: without one of them nothing can sync, so the product stops at start.
 The parent-link entity is not standard (F&O's smmActivityParentLinkEntity is not public; the customer
-publishes one, README "Dynamics 365 F&O"): without it, or with one of another shape, everything else
+publishes one, docs/admin-guide.md "Dynamics 365 F&O"): without it, or with one of another shape, everything else
 syncs and attendees and associations are skipped, with a configuration warning each cycle.
 """
 

@@ -23,7 +23,7 @@ from sync_core.settings import Settings
 
 AREA = "F&O"
 LEGAL_ENTITIES = "LegalEntities"
-REGISTER = "register the app in F&O: README, 'Register the identity in F&O' (System administration > Setup > Microsoft Entra applications)"
+REGISTER = "register the app in F&O: docs/admin-guide.md, 'Register the identity in F&O' (System administration > Setup > Microsoft Entra applications)"
 
 
 def host_of(settings: Settings) -> str:
@@ -71,7 +71,7 @@ async def check_service_and_company(fno: FnoClient, settings: Settings) -> tuple
                     f"entity {entity.entity_set}",
                     f"{'; '.join(entity.problems)} (needed for {entity.what_for})",
                     "make this standard entity public in the environment and let the app's F&O user read it "
-                    "(README, Prerequisites: Dynamics 365 F&O)",
+                    "(docs/admin-guide.md, Prerequisites: Dynamics 365 F&O)",
                     entity=json,
                 )
             )
@@ -81,7 +81,7 @@ async def check_service_and_company(fno: FnoClient, settings: Settings) -> tuple
                     AREA,
                     f"entity {entity.entity_set}",
                     parent_links_warning(check) or "; ".join(entity.problems),
-                    "publish the parent-link entity (README, Prerequisites: Dynamics 365 F&O, step 2) or set "
+                    "publish the parent-link entity (docs/admin-guide.md, Prerequisites: Dynamics 365 F&O, step 2) or set "
                     "SYNC_PARENT_LINKS_COLLECTION to its name",
                     entity=json,
                 )

@@ -22,10 +22,10 @@ from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.settings import Settings
 
 AREA = "Graph"
-GRANT = "grant it as an application permission with admin consent: scripts/grant-graph-permissions.sh (README, Deploy to Azure)"
+GRANT = "grant it as an application permission with admin consent: scripts/grant-graph-permissions.sh (docs/admin-guide.md, Deploy to Azure)"
 SCOPE = (
     "put the mailbox into the mail-enabled security group of Exchange RBAC for Applications "
-    "(README, Scope the mailboxes; changes take up to 2 hours), or grant the permission tenant-wide"
+    "(docs/admin-guide.md, Scope the mailboxes; changes take up to 2 hours), or grant the permission tenant-wide"
 )
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ def check_roles(settings: Settings, token: str) -> list[Finding]:
         if permission in roles or (permission == "User.Read.All" and "Directory.Read.All" in roles):
             findings.append(ok(AREA, f"permission {permission}", f"granted ({why})"))
         elif permission in EXCHANGE_SCOPED:
-            # Scoped installations grant these through Exchange, not in the token (README, Scope the mailboxes).
+            # Scoped installations grant these through Exchange, not in the token (docs/admin-guide.md, Scope the mailboxes).
             findings.append(
                 ok(
                     AREA,

@@ -36,7 +36,11 @@ class UnknownName:
 
     @property
     def message(self) -> str:
-        hint = f"; did you mean {self.suggestion}?" if self.suggestion else "; see README, Configuration"
+        hint = (
+            f"; did you mean {self.suggestion}?"
+            if self.suggestion
+            else "; see docs/admin-guide.md, Configuration"
+        )
         return f"{self.name} is not a setting of this product and is ignored{hint}"
 
 

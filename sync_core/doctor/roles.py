@@ -14,7 +14,7 @@ import json
 
 from sync_core.settings import Settings
 
-# README "Microsoft Graph (application permissions, admin consent)". A permission whose ReadWrite form is
+# docs/admin-guide.md "Microsoft Graph (application permissions, admin consent)". A permission whose ReadWrite form is
 # granted also covers reads, so only the ReadWrite names are needed.
 EXCHANGE_SCOPED = ("Calendars.ReadWrite", "MailboxSettings.ReadWrite", "Mail.ReadWrite", "Contacts.ReadWrite")
 

@@ -89,7 +89,7 @@ async def _run(
                 "Graph",
                 "token",
                 f"no token for Microsoft Graph ({type(exc).__name__})",
-                "check SYNC_AUTH and the identity (README, Configuration)",
+                "check SYNC_AUTH and the identity (docs/admin-guide.md, Configuration)",
                 unusable=True,
             )
         )

@@ -47,13 +47,13 @@ def describe(exc: Exception) -> str:
         if exc.status == 0:
             return f"Microsoft Graph gave no answer: {exc.message}"
         if exc.status == 403:
-            return f"Microsoft Graph denied access (403 {exc.code}); see README, 'Scope the mailboxes'"
+            return f"Microsoft Graph denied access (403 {exc.code}); see docs/admin-guide.md, 'Scope the mailboxes'"
         return f"Microsoft Graph answered {exc.status} {exc.code}".strip()
     if isinstance(exc, FnoError):
         if exc.status == 0:
             return f"F&O gave no answer: {exc.message[:300]}"
         if exc.status == 403:
-            return f"F&O denied access (403): {exc.message[:300]}; see README, 'Register the identity in F&O'"
+            return f"F&O denied access (403): {exc.message[:300]}; see docs/admin-guide.md, 'Register the identity in F&O'"
         return f"F&O answered {exc.status}: {exc.message[:300]}"
     if isinstance(exc, ConcurrencyError):
         return "another worker changed this pair at the same time; retried"

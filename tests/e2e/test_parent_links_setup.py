@@ -1,4 +1,4 @@
-"""The parent-link entity is not standard F&O (README, Prerequisites): without it, or with one of another
+"""The parent-link entity is not standard F&O (docs/admin-guide.md, Prerequisites): without it, or with one of another
 shape, everything else syncs, attendees and associations are skipped, and each cycle reports one
 configuration warning; with it, attendees sync as before. A missing standard entity stops at start."""
 

@@ -11,7 +11,7 @@ After the system quiets down:
 - the safety valve is never bypassed: no cycle deletes more than the valve allows without an approval.
 
 CI runs the default profile (tests/conftest.py, derandomized); `HYPOTHESIS_PROFILE=long` explores new
-random examples, many more of them (see README, "Run the tests").
+random examples, many more of them (see docs/development.md, "Run the tests").
 """
 
 from __future__ import annotations
