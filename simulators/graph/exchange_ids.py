@@ -78,14 +78,14 @@ def entry_id_binary(mb: Mailbox, key: bytes) -> bytes:
     return _ENTRY_FLAGS + store_uid(mb) + _MESSAGE_TYPE + folder + key + counter + _PAD
 
 
-def _key_of_entry_id(mb: Mailbox, binary: bytes) -> bytes | None | str:
+def _key_of_entry_id(mb: Mailbox, binary: bytes) -> bytes | str | None:
     """The item key; "other" for a well-formed id of another store; None when malformed."""
     if len(binary) != 70 or binary[:4] != _ENTRY_FLAGS or binary[20:22] != _MESSAGE_TYPE:
         return None
     return binary[46:62] if binary[4:20] == store_uid(mb) else "other"
 
 
-def _key_of_immutable(mb: Mailbox, binary: bytes) -> bytes | None | str:
+def _key_of_immutable(mb: Mailbox, binary: bytes) -> bytes | str | None:
     if len(binary) != 38 or binary[:4] != _ENTRY_FLAGS or binary[20:22] != _IMMUTABLE_TYPE:
         return None
     return binary[22:38] if binary[4:20] == store_uid(mb) else "other"
@@ -144,7 +144,7 @@ def all_formats(mb: Mailbox, event_id: str) -> dict[str, str]:
     return found
 
 
-def _parse(mb: Mailbox, text: str, source: str) -> ids.ItemRef | None | str:
+def _parse(mb: Mailbox, text: str, source: str) -> ids.ItemRef | str | None:
     """The item reference, "other" (well-formed, not this mailbox), or None (not of the source type)."""
     if source in ("entryId", "immutableEntryId"):
         binary = _from_urlsafe(text)

@@ -15,6 +15,7 @@ from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import CARRIED_PREFIX, scan_activity_feed, without_carried_keys
+from sync_core.kinds.appointment_adopt import adopt_at_first_scan, adopted_partner
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.appointment_series import SeriesReads
 from sync_core.kinds.base import (
@@ -82,6 +83,12 @@ class AppointmentKind:
         self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
     ) -> str | None:
         start, end = ctx.window()
+        if cursor is None:
+            # First scan of this mailbox: links an earlier Outlook sync left are adopted before anything is
+            # matched by content or created (pipeline/migrate.py).
+            adopted = await adopt_at_first_scan(ctx, mailbox)
+            if adopted:
+                await emit(adopted)
         saved = _load_cursor(cursor)
         delta_link: str | None = None
         if saved and saved.get("windowStart") == start.isoformat():
@@ -233,12 +240,18 @@ class AppointmentKind:
         try:
             item = await self.load_graph(ctx, mailbox, entry)
         except GraphError as exc:
-            if exc.status in (400, 404):
-                return None  # an id in another format (an older Outlook sync wrote it), or gone
-            raise
+            if exc.status not in (400, 404):
+                raise
+            item = None  # an id in another format (an older Outlook sync wrote it), or gone
+        if item is None and ctx.settings.adopt_predecessor_ids:
+            item = await adopted_partner(ctx, mailbox, fno)
         if item is None or item.item.get("isCancelled") or item.stamp not in (None, fno.key):
             return None
         return item
+
+    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
+        """The activity names this event in OutlookEntryId (made from it, or adopted from a predecessor)."""
+        return fno.row.get("OutlookEntryId") == graph.id
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if graph.stamp:
