@@ -43,6 +43,8 @@ def _half_synced(tenant: Tenant) -> dict[str, str]:
     update_activity(tenant, made["mapi"], {"Location": "Room 2"})
     tenant.graph.update_event(BOB, made["mapi:event"], {"location": {"displayName": "Room 1"}})
     pair("ews", "Budget review", 4, "ewsId", categories=[PREDECESSOR])  # the EWS add-on
+    # Renamed in Outlook after the predecessor's last run: only the id can find this pair.
+    tenant.graph.update_event(BOB, made["ews:event"], {"subject": "Budget review 2026"})
     pair("rest", "Follow-up", 5, "restId")  # a Graph-based tool without immutable ids
     pair("strict", "Site walk", 6, None)  # no id: the first-run match by subject and start
     pair("deleted", "Old call", 7, "entryIdHex")
@@ -135,6 +137,7 @@ def test_migrate_adopts_without_duplicates_or_invitations(appt_tenant: Tenant) -
     assert meeting["location"] == meeting_before["location"]
     assert (tenant.activity(made["mapi"]) or {})["Location"] == "Room 1"  # Outlook won at adoption
     assert (tenant.graph.get_event(BOB, made["ews:event"]) or {})["categories"] == [CATEGORY]
+    assert (tenant.activity(made["ews"]) or {})["Purpose"] == "Budget review 2026"
     assert (tenant.graph.get_event(BOB, made["rest:event"]) or {})["categories"] == [CATEGORY]  # marked
 
     tenant.cycle()  # the first cycle: the strict key links, the rest is created in Outlook
@@ -180,7 +183,10 @@ def test_the_first_cycle_adopts_by_itself(appt_tenant: Tenant) -> None:
         assert by_fno[f"usmf|{made[role]}"] == made[role + ":event"]
     assert _bobs_activities(tenant) == activities_before
     subjects = [e["subject"] for e in tenant.graph.events(BOB)]
-    assert all(subjects.count(s) == 1 for s in ("Contract talk", "Budget review", "Follow-up", "Site walk"))
+    assert all(
+        subjects.count(s) == 1 for s in ("Contract talk", "Budget review 2026", "Follow-up", "Site walk")
+    )
+    assert "Budget review" not in subjects  # the activity's old subject: found by id, not made again
     assert _bobs_meeting_messages(tenant) == invitations
     mark = tenant.mark_logs()
     tenant.cycle()
