@@ -113,6 +113,31 @@ def test_azure_storage_switches_the_back_end() -> None:
 def test_readme_documents_every_setting() -> None:
     from sync_core.settings import ENV_NAMES
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]
+    root = Path(__file__).resolve().parents[2]
+    # The README, or one of the documents it links to (docs/*.md).
+    text = "\n".join(
+        p.read_text(encoding="utf-8") for p in [root / "README.md", *sorted(root.glob("docs/*.md"))]
+    )
+    missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in text]
     assert missing == []
+
+
+def test_migration_settings() -> None:
+    settings = load_settings(BASE, local_settings=None)
+    assert settings.adopt_predecessor_ids is True
+    assert settings.migrate_categories == "keep" and settings.category_map == {}
+    mapped = load_settings(
+        {
+            **BASE,
+            "SYNC_MIGRATE_CATEGORIES": "map",
+            "SYNC_MIGRATE_CATEGORY_MAP": json.dumps({"Dynamics AX": "D365 Sync", "AX; old=1": ""}),
+        },
+        local_settings=None,
+    )
+    assert mapped.category_map == {"Dynamics AX": "D365 Sync", "AX; old=1": ""}
+    with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORY_MAP"):
+        load_settings({**BASE, "SYNC_MIGRATE_CATEGORIES": "map"}, local_settings=None)
+    with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORY_MAP: not valid JSON"):
+        load_settings({**BASE, "SYNC_MIGRATE_CATEGORY_MAP": "Dynamics AX=D365 Sync"}, local_settings=None)
+    with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORIES"):
+        load_settings({**BASE, "SYNC_MIGRATE_CATEGORIES": "rename"}, local_settings=None)
