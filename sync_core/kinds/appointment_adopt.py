@@ -42,6 +42,8 @@ REASONS = {
     " creates it in Outlook",
     "taken": "its Outlook item belongs to another activity or link and no other event matches: the next"
     " cycle creates it in Outlook",
+    "series-member": "an occurrence or exception of a series that no event matches: series are made in"
+    " Outlook only, so it stays unlinked",
     "outside-window": "outside the sync window: left alone until it comes into the window",
     "unreadable-activity": "the activity has no readable start or end: it fails until that is fixed",
 }

@@ -36,9 +36,10 @@ from sync_core.kinds.appointment_adopt import (
 )
 from sync_core.kinds.appointment_match import strict_key
 from sync_core.kinds.keys import STAMP_PROPERTY_ID, stamp_of
-from sync_core.model.appointment import MappingError, appointment_from_event
+from sync_core.model.appointment import MappingError, appointment_from_event, from_record
 from sync_core.pipeline.context import Mailbox, SyncContext
 from sync_core.pipeline.messages import SyncPair
+from sync_core.service_errors import ServiceUnusable
 from sync_core.state.base import MailboxRecord
 
 _TOP = 100
@@ -98,12 +99,12 @@ async def plan_mailbox(ctx: SyncContext, mailbox: Mailbox) -> MailboxMigration:
         if not kind.in_scope(ctx, record):
             candidate.reason = "outside-window"
             continue
-        # Series members are never created in Outlook and never matched as masters: the same rule as the
-        # pair job's (kinds/appointment.py may_create_in_graph).
         pool = events.get(strict_key(record)) or []
         if pool:
             candidate.outcome, candidate.reason = STRICT_KEY, "strict-key"
             candidate.graph_id = pool.pop(0)
+        elif from_record(record).series != "single":
+            candidate.reason = "series-member"  # never created in Outlook, whatever its id said
         elif not candidate.reason:
             candidate.reason = "no-id"
     result.items = sorted(found, key=lambda c: c.key)
@@ -161,6 +162,8 @@ async def adopt_mailbox(ctx: SyncContext, plan: MailboxMigration, mailbox: Mailb
             await sync_pair(
                 ctx, SyncPair(kind=KIND, mailbox=mailbox.address, fno_key=candidate.key, cycle_id=cycle_id)
             )
+        except ServiceUnusable:
+            raise  # F&O or Graph cannot be used at all: the command stops with exit 3 and the fix
         except Exception as exc:  # one activity never stops the others; the reason is the error's class
             plan.failed.append(f"{candidate.key}: {type(exc).__name__}: {str(exc)[:200]}")
             continue
