@@ -85,7 +85,7 @@ class AppointmentKind:
         start, end = ctx.window()
         if cursor is None:
             # First scan of this mailbox: links an earlier Outlook sync left are adopted before anything is
-            # matched by content or created (pipeline/migrate.py).
+            # matched by content or created (kinds/appointment_adopt.py, docs/migration.md).
             adopted = await adopt_at_first_scan(ctx, mailbox)
             if adopted:
                 await emit(adopted)
