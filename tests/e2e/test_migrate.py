@@ -200,3 +200,16 @@ def test_command_line(appt_tenant: Tenant, monkeypatch: pytest.MonkeyPatch, caps
     document = json.loads(capsys.readouterr().out)
     assert document["dryRun"] is True and {m["mailbox"] for m in document["mailboxes"]} >= {BOB}
     assert cli.main(["migrate", "--dry-run", "--mailbox", "nobody@contoso.com"]) == 2
+
+
+def test_a_run_that_stopped_half_way_is_finished_by_the_next(appt_tenant: Tenant) -> None:
+    """A crash after the activity was given the event's Graph id, before the link was saved."""
+    tenant = appt_tenant
+    made = _half_synced(tenant)
+    update_activity(tenant, made["mapi"], {"OutlookEntryId": made["mapi:event"]})  # step 2 done, no link
+    events_before = {e["id"] for e in tenant.graph.events(BOB)}
+    report = _bob(_migrate(tenant, dry_run=False))
+    assert report["adopted"] == 3 and report["failed"] == []
+    by_fno = {link.fno_key: link.graph_id for link in links(tenant) if link.mailbox == BOB}
+    assert by_fno[f"usmf|{made['mapi']}"] == made["mapi:event"]
+    assert {e["id"] for e in tenant.graph.events(BOB)} == events_before
