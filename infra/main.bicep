@@ -212,6 +212,19 @@ param networkRetrySeconds string = '1'
 @description('SYNC_LOG_PERSONAL_DATA: true lets logs carry mailbox addresses and request URLs (for a support case); keep false.')
 param logPersonalData bool = false
 
+@description('SYNC_ADOPT_PREDECESSOR_IDS: at each mailbox\'s first scan, translate the ids an earlier Outlook sync left in OutlookEntryId and adopt those links (docs/migration.md).')
+param adoptPredecessorIds bool = true
+
+@allowed([
+  'keep'
+  'map'
+])
+@description('SYNC_MIGRATE_CATEGORIES: keep the earlier sync\'s categories on adopted events, or map them with migrateCategoryMap.')
+param migrateCategories string = 'keep'
+
+@description('SYNC_MIGRATE_CATEGORY_MAP: JSON object, earlier category name to new name ("" drops it), e.g. {"Dynamics AX": "D365 Sync"}.')
+param migrateCategoryMap string = ''
+
 @description('Change notifications: Graph calls the app (route api/graph/notifications) so Outlook changes sync within seconds; the timer stays the safety net. false: SYNC_NOTIFICATION_URL stays empty.')
 param notifications bool = true
 
@@ -292,6 +305,9 @@ var syncSettings = {
   SYNC_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
   SYNC_NETWORK_RETRY_SECONDS: networkRetrySeconds
   SYNC_LOG_PERSONAL_DATA: string(logPersonalData)
+  SYNC_ADOPT_PREDECESSOR_IDS: string(adoptPredecessorIds)
+  SYNC_MIGRATE_CATEGORIES: migrateCategories
+  SYNC_MIGRATE_CATEGORY_MAP: migrateCategoryMap
   SYNC_NOTIFICATION_URL: notifications ? (empty(notificationUrl) ? 'https://${functionAppName}.azurewebsites.net' : notificationUrl) : ''
   SYNC_NOTIFICATION_SECRET: notificationSecret
 }

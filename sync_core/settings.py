@@ -34,6 +34,11 @@ class ConflictPolicyName(StrEnum):
     EXCHANGE = "exchange"
 
 
+class MigrateCategories(StrEnum):
+    KEEP = "keep"
+    MAP = "map"
+
+
 class SharedList(BaseModel):
     # Kept equal to schemas/shared-lists.schema.json (a test checks both accept and refuse the same input).
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -92,6 +97,9 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_AUDIT_RETENTION_DAYS": ("audit_retention_days", "90"),
     "SYNC_NETWORK_RETRY_SECONDS": ("network_retry_seconds", "1"),
     "SYNC_LOG_PERSONAL_DATA": ("log_personal_data", "false"),
+    "SYNC_ADOPT_PREDECESSOR_IDS": ("adopt_predecessor_ids", "true"),
+    "SYNC_MIGRATE_CATEGORIES": ("migrate_categories", "keep"),
+    "SYNC_MIGRATE_CATEGORY_MAP": ("migrate_category_map", ""),
 }
 ENV_NAMES: dict[str, str] = {field: env for env, (field, _) in _SETTINGS.items()}
 
@@ -172,6 +180,15 @@ class Settings(BaseModel):
     network_retry_seconds: float = Field(ge=0, le=60)
     # Logs may carry mailbox addresses and request URLs (the HTTP libraries' loggers) only when true.
     log_personal_data: bool
+    # Taking over from an earlier Outlook sync (docs/migration.md): translate the ids it left in
+    # OutlookEntryId at each mailbox's first scan; and keep its categories on adopted events, or map them.
+    adopt_predecessor_ids: bool
+    migrate_categories: MigrateCategories
+    migrate_category_map: tuple[tuple[str, str], ...]
+
+    @property
+    def category_map(self) -> dict[str, str]:
+        return dict(self.migrate_category_map)
 
     @field_validator("d365_url", "graph_url")
     @classmethod
@@ -262,6 +279,7 @@ def load_settings(
     raw["contact_categories"] = _split(raw["contact_categories"]) or (raw["category"],)
     raw["shared_lists"] = _parse_shared_lists(raw["shared_lists"])
     raw["state_dir"] = Path(raw["state_dir"])
+    raw["migrate_category_map"] = _parse_category_map(raw["migrate_category_map"])
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
@@ -283,7 +301,29 @@ def load_settings(
         raise SettingsError(
             "SYNC_TODO_WRITE_WITHOUT_READ=true needs SYNC_WRITE_WITHOUT_READ=true (it only widens that setting)"
         )
+    if settings.migrate_categories is MigrateCategories.MAP and not settings.migrate_category_map:
+        raise SettingsError(
+            'SYNC_MIGRATE_CATEGORIES=map needs SYNC_MIGRATE_CATEGORY_MAP, e.g. {"Dynamics AX": "D365 Sync"}'
+        )
     return settings
+
+
+def _parse_category_map(text: str) -> tuple[tuple[str, str], ...]:
+    """SYNC_MIGRATE_CATEGORY_MAP: a JSON object, predecessor's category -> new name ("" drops it). JSON
+    because category names may hold commas, semicolons and '='."""
+    if not text.strip():
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"SYNC_MIGRATE_CATEGORY_MAP: not valid JSON ({exc.msg} at {exc.pos})") from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k.strip() and isinstance(v, str) and len(v) <= 255 for k, v in value.items()
+    ):
+        raise SettingsError(
+            'SYNC_MIGRATE_CATEGORY_MAP: must be a JSON object of category names, e.g. {"Dynamics AX": "D365 Sync"}'
+        )
+    return tuple((k, v.strip()) for k, v in value.items())
 
 
 def _parse_shared_lists(text: str) -> tuple[SharedList, ...]:

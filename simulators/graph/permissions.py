@@ -87,6 +87,11 @@ def check(state: GraphState, req: GraphRequest) -> None:
         if roles is not None and not roles & _DIRECTORY_USERS:
             raise _directory_denied()
         return
+    if seg[2] == "translateExchangeIds":
+        # user-translateexchangeids.md, Permissions: Application User.Read.All or User.ReadWrite.All.
+        if roles is not None and not roles & {"User.Read.All", "User.ReadWrite.All"}:
+            raise _directory_denied()
+        return
     family = _FAMILIES.get(seg[2])
     if family is None:
         return

@@ -74,6 +74,12 @@ def _mailbox_route(state: GraphState, req: GraphRequest, mb: Mailbox, rest: list
         raise _method_not_allowed()
     if rest[0] == "events":
         return _events_route(state, req, mb, rest)
+    if rest == ["translateExchangeIds"]:
+        from simulators.graph import exchange_ids
+
+        if method != "POST":
+            raise _method_not_allowed()
+        return exchange_ids.translate(req, mb)
     if rest[0] in ("messages", "mailFolders"):
         from simulators.graph import messages_api
 

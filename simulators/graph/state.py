@@ -210,6 +210,13 @@ class GraphState:
             inst = events.find(mb, ref) if ref else None
             return calendar.inspect(mb, inst) if inst else None
 
+    def exchange_ids(self, mailbox: str, event_id: str) -> dict[str, str]:
+        """The event's id in every Exchange format (exchange_ids.py), e.g. to seed a predecessor's links."""
+        from simulators.graph import exchange_ids
+
+        with self.lock:
+            return exchange_ids.all_formats(self._mailbox_or_raise(mailbox), event_id)
+
     def update_event(self, mailbox: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         from simulators.graph import calendar
 

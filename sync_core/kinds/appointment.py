@@ -1,4 +1,4 @@
-"""Appointments: F&O `Activities` (Category Appointment) <-> calendar events (SPEC.md 3.1)."""
+"""Appointments: F&O `Activities` (Category Appointment) <-> calendar events (docs/spec.md §3.1)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sync_core.kinds.activity_feed import (
     scan_activity_feed,
     without_carried_keys,
 )
+from sync_core.kinds.appointment_adopt import adopt_at_first_scan, adopted_partner
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.appointment_series import SeriesReads
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
@@ -55,7 +56,7 @@ from sync_core.settings import Settings
 from sync_core.state.base import Link
 
 ACTIVITY_CATEGORY = "Appointment"
-# Event types this kind syncs (SPEC 3.1): single events, and of a series the master plus each occurrence and
+# Event types this kind syncs (docs/spec.md §3.1): single events, and of a series the master plus each occurrence and
 # exception inside the window. Only single events are ever written merely to stamp them.
 _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exception", None}
 _STAMPABLE_TYPES = {"singleInstance", None}
@@ -86,6 +87,12 @@ class AppointmentKind:
         self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
     ) -> str | None:
         start, end = ctx.window()
+        if cursor is None:
+            # First scan of this mailbox: links an earlier Outlook sync left are adopted before anything is
+            # matched by content or created (kinds/appointment_adopt.py, docs/migration.md).
+            adopted = await adopt_at_first_scan(ctx, mailbox)
+            if adopted:
+                await emit(adopted)
         saved = _load_cursor(cursor)
         delta_link: str | None = None
         if saved and saved.get("windowStart") == start.isoformat():
@@ -237,12 +244,18 @@ class AppointmentKind:
         try:
             item = await self.load_graph(ctx, mailbox, entry)
         except GraphError as exc:
-            if exc.status in (400, 404):
-                return None  # an id in another format (an older Outlook sync wrote it), or gone
-            raise
+            if exc.status not in (400, 404):
+                raise
+            item = None  # an id in another format (an older Outlook sync wrote it), or gone
+        if item is None and ctx.settings.adopt_predecessor_ids:
+            item = await adopted_partner(ctx, mailbox, fno)
         if item is None or item.item.get("isCancelled") or item.stamp not in (None, fno.key):
             return None
         return item
+
+    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
+        """The activity names this event in OutlookEntryId (made from it, or adopted from a predecessor)."""
+        return fno.row.get("OutlookEntryId") == graph.id
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if graph.stamp:

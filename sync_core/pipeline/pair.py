@@ -274,8 +274,10 @@ async def _decide(
         else:
             # A claim from before the record was kept: the side the create was made from wins.
             policy = Policy.EXCHANGE if _is_pending(link.fno_key) else Policy.D365
-    if snapshot is None and graph is not None and _protects(kind, graph):
-        # Linking must not write to this Exchange item (a series occurrence would become an exception).
+    if snapshot is None and graph is not None and (_protects(kind, graph) or _named_by(kind, fno, graph)):
+        # Linking must not write to this Exchange item (a series occurrence would become an exception), or
+        # the activity was made from it or names it from an earlier sync: the item as its attendees got it
+        # stays, F&O follows (a write of subject, time or attendees would send a meeting update).
         policy = Policy.EXCHANGE
     decision = decide(
         snapshot=snapshot,
@@ -337,6 +339,12 @@ def _graph_write_effects(kind: KindAdapter, graph: GraphItem) -> dict[str, Any]:
 def _protects(kind: KindAdapter, graph: GraphItem) -> bool:
     hook = getattr(kind, "protects_graph_item", None)
     return False if hook is None else bool(hook(graph))
+
+
+def _named_by(kind: KindAdapter, fno: FnoItem | None, graph: GraphItem) -> bool:
+    """Optional kind hook `names_graph_item(fno, graph)`: the F&O record names this Exchange item."""
+    hook = getattr(kind, "names_graph_item", None)
+    return False if hook is None or fno is None else bool(hook(fno, graph))
 
 
 async def _linked_elsewhere(

@@ -120,3 +120,24 @@ def test_docs_document_every_setting() -> None:
     )
     missing = [name for name in ENV_NAMES.values() if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_migration_settings() -> None:
+    settings = load_settings(BASE, local_settings=None)
+    assert settings.adopt_predecessor_ids is True
+    assert settings.migrate_categories == "keep" and settings.category_map == {}
+    mapped = load_settings(
+        {
+            **BASE,
+            "SYNC_MIGRATE_CATEGORIES": "map",
+            "SYNC_MIGRATE_CATEGORY_MAP": json.dumps({"Dynamics AX": "D365 Sync", "AX; old=1": ""}),
+        },
+        local_settings=None,
+    )
+    assert mapped.category_map == {"Dynamics AX": "D365 Sync", "AX; old=1": ""}
+    with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORY_MAP"):
+        load_settings({**BASE, "SYNC_MIGRATE_CATEGORIES": "map"}, local_settings=None)
+    with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORY_MAP: not valid JSON"):
+        load_settings({**BASE, "SYNC_MIGRATE_CATEGORY_MAP": "Dynamics AX=D365 Sync"}, local_settings=None)
+    with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORIES"):
+        load_settings({**BASE, "SYNC_MIGRATE_CATEGORIES": "rename"}, local_settings=None)
