@@ -144,7 +144,7 @@ def check_counts(result: dict[str, Any]) -> list[str]:
 
 
 def functions_problems(fp: dict[str, Any]) -> list[str]:
-    """Through the Functions path (issue 20): the instance keeps its services, creates no table, and an
+    """Through the Functions path: the instance keeps its services, creates no table, and an
     idle mailbox scan costs at most 5 Table requests."""
     idle, start = fp["idle"], fp["instance_start"]
     most = functions_path.TABLE_REQUESTS_PER_IDLE_SCAN

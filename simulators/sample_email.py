@@ -1,4 +1,4 @@
-"""Sample e-mails for the sandbox and the end-to-end tests (SPEC.md 3.3): messages marked for import in
+"""Sample e-mails for the sandbox and the end-to-end tests (docs/spec.md §3.3): messages marked for import in
 several folders, whose addresses match a contact person, a customer, a vendor, a prospect and an extra party
 address in `PartyContactsV3`, next to the owner's own address, colleagues (tenant domain) and strangers.
 

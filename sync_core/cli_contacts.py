@@ -1,4 +1,4 @@
-"""`python -m sync_core contacts add|remove|list`: explicit contact list entries (SPEC 3.4).
+"""`python -m sync_core contacts add|remove|list`: explicit contact list entries (docs/spec.md §3.4).
 
 An entry puts a contact person on one mailbox's list (private or shared) although the rule or query does
 not, or keeps it off although they do. It is kept in the state store and picked up by the next cycle.

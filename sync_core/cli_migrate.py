@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sync_core.app import open_context
-from sync_core.pipeline.context import Mailbox, utc_now
 from sync_core.pipeline.migrate import (
     MailboxMigration,
     adopt_mailbox,
@@ -25,7 +24,8 @@ from sync_core.pipeline.migrate import (
     plan_mailbox,
 )
 from sync_core.pipeline.plan import refresh_registry
-from sync_core.pipeline.queues import InProcessQueues
+from sync_core.runtime.context import Mailbox, utc_now
+from sync_core.runtime.queues import InProcessQueues
 from sync_core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -1,4 +1,4 @@
-"""`pause`, `resume`, `resync`, `retry`: per-mailbox operations (issue 15, point 4).
+"""`pause`, `resume`, `resync`, `retry`: per-mailbox operations.
 
 Each writes only to the state store (and, in Azure, reads the poison queues), so it works the same against
 the local SQLite store and against the deployed app's storage account: the Functions or the local runner

@@ -3,7 +3,7 @@ the token source and the Storage queues.
 
 Why: opening them per message cost about 55 Table requests and 65 ms of CPU per execution, and the Graph
 client's per-mailbox limits (4 requests in flight, the pacer's window: exchange/pacing.py) started afresh
-for every message, so concurrent executions on one mailbox ran into Graph's 429s (issues 20 and 21).
+for every message, so concurrent executions on one mailbox ran into Graph's 429s.
 
 The Python worker runs `async def` functions as coroutines on its one event loop ("Async",
 https://learn.microsoft.com/azure/azure-functions/python-scale-performance-reference), so executions of

@@ -1,4 +1,4 @@
-"""Settings (SPEC.md 6): environment variables, also read from local.settings.json `Values`.
+"""Settings (docs/spec.md §6): environment variables, also read from local.settings.json `Values`.
 
 Validated once at start-up; a bad or missing setting raises `SettingsError` naming it.
 """
@@ -157,16 +157,16 @@ class Settings(BaseModel):
         pattern=r"^(|https://[^\s/?#@]+(/[^\s?#]*)?|http://(127\.0\.0\.1|localhost)(:\d+)?(/[^\s?#]*)?)$",
     )
     notification_secret: str
-    # Contact folder of each employee's private list (SPEC 3.4), created if missing.
+    # Contact folder of each employee's private list (docs/spec.md §3.4), created if missing.
     contact_folder: str = Field(min_length=1, max_length=255)
     # To Do list that tasks from F&O go to and are imported from (blank: the mailbox's default list).
     todo_list: str = Field(max_length=255)
-    # E-mail import (SPEC 3.3); tenant_domains is comma-separated, blank = the mailboxes' own domains.
+    # E-mail import (docs/spec.md §3.3); tenant_domains is comma-separated, blank = the mailboxes' own domains.
     import_category: str = Field(min_length=1, max_length=255)
     imported_category: str = Field(min_length=1, max_length=255)
     import_failed_category: str = Field(min_length=1, max_length=255)
     tenant_domains: str = Field(max_length=4000, pattern=r"^[A-Za-z0-9.,@ -]*$")
-    # Safety valve (SPEC 4): more than this share of a mailbox's links, and at least min items, is held.
+    # Safety valve (docs/spec.md §4): more than this share of a mailbox's links, and at least min items, is held.
     delete_max_share: float = Field(gt=0, le=1)
     delete_min_items: int = Field(ge=1, le=1_000_000)
     # How often each mailbox's links are compared with the F&O keys that still exist (0: every cycle).

@@ -1,4 +1,4 @@
-"""Entity sets as a real F&O `$metadata` publishes them (reference/fno-entities.json), plus EDM value rules.
+"""Entity sets as a real F&O `$metadata` publishes them (simulators/reference/fno-entities.json), plus EDM value rules.
 
 Values are kept the way the service serialises them: strings, numbers, booleans, enum member names and
 DateTimeOffset as `YYYY-MM-DDTHH:MM:SSZ` (X++ utcdatetime has whole-second precision).
@@ -101,7 +101,7 @@ def _build(name: str, keys: list[str], props: dict[str, dict[str, Any]]) -> Enti
     return EntitySchema(name, tuple(keys), properties)
 
 
-# The parent-link entity a customer publishes (README "Dynamics 365 F&O"; F&O's own
+# The parent-link entity a customer publishes (docs/admin-guide.md "Dynamics 365 F&O"; F&O's own
 # smmActivityParentLinkEntity is not public): its key, and the fields the product reads and writes.
 PARENT_LINK_KEYS = ("dataAreaId", "ActivityNumber", "ParentType", "ParentId")
 _PARENT_LINK_FIELDS: dict[str, dict[str, Any]] = {
@@ -114,7 +114,7 @@ _PARENT_LINK_FIELDS: dict[str, dict[str, Any]] = {
 
 
 def parent_link_schema(collection: str, keys: tuple[str, ...] = PARENT_LINK_KEYS) -> EntitySchema:
-    """The custom parent-link entity (SPEC 3.5); other `keys` stand for a customer's differing entity."""
+    """The custom parent-link entity (docs/spec.md §3.5); other `keys` stand for a customer's differing entity."""
     return _build(collection, list(keys), _PARENT_LINK_FIELDS)
 
 

@@ -30,7 +30,7 @@ from simulators.fno.schema import (
 Record = dict[str, Any]
 KeyTuple = tuple[str, ...]
 
-# The only change timestamps F&O exposes on these entities (SPEC 4).
+# The only change timestamps F&O exposes on these entities (docs/spec.md §4).
 EDIT_STAMP_FIELDS = ("LastDateTimeEdited", "LastEditDateTime")
 # Number sequences for keys F&O fills on insert when they are left blank.
 NUMBER_SEQUENCES = {

@@ -1,6 +1,6 @@
 """Contact folders and contacts of the Graph stand-in: storage, validation and rendering.
 
-What it follows from Exchange (SPEC 7, reference/graph-examples/contact-*.json):
+What it follows from Exchange (docs/spec.md §7, simulators/reference/graph-examples/contact-*.json):
 - Every mailbox has a default "Contacts" folder; `POST /contactFolders` creates a folder under it and a
   second folder of the same name under the same parent is refused (409 ErrorFolderExists).
 - Ids: with `Prefer: IdType="ImmutableId"` a contact keeps its id for life; without it the id depends on

@@ -1,4 +1,4 @@
-"""Who is on which contact list (SPEC 3.4).
+"""Who is on which contact list (docs/spec.md §3.4).
 
 - Private list of a mailbox: contact persons whose responsible worker is the mailbox's worker and whose
   `MicrosoftOutlookCategories` holds one of the allowed categories, plus explicit additions (command line,

@@ -1,4 +1,4 @@
-"""E-mail address -> F&O party (SPEC 3.5), batched and cached for one cycle.
+"""E-mail address -> F&O party (docs/spec.md §3.5), batched and cached for one cycle.
 
 Order: contact persons, customers, vendors, prospects by their primary e-mail, then any e-mail address in
 `PartyContactsV3` mapped back through its party number to a contact person, customer, vendor or prospect of

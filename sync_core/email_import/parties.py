@@ -1,4 +1,4 @@
-"""Parent links of an imported e-mail (SPEC 3.5): every party found among its addresses, the first primary.
+"""Parent links of an imported e-mail (docs/spec.md §3.5): every party found among its addresses, the first primary.
 
 Addresses are resolved by the cycle's PartyResolver (batched per entity set, cached, escaped). The links
 already there are read once (one query), so an import costs one create per party, not a read and a create.

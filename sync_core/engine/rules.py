@@ -1,4 +1,4 @@
-"""Deletion rules: whether deleting one side of a linked pair deletes its partner (SPEC 4)."""
+"""Deletion rules: whether deleting one side of a linked pair deletes its partner (docs/spec.md §4)."""
 
 from __future__ import annotations
 

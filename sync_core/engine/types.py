@@ -12,7 +12,7 @@ Side = Literal["fno", "graph"]
 
 
 class Policy(StrEnum):
-    """Who wins a field that changed on both sides (SPEC 4)."""
+    """Who wins a field that changed on both sides (docs/spec.md §4)."""
 
     NEWEST = "newest"  # later modification time wins; ties and unknown times go to F&O
     D365 = "d365"

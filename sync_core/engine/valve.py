@@ -1,4 +1,4 @@
-"""The safety valve rule (SPEC 4): whether one mailbox's deletions of one kind look like an accident.
+"""The safety valve rule (docs/spec.md §4): whether one mailbox's deletions of one kind look like an accident.
 
 Pure: the pipeline counts, this decides. "Deletions" are the linked pairs whose one side vanished, whether
 the deletion rule would then delete the partner or only unlink it: both lose the user's link.

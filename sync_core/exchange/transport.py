@@ -1,6 +1,6 @@
 """One HTTP exchange with Graph through the msgraph-sdk stack, without retries.
 
-Why this shape (see SPEC.md 7, "msgraph-sdk for Python"):
+Why this shape (see docs/spec.md §7, "msgraph-sdk for Python"):
 
 - Transport and auth are the SDK's: an httpx client built by ``msgraph_core.GraphClientFactory`` with Graph
   middleware, msgraph's ``GraphRequestAdapter``, and kiota's ``BaseBearerTokenAuthenticationProvider`` with an

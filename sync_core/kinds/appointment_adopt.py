@@ -1,4 +1,4 @@
-"""Adopting a predecessor's links (issue 19): activities whose `OutlookEntryId` an earlier Outlook sync wrote
+"""Adopting a predecessor's links: activities whose `OutlookEntryId` an earlier Outlook sync wrote
 (the AX 2012 client's MAPI entry id in hex, an EWS id) are linked to their Outlook items by translating the
 ids (exchange/id_translation.py), before the first-run matching by subject and start.
 
@@ -22,11 +22,11 @@ from typing import Any
 
 from sync_core.d365.odata import and_all, enum_literal, exact_string_eq, is_safe_text
 from sync_core.exchange.id_translation import ITEM_NOT_FOUND, Translation, translate_any
-from sync_core.kinds.base import ExchangeChange, FnoItem, GraphItem
-from sync_core.kinds.keys import fno_key, split_fno_key
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import MappingError, appointment_from_activity, to_record
-from sync_core.pipeline.context import Mailbox, SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import fno_key, split_fno_key
+from sync_core.runtime.kind import ExchangeChange, FnoItem, GraphItem
 from sync_core.settings import MigrateCategories
 from sync_core.state.base import AuditEntry
 

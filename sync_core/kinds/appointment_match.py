@@ -1,4 +1,4 @@
-"""First-run matching of appointments (SPEC 3, issue 6): before creating anything, look for the partner that
+"""First-run matching of appointments (docs/spec.md §3): before creating anything, look for the partner that
 already exists unlinked on the other side, for example an activity a user copied by hand.
 
 The product's own stamp is tried first (`find_graph_partner` / `find_fno_partner`); this is the second,

@@ -1,4 +1,4 @@
-"""Contacts: F&O `ContactPersons` <-> contacts in a contact folder (SPEC 3.4, 4).
+"""Contacts: F&O `ContactPersons` <-> contacts in a contact folder (docs/spec.md §3.4, §4).
 
 Two kinds share this code: `contact` (an employee's private list, folder `SYNC_CONTACT_FOLDER` in the
 employee's mailbox) and `shared_contact` (shared lists, `kinds/contact_shared.py`). For both, the F&O
@@ -121,7 +121,7 @@ class ContactKindBase:
         return content_hash(record)
 
     def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
-        # Gone in F&O: it leaves the folder. Gone in Outlook: it leaves the list, never F&O (SPEC 4).
+        # Gone in F&O: it leaves the folder. Gone in Outlook: it leaves the list, never F&O (docs/spec.md §4).
         return "delete_partner" if context.side_deleted == "fno" else "unlink"
 
     def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
@@ -633,7 +633,7 @@ class ContactKindBase:
         await contact_graph.delete_contact(ctx.graph, mailbox.address, graph_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        # Never deletes a contact person (SPEC 4): it only leaves this mailbox's list.
+        # Never deletes a contact person (docs/spec.md §4): it only leaves this mailbox's list.
         await record_entry(
             ctx.store, mailbox.address, key, False, origin="outlook", at=ctx.now(), pending=False
         )

@@ -1,4 +1,4 @@
-"""Private contact lists: one per employee mailbox, in the folder `SYNC_CONTACT_FOLDER` (SPEC 3.4)."""
+"""Private contact lists: one per employee mailbox, in the folder `SYNC_CONTACT_FOLDER` (docs/spec.md §3.4)."""
 
 from __future__ import annotations
 

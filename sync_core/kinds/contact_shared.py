@@ -1,5 +1,5 @@
 """Shared contact lists: each list's query over ContactPersons (and optionally CustomersV3) fills a folder
-in a shared mailbox (SPEC 3.4). Contacts entering the query are added, contacts leaving it are removed."""
+in a shared mailbox (docs/spec.md §3.4). Contacts entering the query are added, contacts leaving it are removed."""
 
 from __future__ import annotations
 

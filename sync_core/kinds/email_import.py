@@ -1,4 +1,4 @@
-"""E-mail import (SPEC.md 3.3): messages marked with the import category become F&O activities.
+"""E-mail import (docs/spec.md §3.3): messages marked with the import category become F&O activities.
 
 A one-way kind. It takes part in the planner's cycle through its two feeds: `scan_exchange` queues one
 `ImportMessage` per marked message (handled by `sync_core.email_import.job`, not by the pair job), and

@@ -1,4 +1,4 @@
-"""Tasks: F&O `Activities` (Category Task) <-> Microsoft To Do tasks (SPEC.md 3.2).
+"""Tasks: F&O `Activities` (Category Task) <-> Microsoft To Do tasks (docs/spec.md §3.2).
 
 What is special about To Do, and where it is handled:
 - No change notifications for app-only callers: every list of the mailbox is polled with delta

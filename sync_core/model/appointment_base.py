@@ -19,7 +19,7 @@ from sync_core.model.text import normalise_addresses, normalise_body, normalise_
 ShowAs = Literal["free", "tentative", "busy", "oof"]
 Sensitivity = Literal["normal", "personal", "private", "confidential"]
 Importance = Literal["low", "normal", "high"]
-# Where the appointment sits in a recurring series (SPEC 3.1). Exchange owns the series shape:
+# Where the appointment sits in a recurring series (docs/spec.md §3.1). Exchange owns the series shape:
 # F&O exposes no recurrence pattern, so these are read from Graph and only written to F&O.
 Series = Literal["single", "master", "occurrence", "exception"]
 

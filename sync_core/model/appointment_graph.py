@@ -49,7 +49,7 @@ _SHOW_AS: Final[dict[str | int, ShowAs]] = {
     "tentative": "tentative",
     "busy": "busy",
     "oof": "oof",
-    # F&O has no such members: both read as Busy (SPEC 3.1).
+    # F&O has no such members: both read as Busy (docs/spec.md §3.1).
     "workingelsewhere": "busy",
     "unknown": "busy",
 }

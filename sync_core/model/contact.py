@@ -1,4 +1,4 @@
-"""Contacts (SPEC 3.4): the canonical record and its two field maps, in one import.
+"""Contacts (docs/spec.md §3.4): the canonical record and its two field maps, in one import.
 
     from sync_core.model.contact import Contact, contact_from_person, contact_fields, person_fields, ...
 

@@ -1,4 +1,4 @@
-"""The canonical contact record (SPEC 3.4), its JSON-able snapshot form and its content hash.
+"""The canonical contact record (docs/spec.md §3.4), its JSON-able snapshot form and its content hash.
 
 Every field is normalised the same way from either side, so equivalent payloads hash equal.
 """

@@ -1,4 +1,4 @@
-"""F&O `ContactPersons` rows <-> the canonical contact (SPEC 3.4).
+"""F&O `ContactPersons` rows <-> the canonical contact (docs/spec.md §3.4).
 
 The company name is not a column of the contact person: it is the name of the associated party
 (`AssociatedPartyNumber`), which the caller looks up and passes in, and writes back by party number.

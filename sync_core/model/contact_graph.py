@@ -1,4 +1,4 @@
-"""Graph `contact` JSON <-> the canonical contact (SPEC 3.4).
+"""Graph `contact` JSON <-> the canonical contact (docs/spec.md §3.4).
 
 - The e-mail address is the first of `emailAddresses`; the others are kept when writing.
 - The phone is `businessPhones[0]`, or `mobilePhone` when F&O marks its primary phone as mobile (then the

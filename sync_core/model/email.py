@@ -1,4 +1,4 @@
-"""E-mail import (SPEC.md 3.3): a Graph `message` -> the canonical EmailActivity -> F&O `Activities` JSON.
+"""E-mail import (docs/spec.md §3.3): a Graph `message` -> the canonical EmailActivity -> F&O `Activities` JSON.
 
 One way only: nothing here is read back from F&O. Every Graph string is hostile (missing fields, wrong
 types, megabyte bodies, control characters); the map never raises for bad content except when the message

@@ -1,4 +1,4 @@
-"""Near-real-time sync through Microsoft Graph change notifications (SPEC 5, 7).
+"""Near-real-time sync through Microsoft Graph change notifications (docs/spec.md §5, §7).
 
 Subscriptions (`subscriptions.py`) are kept per mailbox and kind by the planner; the HTTP functions
 (`http.py`, thin wrappers in function_app.py) route each notification to a mailbox and kind by its verified

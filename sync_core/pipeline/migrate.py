@@ -1,4 +1,4 @@
-"""`migrate [--dry-run]`: take over from a predecessor's Outlook sync, one mailbox at a time (issue 19).
+"""`migrate [--dry-run]`: take over from a predecessor's Outlook sync, one mailbox at a time.
 
 For each mailbox in scope, the worker's marked appointment activities that are not linked yet are sorted
 into: linked by translated id (kinds/appointment_adopt.py), linked by the strict key (the first-run match of
@@ -35,10 +35,10 @@ from sync_core.kinds.appointment_adopt import (
     strict_key_of,
 )
 from sync_core.kinds.appointment_match import strict_key
-from sync_core.kinds.keys import STAMP_PROPERTY_ID, stamp_of
 from sync_core.model.appointment import MappingError, appointment_from_event, from_record
-from sync_core.pipeline.context import Mailbox, SyncContext
-from sync_core.pipeline.messages import SyncPair
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import STAMP_PROPERTY_ID, stamp_of
+from sync_core.runtime.messages import SyncPair
 from sync_core.service_errors import ServiceUnusable
 from sync_core.state.base import MailboxRecord
 

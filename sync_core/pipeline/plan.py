@@ -1,7 +1,7 @@
 """Plan a cycle: resolve the mailboxes in scope, refresh the registry, queue one scan per mailbox and
 kind plus one F&O feed scan per kind (one query for all mailboxes, not one per mailbox).
 
-One failing step never stops the plan (issue 13): a transient error the clients do not retry themselves
+One failing step never stops the plan: a transient error the clients do not retry themselves
 (a 500 or 502 from Graph, a 500 from F&O, an answer that is not JSON) is tried again a few times; a step
 that still fails is recorded in the cycle report (`planning_problems`) and the plan goes on with what it
 has. Mailboxes already in the registry keep their last record and are scanned; a mailbox never resolved

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 # How stale the registry's last_synced_at may get (status, the stale-mailbox alert at 120 minutes):
-# writing it after every scan cost two Table requests an idle scan (issue 20).
+# writing it after every scan cost two Table requests an idle scan.
 LAST_SYNCED_EVERY = timedelta(minutes=15)
 
 

@@ -1,5 +1,5 @@
 """The deletion check of one mailbox and kind: find the linked pairs whose one side vanished, put them through
-the safety valve as a whole, and only then let the pair job apply them (SPEC 4).
+the safety valve as a whole, and only then let the pair job apply them (docs/spec.md §4).
 
 Where vanished sides come from:
 - Exchange: the mailbox scan hands over the linked ids its delta reported removed (and, after a full round,

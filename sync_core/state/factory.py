@@ -1,4 +1,4 @@
-"""Pick the state back end from the storage settings (SPEC 6: no Azure Storage -> embedded SQLite)."""
+"""Pick the state back end from the storage settings (docs/spec.md §6: no Azure Storage -> embedded SQLite)."""
 
 from __future__ import annotations
 

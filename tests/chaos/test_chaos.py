@@ -1,4 +1,4 @@
-"""Issue 13: nothing lost, nothing twice, whatever moment the sync process dies at.
+"""Nothing lost, nothing twice, whatever moment the sync process dies at.
 
 Each seed runs `python -m sync_core run --once --json` as real processes against the sample tenant (every
 kind, both ways) on the embedded store, SIGKILLs some of them (at a random moment, or right after the k-th

@@ -1,4 +1,4 @@
-"""PartyResolver against the F&O stand-in: SPEC 3.5 order, batching, caching, hostile addresses."""
+"""PartyResolver against the F&O stand-in: docs/spec.md §3.5 order, batching, caching, hostile addresses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contacts created on one side whose create answer was lost (issue 13): never a second one.
+"""Contacts created on one side whose create answer was lost: never a second one.
 
 F&O to Outlook: the new contact carries the stamp in its POST body, so the retry finds it by the stamp.
 Outlook to F&O: `ContactPersons` cannot hold the Outlook id; a creation token on the Outlook contact, set

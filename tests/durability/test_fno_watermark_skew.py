@@ -1,4 +1,4 @@
-"""The F&O feeds tolerate skewed clocks and long transactions (issue 13, case 9): a row that becomes readable
+"""The F&O feeds tolerate skewed clocks and long transactions: a row that becomes readable
 minutes after the edit stamp F&O gave it is still read, a row pushed past a page boundary while a feed pages
 is read by the next cycle, and the wider re-read window costs an idle cycle nothing.
 

@@ -1,4 +1,4 @@
-"""Nothing lost (issue 13): a To Do task the product knows, marked again by the user outside the sync list.
+"""Nothing lost: a To Do task the product knows, marked again by the user outside the sync list.
 
 The task carries the product's linkedResource (it came from F&O), the user dragged it to another list, then
 it was unmarked in F&O (sync removed its category in To Do and unlinked the pair). When the user marks it

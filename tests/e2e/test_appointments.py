@@ -1,4 +1,4 @@
-"""Appointments both ways, end to end over real HTTP against both stand-ins (SPEC.md 3, 3.1, 3.5, 4)."""
+"""Appointments both ways, end to end over real HTTP against both stand-ins (docs/spec.md §3, §3.1, §3.5, §4)."""
 
 from __future__ import annotations
 
@@ -263,7 +263,7 @@ def test_deleted_event_found_after_token_loss(tenant: Tenant) -> None:
     tenant.advance(minutes=5)
     report = tenant.cycle()
     assert report.failures == []
-    # A future appointment the organizer deleted in Outlook is deleted in F&O as well (SPEC.md 4).
+    # A future appointment the organizer deleted in Outlook is deleted in F&O as well (docs/spec.md §4).
     assert tenant.activity(tenant.handles["pricing"]) is None
     assert report.counts["appointment"]["to_fno"]["deleted"] == 1
 

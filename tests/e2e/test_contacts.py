@@ -1,4 +1,4 @@
-"""Contacts end to end over real HTTP: private lists and a shared list, both ways (SPEC 3.4, 4)."""
+"""Contacts end to end over real HTTP: private lists and a shared list, both ways (docs/spec.md §3.4, §4)."""
 
 from __future__ import annotations
 

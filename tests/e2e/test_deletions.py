@@ -1,4 +1,4 @@
-"""Deletions both ways (SPEC 4), F&O deletions found by key-set comparison, and the safety valve."""
+"""Deletions both ways (docs/spec.md §4), F&O deletions found by key-set comparison, and the safety valve."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""E-mail import end to end over real HTTP against both stand-ins (SPEC.md 3.3, 3.5)."""
+"""E-mail import end to end over real HTTP against both stand-ins (docs/spec.md §3.3, §3.5)."""
 
 from __future__ import annotations
 

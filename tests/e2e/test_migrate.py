@@ -1,4 +1,4 @@
-"""Taking over from a predecessor's Outlook sync (issue 19, point 1): a tenant half-synced by the AX 2012
+"""Taking over from a predecessor's Outlook sync: a tenant half-synced by the AX 2012
 client (hex MAPI entry ids) and by an EWS add-on (EWS ids) is adopted by translating the ids, before the
 first-run match by subject and start; nothing is created twice and no invitation goes out again."""
 

@@ -1,4 +1,4 @@
-"""Recurring series marked in Outlook (SPEC 3.1): master, occurrences and exceptions in the window."""
+"""Recurring series marked in Outlook (docs/spec.md §3.1): master, occurrences and exceptions in the window."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What tasks cost in requests (issue 8): an idle mailbox reads one delta per watched To Do list; the list of
+"""What tasks cost in requests: an idle mailbox reads one delta per watched To Do list; the list of
 lists only when due (SYNC_TODO_LISTS_REFRESH_MINUTES) or when a linked task left its list; the pair job
 decides on what the feeds carried. Counted in the stand-ins' request logs."""
 

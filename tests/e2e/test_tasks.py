@@ -1,4 +1,4 @@
-"""Tasks both ways, end to end over real HTTP against both stand-ins (SPEC.md 3.2, 4): F&O task
+"""Tasks both ways, end to end over real HTTP against both stand-ins (docs/spec.md §3.2, §4): F&O task
 activities <-> Microsoft To Do, in mailboxes in UTC+1/+2 (DST), UTC-10, UTC+13 and UTC."""
 
 from __future__ import annotations

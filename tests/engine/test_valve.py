@@ -1,4 +1,4 @@
-"""The safety valve rule (SPEC 4): what counts as an accident worth holding."""
+"""The safety valve rule (docs/spec.md §4): what counts as an accident worth holding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a Functions execution costs and what it shares (issues 20 and 21): function_app's own functions on
+"""What a Functions execution costs and what it shares: function_app's own functions on
 Azurite's queues and tables, as the host runs them, several at once on one event loop."""
 
 from __future__ import annotations

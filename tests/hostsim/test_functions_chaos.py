@@ -1,4 +1,4 @@
-"""Issue 13: nothing lost, nothing twice, through the Functions pipeline. The timer function and two host
+"""Nothing lost, nothing twice, through the Functions pipeline. The timer function and two host
 instances taking queue messages (tests/hostsim/host.py) run as real processes against Azurite's queues and
 tables and the stand-ins over HTTP; workers are killed with SIGKILL at random moments and right after a
 stand-in applied a write, then restarted; both sides are edited between cycles; clean cycles follow.

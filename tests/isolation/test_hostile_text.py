@@ -1,4 +1,4 @@
-"""Issue 13, case 7: text no encoder takes (a lone UTF-16 surrogate, bytes that are not UTF-8) in one item
+"""Text no encoder takes (a lone UTF-16 surrogate, bytes that are not UTF-8) in one item
 never blocks its mailbox or feed. The stand-ins store Python text and could not send it; a fault layer
 puts it into their answers, as Exchange and F&O do (`"\\ud800"` is legal JSON)."""
 

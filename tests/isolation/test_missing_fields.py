@@ -1,4 +1,4 @@
-"""Issue 13, case 10: an item whose required field is missing or unreadable is a recorded failure of that
+"""An item whose required field is missing or unreadable is a recorded failure of that
 item alone, with nothing written on either side; the rest of its mailbox syncs.
 
 The stand-ins always send `start` and `end`; a fault layer takes them out of (or garbles them in) their

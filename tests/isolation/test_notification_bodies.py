@@ -1,4 +1,4 @@
-"""Issue 13, case 8: the anonymous notification endpoints shrug off any body.
+"""The anonymous notification endpoints shrug off any body.
 
 The HTTP functions are served on loopback as the Functions host serves them and called over real HTTP:
 garbage gets a 4xx (never a 500, never a queued scan), Graph's validation handshake and a genuine

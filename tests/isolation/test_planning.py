@@ -1,4 +1,4 @@
-"""Issue 13, case 6: one error while planning never stops the cycle nor its JSON summary.
+"""One error while planning never stops the cycle nor its JSON summary.
 
 A gateway in front of F&O answers the `Workers` read with a 502 HTML page: once (retried, nothing to see),
 or for a whole cycle (that step is reported, the mailboxes already known are still synced, the one never

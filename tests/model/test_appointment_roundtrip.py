@@ -128,7 +128,7 @@ def test_content_hash_covers_every_field_and_ignores_others() -> None:
         "reminder_minutes": 16,
         "categories": ["x"],
         "attendees": ["a@b.c"],
-        # Recurrence (issue 6): the place in a series is content too.
+        # Recurrence: the place in a series is content too.
         "series": "occurrence",
         "original_start": "2024-01-01T00:00:00Z",
     }

@@ -1,4 +1,4 @@
-"""The contact field maps (SPEC 3.4): F&O ContactPersons <-> canonical <-> Graph contact."""
+"""The contact field maps (docs/spec.md §3.4): F&O ContactPersons <-> canonical <-> Graph contact."""
 
 from __future__ import annotations
 

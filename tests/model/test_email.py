@@ -1,4 +1,4 @@
-"""The e-mail import map: Graph message -> EmailActivity -> F&O Activities body (SPEC.md 3.3)."""
+"""The e-mail import map: Graph message -> EmailActivity -> F&O Activities body (docs/spec.md §3.3)."""
 
 from __future__ import annotations
 

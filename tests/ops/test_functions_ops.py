@@ -1,5 +1,5 @@
 """`pause`, `resume` and `retry` against the Functions on Azurite: the commands write the storage account,
-the timer and queue functions pick it up (issue 15, point 4)."""
+the timer and queue functions pick it up."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`pause` / `resume` against the sample tenant, through the local runner (issue 15, point 4)."""
+"""`pause` / `resume` against the sample tenant, through the local runner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`resync`, `retry`, `approve-deletes` and `contacts add` against the sample tenant (issue 15, points 4, 7)."""
+"""`resync`, `retry`, `approve-deletes` and `contacts add` against the sample tenant."""
 
 from __future__ import annotations
 
