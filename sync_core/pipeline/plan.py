@@ -137,7 +137,10 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
     previous_records = {a: await ctx.store.get_mailbox(a) for a in addresses}
     # Workers are looked up only for mailboxes not checked within a day, so an idle cycle's F&O calls do not
     # grow with the number of mailboxes (a changed worker is noticed within a day, as Graph details are).
-    stale = [a for a in addresses if not _fresh(ctx, previous_records[a])]
+    # A paused mailbox is left as it is (nothing is read for it, nothing written): an operator's pause, or
+    # what `forget` leaves of a mailbox still in scope (cli_forget.py).
+    paused = {a for a in addresses if (p := previous_records[a]) is not None and p.paused}
+    stale = [a for a in addresses if a not in paused and not _fresh(ctx, previous_records[a])]
     workers: dict[str, dict[str, object]] | None = {}
     if stale:
         try:
@@ -148,6 +151,10 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
     records: list[MailboxRecord] = []
     for address in addresses:
         previous = previous_records[address]
+        if previous is not None and address in paused:
+            ctx.registry[address] = previous
+            records.append(previous)
+            continue
         record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers)
         if record.first_seen_at is None:  # the stale-mailbox alert counts a never synced one from here
             record = record.model_copy(update={"first_seen_at": ctx.now()})
