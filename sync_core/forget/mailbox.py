@@ -1,7 +1,7 @@
 """`forget --clean-mailbox`: take out of one mailbox what the product left there.
 
 - Linked events, contacts and To Do tasks (found through the links, before they are removed): the product's
-  categories come off and its stamp goes (the extended property set to null, the To Do task's
+  categories (the sync and contact categories, the contacts' company problem categories) come off and its stamp goes (the extended property set to null, the To Do task's
   linkedResource deleted). The items themselves stay: they are the user's.
 - Messages the e-mail import marked (the imported and failed categories): those categories and the stamp go.
   The import category itself is the user's request and stays.
@@ -25,6 +25,7 @@ from sync_core.exchange.client import GraphClient
 from sync_core.exchange.errors import GraphError, GraphNotFound
 from sync_core.exchange.urls import seg, user_seg
 from sync_core.kinds import task_todo as todo
+from sync_core.kinds.contact import PROBLEM_CATEGORIES
 from sync_core.kinds.keys import STAMP_PROPERTY_ID
 from sync_core.notifications.subscriptions import Stored
 from sync_core.settings import Settings
@@ -66,7 +67,7 @@ class Cleaned:
 def product_categories(settings: Settings) -> set[str]:
     """The categories the product sets or reads as marks (compared case-insensitively, as Outlook does)."""
     names = {settings.category, *settings.contact_categories}
-    names |= {settings.imported_category, settings.import_failed_category}
+    names |= {settings.imported_category, settings.import_failed_category, *PROBLEM_CATEGORIES}
     return {name.casefold() for name in names}
 
 
@@ -153,10 +154,12 @@ class MailboxCleaner:
                 self.done.messages += 1
 
     async def _marked(self, category: str) -> list[dict[str, Any]]:
-        """The messages with `category`, all read before any is changed (a change moves them out of the
-        filter, which would shift the pages)."""
         query = f"$filter={quote(category_filter(category), safe=',()')}&$select=id,categories&$top={_PAGE}"
-        link: str | None = f"users/{self.user}/messages?{query}"
+        return await self._all(f"users/{self.user}/messages?{query}")
+
+    async def _all(self, link: str | None) -> list[dict[str, Any]]:
+        """Every item of a listing, all read before any is changed (a change moves an item out of the
+        filter, which would shift the pages)."""
         found: list[dict[str, Any]] = []
         pages = 0
         while link is not None and pages < _MAX_PAGES:
@@ -187,6 +190,9 @@ class MailboxCleaner:
             folder = await find_folder(self.graph, self.mailbox, name)
             if folder is None:
                 continue
+            # Contacts the product could not import carry a problem category and no link: found by it.
+            for folder_id in dict.fromkeys(f for f in (folder.id, folder.parent_id) if f):
+                await self._problem_contacts(folder_id)
             path = f"users/{self.user}/contactFolders/{seg(folder.id)}"
             page = await self.graph.request_json("GET", self.mailbox, f"{path}/contacts?$select=id&$top=1")
             if (page or {}).get("value"):
@@ -197,6 +203,23 @@ class MailboxCleaner:
             except GraphNotFound:
                 continue
             self.done.folders_deleted.append(name)
+
+    async def _problem_contacts(self, folder_id: str) -> None:
+        for category in PROBLEM_CATEGORIES:
+            query = (
+                f"$filter={quote(category_filter(category), safe=',()')}&$select=id,categories&$top={_PAGE}"
+            )
+            path = f"users/{self.user}/contactFolders/{seg(folder_id)}/contacts?{query}"
+            for contact in await self._all(path):
+                kept = _without(contact.get("categories"), self.ours)
+                contact_path = f"users/{self.user}/contacts/{seg(str(contact['id']))}"
+                try:
+                    await self.graph.request_json(
+                        "PATCH", self.mailbox, contact_path, body={"categories": kept}
+                    )
+                except GraphNotFound:
+                    continue
+                self.done.items += 1
 
 
 def subscription_ids(values: list[str]) -> list[str]:

@@ -119,3 +119,18 @@ def test_forget_all_is_the_uninstall_clean_up(tenant: Tenant, capsys: pytest.Cap
     # Only the record of the acts is left.
     audit = read(tenant, lambda s: s.list_audit())
     assert {e.action for e in audit} == {"mailbox-forgotten"}
+
+
+def test_contacts_the_product_could_not_import_lose_their_problem_category(tmp_path: Path) -> None:
+    with sample_tenant(tmp_path, contact_problems=True) as tenant:
+        tenant.settle()
+        folder = tenant.settings().contact_folder
+        problems = {"D365 company not found", "D365 company ambiguous"}
+
+        def flagged() -> int:
+            people = contacts.list_contacts(tenant.graph, ALICE, folder)
+            return sum(bool(problems & set(c.get("categories") or [])) for c in people)
+
+        assert flagged() == 2
+        assert command(tenant, "forget", "--mailbox", ALICE, "--clean-mailbox", "--actor", "ops") == 0
+        assert flagged() == 0
