@@ -111,7 +111,11 @@ class MailboxCleaner:
         if collection is None:
             return
         path = f"users/{self.user}/{collection}/{seg(link.graph_id)}"
-        item = await self.graph.request_json("GET", self.mailbox, path + "?$select=categories") or {}
+        select = "categories,type" if collection == "events" else "categories"
+        item = await self.graph.request_json("GET", self.mailbox, f"{path}?$select={select}") or {}
+        if item.get("type") == "occurrence":
+            # Changing an occurrence would make it an exception: its series master's change covers it.
+            return
         body = {"categories": _without(item.get("categories"), self.ours)}
         await self.graph.request_json(
             "PATCH", self.mailbox, path, body={**body, "singleValueExtendedProperties": _REMOVE_STAMP}

@@ -135,3 +135,32 @@ def test_contacts_the_product_could_not_import_lose_their_problem_category(tmp_p
         assert flagged() == 2
         assert command(tenant, "forget", "--mailbox", ALICE, "--clean-mailbox", "--actor", "ops") == 0
         assert flagged() == 0
+
+
+def test_a_series_is_cleaned_on_its_master_without_making_exceptions(tmp_path: Path) -> None:
+    with sample_tenant(tmp_path) as tenant:
+        series = tenant.graph.add_event(
+            ALICE,
+            {
+                "subject": "Team stand-up",
+                "start": {"dateTime": "2026-03-23T09:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2026-03-23T09:30:00", "timeZone": "UTC"},
+                "categories": ["D365 Sync"],
+                "recurrence": {
+                    "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                    "range": {"type": "numbered", "startDate": "2026-03-23", "numberOfOccurrences": 3},
+                },
+            },
+        )
+        tenant.settle()
+        links = read(tenant, lambda s: s.list_links("appointment", ALICE))
+        stored = {e["id"] for e in tenant.graph.events(ALICE)}  # single events and series masters
+        occurrences = {link.graph_id for link in links} - stored
+        assert len(occurrences) == 3 and series["id"] in {link.graph_id for link in links}
+        mark = len(tenant.graph.request_log)
+        assert command(tenant, "forget", "--mailbox", ALICE, "--clean-mailbox", "--actor", "ops") == 0
+        patched = [r["path"] for r in tenant.graph.request_log[mark:] if r["method"] == "PATCH"]
+        assert not [p for p in patched if any(p.endswith("/" + o) for o in occurrences)]  # no exceptions
+        assert any(p.endswith("/" + series["id"]) for p in patched)
+        [master] = [e for e in tenant.graph.events(ALICE) if e["id"] == series["id"]]
+        assert not _marked(master) and not _stamped(master)
