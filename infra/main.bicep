@@ -63,6 +63,13 @@ param d365Url string
 @description('SYNC_COMPANY: dataAreaId for items created from Exchange.')
 param company string
 
+@allowed(['setting', 'employment'])
+@description('SYNC_COMPANY_SOURCE: setting (SYNC_COMPANY) or employment (the legal entity of the worker\'s current employment, else SYNC_COMPANY); docs/companies.md.')
+param companySource string = 'setting'
+
+@description('SYNC_MAILBOX_COMPANIES: comma-separated mailbox-or-group-id=COMPANY pairs that win over SYNC_COMPANY_SOURCE; docs/companies.md.')
+param mailboxCompanies string = ''
+
 @description('SYNC_MAILBOXES: comma-separated mailbox addresses in scope.')
 param mailboxes string = ''
 
@@ -271,6 +278,8 @@ var syncSettings = {
   SYNC_MAILBOXES: mailboxes
   SYNC_MAILBOX_GROUP: mailboxGroupId
   SYNC_COMPANY: company
+  SYNC_COMPANY_SOURCE: companySource
+  SYNC_MAILBOX_COMPANIES: mailboxCompanies
   SYNC_CATEGORY: syncCategory
   SYNC_CONTACT_CATEGORIES: contactCategories
   SYNC_SHARED_LISTS: string(sharedLists)

@@ -25,6 +25,8 @@ from sync_core.cli_errors import (
     guarded,
     report_problem,
 )
+from sync_core.cli_forget import add_parser as add_forget_parser
+from sync_core.cli_forget import run_forget
 from sync_core.cli_migrate import add_parser as add_migrate_parser
 from sync_core.cli_migrate import run_migrate
 from sync_core.cli_ops import COMMANDS as OPS_COMMANDS
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ops_parsers(commands)
     add_doctor_parser(commands)
     add_migrate_parser(commands)
+    add_forget_parser(commands)
     return parser
 
 
@@ -101,6 +104,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(run_migrate(settings, args))
     if args.command in OPS_COMMANDS:
         return asyncio.run(run_ops(settings, args))
+    if args.command == "forget":
+        return asyncio.run(run_forget(settings, args))
     if args.command == "check-config":
         return check_config()
     if args.command == "doctor":

@@ -12,10 +12,12 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sync_core.company_map import parse_company_map
 
 
 class SettingsError(ValueError):
@@ -61,6 +63,8 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_MAILBOXES": ("mailboxes", ""),
     "SYNC_MAILBOX_GROUP": ("mailbox_group", ""),
     "SYNC_COMPANY": ("company", ""),
+    "SYNC_COMPANY_SOURCE": ("company_source", "setting"),
+    "SYNC_MAILBOX_COMPANIES": ("mailbox_companies", ""),
     "SYNC_CATEGORY": ("category", "D365 Sync"),
     "SYNC_CONTACT_CATEGORIES": ("contact_categories", ""),
     "SYNC_SHARED_LISTS": ("shared_lists", ""),
@@ -118,6 +122,11 @@ class Settings(BaseModel):
     mailboxes: tuple[str, ...]
     mailbox_group: str
     company: str
+    # Where a mailbox's company comes from besides the map (sync_core/mailbox_company.py): "setting"
+    # (SYNC_COMPANY) or "employment" (the worker's current employment, falling back to SYNC_COMPANY).
+    company_source: Literal["setting", "employment"]
+    # SYNC_MAILBOX_COMPANIES: (mailbox address or Entra group id, company), lower-cased, in the order given.
+    mailbox_companies: tuple[tuple[str, str], ...]
     category: str = Field(min_length=1, max_length=255)
     contact_categories: tuple[str, ...]
     shared_lists: tuple[SharedList, ...]
@@ -278,6 +287,10 @@ def load_settings(
     raw["mailboxes"] = tuple(m.lower() for m in _split(raw["mailboxes"]))
     raw["contact_categories"] = _split(raw["contact_categories"]) or (raw["category"],)
     raw["shared_lists"] = _parse_shared_lists(raw["shared_lists"])
+    try:
+        raw["mailbox_companies"] = parse_company_map(raw["mailbox_companies"])
+    except ValueError as exc:
+        raise SettingsError(f"SYNC_MAILBOX_COMPANIES: {exc}") from exc
     raw["state_dir"] = Path(raw["state_dir"])
     raw["migrate_category_map"] = _parse_category_map(raw["migrate_category_map"])
     try:

@@ -145,6 +145,19 @@ def create_folder(
     return folder
 
 
+def delete_folder(bk: ContactBook, folder: ContactFolder) -> None:
+    """DELETE /users/{id}/contactFolders/{id} (api-reference/v1.0/api/contactfolder-delete.md): the folder
+    goes with its contacts and child folders; the default Contacts folder has no such request (its id is not
+    a contactFolder the API lets one delete), refused here as Exchange refuses a distinguished folder."""
+    if folder.key == bk.root:
+        raise GraphError(400, "ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted.")
+    for child in [f for f in bk.folders.values() if f.parent == folder.key]:
+        delete_folder(bk, child)
+    for contact in [c for c in bk.contacts.values() if c.folder == folder.key]:
+        delete_contact(bk, contact)
+    del bk.folders[folder.key]
+
+
 def render_folder(bk: ContactBook, folder: ContactFolder) -> dict[str, Any]:
     parent = folder.parent or _root_parent(bk)
     return {
@@ -219,8 +232,11 @@ def _validate(body: Any) -> dict[str, Any]:
 
 
 def _check_extended(value: Any) -> None:
+    # A null value removes the property, as for events and messages: Microsoft documents the rule on the beta
+    # To Do page "Update singleValueExtendedProperties" ("To delete an extended property, set the value of the
+    # single value extended property to null"); docs/microsoft.md says what the product relies on.
     ok = isinstance(value, list) and all(
-        isinstance(v, dict) and isinstance(v.get("id"), str) and isinstance(v.get("value"), str)
+        isinstance(v, dict) and isinstance(v.get("id"), str) and isinstance(v.get("value"), str | None)
         for v in value
     )
     if not ok:
@@ -232,6 +248,9 @@ def _apply(contact: StoredContact, values: dict[str, Any]) -> None:
         if name == "singleValueExtendedProperties":
             for prop in value:
                 norm = ext_key(prop["id"])
+                if prop["value"] is None:
+                    contact.ext.pop(norm, None)
+                    continue
                 first = contact.ext.get(norm, (prop["id"], ""))[0]
                 contact.ext[norm] = (first, prop["value"])
             continue

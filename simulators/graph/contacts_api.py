@@ -50,6 +50,9 @@ def route(state: GraphState, req: GraphRequest, mb: Mailbox, rest: list[str]) ->
         if len(rest) == 2:
             if req.method == "GET":
                 return json_response(200, _folder_body(req, mb, bk, folder))
+            if req.method == "DELETE":
+                contacts.delete_folder(bk, folder)
+                return GraphResponse(204)
             raise _not_allowed()
         if rest[2] == "childFolders" and len(rest) == 3:
             if req.method != "POST":

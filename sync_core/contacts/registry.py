@@ -68,7 +68,8 @@ async def refresh_shared_mailboxes(ctx: SyncContext, records: list[MailboxRecord
 
 async def _resolve(ctx: SyncContext, address: str, previous: MailboxRecord | None) -> MailboxRecord:
     now = ctx.now()
-    company = ctx.settings.company.lower()
+    # No worker owns a shared mailbox: SYNC_MAILBOX_COMPANIES may name it, else SYNC_COMPANY.
+    company = dict(ctx.settings.mailbox_companies).get(address.lower(), ctx.settings.company.lower())
     if (
         previous is not None
         and previous.status == "ok"

@@ -92,8 +92,8 @@ async def ensure_subscriptions(ctx: SyncContext, records: list[MailboxRecord]) -
         return
     assert key is not None
     for record in records:
-        if record.status != "ok":
-            continue
+        if record.status != "ok" or record.paused:
+            continue  # a paused mailbox keeps what it has (forget --clean-mailbox removes it)
         for kind in subscribed_kinds(ctx, record):
             try:
                 await ensure_one(ctx, key, record, kind)

@@ -10,16 +10,19 @@ is skipped with the reason, and looked at again next cycle."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from sync_core import mailbox_company
 from sync_core.contacts.registry import is_shared_only, refresh_shared_mailboxes, serves
 from sync_core.d365 import entities
 from sync_core.d365.errors import FnoError, FnoThrottled
 from sync_core.exchange.errors import GraphError, GraphThrottled
+from sync_core.mailbox_company import CompanyRules
 from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.notifications.subscriptions import ensure_subscriptions
 from sync_core.pipeline.audit_retention import prune_audit
@@ -137,18 +140,32 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
     previous_records = {a: await ctx.store.get_mailbox(a) for a in addresses}
     # Workers are looked up only for mailboxes not checked within a day, so an idle cycle's F&O calls do not
     # grow with the number of mailboxes (a changed worker is noticed within a day, as Graph details are).
-    stale = [a for a in addresses if not _fresh(ctx, previous_records[a])]
+    # A paused mailbox is left as it is (nothing is read for it, nothing written): an operator's pause, or
+    # what `forget` leaves of a mailbox still in scope (cli_forget.py).
+    paused = {a for a in addresses if (p := previous_records[a]) is not None and p.paused}
+    rules = await _company_rules(ctx)
+    stale = [a for a in addresses if a not in paused and not _fresh(ctx, previous_records[a], rules)]
     workers: dict[str, dict[str, object]] | None = {}
-    if stale:
+    if stale and rules is not None:
         try:
             workers = await _attempt("worker lookup", lambda: entities.workers_by_email(ctx.fno, stale))
         except Exception as exc:
             _problem(ctx, "worker lookup", F_AND_O, exc)
             workers = None
+    else:
+        workers = None if stale else {}  # a mapped group could not be read: the last good records stand
+    employment = await _employment(ctx, rules, stale, workers) if workers else {}
+    if employment is None:
+        workers = None
     records: list[MailboxRecord] = []
     for address in addresses:
         previous = previous_records[address]
-        record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers)
+        if previous is not None and address in paused:
+            ctx.registry[address] = previous
+            records.append(previous)
+            continue
+        company = _company_of(ctx, rules, address, previous, workers, employment or {})
+        record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers, company)
         if record.first_seen_at is None:  # the stale-mailbox alert counts a never synced one from here
             record = record.model_copy(update={"first_seen_at": ctx.now()})
         if record.status != "ok":
@@ -170,37 +187,41 @@ async def _refresh_mailbox(
     previous: MailboxRecord | None,
     stale: bool,
     workers: dict[str, dict[str, object]] | None,
+    company: str,
 ) -> tuple[MailboxRecord, bool]:
     """The mailbox's record and whether to save it. When its worker or Graph details cannot be read this
     cycle, the last good record stands (unsaved, so it is looked at again next cycle)."""
     if not stale and previous is not None:
         worker: dict[str, object] | None = {"PersonnelNumber": previous.personnel_number}
     elif workers is None:
-        return _last_good(ctx, address, previous, "the F&O worker lookup failed this cycle"), False
+        reason = "the F&O worker lookup failed this cycle"
+        return _last_good(address, previous, reason, company), False
     else:
         worker = workers.get(address)
     try:
         return await _attempt(
-            "mailbox details", lambda: _resolve_mailbox(ctx, address, worker, previous)
+            "mailbox details", lambda: _resolve_mailbox(ctx, address, worker, previous, company)
         ), True
     except Exception as exc:
         _problem(ctx, "mailbox details", GRAPH, exc, mailbox=address)
-        return _last_good(ctx, address, previous, "the mailbox details could not be read this cycle"), False
+        reason = "the mailbox details could not be read this cycle"
+        return _last_good(address, previous, reason, company), False
 
 
-def _last_good(ctx: SyncContext, address: str, previous: MailboxRecord | None, reason: str) -> MailboxRecord:
-    company = ctx.settings.company.lower()
+def _last_good(address: str, previous: MailboxRecord | None, reason: str, company: str) -> MailboxRecord:
     if previous is not None and previous.status == "ok" and previous.company == company:
         return previous
     base = previous or MailboxRecord(mailbox=address, company=company)
     return base.model_copy(update={"status": "skipped", "reason": f"{reason}; tried again next cycle"})
 
 
-def _fresh(ctx: SyncContext, previous: MailboxRecord | None) -> bool:
+def _fresh(ctx: SyncContext, previous: MailboxRecord | None, rules: CompanyRules | None) -> bool:
+    """Checked within a day, for the company the rules give it (any, when a mapped group could not be read:
+    the last good record then stands)."""
     return (
         previous is not None
         and previous.status == "ok"
-        and previous.company == ctx.settings.company.lower()
+        and (rules is None or previous.company == rules.expected(previous.mailbox, previous.company))
         and previous.checked_at is not None
         and ctx.now() - previous.checked_at < REFRESH_MAILBOX_AFTER
     )
@@ -211,9 +232,12 @@ def _differs(record: MailboxRecord, previous: MailboxRecord) -> bool:
 
 
 async def _resolve_mailbox(
-    ctx: SyncContext, address: str, worker: dict[str, object] | None, previous: MailboxRecord | None
+    ctx: SyncContext,
+    address: str,
+    worker: dict[str, object] | None,
+    previous: MailboxRecord | None,
+    company: str,
 ) -> MailboxRecord:
-    company = ctx.settings.company.lower()
     base = MailboxRecord(mailbox=address, company=company)
     if previous is not None:
         base = previous.model_copy(update={"company": company})
@@ -264,6 +288,60 @@ async def _resolve_mailbox(
             "checked_at": now,
         }
     )
+
+
+async def _company_rules(ctx: SyncContext) -> CompanyRules | None:
+    """The company rules of this run (sync_core/mailbox_company.py), with the members of the groups
+    SYNC_MAILBOX_COMPANIES names; None when one of them cannot be read."""
+    members: dict[str, list[str]] = {}
+    for group in mailbox_company.group_ids(ctx.settings):
+        try:
+            members[group] = await _attempt(
+                "company groups", functools.partial(ctx.graph.list_group_member_mails, group)
+            )
+        except Exception as exc:
+            _problem(ctx, "company groups", GRAPH, exc)
+            return None
+    return mailbox_company.rules(ctx.settings, members)
+
+
+async def _employment(
+    ctx: SyncContext, rules: CompanyRules | None, stale: list[str], workers: dict[str, dict[str, object]]
+) -> dict[str, str] | None:
+    """Personnel number -> company of the current employment, for the stale mailboxes the map does not name
+    (SYNC_COMPANY_SOURCE=employment); None when F&O could not be asked (the last good records stand)."""
+    if rules is None or not rules.from_employment:
+        return {}
+    numbers = [
+        str(workers[a].get("PersonnelNumber") or "")
+        for a in stale
+        if a in workers and rules.explicit(a) is None
+    ]
+    if not any(numbers):
+        return {}
+    try:
+        return await _attempt(
+            "employment lookup", lambda: mailbox_company.employment_companies(ctx.fno, numbers, ctx.now())
+        )
+    except Exception as exc:
+        _problem(ctx, "employment lookup", F_AND_O, exc)
+        return None
+
+
+def _company_of(
+    ctx: SyncContext,
+    rules: CompanyRules | None,
+    address: str,
+    previous: MailboxRecord | None,
+    workers: dict[str, dict[str, object]] | None,
+    employment: dict[str, str],
+) -> str:
+    if rules is None:  # a mapped group could not be read: keep what the record says
+        return previous.company if previous is not None and previous.company else ctx.settings.company.lower()
+    worker = (workers or {}).get(address)
+    if worker is None:
+        return rules.expected(address, previous.company if previous is not None else "")
+    return rules.resolve(address, employment, str(worker.get("PersonnelNumber") or ""))
 
 
 async def _with_shared_mailboxes(ctx: SyncContext, records: list[MailboxRecord]) -> list[MailboxRecord]:

@@ -240,6 +240,9 @@ class StateStore(Protocol):
         ...
 
     async def list_mailboxes(self) -> list[MailboxRecord]: ...
+    async def delete_mailbox(self, mailbox: str) -> None:
+        """Remove the mailbox's registry record and its Entra id lookup (`forget`); none stored is fine."""
+        ...
 
     # Audit log (append only) and failures (one open failure per kind+mailbox+item_key).
     async def append_audit(self, entry: AuditEntry) -> None: ...
@@ -257,6 +260,10 @@ class StateStore(Protocol):
 
     async def purge_audit(self, before: datetime, *, batch: int = 500) -> int:
         """Remove at most `batch` entries older than `before`; returns how many (retention, a batch a cycle)."""
+        ...
+
+    async def forget_audit(self, mailbox: str, *, batch: int = 500) -> int:
+        """Remove at most `batch` entries of that mailbox; returns how many (`forget` calls it until 0)."""
         ...
 
     async def record_failure(

@@ -299,6 +299,9 @@ class SqliteStateStore:
         )
         return [MailboxRecord.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
 
+    async def delete_mailbox(self, mailbox: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM mailboxes WHERE mailbox = ?", (mailbox,)))
+
     # -- audit ------------------------------------------------------------------------------------
 
     async def append_audit(self, entry: AuditEntry) -> None:
@@ -334,6 +337,14 @@ class SqliteStateStore:
         sql = "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at_us < ? ORDER BY at_us LIMIT ?)"
         cutoff = epoch_micros(before)
         cur = await self._write(lambda c: c.execute(sql, (cutoff, max(batch, 0))))
+        return int(cur.rowcount)
+
+    async def forget_audit(self, mailbox: str, *, batch: int = 500) -> int:
+        sql = (
+            "DELETE FROM audit WHERE seq IN"
+            " (SELECT seq FROM audit WHERE json_extract(body, '$.mailbox') = ? LIMIT ?)"
+        )
+        cur = await self._write(lambda c: c.execute(sql, (mailbox, max(batch, 0))))
         return int(cur.rowcount)
 
     # -- failures ---------------------------------------------------------------------------------

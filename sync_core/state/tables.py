@@ -384,6 +384,15 @@ class TableStateStore:
         ]
         return sorted(found, key=lambda m: m.mailbox)
 
+    async def delete_mailbox(self, mailbox: str) -> None:
+        record = await self.get_mailbox(mailbox)
+        mailboxes = await self._client(self._mailboxes)
+        if record is not None and record.user_id:
+            pointer = await self._get(mailboxes, _USER_PARTITION, encode_component(record.user_id.lower()))
+            if pointer is not None and pointer.get("mailbox") == mailbox:
+                await mailboxes.delete_entity(_USER_PARTITION, encode_component(record.user_id.lower()))
+        await mailboxes.delete_entity(_MAILBOX_PARTITION, encode_component(mailbox))  # a missing one is fine
+
     # -- audit ------------------------------------------------------------------------------------
 
     async def append_audit(self, entry: AuditEntry) -> None:
@@ -441,6 +450,30 @@ class TableStateStore:
         taken = 0
         async for entity in audit.query_entities(
             query, parameters=params, select=["PartitionKey", "RowKey"], results_per_page=min(batch, 1000)
+        ):
+            doomed.setdefault(str(entity["PartitionKey"]), []).append(str(entity["RowKey"]))
+            taken += 1
+            if taken >= batch:
+                break
+        for day, rows in doomed.items():
+            for start in range(0, len(rows), 100):  # a transaction: one partition, at most 100 operations
+                await audit.submit_transaction(
+                    [("delete", {"PartitionKey": day, "RowKey": r}) for r in rows[start : start + 100]]
+                )
+        return taken
+
+    async def forget_audit(self, mailbox: str, *, batch: int = 500) -> int:
+        """A scan filtered on the mailbox property (the audit's keys are times): run rarely, by `forget`."""
+        if batch <= 0:
+            return 0
+        audit = await self._client(self._audit)
+        doomed: dict[str, list[str]] = {}
+        taken = 0
+        async for entity in audit.query_entities(
+            "mailbox eq @mailbox",
+            parameters={"mailbox": mailbox},
+            select=["PartitionKey", "RowKey"],
+            results_per_page=min(batch, 1000),
         ):
             doomed.setdefault(str(entity["PartitionKey"]), []).append(str(entity["RowKey"]))
             taken += 1

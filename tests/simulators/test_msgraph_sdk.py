@@ -386,6 +386,9 @@ async def test_todo_lists_and_tasks(sdk: Sdk) -> None:
     second = await resources.post(linked("DAT|2"))
     await resources.by_linked_resource_id(second.id).patch(linked("DAT|3"))
     assert [r.external_id for r in (await resources.get()).value] == ["DAT|1", "DAT|3"]
+    third = await resources.post(linked("DAT|4"))
+    await resources.by_linked_resource_id(third.id).delete()  # forget --clean-mailbox
+    assert [r.external_id for r in (await resources.get()).value] == ["DAT|1", "DAT|3"]
 
     updated = await tasks.by_todo_task_id(task.id).patch(TodoTask(title="Call back soon"))
     assert updated.title == "Call back soon"
@@ -706,3 +709,11 @@ async def test_subscription_create_renew_delete(sdk: Sdk, state: GraphState, hoo
     with pytest.raises(APIError) as caught:
         await sdk.subscriptions.by_subscription_id(made.id).get()
     assert caught.value.response_status_code == 404
+
+
+async def test_an_empty_contact_folder_is_deleted(sdk: Sdk) -> None:
+    """forget --clean-mailbox: DELETE /users/{id}/contactFolders/{id} (contactfolder-delete.md)."""
+    folder_id = await _contact_folder(sdk, "To go")
+    folders = sdk.users.by_user_id(ALICE).contact_folders
+    await folders.by_contact_folder_id(folder_id).delete(config())
+    assert "To go" not in [f.display_name for f in (await folders.get(config())).value]
