@@ -13,9 +13,12 @@ from sync_core.d365.errors import FnoError
 from sync_core.email_import.job import import_message
 from sync_core.exchange.errors import GraphError
 from sync_core.pipeline.context import SyncContext
+from sync_core.pipeline.fanout import plan_chunk
 from sync_core.pipeline.messages import (
+    AnyMessage,
     ImportMessage,
     MessageError,
+    PlanMailboxes,
     ScanFnoFeed,
     ScanMailbox,
     SyncPair,
@@ -31,6 +34,10 @@ from sync_core.state.base import ConcurrencyError
 from sync_core.telemetry import traced_message
 
 log = logging.getLogger(__name__)
+
+
+# The failure record of a planner chunk that failed (kind "plan", mailbox "*"): the next cycle plans again.
+PLAN_KIND = "plan"
 
 
 class TransientError(Exception):
@@ -84,6 +91,9 @@ async def handle_message(ctx: SyncContext, text: str | bytes, dequeue_count: int
         )
     elif isinstance(message, ScanFnoFeed):
         await _guard(ctx, message.kind, "*", f"scan:fno:{message.kind}", None, None, dequeue_count, message)
+    elif isinstance(message, PlanMailboxes):
+        first = message.mailboxes[0] if message.mailboxes else ""
+        await _guard(ctx, PLAN_KIND, "*", f"plan:{first}", None, None, dequeue_count, message)
     elif isinstance(message, ImportMessage):
         graph_id = message.graph_id
         await _guard(ctx, message.kind, message.mailbox, graph_id, None, graph_id, dequeue_count, message)
@@ -109,7 +119,7 @@ async def _guard(
     fno_key: str | None,
     graph_id: str | None,
     dequeue_count: int,
-    message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage,
+    message: AnyMessage,
 ) -> None:
     try:
         if isinstance(message, ScanMailbox):
@@ -118,6 +128,8 @@ async def _guard(
             await scan_fno_feed(ctx, message)
         elif isinstance(message, ImportMessage):
             await import_message(ctx, message)
+        elif isinstance(message, PlanMailboxes):
+            await plan_chunk(ctx, message)
         else:
             await sync_pair(ctx, message)
     except Exception as exc:
@@ -149,13 +161,13 @@ async def _guard(
 
 def _work_list(
     ctx: SyncContext,
-    message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage,
+    message: AnyMessage,
     permanent: bool,
     final: bool,
 ) -> dict[str, Any]:
     """What the failure record keeps for a later retry: nothing new before the last attempt; after it, the
     message and when to try again; for a permanent failure, no retry (the item's next change brings it)."""
-    if not final or isinstance(message, ScanMailbox | ScanFnoFeed):
+    if not final or isinstance(message, ScanMailbox | ScanFnoFeed | PlanMailboxes):
         return {}
     if permanent:
         return {"message": "", "retry_at": None}
