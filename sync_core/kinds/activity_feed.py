@@ -15,7 +15,7 @@ from typing import Any
 
 from sync_core.d365 import entities
 from sync_core.kinds.base import EmitFno, FnoChange
-from sync_core.kinds.keys import feed_watermark, fno_key, parse_fno_time, row_version
+from sync_core.kinds.keys import feed_watermark, fno_key, page_mark, parse_fno_time, row_version
 from sync_core.pipeline.context import SyncContext
 
 FEED_PAGE = 100
@@ -62,10 +62,10 @@ async def scan_activity_feed(
     marked_rows: list[dict[str, Any]] = []
     moved = MovedRows()
 
-    async def flush() -> None:
+    async def flush(checkpoint: str | None = None) -> None:
         if enrich is not None and marked_rows:
             await enrich(ctx, marked_rows)  # adds to the rows the changes below carry
-        await emit(batch)
+        await emit(batch, checkpoint=checkpoint)
 
     async for raw in entities.activities_changed_since(ctx.fno, category, since):
         row = without_carried_keys(raw)
@@ -96,7 +96,11 @@ async def scan_activity_feed(
             )
         )
         if len(batch) >= FEED_PAGE:
-            await flush()
+            # A full page, so likely more: where to resume once it is queued (issue 21). Only when ahead of
+            # the cursor read: an idle feed's one short page saves its cursor once, at the end.
+            mark = page_mark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held)
+            ahead = mark is not None and (watermark is None or mark > watermark)
+            await flush(mark.isoformat() if mark is not None and ahead else None)
             batch, marked_rows = [], []
     if batch:
         await flush()
