@@ -83,3 +83,26 @@ def test_a_feed_cut_short_resumes_at_its_last_page(
         tenant.advance(minutes=5)
     for number in numbers:
         assert len(events_by_stamp(tenant, MAILBOX, number)) == 1
+
+
+def test_a_feed_over_its_time_budget_stops_at_a_page_and_the_next_scans_go_on(
+    appt_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = appt_tenant
+    tenant.settle()
+    monkeypatch.setattr(activity_feed, "FEED_PAGE", 2)
+    monkeypatch.setattr(activity_feed, "FEED_BUDGET_SECONDS", -1.0)  # every page is over the budget
+    tenant.advance(minutes=20)
+    start = (tenant.now + timedelta(days=4)).replace(hour=9, minute=0)
+    numbers = []
+    for n in range(5):
+        tenant.advance(seconds=1)
+        numbers.append(add_activity(tenant, MAILBOX, f"Budget test {n}", start + timedelta(hours=n)))
+    tenant.advance(minutes=1)
+    assert tenant.cycle().failures == []
+    assert sum(len(events_by_stamp(tenant, MAILBOX, n)) for n in numbers) < len(numbers)  # stopped early
+    for _ in range(6):
+        tenant.advance(minutes=5)
+        assert tenant.cycle().failures == []
+    for number in numbers:
+        assert len(events_by_stamp(tenant, MAILBOX, number)) == 1
