@@ -387,15 +387,19 @@ async def _fan_out(
     for kind in ctx.kinds:
         ctx.report.touch(kind)
         messages.extend(scans_of(ctx, kind, shared, cycle_id))
-        if await ctx.store.get_cursor(fno_cursor_name(kind)) is None:
-            # A feed's first read lists every row once and moves its cursor past them: rows of a mailbox
-            # a chunk has not registered yet would be left to the reconciliation. So it waits for the
-            # cycle in which every mailbox in scope is in the registry (at go-live, the next one).
-            if registered is None:
-                registered = set(await ctx.store.get_mailboxes(addresses))
-            if not in_scope <= registered:
-                log.info("first F&O feed read waits for the registry", extra={"kind": kind})
-                continue
+        try:
+            if await ctx.store.get_cursor(fno_cursor_name(kind)) is None:
+                # A feed's first read lists every row once and moves its cursor past them: rows of a
+                # mailbox a chunk has not registered yet would be left to the reconciliation. So it waits
+                # for the cycle in which every mailbox in scope is in the registry (at go-live, the next).
+                if registered is None:
+                    registered = set(await ctx.store.get_mailboxes(addresses))
+                if not in_scope <= registered:
+                    log.info("first F&O feed read waits for the registry", extra={"kind": kind})
+                    continue
+        except Exception as exc:
+            planning_problem(ctx, "F&O feed cursor", STORE, exc)  # the next cycle plans the feed
+            continue
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
     note_paused(ctx, shared)
     log.info("planning fanned out", extra={"mailboxes": len(addresses), "chunks": len(messages)})
