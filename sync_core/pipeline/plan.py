@@ -181,7 +181,14 @@ async def refresh_registry(ctx: SyncContext, addresses: Sequence[str] | None = N
                     )  # used as read this cycle
             return record
 
-    records = list(await asyncio.gather(*(refresh(a) for a in addresses)))
+    # The first mailbox due goes alone: a service that is down is found by its request's retries, and the
+    # others then fail at once (the clients' breakers) instead of each retrying side by side.
+    done: dict[str, MailboxRecord] = {}
+    if stale:
+        done[stale[0]] = await refresh(stale[0])
+    rest = [a for a in addresses if a not in done]
+    done.update(zip(rest, await asyncio.gather(*(refresh(a) for a in rest)), strict=True))
+    records = [done[a] for a in addresses]
     for address, record in zip(addresses, records, strict=True):
         if record.status != "ok":
             ctx.report.skip_mailbox(address, record.reason)
