@@ -1,7 +1,8 @@
 """python -m bench [--quick] [--out PATH]: run the benchmark, print the table, write the JSON.
 
 --quick is CI's smoke test: small sizes, and it fails only on deterministic counts (requests per idle
-mailbox and kind, F&O idle requests independent of the scope, no failures), never on timings."""
+mailbox and kind, F&O idle requests independent of the scope, no failures), never on timings.
+--scale: issue 21's figures at 10,000 mailboxes (bench/scale.py), printed against their targets."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, engine, first_sync, functions_path, steady
+from bench import cost, engine, first_sync, functions_path, scale, steady
 from bench.tenant import CostModel, Shape
 
 RESULTS = Path(__file__).parent / "results"
@@ -140,6 +141,8 @@ def check_counts(result: dict[str, Any]) -> list[str]:
     if s["steady"]["fno_marginal_requests_per_change"] > 1.5:
         problems.append("F&O requests per change beyond the feed reads exceed 1.5")
     problems.extend(functions_problems(result["functions_path"]))
+    if "scale_quick" in result:
+        problems.extend(scale.quick_problems(result["scale_quick"]))
     return problems
 
 
@@ -169,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only scenario 2 (for a run at --time-scale 1); JSON to bench/results/first-sync-scale-N.json",
     )
+    parser.add_argument("--scale", action="store_true", help="issue 21's figures at 10,000 mailboxes")
+    parser.add_argument("--feed-rows", type=int, default=scale.FEED_ROWS, help="--scale: F&O feed rows")
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.scale:
+        return _scale_only(args.mailboxes or scale.MAILBOXES, args.feed_rows, args.out)
     costs = CostModel(time_scale=args.time_scale)
     if args.first_sync_only:
         return _first_sync_only(costs, 150 if quick else 5000, args.out)
@@ -199,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             result["functions_path"] = functions_path.run(
                 root / "functions", FUNCTIONS_PATH_QUICK if quick else FUNCTIONS_PATH, connection_string
             )
+            # The planner's chunked fan-out, counted (issue 21; the timings are --scale's).
+            result["scale_quick"] = scale.quick_check(root / "scale", connection_string)
     result["cost"] = cost.estimate(result["steady"], result["functions_path"])
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["seconds"] = round(time.perf_counter() - begun)
@@ -219,6 +228,21 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 1 if quick and problems else 0
+
+
+def _scale_only(mailboxes: int, feed_rows: int, out: Path | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with functions_path.azurite(root / "azurite") as connection_string:
+            figures = scale.run(root / "scale", connection_string, mailboxes=mailboxes, feed_rows=feed_rows)
+    result = {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **figures}
+    print(f"machine: {result['machine']['nproc']} x {result['machine']['cpu']}")
+    print_table(scale.targets(figures))
+    out = out or RESULTS / f"scale-{mailboxes}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"written: {out}")
+    return 0
 
 
 def _first_sync_only(costs: CostModel, items: int, out: Path | None) -> int:

@@ -53,7 +53,7 @@ def _functions() -> dict[str, Callable[..., Awaitable[None]]]:
 
 def _label(body: bytes) -> str:
     message = decode(body.decode("utf-8"))
-    return f"{message.type} {message.kind}"
+    return f"{message.type} {getattr(message, 'kind', 'chunk')}"
 
 
 class FunctionsHost:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sync_core.pipeline.runner import CycleProgress
-from sync_core.runtime.messages import MessageError, ScanFnoFeed, ScanMailbox, decode
+from sync_core.runtime.messages import AnyMessage, MessageError, ScanMailbox, decode
 
 
 class _Mailboxes:
@@ -27,7 +27,7 @@ class _Mailboxes:
         self.total = 0
         self.done = 0
 
-    def plan(self, messages: Sequence[ScanMailbox | ScanFnoFeed]) -> None:
+    def plan(self, messages: Sequence[AnyMessage]) -> None:
         scans = [m for m in messages if isinstance(m, ScanMailbox)]
         self.cycle_id = scans[0].cycle_id if scans else ""
         self.left = Counter(m.mailbox for m in scans)
@@ -55,7 +55,7 @@ class LineProgress:
         self._stream = stream
         self._mailboxes = _Mailboxes()
 
-    def planned(self, messages: Sequence[ScanMailbox | ScanFnoFeed]) -> None:
+    def planned(self, messages: Sequence[AnyMessage]) -> None:
         self._mailboxes.plan(messages)
         print(f"progress: {self._mailboxes.total} mailbox(es) to scan", file=self._stream, flush=True)
 
@@ -71,7 +71,7 @@ class BarProgress:
         self._mailboxes = _Mailboxes()
         self._task = bar.add_task("mailboxes scanned", total=None)
 
-    def planned(self, messages: Sequence[ScanMailbox | ScanFnoFeed]) -> None:
+    def planned(self, messages: Sequence[AnyMessage]) -> None:
         self._mailboxes.plan(messages)
         self._bar.update(self._task, total=self._mailboxes.total)
 

@@ -6,6 +6,7 @@ the instance's, opened by its first execution and kept (sync_core/instance.py)."
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
 
 from sync_core.app import start_context, storage_queues
@@ -14,6 +15,7 @@ from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.retry import adopt_exhausted
 from sync_core.pipeline.service_failure import clear_recovered, record_unusable, unusable_service
+from sync_core.runtime.messages import AnyMessage
 from sync_core.settings import Settings, load_settings
 from sync_core.telemetry import record_queue_depths
 
@@ -37,15 +39,19 @@ async def on_timer(config: Settings | None = None) -> int:
         # Messages the host gave up on go onto the work list, which plan_cycle queues again when due.
         for queue in (config.item_queue, config.scan_queue):
             await kept.queues.drain_poison(queue, lambda text: adopt_exhausted(ctx, text, POISONED))
-        messages = await plan_cycle(ctx)
+
+        async def send(planned: Sequence[AnyMessage]) -> None:
+            await kept.queues.send(config.scan_queue, planned)  # before the planner's upkeep
+
+        messages = await plan_cycle(ctx, send)
         unusable = unusable_service(ctx)
         if unusable is not None:
-            # As `run --once`: the whole service is down, so no scan is queued; `failures`/`status` say why.
+            # As `run --once`: the whole service is down, so no scan is queued (plan_cycle sent none when it
+            # found out while planning); `failures`/`status` say why.
             await record_unusable(ctx, unusable)
             log.error("cycle not planned: %s", unusable.summary)
             return 0
         await clear_recovered(ctx, await ctx.store.list_failures())
-        await kept.queues.send(config.scan_queue, messages)
         await record_queue_depths(config)
         log.info(
             "cycle planned",

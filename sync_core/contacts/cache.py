@@ -1,8 +1,9 @@
-"""What the contact kinds look up in F&O beside the contact person, remembered for one context.
+"""What the contact kinds look up in F&O beside the contact person, remembered per F&O client.
 
-A context is one local cycle, or one Functions invocation (a feed scan, a pair job): a customer renamed in
-F&O is seen by the next cycle. The cache hangs off the context's F&O client, so the private and the shared
-kind share it and it goes away with the context.
+The cache hangs off the F&O client, so the private and the shared kind share it: a local cycle's client
+lives for the cycle, a Functions instance's for the instance, where the entries expire after
+d365/ttl_cache.LOOKUP_SECONDS (a customer renamed in F&O is seen within that long) instead of being read
+again by every execution.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from weakref import WeakKeyDictionary
 
 from sync_core.contacts.companies import party_names
 from sync_core.d365.client import FnoClient
+from sync_core.d365.ttl_cache import TtlCache
 
 _CACHES: WeakKeyDictionary[FnoClient, ContactLookups] = WeakKeyDictionary()
 
@@ -25,11 +27,11 @@ def _key(company: str, party: str) -> tuple[str, str]:
 @dataclass
 class ContactLookups:
     # No reference to the client here: the cache must not keep its own key alive.
-    names: dict[tuple[str, str], str] = field(default_factory=dict)
+    names: TtlCache[tuple[str, str], str] = field(default_factory=TtlCache)
     # (list name, company, party) -> whether the party is a customer the list's customerFilter selects.
-    customers: dict[tuple[str, str, str], bool] = field(default_factory=dict)
+    customers: TtlCache[tuple[str, str, str], bool] = field(default_factory=TtlCache)
     # Shared list name -> keys of every contact its query selected, when a feed scan evaluated it.
-    members: dict[str, set[str]] = field(default_factory=dict)
+    members: TtlCache[str, set[str]] = field(default_factory=TtlCache)
 
     def remember_name(self, company: str, party: str, name: str) -> None:
         self.names[_key(company, party)] = name

@@ -9,6 +9,8 @@ carried to the pair jobs, which then need not read them again."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,10 +18,21 @@ from typing import Any
 from sync_core.d365 import entities
 from sync_core.d365.odata import and_all, any_of, exact_string_eq, filter_chunks, is_safe_text
 from sync_core.runtime.context import SyncContext
-from sync_core.runtime.keys import feed_watermark, fno_key, parse_fno_time, row_version, split_fno_key
+from sync_core.runtime.keys import (
+    feed_watermark,
+    fno_key,
+    page_mark,
+    parse_fno_time,
+    row_version,
+    split_fno_key,
+)
 from sync_core.runtime.kind import EmitFno, FnoChange
 
+log = logging.getLogger(__name__)
 FEED_PAGE = 100
+# A feed scan reads at most about this long (then stops at a page boundary, its cursor saved): one
+# execution stays well inside the Functions timeout whatever the backlog.
+FEED_BUDGET_SECONDS = 240.0
 # Keys the product adds to a carried row (what the pair job would otherwise read beside it). A row from
 # F&O never carries them: any such key F&O sent is dropped before ours are added.
 CARRIED_PREFIX = "@sync."
@@ -55,6 +68,7 @@ async def scan_activity_feed(
     """Emit the activities of `category` edited since the watermark `cursor`; return the new watermark.
     `enrich` adds, for a batch of rows at once, what the kind's pair job needs beside each row."""
     started = ctx.now()  # before reading: a row committed during the read is behind this
+    deadline = time.monotonic() + FEED_BUDGET_SECONDS
     watermark = parse_fno_time(cursor) if cursor else None
     since = watermark - timedelta(seconds=ctx.settings.fno_overlap_seconds) if watermark else None
     newest: datetime | None = watermark
@@ -63,10 +77,10 @@ async def scan_activity_feed(
     marked_rows: list[dict[str, Any]] = []
     moved = MovedRows()
 
-    async def flush() -> None:
+    async def flush(checkpoint: str | None = None) -> None:
         if enrich is not None and marked_rows:
             await enrich(ctx, marked_rows)  # adds to the rows the changes below carry
-        await emit(batch)
+        await emit(batch, checkpoint=checkpoint)
 
     async for raw in entities.activities_changed_since(ctx.fno, category, since):
         row = without_carried_keys(raw)
@@ -97,8 +111,17 @@ async def scan_activity_feed(
             )
         )
         if len(batch) >= FEED_PAGE:
-            await flush()
+            # A full page, so likely more: where to resume once it is queued. Only when ahead of
+            # the cursor read: an idle feed's one short page saves its cursor once, at the end.
+            mark = page_mark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held)
+            ahead = mark is not None and (watermark is None or mark > watermark)
+            await flush(mark.isoformat() if mark is not None and ahead else None)
             batch, marked_rows = [], []
+            if ahead and mark is not None and time.monotonic() > deadline:
+                # Far behind (a first sync of a large tenant): stop at this page, inside the function
+                # timeout; the next cycle's scan goes on from here.
+                log.info("F&O feed stopped at its time budget", extra={"category": category})
+                return mark.isoformat()
     if batch:
         await flush()
     return feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held).isoformat()

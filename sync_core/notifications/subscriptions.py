@@ -20,6 +20,7 @@ from sync_core.exchange.urls import seg, user_seg
 from sync_core.model.datetimes import parse_instant
 from sync_core.notifications.client_state import key_id, make_client_state, notification_key
 from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.phase import offset_seconds
 from sync_core.runtime.report import FailureNote
 from sync_core.state.base import ConcurrencyError, Cursor, MailboxRecord
 
@@ -32,6 +33,10 @@ FAILURE_KEY = "subscription"
 # maximum, valid under both, and renew when less than a day is left: a daily timer cycle renews in time.
 LIFETIME = timedelta(minutes=4230)
 RENEW_BEFORE = timedelta(days=1)
+# Renewed up to this much earlier still, by a stable hash of mailbox and kind: subscriptions made
+# in one cycle (go-live) are not all renewed in one cycle, and drift apart with every renewal. Never later:
+# a subscription always has at least RENEW_BEFORE left when it is renewed.
+RENEW_SPREAD = timedelta(days=1)
 MAX_ID_LENGTH = 200  # Graph's subscription ids are GUIDs; anything much longer is not one of ours
 # Kind -> Graph collection it listens to, and the change types that matter for it.
 KIND_COLLECTIONS: dict[str, str] = {
@@ -65,6 +70,11 @@ class Stored:
 
     def expiry(self) -> datetime | None:
         return parse_instant(self.expires)
+
+
+def renew_before(mailbox: str, kind: str) -> timedelta:
+    """How long before its expiry the subscription of this mailbox and kind is renewed."""
+    return RENEW_BEFORE + timedelta(seconds=offset_seconds(f"{kind}:{mailbox}", RENEW_SPREAD))
 
 
 def record_name(kind: str, mailbox: str) -> str:
@@ -115,7 +125,7 @@ async def ensure_one(
     now = ctx.now()
     if saved is not None and saved.url == url and saved.key == key_id(key):
         expiry = saved.expiry()
-        if not force_renew and expiry is not None and expiry - now > RENEW_BEFORE:
+        if not force_renew and expiry is not None and expiry - now > renew_before(record.mailbox, kind):
             return "kept"
         resource = await resource_for(ctx, record, kind)
         if resource == saved.resource and await _renew(ctx, saved, now):

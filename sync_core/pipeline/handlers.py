@@ -12,6 +12,7 @@ from typing import Any
 from sync_core.d365.errors import FnoError
 from sync_core.email_import.job import import_message
 from sync_core.exchange.errors import GraphError
+from sync_core.pipeline.fanout import plan_chunk
 from sync_core.pipeline.pair import sync_pair
 from sync_core.pipeline.pause import is_paused, park
 from sync_core.pipeline.retry import backoff, retry_text
@@ -19,8 +20,10 @@ from sync_core.pipeline.scan import scan_fno_feed, scan_mailbox
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.failures import is_permanent
 from sync_core.runtime.messages import (
+    AnyMessage,
     ImportMessage,
     MessageError,
+    PlanMailboxes,
     ScanFnoFeed,
     ScanMailbox,
     SyncPair,
@@ -32,6 +35,10 @@ from sync_core.state.base import ConcurrencyError
 from sync_core.telemetry import traced_message
 
 log = logging.getLogger(__name__)
+
+
+# The failure record of a planner chunk that failed (kind "plan", mailbox "*"): the next cycle plans again.
+PLAN_KIND = "plan"
 
 
 class TransientError(Exception):
@@ -77,6 +84,9 @@ async def handle_message(ctx: SyncContext, text: str | bytes, dequeue_count: int
         )
     elif isinstance(message, ScanFnoFeed):
         await _guard(ctx, message.kind, "*", f"scan:fno:{message.kind}", None, None, dequeue_count, message)
+    elif isinstance(message, PlanMailboxes):
+        first = message.mailboxes[0] if message.mailboxes else ""
+        await _guard(ctx, PLAN_KIND, "*", f"plan:{first}", None, None, dequeue_count, message)
     elif isinstance(message, ImportMessage):
         graph_id = message.graph_id
         await _guard(ctx, message.kind, message.mailbox, graph_id, None, graph_id, dequeue_count, message)
@@ -102,7 +112,7 @@ async def _guard(
     fno_key: str | None,
     graph_id: str | None,
     dequeue_count: int,
-    message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage,
+    message: AnyMessage,
 ) -> None:
     try:
         if isinstance(message, ScanMailbox):
@@ -111,6 +121,8 @@ async def _guard(
             await scan_fno_feed(ctx, message)
         elif isinstance(message, ImportMessage):
             await import_message(ctx, message)
+        elif isinstance(message, PlanMailboxes):
+            await plan_chunk(ctx, message)
         else:
             await sync_pair(ctx, message)
     except Exception as exc:
@@ -142,13 +154,13 @@ async def _guard(
 
 def _work_list(
     ctx: SyncContext,
-    message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage,
+    message: AnyMessage,
     permanent: bool,
     final: bool,
 ) -> dict[str, Any]:
     """What the failure record keeps for a later retry: nothing new before the last attempt; after it, the
     message and when to try again; for a permanent failure, no retry (the item's next change brings it)."""
-    if not final or isinstance(message, ScanMailbox | ScanFnoFeed):
+    if not final or isinstance(message, ScanMailbox | ScanFnoFeed | PlanMailboxes):
         return {}
     if permanent:
         return {"message": "", "retry_at": None}

@@ -13,8 +13,8 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sync_core import mailbox_company
@@ -28,8 +28,11 @@ from sync_core.notifications.subscriptions import ensure_subscriptions
 from sync_core.pipeline.audit_retention import prune_audit
 from sync_core.pipeline.pause import pause_note
 from sync_core.pipeline.retry import requeue_due
+from sync_core.pipeline.service_failure import unusable_service
 from sync_core.runtime.context import SyncContext
-from sync_core.runtime.messages import ScanFnoFeed, ScanMailbox
+from sync_core.runtime.keys import fno_cursor_name
+from sync_core.runtime.messages import AnyMessage, PlanMailboxes, ScanFnoFeed, ScanMailbox
+from sync_core.runtime.phase import offset_seconds
 from sync_core.runtime.report import PlanningProblem
 from sync_core.state.base import MailboxRecord
 from sync_core.telemetry import traced_plan
@@ -38,6 +41,17 @@ log = logging.getLogger(__name__)
 CATEGORY_COLOR = "preset7"  # blue in Outlook's preset list
 # Users, time zones, categories and the F&O worker change rarely: read them at most once a day per mailbox.
 REFRESH_MAILBOX_AFTER = timedelta(hours=24)
+# ... and up to this much earlier, by a stable hash of the address: mailboxes that went live
+# together do not all come due in one cycle a day later, and drift apart from then on.
+REFRESH_SPREAD = timedelta(hours=12)
+# More mailboxes than this in scope: the timer sends them out in chunks of this many. A chunk's
+# execution resolves its mailboxes and queues their scans within a few seconds when idle, and at go-live
+# (every mailbox read from Graph) within about a minute, far inside the 5-minute limit.
+CHUNK_MAILBOXES = 200
+CHUNK_BYTES = 32 * 1024  # of addresses in one chunk message (the queue holds 48 KiB of payload)
+Send = Callable[[Sequence[AnyMessage]], Awaitable[None]]
+# Mailboxes whose Graph details are read at the same time (each has its own Graph limits).
+REFRESH_CONCURRENCY = 8
 # Waits before the second and third attempt of a planning call (short: the timer comes again anyway).
 RETRY_DELAYS: tuple[float, ...] = (0.5, 2.0)
 F_AND_O, GRAPH, STORE = "F&O", "Microsoft Graph", "state store"
@@ -105,7 +119,7 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__  # other messages may quote URLs or paths
 
 
-def _problem(
+def planning_problem(
     ctx: SyncContext, step: str, default_service: str, exc: Exception, mailbox: str | None = None
 ) -> None:
     service = (
@@ -124,7 +138,7 @@ async def mailboxes_in_scope(ctx: SyncContext) -> list[str]:
             members = await _attempt("mailbox scope", lambda: ctx.graph.list_group_member_mails(group))
         except Exception as exc:
             # The group cannot be read: keep syncing the worker mailboxes the registry knows in scope.
-            _problem(ctx, "mailbox scope", GRAPH, exc)
+            planning_problem(ctx, "mailbox scope", GRAPH, exc)
             members = [
                 r.mailbox
                 for r in await ctx.store.list_mailboxes()
@@ -134,10 +148,15 @@ async def mailboxes_in_scope(ctx: SyncContext) -> list[str]:
     return sorted(scope)
 
 
-async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
-    """Match each mailbox to its worker and read its time zone; skipped mailboxes are recorded, not fatal."""
-    addresses = await mailboxes_in_scope(ctx)
-    previous_records = {a: await ctx.store.get_mailbox(a) for a in addresses}
+async def refresh_registry(ctx: SyncContext, addresses: Sequence[str] | None = None) -> list[MailboxRecord]:
+    """Match each mailbox (of `addresses`, or all in scope) to its worker and read its time zone; skipped
+    mailboxes are recorded, not fatal. The records are read in one range read; the mailboxes due for a
+    refresh are looked at a few at a time."""
+    if addresses is None:
+        addresses = await mailboxes_in_scope(ctx)
+        ctx.registry_complete = True
+    found = await ctx.store.get_mailboxes(addresses)
+    previous_records = {a: found.get(a) for a in addresses}
     # Workers are looked up only for mailboxes not checked within a day, so an idle cycle's F&O calls do not
     # grow with the number of mailboxes (a changed worker is noticed within a day, as Graph details are).
     # A paused mailbox is left as it is (nothing is read for it, nothing written): an operator's pause, or
@@ -150,34 +169,47 @@ async def refresh_registry(ctx: SyncContext) -> list[MailboxRecord]:
         try:
             workers = await _attempt("worker lookup", lambda: entities.workers_by_email(ctx.fno, stale))
         except Exception as exc:
-            _problem(ctx, "worker lookup", F_AND_O, exc)
+            planning_problem(ctx, "worker lookup", F_AND_O, exc)
             workers = None
     else:
         workers = None if stale else {}  # a mapped group could not be read: the last good records stand
     employment = await _employment(ctx, rules, stale, workers) if workers else {}
     if employment is None:
         workers = None
-    records: list[MailboxRecord] = []
-    for address in addresses:
+    gate = asyncio.Semaphore(REFRESH_CONCURRENCY)
+
+    async def refresh(address: str) -> MailboxRecord:
         previous = previous_records[address]
         if previous is not None and address in paused:
-            ctx.registry[address] = previous
-            records.append(previous)
+            return previous
+        async with gate:
+            company = _company_of(ctx, rules, address, previous, workers, employment or {})
+            record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers, company)
+            if record.first_seen_at is None:  # the stale-mailbox alert counts a never synced one from here
+                record = record.model_copy(update={"first_seen_at": ctx.now()})
+            if save and not ctx.dry_run and (previous is None or _differs(record, previous)):
+                try:
+                    record = await ctx.store.upsert_mailbox(record)
+                except Exception as exc:  # used as read this cycle
+                    planning_problem(ctx, "mailbox registry", STORE, exc, mailbox=address)
+            return record
+
+    # The first mailbox due goes alone: a service that is down is found by its request's retries, and the
+    # others then fail at once (the clients' breakers) instead of each retrying side by side.
+    done: dict[str, MailboxRecord] = {}
+    if stale:
+        done[stale[0]] = await refresh(stale[0])
+    rest = [a for a in addresses if a not in done]
+    done.update(zip(rest, await asyncio.gather(*(refresh(a) for a in rest)), strict=True))
+    records = [done[a] for a in addresses]
+    for address, record in zip(addresses, records, strict=True):
+        if address in paused:
+            ctx.registry[address] = record
             continue
-        company = _company_of(ctx, rules, address, previous, workers, employment or {})
-        record, save = await _refresh_mailbox(ctx, address, previous, address in stale, workers, company)
-        if record.first_seen_at is None:  # the stale-mailbox alert counts a never synced one from here
-            record = record.model_copy(update={"first_seen_at": ctx.now()})
         if record.status != "ok":
             ctx.report.skip_mailbox(address, record.reason)
             log.info("mailbox skipped", extra={"reason": record.reason})
-        if save and not ctx.dry_run and (previous is None or _differs(record, previous)):
-            try:
-                record = await ctx.store.upsert_mailbox(record)
-            except Exception as exc:
-                _problem(ctx, "mailbox registry", STORE, exc, mailbox=address)  # used as read this cycle
         ctx.registry[address] = record
-        records.append(record)
     return records
 
 
@@ -203,7 +235,7 @@ async def _refresh_mailbox(
             "mailbox details", lambda: _resolve_mailbox(ctx, address, worker, previous, company)
         ), True
     except Exception as exc:
-        _problem(ctx, "mailbox details", GRAPH, exc, mailbox=address)
+        planning_problem(ctx, "mailbox details", GRAPH, exc, mailbox=address)
         reason = "the mailbox details could not be read this cycle"
         return _last_good(address, previous, reason, company), False
 
@@ -215,15 +247,23 @@ def _last_good(address: str, previous: MailboxRecord | None, reason: str, compan
     return base.model_copy(update={"status": "skipped", "reason": f"{reason}; tried again next cycle"})
 
 
+def refresh_after(mailbox: str) -> timedelta:
+    """How old a mailbox's Graph details and worker may get: a day, less the mailbox's share of the spread."""
+    return REFRESH_MAILBOX_AFTER - timedelta(seconds=offset_seconds(mailbox, REFRESH_SPREAD))
+
+
+def checked_recently(now: datetime, record: MailboxRecord) -> bool:
+    return record.checked_at is not None and now - record.checked_at < refresh_after(record.mailbox)
+
+
 def _fresh(ctx: SyncContext, previous: MailboxRecord | None, rules: CompanyRules | None) -> bool:
-    """Checked within a day, for the company the rules give it (any, when a mapped group could not be read:
-    the last good record then stands)."""
+    """Checked recently (see refresh_after), for the company the rules give it (any, when a mapped group
+    could not be read: the last good record then stands)."""
     return (
         previous is not None
         and previous.status == "ok"
         and (rules is None or previous.company == rules.expected(previous.mailbox, previous.company))
-        and previous.checked_at is not None
-        and ctx.now() - previous.checked_at < REFRESH_MAILBOX_AFTER
+        and checked_recently(ctx.now(), previous)
     )
 
 
@@ -252,8 +292,7 @@ async def _resolve_mailbox(
         and previous.status == "ok"
         and previous.personnel_number == personnel_number
         and previous.company == company
-        and previous.checked_at is not None
-        and now - previous.checked_at < REFRESH_MAILBOX_AFTER
+        and checked_recently(now, previous)
     ):
         return previous  # Graph was asked recently: an idle cycle costs no user or settings reads
     try:
@@ -300,7 +339,7 @@ async def _company_rules(ctx: SyncContext) -> CompanyRules | None:
                 "company groups", functools.partial(ctx.graph.list_group_member_mails, group)
             )
         except Exception as exc:
-            _problem(ctx, "company groups", GRAPH, exc)
+            planning_problem(ctx, "company groups", GRAPH, exc)
             return None
     return mailbox_company.rules(ctx.settings, members)
 
@@ -324,7 +363,7 @@ async def _employment(
             "employment lookup", lambda: mailbox_company.employment_companies(ctx.fno, numbers, ctx.now())
         )
     except Exception as exc:
-        _problem(ctx, "employment lookup", F_AND_O, exc)
+        planning_problem(ctx, "employment lookup", F_AND_O, exc)
         return None
 
 
@@ -349,7 +388,7 @@ async def _with_shared_mailboxes(ctx: SyncContext, records: list[MailboxRecord])
     try:
         return await _attempt("shared mailboxes", lambda: refresh_shared_mailboxes(ctx, records))
     except Exception as exc:
-        _problem(ctx, "shared mailboxes", GRAPH, exc)
+        planning_problem(ctx, "shared mailboxes", GRAPH, exc)
     out = {r.mailbox: r for r in records}
     for shared in ctx.settings.shared_lists:
         address = shared.mailbox.lower()
@@ -358,7 +397,7 @@ async def _with_shared_mailboxes(ctx: SyncContext, records: list[MailboxRecord])
         try:
             known = await ctx.store.get_mailbox(address)
         except Exception as exc:
-            _problem(ctx, "shared mailboxes", STORE, exc, mailbox=address)
+            planning_problem(ctx, "shared mailboxes", STORE, exc, mailbox=address)
             known = None
         if known is not None and known.status == "ok":
             ctx.registry[address] = out[address] = known
@@ -370,38 +409,132 @@ async def _with_shared_mailboxes(ctx: SyncContext, records: list[MailboxRecord])
 
 
 @traced_plan
-async def plan_cycle(ctx: SyncContext) -> list[ScanMailbox | ScanFnoFeed]:
+async def plan_cycle(ctx: SyncContext, send: Send | None = None) -> list[AnyMessage]:
+    """Plan a cycle. Up to CHUNK_MAILBOXES mailboxes in scope are resolved here; more are sent out in
+    chunks (pipeline/fanout.py) that the scan queue's function resolves and scans. With `send`, the
+    messages go out as soon as they are planned, before the upkeep (subscriptions, the work list's retries,
+    audit retention), unless a service turned out unusable while planning; without, the caller sends
+    what is returned. Returns the messages planned."""
     cycle_id = uuid.uuid4().hex
+    chunked = False
+    records: list[MailboxRecord] = []
     try:
-        records = await refresh_registry(ctx)
+        addresses = await mailboxes_in_scope(ctx)
+        chunked = len(addresses) > CHUNK_MAILBOXES
+        if not chunked:
+            records = await refresh_registry(ctx, addresses)
+            ctx.registry_complete = True
     except Exception as exc:
         # Only the state store is left to fail here: plan the F&O feeds, which need no mailbox list.
-        _problem(ctx, "mailbox registry", STORE, exc)
-        records = []
+        planning_problem(ctx, "mailbox registry", STORE, exc)
+        addresses, chunked, records = [], False, []
+    if chunked:
+        messages, upkept = await _fan_out(ctx, addresses, cycle_id)
+    else:
+        messages, upkept = await _plan_here(ctx, records, cycle_id)
+    if send is not None and unusable_service(ctx) is None:
+        await send(messages)
+    await _upkeep(ctx, upkept)
+    return messages
+
+
+async def _plan_here(
+    ctx: SyncContext, records: list[MailboxRecord], cycle_id: str
+) -> tuple[list[AnyMessage], list[MailboxRecord]]:
+    """The scans of every mailbox in scope (resolved here) and the F&O feeds."""
     # Shared contact lists live in shared mailboxes that no worker owns (contacts issue).
     records = await _with_shared_mailboxes(ctx, records)
+    messages: list[AnyMessage] = []
+    for kind in ctx.kinds:
+        ctx.report.touch(kind)
+        messages.extend(scans_of(ctx, kind, records, cycle_id))
+        messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
+    note_paused(ctx, records)
+    return messages, records
+
+
+async def _fan_out(
+    ctx: SyncContext, addresses: list[str], cycle_id: str
+) -> tuple[list[AnyMessage], list[MailboxRecord]]:
+    """One message per chunk of the mailboxes in scope; the shared-list mailboxes no worker owns (a few)
+    and the F&O feeds are planned here."""
+    in_scope = set(addresses)
+    # A shared list in a worker's own mailbox is its chunk's: stand-ins keep it out of the shared refresh.
+    theirs = [MailboxRecord(mailbox=s.mailbox.lower()) for s in ctx.settings.shared_lists]
+    shared = [
+        r
+        for r in await _with_shared_mailboxes(ctx, [r for r in theirs if r.mailbox in in_scope])
+        if r.mailbox not in in_scope
+    ]
+    messages: list[AnyMessage] = [PlanMailboxes(mailboxes=c, cycle_id=cycle_id) for c in chunks(addresses)]
+    registered: set[str] | None = None
+    for kind in ctx.kinds:
+        ctx.report.touch(kind)
+        messages.extend(scans_of(ctx, kind, shared, cycle_id))
+        try:
+            if await ctx.store.get_cursor(fno_cursor_name(kind)) is None:
+                # A feed's first read lists every row once and moves its cursor past them: rows of a
+                # mailbox a chunk has not registered yet would be left to the reconciliation. So it waits
+                # for the cycle in which every mailbox in scope is in the registry (at go-live, the next).
+                if registered is None:
+                    registered = set(await ctx.store.get_mailboxes(addresses))
+                if not in_scope <= registered:
+                    log.info("first F&O feed read waits for the registry", extra={"kind": kind})
+                    continue
+        except Exception as exc:
+            planning_problem(ctx, "F&O feed cursor", STORE, exc)  # the next cycle plans the feed
+            continue
+        messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
+    note_paused(ctx, shared)
+    log.info("planning fanned out", extra={"mailboxes": len(addresses), "chunks": len(messages)})
+    return messages, shared
+
+
+def scans_of(
+    ctx: SyncContext, kind: str, records: Sequence[MailboxRecord], cycle_id: str
+) -> list[ScanMailbox]:
+    return [
+        ScanMailbox(kind=kind, mailbox=r.mailbox, cycle_id=cycle_id)
+        for r in records
+        if r.status == "ok" and not r.paused and serves(kind, r, ctx.settings)
+    ]
+
+
+def note_paused(ctx: SyncContext, records: Sequence[MailboxRecord]) -> None:
     for record in records:
         if record.paused:
             ctx.report.skip_mailbox(record.mailbox, pause_note(record))
-    messages: list[ScanMailbox | ScanFnoFeed] = []
-    for kind in ctx.kinds:
-        ctx.report.touch(kind)
-        messages.extend(
-            ScanMailbox(kind=kind, mailbox=r.mailbox, cycle_id=cycle_id)
-            for r in records
-            if r.status == "ok" and not r.paused and serves(kind, r, ctx.settings)
-        )
-        messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
+
+
+async def _upkeep(ctx: SyncContext, records: list[MailboxRecord]) -> None:
+    """After the scans went out: none of this may keep them waiting."""
     try:
         await ensure_subscriptions(ctx, records)  # change notifications; off unless SYNC_NOTIFICATION_URL
     except Exception as exc:
-        _problem(ctx, "subscriptions", GRAPH, exc)  # the timer keeps syncing without them
+        planning_problem(ctx, "subscriptions", GRAPH, exc)  # the timer keeps syncing without them
     try:
         await requeue_due(ctx)  # failed items whose retry time has come (pipeline/retry.py)
     except Exception as exc:
-        _problem(ctx, "retry of failed items", STORE, exc)
+        planning_problem(ctx, "retry of failed items", STORE, exc)
     try:
         await prune_audit(ctx)  # SYNC_AUDIT_RETENTION_DAYS, a bounded batch a cycle
     except Exception as exc:
-        _problem(ctx, "audit retention", STORE, exc)
-    return messages
+        planning_problem(ctx, "audit retention", STORE, exc)
+
+
+def chunks(addresses: Sequence[str]) -> list[tuple[str, ...]]:
+    """Consecutive slices of the sorted scope: at most CHUNK_MAILBOXES, and small enough for a queue
+    message whatever the addresses' lengths."""
+    out: list[tuple[str, ...]] = []
+    current: list[str] = []
+    size = 0
+    for address in addresses:
+        cost = len(address.encode()) + 4  # quotes and comma in the JSON
+        if current and (len(current) >= CHUNK_MAILBOXES or size + cost > CHUNK_BYTES):
+            out.append(tuple(current))
+            current, size = [], 0
+        current.append(address)
+        size += cost
+    if current:
+        out.append(tuple(current))
+    return out

@@ -27,7 +27,6 @@ reconciliation comes at its next slot (a first scan lists everything anyway).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import parse_fno_time
 from sync_core.runtime.kind import KindAdapter
 from sync_core.runtime.messages import SyncPair
+from sync_core.runtime.phase import offset_seconds
 from sync_core.state.base import ConcurrencyError, Cursor, Link
 from sync_core.telemetry import names
 
@@ -49,12 +49,6 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 def cursor_name(kind: str, mailbox: str) -> str:
     return f"reconcile:{kind}:{mailbox}"
-
-
-def offset_seconds(mailbox: str, interval: timedelta) -> float:
-    """The mailbox's phase within the interval: stable across processes and restarts (not `hash()`)."""
-    digest = hashlib.sha256(mailbox.strip().lower().encode()).digest()
-    return int.from_bytes(digest[:8], "big") % max(1, int(interval.total_seconds()))
 
 
 def last_slot(now: datetime, mailbox: str, interval: timedelta) -> datetime:

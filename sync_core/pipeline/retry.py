@@ -16,6 +16,7 @@ from sync_core.runtime.context import SyncContext
 from sync_core.runtime.messages import (
     ImportMessage,
     MessageError,
+    PlanMailboxes,
     ScanFnoFeed,
     ScanMailbox,
     SyncPair,
@@ -85,8 +86,8 @@ def _work_item(text: str | bytes) -> SyncPair | ImportMessage | None:
     except MessageError:
         log.error("unreadable message from a poison queue dropped")
         return None
-    if isinstance(message, ScanMailbox | ScanFnoFeed):
-        return None  # the next cycle scans again
+    if isinstance(message, ScanMailbox | ScanFnoFeed | PlanMailboxes):
+        return None  # the next cycle scans (and plans) again
     return message
 
 

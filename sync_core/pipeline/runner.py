@@ -20,10 +20,9 @@ from sync_core.pipeline.retry import adopt_exhausted
 from sync_core.pipeline.service_failure import clear_recovered, record_unusable, unusable_service
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.messages import (
+    AnyMessage,
     ImportMessage,
     MessageError,
-    ScanFnoFeed,
-    ScanMailbox,
     SyncPair,
     decode,
 )
@@ -39,7 +38,7 @@ DEFAULT_CONCURRENCY = 16
 class CycleProgress(Protocol):
     """What a caller (the command line's progress display) hears of a running cycle."""
 
-    def planned(self, messages: Sequence[ScanMailbox | ScanFnoFeed]) -> None: ...
+    def planned(self, messages: Sequence[AnyMessage]) -> None: ...
     def finished(self, text: str) -> None: ...
 
 
@@ -66,11 +65,13 @@ async def run_cycle(
 async def _cycle(
     ctx: SyncContext, queues: LocalQueues, concurrency: int, progress: CycleProgress | None
 ) -> None:
-    messages = await plan_cycle(ctx)
+    async def send(messages: Sequence[AnyMessage]) -> None:
+        await queues.send(ctx.settings.scan_queue, messages)  # before the planner's upkeep
+
+    messages = await plan_cycle(ctx, send)
     unusable = unusable_service(ctx)
     if unusable is not None:
         raise unusable  # found while planning: scanning every mailbox could only fail the same way
-    await queues.send(ctx.settings.scan_queue, messages)
     if progress is not None:
         progress.planned(messages)
     order = (ctx.settings.scan_queue, ctx.settings.item_queue)

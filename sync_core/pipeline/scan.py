@@ -4,6 +4,7 @@ Cursors are saved only after the messages are queued: a crash re-reads, it never
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # How stale the registry's last_synced_at may get (status, the stale-mailbox alert at 120 minutes):
 # writing it after every scan cost two Table requests an idle scan.
 LAST_SYNCED_EVERY = timedelta(minutes=15)
+_PARALLEL_LOOKUPS = 8  # mailboxes of one feed page whose links are read at the same time
 
 
 async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
@@ -120,17 +122,17 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     owners = {r.personnel_number: r.mailbox for r in await ctx.mailbox_records() if r.status == "ok"}
     name = fno_cursor_name(kind.name)
     cursor = await ctx.store.get_cursor(name)
+    started_from = cursor.value if cursor else None
     observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
 
-    async def emit(changes: list[FnoChange]) -> None:
-        nonlocal queued
+    async def emit(changes: list[FnoChange], *, checkpoint: str | None = None) -> None:
+        nonlocal queued, cursor
+        owned = [(owners[c.owner], c) for c in changes if c.owner in owners]  # others: not in scope
+        links = await _links_of(ctx, kind.name, owned)
         pairs: list[SyncPair] = []
-        for change in changes:
-            mailbox = owners.get(change.owner)
-            if mailbox is None:
-                continue  # owner not in scope
-            link = await ctx.store.get_link_by_fno(kind.name, mailbox, change.fno_key)
+        for mailbox, change in owned:
+            link = links.get((mailbox, change.fno_key))
             if link is not None and change.version and change.version == link.fno_version:
                 continue  # unchanged since the last sync (the echo of our own write): nothing to do
             if change.marked or link is not None:
@@ -143,11 +145,33 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
         if pairs:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
             queued += len(pairs)
+        if checkpoint is not None and not ctx.dry_run:
+            # This page's work is queued: a scan cut short after it resumes here.
+            cursor = await _save_cursor(ctx, name, checkpoint, cursor)
 
-    new_value = await kind.scan_fno(ctx, cursor.value if cursor else None, emit)
+    new_value = await kind.scan_fno(ctx, started_from, emit)
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
     return queued
+
+
+async def _links_of(
+    ctx: SyncContext, kind: str, owned: list[tuple[str, FnoChange]]
+) -> dict[tuple[str, str], Link]:
+    """The links of a page of changes: one bulk read per mailbox, not one read per row."""
+    keys: dict[str, list[str]] = {}
+    for mailbox, change in owned:
+        keys.setdefault(mailbox, []).append(change.fno_key)
+    found: dict[tuple[str, str], Link] = {}
+    gate = asyncio.Semaphore(_PARALLEL_LOOKUPS)
+
+    async def lookup(mailbox: str, fno_keys: list[str]) -> None:
+        async with gate:
+            for key, link in (await ctx.store.get_links_by_fno(kind, mailbox, fno_keys)).items():
+                found[(mailbox, key)] = link
+
+    await asyncio.gather(*(lookup(m, k) for m, k in keys.items()))
+    return found
 
 
 def _settled(link: Link | None) -> bool:
@@ -171,11 +195,12 @@ def _carrying(
     return carrying if fits(carrying) else pair
 
 
-async def _save_cursor(ctx: SyncContext, name: str, value: str, previous: Cursor | None) -> None:
+async def _save_cursor(ctx: SyncContext, name: str, value: str, previous: Cursor | None) -> Cursor | None:
+    """Returns the cursor as stored now (ours, or the one a concurrent scan saved)."""
     if previous is not None and previous.value == value:
-        return  # nothing moved: no write
+        return previous  # nothing moved: no write
     try:
-        await ctx.store.save_cursor(
+        return await ctx.store.save_cursor(
             Cursor(
                 name=name, value=value, updated_at=datetime.now(UTC), etag=previous.etag if previous else None
             )
@@ -184,3 +209,4 @@ async def _save_cursor(ctx: SyncContext, name: str, value: str, previous: Cursor
         # Another scan of the same feed saved first; its cursor is as good as ours and the
         # changes we queued are idempotent.
         log.info("cursor saved by a concurrent scan", extra={"cursor": name.split(":", 2)[0]})
+        return await ctx.store.get_cursor(name)

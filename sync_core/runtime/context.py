@@ -62,6 +62,9 @@ class SyncContext:
     report: CycleReport = field(default_factory=CycleReport)
     # Mailboxes resolved by this process's planner (a dry run never writes them to the store).
     registry: dict[str, MailboxRecord] = field(default_factory=dict)
+    # Whether `registry` holds every mailbox in scope (the planner resolved them all in this process).
+    # Not so when it fans out in chunks (pipeline/fanout.py): the F&O feeds then read the store's.
+    registry_complete: bool = False
     _resolvers: dict[str, PartyResolver] = field(default_factory=dict)
     # Records read from the store by this context (a Functions execution reads its mailbox once).
     _read_records: dict[str, MailboxRecord | None] = field(default_factory=dict)
@@ -85,7 +88,9 @@ class SyncContext:
         return resolver
 
     async def mailbox_records(self) -> list[MailboxRecord]:
-        return list(self.registry.values()) if self.registry else await self.store.list_mailboxes()
+        if self.registry and self.registry_complete:
+            return list(self.registry.values())
+        return await self.store.list_mailboxes()
 
     async def mailbox_record(self, address: str) -> MailboxRecord | None:
         """The planner's record, or the store's, read at most once per context."""

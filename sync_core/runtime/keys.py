@@ -97,3 +97,16 @@ def exchange_cursor_name(kind: str, mailbox: str) -> str:
 def fno_cursor_name(kind: str) -> str:
     """The state cursor of one F&O feed (its watermark), shared by every mailbox."""
     return f"fno:{kind}"
+
+
+def page_mark(
+    newest: datetime | None, started: datetime, overlap_seconds: int, *, held: datetime | None = None
+) -> datetime | None:
+    """Where an edit-stamp feed that has read (and queued) every row up to now may resume: the newest stamp
+    read (rows come in stamp order, so those not read yet are not older), at most the overlap ahead of
+    `started` and at most `held` (as feed_watermark). Never `started` itself: the rest is still unread.
+    The resumed read starts the overlap behind it, as every read does."""
+    if newest is None:
+        return None
+    mark = min(newest, started + timedelta(seconds=overlap_seconds))
+    return mark if held is None or held >= mark else held

@@ -63,7 +63,14 @@ class FnoItem:
 
 DeletionOutcome = Literal["delete_partner", "unlink"]
 EmitExchange = Callable[[list[ExchangeChange]], Awaitable[None]]
-EmitFno = Callable[[list[FnoChange]], Awaitable[None]]
+
+
+class EmitFno(Protocol):
+    """Queues the pair messages of a batch of F&O changes. `checkpoint`: a cursor value the feed may resume
+    from once these are queued (a page boundary): the scan saves it, so a feed cut short (a crash, the
+    function timeout) goes on from its last page instead of its start, and nothing it passed is lost."""
+
+    async def __call__(self, changes: list[FnoChange], *, checkpoint: str | None = None) -> None: ...
 
 
 class KindAdapter(Protocol):

@@ -26,6 +26,16 @@ class ScanFnoFeed(_Message):
     kind: str
 
 
+class PlanMailboxes(_Message):
+    """A chunk of the mailboxes in scope: the scan queue's function refreshes their registry
+    records, queues their scans, then keeps their subscriptions. The timer sends one per chunk instead of
+    doing that for the whole tenant itself. A redelivered chunk is harmless: fresh records are not read
+    again, and the scans it queues again are idempotent."""
+
+    type: Literal["plan-mailboxes"] = "plan-mailboxes"
+    mailboxes: tuple[str, ...]
+
+
 class CarriedGraphItem(BaseModel):
     """An Exchange item as the mailbox feed listed it (runtime/kind.py GraphItem)."""
 
@@ -61,7 +71,8 @@ class ImportMessage(_Message):
     graph_id: str
 
 
-Message = Annotated[ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage, Field(discriminator="type")]
+AnyMessage = ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage | PlanMailboxes
+Message = Annotated[AnyMessage, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 # Storage queue messages hold 64 KiB, 48 KiB of payload after base64; ids are far below that.
@@ -72,14 +83,14 @@ class MessageError(ValueError):
     """A queue message that cannot be understood (it will never succeed: do not retry it)."""
 
 
-def encode(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> str:
+def encode(message: AnyMessage) -> str:
     text = message.model_dump_json()
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise MessageError(f"{message.type} message is {len(text)} bytes, over the queue limit")
     return text
 
 
-def fits(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> bool:
+def fits(message: AnyMessage) -> bool:
     try:
         text = message.model_dump_json()
     except ValueError:  # a carried item that cannot be serialised: the pair job reads it (and fails alone)
@@ -87,7 +98,7 @@ def fits(message: ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage) -> bool:
     return len(text.encode()) <= MAX_MESSAGE_BYTES
 
 
-def decode(text: str | bytes) -> ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage:
+def decode(text: str | bytes) -> AnyMessage:
     try:
         return _ADAPTER.validate_json(text)
     except ValueError as exc:

@@ -13,9 +13,9 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import BinaryBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueServiceClient
 
-from sync_core.runtime.messages import ImportMessage, ScanFnoFeed, ScanMailbox, SyncPair, encode
+from sync_core.runtime.messages import AnyMessage, encode
 
-AnyMessage = ScanMailbox | ScanFnoFeed | SyncPair | ImportMessage
+__all__ = ["AnyMessage", "Delivery", "InProcessQueues", "LocalQueues", "QueueSender", "StorageQueues"]
 
 
 class QueueSender(Protocol):

@@ -6,6 +6,7 @@ record that must not exist yet) and the store raises `ConcurrencyError` when som
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -217,6 +218,14 @@ class StateStore(Protocol):
         ...
 
     async def list_links(self, kind: str, mailbox: str) -> list[Link]: ...
+    async def get_links_by_fno(self, kind: str, mailbox: str, fno_keys: Sequence[str]) -> dict[str, Link]:
+        """The links of many F&O keys at once (a feed page's), keyed by fno_key; keys without a link are
+        left out. A few queries instead of one read per key."""
+        ...
+
+    async def get_links_by_graph(self, kind: str, mailbox: str, graph_ids: Sequence[str]) -> dict[str, Link]:
+        """As get_links_by_fno, by Exchange id."""
+        ...
 
     # Cursors (delta tokens, watermarks).
     async def get_cursor(self, name: str) -> Cursor | None: ...
@@ -242,6 +251,10 @@ class StateStore(Protocol):
     async def list_mailboxes(self) -> list[MailboxRecord]: ...
     async def delete_mailbox(self, mailbox: str) -> None:
         """Remove the mailbox's registry record and its Entra id lookup (`forget`); none stored is fine."""
+
+    async def get_mailboxes(self, mailboxes: Sequence[str]) -> dict[str, MailboxRecord]:
+        """The records of many mailboxes (a planner chunk's), keyed by address; unknown ones left out. One
+        range read of the registry partition, not one read per mailbox."""
         ...
 
     # Audit log (append only) and failures (one open failure per kind+mailbox+item_key).

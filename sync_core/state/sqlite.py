@@ -13,7 +13,7 @@ import pathlib
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from sync_core.state.base import (
 from sync_core.state.codec import epoch_micros
 
 _T = TypeVar("_T")
+_IN_CHUNK = 500  # values of one `IN (...)` list, well below SQLite's parameter limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS links (
@@ -169,6 +170,30 @@ class SqliteStateStore:
         row = await self._read(lambda c: c.execute(sql, (kind, mailbox, graph_id)).fetchone())
         return self._link_row(row)
 
+    async def get_links_by_fno(self, kind: str, mailbox: str, fno_keys: Sequence[str]) -> dict[str, Link]:
+        links = await self._links_where(kind, mailbox, "fno_key", fno_keys)
+        return {link.fno_key: link for link in links}
+
+    async def get_links_by_graph(self, kind: str, mailbox: str, graph_ids: Sequence[str]) -> dict[str, Link]:
+        links = await self._links_where(kind, mailbox, "graph_id", graph_ids)
+        return {link.graph_id: link for link in links}
+
+    async def _links_where(self, kind: str, mailbox: str, column: str, values: Sequence[str]) -> list[Link]:
+        wanted = list(dict.fromkeys(values))
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows: list[tuple[str, str]] = []
+            # SQLite allows at least 999 parameters a statement: a page of keys fits in one or two.
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT etag, body FROM links WHERE kind = ? AND mailbox = ? AND {column} IN ({marks})"
+                rows.extend(conn.execute(sql, (kind, mailbox, *chunk)).fetchall())
+            return rows
+
+        rows = await self._read(read) if wanted else []
+        return [Link.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+
     async def save_link(self, link: Link) -> Link:
         etag = _new_etag()
         body = _body(link)
@@ -292,6 +317,22 @@ class SqliteStateStore:
         rows = await self._read(lambda c: c.execute(sql, (user_id.lower(),)).fetchall())
         records = [MailboxRecord.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
         return mailbox_of_user(records, user_id) if user_id else None
+
+    async def get_mailboxes(self, mailboxes: Sequence[str]) -> dict[str, MailboxRecord]:
+        wanted = list(dict.fromkeys(mailboxes))
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows: list[tuple[str, str]] = []
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT etag, body FROM mailboxes WHERE mailbox IN ({marks})"
+                rows.extend(conn.execute(sql, chunk).fetchall())
+            return rows
+
+        rows = await self._read(read) if wanted else []
+        found = [MailboxRecord.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+        return {record.mailbox: record for record in found}
 
     async def list_mailboxes(self) -> list[MailboxRecord]:
         rows = await self._read(

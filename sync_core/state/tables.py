@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -45,7 +45,7 @@ from sync_core.state.base import (
     with_pause,
 )
 from sync_core.state.codec import epoch_micros, from_properties, to_properties
-from sync_core.state.keys import encode_component, join_key
+from sync_core.state.keys import encode_component, is_reversible, join_key
 
 _M = TypeVar("_M", bound=BaseModel)
 _Credential = AzureNamedKeyCredential | AzureSasCredential | AsyncTokenCredential
@@ -59,6 +59,10 @@ _USER_PARTITION = "user"  # pointers Entra object id -> mailbox, for get_mailbox
 _CURSOR_ROW = "cursor"
 _MAX_DAY = 9_999_999
 _MAX_MICROS = 10**18 - 1
+# A $filter may hold at most 15 comparisons (learn.microsoft.com/rest/api/storageservices/
+# querying-tables-and-entities): PartitionKey plus 14 RowKeys.
+_OR_ROWS = 14
+_PARALLEL_QUERIES = 8
 _RETRIES = 16  # a failed conditional write means another writer succeeded, so N writers need <= N tries
 
 
@@ -209,6 +213,53 @@ class TableStateStore:
         return await self._link_via(
             kind, mailbox, _BY_GRAPH + encode_component(graph_id), "graph_id", graph_id
         )
+
+    async def get_links_by_fno(self, kind: str, mailbox: str, fno_keys: Sequence[str]) -> dict[str, Link]:
+        return await self._links_via_many(kind, mailbox, _BY_FNO, "fno_key", fno_keys)
+
+    async def get_links_by_graph(self, kind: str, mailbox: str, graph_ids: Sequence[str]) -> dict[str, Link]:
+        return await self._links_via_many(kind, mailbox, _BY_GRAPH, "graph_id", graph_ids)
+
+    async def _links_via_many(
+        self, kind: str, mailbox: str, prefix: str, field: str, values: Sequence[str]
+    ) -> dict[str, Link]:
+        """Index entities, then main entities, each by a few OR queries of the partition. A link a writer
+        moved in between (its main entity no longer has that id) is read again on its own."""
+        links = await self._client(self._links)
+        partition = self._partition(kind, mailbox)
+        wanted = list(dict.fromkeys(values))
+        index_rows = {prefix + encode_component(value): value for value in wanted}
+        indexes = await self._rows_of(links, partition, list(index_rows))
+        row_of = {
+            index_rows[str(e["RowKey"])]: str(e["link_row"]) for e in indexes if e["RowKey"] in index_rows
+        }
+        mains = await self._rows_of(links, partition, [_MAIN + row for row in dict.fromkeys(row_of.values())])
+        by_row = {str(e["RowKey"])[len(_MAIN) :]: e for e in mains}
+        found: dict[str, Link] = {}
+        for value, row in row_of.items():
+            main = by_row.get(row)
+            link = None if main is None else _record(Link, main, f"{row}:{_etag_of(main)}")
+            if link is None or getattr(link, field) != value:
+                link = await self._link_via(kind, mailbox, prefix + encode_component(value), field, value)
+            if link is not None:
+                found[value] = link
+        return found
+
+    async def _rows_of(self, client: TableClient, partition: str, rows: list[str]) -> list[TableEntity]:
+        """The entities of `rows` in one partition: one query per _OR_ROWS of them, a few at a time."""
+        chunks = [rows[start : start + _OR_ROWS] for start in range(0, len(rows), _OR_ROWS)]
+
+        async def one(chunk: list[str]) -> list[TableEntity]:
+            # Spaces around the parentheses: the SDK finds parameters by splitting the filter at spaces.
+            either = " or ".join(f"RowKey eq @r{n}" for n in range(len(chunk)))
+            params: dict[str, Any] = {"pk": partition, **{f"r{n}": row for n, row in enumerate(chunk)}}
+            return [e async for e in self._query(client, f"PartitionKey eq @pk and ( {either} )", params)]
+
+        found: list[TableEntity] = []
+        for start in range(0, len(chunks), _PARALLEL_QUERIES):
+            for part in await asyncio.gather(*(one(c) for c in chunks[start : start + _PARALLEL_QUERIES])):
+                found.extend(part)
+        return found
 
     async def _current_main(self, link: Link) -> tuple[str, str, Link]:
         """Row id, entity etag and stored value of the link `link.etag` names; it must be unchanged."""
@@ -375,6 +426,25 @@ class TableStateStore:
             }
             await mailboxes.upsert_entity(entity, mode=UpdateMode.REPLACE)
         return record
+
+    async def get_mailboxes(self, mailboxes: Sequence[str]) -> dict[str, MailboxRecord]:
+        """A planner chunk's records: few by an OR query, more by one range query of the registry partition
+        between the chunk's first and last key (a chunk is a sorted slice of the scope, so the range holds
+        little else). Digest keys (very long addresses) sort apart: read by OR query."""
+        table = await self._client(self._mailboxes)
+        wanted = {encode_component(m): m for m in dict.fromkeys(mailboxes)}
+        plain = sorted(k for k in wanted if is_reversible(k))
+        digests = [k for k in wanted if not is_reversible(k)]
+        entities: list[TableEntity] = []
+        if len(plain) > _OR_ROWS:
+            query = "PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi"
+            params = {"pk": _MAILBOX_PARTITION, "lo": plain[0], "hi": plain[-1]}
+            entities.extend([e async for e in self._query(table, query, params)])
+        else:
+            digests.extend(plain)
+        entities.extend(await self._rows_of(table, _MAILBOX_PARTITION, digests))
+        records = [_record(MailboxRecord, e, _etag_of(e)) for e in entities if e["RowKey"] in wanted]
+        return {r.mailbox: r for r in records if wanted[encode_component(r.mailbox)] == r.mailbox}
 
     async def list_mailboxes(self) -> list[MailboxRecord]:
         mailboxes = await self._client(self._mailboxes)
