@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
-    if args.command == "approve-deletes":
+    if args.command in ("approve-deletes", "reject-deletes"):
         return asyncio.run(approve_deletes(settings, args))
     if args.command == "contacts":
         return asyncio.run(run_contacts(settings, args))
