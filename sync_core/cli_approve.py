@@ -89,7 +89,7 @@ def _text(result: dict[str, Any]) -> str:
         lines.append("nothing is held for this mailbox and kind")
     for row in result["items"]:
         lines.append(
-            f"  {_DOES.get(row['action'], row['action'])} (vanished in {row['vanishedIn']}):"
+            f"  {DOES.get(row['action'], row['action'])} (vanished in {row['vanishedIn']}):"
             f" {row['date'] or '-'}  {row['subject'] or '(no subject)'}  [{row['fnoKey']}]"
         )
     if not result["items"]:
@@ -107,7 +107,7 @@ def _text(result: dict[str, Any]) -> str:
 
 
 # What each action does, in the words of the side it touches.
-_DOES = {
+DOES = {
     "delete_in_graph": "would delete the Outlook item",
     "delete_in_fno": "would delete the F&O activity",
     "unlink": "would unlink (both sides kept)",

@@ -166,20 +166,7 @@ async def collect_status(store: StateStore, scope: tuple[str, ...] = ()) -> Stat
         record = records[address]
         own = [f for f in failures if f.mailbox == address]
         kinds = [await _kind_status(store, record, k, own) for k in _kinds_of(record, own)]
-        mailboxes.append(
-            MailboxStatus(
-                mailbox=address,
-                state=_mailbox_state(record, kinds),
-                worker=record.personnel_number,
-                reason=record.reason or None,
-                last_sync=_iso(record.last_synced_at),
-                in_scope_since=_iso(record.first_seen_at),
-                paused_by=record.paused_by or None if record.paused else None,
-                paused_at=_iso(record.paused_at) if record.paused else None,
-                pause_reason=record.pause_reason or None if record.paused else None,
-                kinds=kinds,
-            )
-        )
+        mailboxes.append(_mailbox_row(record, kinds))
     feeds = [f"{f.kind}: {f.reason}" for f in failures if f.item_key.startswith("scan:fno:")]
     return StatusReport(
         service_check=summary,
@@ -189,3 +176,33 @@ async def collect_status(store: StateStore, scope: tuple[str, ...] = ()) -> Stat
         open_failures=len(failures),
         waiting_for_retry=sum(f.waiting_for_retry for f in failures),
     )
+
+
+def _mailbox_row(record: MailboxRecord, kinds: list[KindStatus]) -> MailboxStatus:
+    return MailboxStatus(
+        mailbox=record.mailbox,
+        state=_mailbox_state(record, kinds),
+        worker=record.personnel_number,
+        reason=record.reason or None,
+        last_sync=_iso(record.last_synced_at),
+        in_scope_since=_iso(record.first_seen_at),
+        paused_by=record.paused_by or None if record.paused else None,
+        paused_at=_iso(record.paused_at) if record.paused else None,
+        pause_reason=record.pause_reason or None if record.paused else None,
+        kinds=kinds,
+    )
+
+
+async def mailbox_status(
+    store: StateStore, address: str, scope: tuple[str, ...] = ()
+) -> MailboxStatus | None:
+    """One mailbox's status as `collect_status` shows it (the console's mailbox page), or None when the
+    mailbox is neither in the registry nor in `scope`."""
+    record = await store.get_mailbox(address)
+    if record is None:
+        if address not in scope:
+            return None
+        record = MailboxRecord(mailbox=address, status="ok")
+    own = [f for f in await store.list_failures() if f.mailbox == address]
+    kinds = [await _kind_status(store, record, k, own) for k in _kinds_of(record, own)]
+    return _mailbox_row(record, kinds)
