@@ -24,7 +24,19 @@ def sign_in_from_environment() -> AzureSignIn:
     )
 
 
+def authentication_on() -> bool:
+    """App Service sets WEBSITE_AUTH_ENABLED=True when its authentication is on (what Microsoft.Identity.Web
+    reads too). Off, nothing strips a principal header a client sends, so the console must stay closed."""
+    return os.environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+
+
 async def on_request(req: func.HttpRequest) -> func.HttpResponse:
+    if not authentication_on():
+        text = (
+            "The console is closed: App Service authentication is off for this app. Deploy with the"
+            " consoleClientId parameter (docs/console.md), or use `python -m sync_core console` locally."
+        )
+        return _answer(Response(403, text.encode(), "text/plain; charset=utf-8"))
     sign_in = sign_in_from_environment()
     try:
         settings = load_settings()

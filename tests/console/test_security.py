@@ -132,6 +132,11 @@ def test_azure_console_checks_the_signed_in_principal(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SYNC_CONSOLE_GROUP_ID", GROUP)
     monkeypatch.chdir(tmp_path)  # no local.settings.json
+    forged = {"X-MS-CLIENT-PRINCIPAL": encode_principal("ann@contoso.com", groups=(GROUP,))}
+    closed_without_auth = off_loop(lambda: _azure_request(forged))
+    assert closed_without_auth.status_code == 403  # authentication off: the header could be forged
+    assert b"App Service authentication is off" in closed_without_auth.get_body()
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
 
     def answers() -> list[func.HttpResponse]:
         return [
