@@ -3,6 +3,7 @@ served on 127.0.0.1 over the sample tenant (the sandbox's stand-ins). scripts/se
 
 from __future__ import annotations
 
+import http.client
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
@@ -32,13 +34,15 @@ ADMIN = "ops-console@contoso.com"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Per module, not per session: while it runs, Playwright's sync API keeps an event loop running on
+    # this thread, and every later test that calls asyncio.run would fail.
     with sync_playwright() as started:
         yield started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/setup.sh` (installs Debian's chromium)")
@@ -93,3 +97,39 @@ def page(browser: Browser, console: Running) -> Iterator[Page]:
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+
+
+def request(
+    running: Running, method: str, path: str, *, cookie: str = "", form: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
+    parts = urlsplit(running.served.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
+    headers = {"Cookie": cookie} if cookie else {}
+    body = None
+    if form is not None:
+        body = urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    return response
+
+
+def cookies_of(response: http.client.HTTPResponse) -> dict[str, str]:
+    found = {}
+    for value in response.headers.get_all("Set-Cookie") or []:
+        name, _, rest = value.partition("=")
+        found[name] = rest.split(";", 1)[0]
+    return found
+
+
+@pytest.fixture
+def signed_in(console: Running) -> Iterator[tuple[Running, str, str]]:
+    """The console, a session cookie header from the one-time token, and the CSRF token."""
+    token_path = console.served.url.split(console.root, 1)[1]
+    first = request(console, "GET", token_path)
+    assert first.status == 303 and first.headers["Location"] == "/"
+    session = cookies_of(first)["console_session"]
+    page = request(console, "GET", "/", cookie=f"console_session={session}")
+    csrf = cookies_of(page)["console_csrf"]
+    yield console, f"console_session={session}; console_csrf={csrf}", csrf

@@ -5,67 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import azure.functions as func
 import pytest
 
 from sync_core.console import azure
 from sync_core.console.auth import encode_principal
-from tests.console.conftest import Running, off_loop
+from tests.console.conftest import Running, off_loop, request
 from tests.ops.helpers import read
 
 ALICE = "alice@contoso.com"
 GROUP = "5f0c6a2e-operators"
 
 
-def _request(
-    running: Running, method: str, path: str, *, cookie: str = "", form: dict[str, str] | None = None
-) -> http.client.HTTPResponse:
-    parts = urlsplit(running.served.url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
-    headers = {"Cookie": cookie} if cookie else {}
-    body = None
-    if form is not None:
-        body = urlencode(form)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    connection.request(method, path, body=body, headers=headers)
-    response = connection.getresponse()
-    response.read()
-    return response
-
-
-def _cookies(response: http.client.HTTPResponse) -> dict[str, str]:
-    found = {}
-    for value in response.headers.get_all("Set-Cookie") or []:
-        name, _, rest = value.partition("=")
-        found[name] = rest.split(";", 1)[0]
-    return found
-
-
-@pytest.fixture
-def signed_in(console: Running) -> Iterator[tuple[Running, str, str]]:
-    """The console, a session cookie header from the one-time token, and the CSRF token."""
-    token_path = console.served.url.split(console.root, 1)[1]
-    first = _request(console, "GET", token_path)
-    assert first.status == 303 and first.headers["Location"] == "/"
-    session = _cookies(first)["console_session"]
-    page = _request(console, "GET", "/", cookie=f"console_session={session}")
-    csrf = _cookies(page)["console_csrf"]
-    yield console, f"console_session={session}; console_csrf={csrf}", csrf
-
-
 def test_local_console_refuses_without_the_token_and_the_token_works_once(console: Running) -> None:
-    assert _request(console, "GET", "/").status == 401
-    assert _request(console, "GET", "/?token=wrong").status == 401
-    assert _request(console, "GET", "/static/console.css").status == 401
+    assert request(console, "GET", "/").status == 401
+    assert request(console, "GET", "/?token=wrong").status == 401
+    assert request(console, "GET", "/static/console.css").status == 401
     token_path = console.served.url.split(console.root, 1)[1]
-    first = _request(console, "GET", token_path)
+    first = request(console, "GET", token_path)
     assert first.status == 303
-    assert _request(console, "GET", token_path).status == 401  # spent
+    assert request(console, "GET", token_path).status == 401  # spent
     cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert console.served.url.startswith("http://127.0.0.1:")
@@ -74,25 +37,25 @@ def test_local_console_refuses_without_the_token_and_the_token_works_once(consol
 def test_every_answer_forbids_caching_and_inline_script(signed_in: tuple[Running, str, str]) -> None:
     console, cookie, _ = signed_in
     for path in ("/", f"/mailbox?m={ALICE}", "/chart", "/nowhere"):
-        response = _request(console, "GET", path, cookie=cookie)
+        response = request(console, "GET", path, cookie=cookie)
         assert response.headers["Cache-Control"] == "no-store", path
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-    assert _request(console, "GET", "/nowhere", cookie=cookie).status == 404
+    assert request(console, "GET", "/nowhere", cookie=cookie).status == 404
 
 
 def test_an_action_without_the_csrf_token_is_refused(signed_in: tuple[Running, str, str]) -> None:
     console, cookie, csrf = signed_in
     pause = {"action": "pause", "mailbox": ALICE}
-    assert _request(console, "POST", "/action", cookie=cookie, form=pause).status == 403
-    assert _request(console, "POST", "/action", cookie=cookie, form={**pause, "csrf": "forged"}).status == 403
+    assert request(console, "POST", "/action", cookie=cookie, form=pause).status == 403
+    assert request(console, "POST", "/action", cookie=cookie, form={**pause, "csrf": "forged"}).status == 403
     session_only = cookie.split(";", 1)[0]  # a cross-site form: the SameSite cookie is not sent
     assert (
-        _request(console, "POST", "/action", cookie=session_only, form={**pause, "csrf": csrf}).status == 403
+        request(console, "POST", "/action", cookie=session_only, form={**pause, "csrf": csrf}).status == 403
     )
     record = off_loop(lambda: read(console.tenant, lambda s: s.get_mailbox(ALICE)))
     assert record is not None and not record.paused
-    assert _request(console, "POST", "/action", cookie=cookie, form={**pause, "csrf": csrf}).status == 200
+    assert request(console, "POST", "/action", cookie=cookie, form={**pause, "csrf": csrf}).status == 200
     record = off_loop(lambda: read(console.tenant, lambda s: s.get_mailbox(ALICE)))
     assert record is not None and record.paused
 
