@@ -8,9 +8,6 @@ import threading
 from typing import Any
 
 from sync_core.cli_ops import actor
-from sync_core.console.auth import Admin, LocalGate
-from sync_core.console.local import serve_console
-from sync_core.console.routes import Console
 from sync_core.settings import Settings
 
 EXIT_OK, EXIT_CONFIG = 0, 2
@@ -25,6 +22,11 @@ def add_parser(commands: Any) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: every other command starts without loading the console and its templates.
+    from sync_core.console.auth import Admin, LocalGate
+    from sync_core.console.local import serve_console
+    from sync_core.console.routes import Console
+
     gate = LocalGate(Admin(name=actor(args.actor)))
     try:
         with serve_console(Console(settings, gate), gate, port=args.port) as served:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sync_core.app import open_context
@@ -21,6 +21,8 @@ from sync_core.status_report import KINDS, MailboxStatus, StatusReport, collect_
 
 AUDIT_ROWS = 40
 CHART_DAYS = 14
+# The chart reads at most this many audit entries (newest first): a bounded page in a large tenant.
+CHART_ENTRIES = 20_000
 
 
 def age(iso: str | None, now: datetime) -> str:
@@ -107,16 +109,19 @@ async def held_items(
 class ChartPage:
     charts: list[chart.Chart]
     days: int
+    capped: bool  # more entries than CHART_ENTRIES: the oldest days are undercounted
 
 
 async def charts(store: StateStore, days: int = CHART_DAYS) -> ChartPage:
     now = datetime.now(UTC)
     span = chart.day_range(now, days)
     since = datetime.combine(span[0], datetime.min.time(), tzinfo=UTC)
-    entries = await store.list_audit(100_000, since=since)
-    failures = [f for f in await store.list_failures() if f.first_at >= since - timedelta(seconds=0)]
+    entries = await store.list_audit(CHART_ENTRIES, since=since)
+    failures = [f for f in await store.list_failures() if f.first_at >= since]
     return ChartPage(
-        charts=[chart.synced_chart(entries, span), chart.trouble_chart(entries, failures, span)], days=days
+        charts=[chart.synced_chart(entries, span), chart.trouble_chart(entries, failures, span)],
+        days=days,
+        capped=len(entries) >= CHART_ENTRIES,
     )
 
 

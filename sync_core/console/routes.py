@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -41,7 +42,9 @@ class AzureSignIn:
     role: str
 
 
+@cache
 def _environment() -> Environment:
+    """Built once per process: templates are compiled on first use and kept."""
     env = Environment(
         loader=PackageLoader("sync_core.console", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -193,6 +196,8 @@ class Console:
                 view_c = await pages.charts(store)
                 return self._page(
                     "chart.html",
+                    capped=view_c.capped,
+                    limit=pages.CHART_ENTRIES,
                     title="Recent days",
                     page="chart",
                     charts=view_c.charts,
