@@ -80,6 +80,10 @@ async def find_held(ctx: SyncContext, kind_name: str, address: str) -> HeldDelet
                 **summary(link.snapshot),
             }
         )
+    # Oldest first, as an administrator reads a calendar.
+    order = sorted(range(len(found.rows)), key=lambda i: (found.rows[i]["date"], found.rows[i]["subject"]))
+    found.rows = [found.rows[i] for i in order]
+    found.links = [found.links[i] for i in order]
     return found
 
 
