@@ -4,6 +4,7 @@ import azure.functions as func
 
 from sync_core import functions, telemetry
 from sync_core import webhook as notifications
+from sync_core.console import azure as console
 
 # Traces and metrics to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
 telemetry.configure_from_environment()
@@ -36,3 +37,11 @@ async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="graph/lifecycle", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def graph_lifecycle(req: func.HttpRequest) -> func.HttpResponse:
     return await notifications.on_lifecycle(req)
+
+
+# The administrator's console (docs/console.md). Anonymous at the Functions level because App Service
+# authentication (Entra ID, infra authsettingsV2) signs the administrator in before the request gets here;
+# the function checks the principal it is handed and refuses without it.
+@app.route(route="console/{*path}", methods=["GET", "POST", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
+async def admin_console(req: func.HttpRequest) -> func.HttpResponse:
+    return await console.on_request(req)

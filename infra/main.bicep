@@ -22,6 +22,12 @@ param operatorPrincipalId string = ''
 @description('Object id of an Entra group of operators: its members get Storage Table and Queue Data Contributor on the state, so the command line (status, failures, audit, approve-deletes, pause, retry) works against Azure with their own sign-in. Empty: none.')
 param operatorsGroupId string = ''
 
+@description('Client id of the Entra app registration for the administrator\'s console sign-in (docs/console.md). Empty: no sign-in is configured and the console refuses every request.')
+param consoleClientId string = ''
+
+@description('App role value of that registration that admits an administrator besides the operators group. Empty: the group only.')
+param consoleRole string = ''
+
 @description('Resource group name; empty: rg-<environmentName>.')
 param resourceGroupName string = ''
 
@@ -396,6 +402,9 @@ module app 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     maxDequeueCount: maxAttempts
     syncSettings: syncSettings
+    consoleClientId: consoleClientId
+    operatorsGroupId: operatorsGroupId
+    consoleRole: consoleRole
   }
   // The app starts polling its queues at once: its identity must already hold the storage roles.
   dependsOn: [
@@ -440,3 +449,4 @@ output SYNC_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output SYNC_STORAGE_ACCOUNT string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output SYNC_WORKBOOK_ID string = workbook.outputs.id
+output SYNC_CONSOLE_URL string = 'https://${app.outputs.defaultHostName}/api/console/'

@@ -8,6 +8,7 @@ import asyncio
 import json
 import sys
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from simulators.sample_email import seed_email
 from simulators.sample_tasks import FNO_TASKS, TODO_TASKS, seed_tasks
 from simulators.serve import serve
 from sync_core.cli import format_report, run_once
+from sync_core.cli_ops import actor
+from sync_core.console.auth import Admin, LocalGate
+from sync_core.console.local import serve_console
+from sync_core.console.routes import Console
 from sync_core.runtime.report import CycleReport
 from sync_core.settings import load_settings
 
@@ -44,10 +49,30 @@ async def _cycle(environ: dict[str, str]) -> CycleReport:
     return await run_once(load_settings(environ, local_settings=None))
 
 
+def _serve_console(environ: dict[str, str]) -> None:
+    """The console (sync_core/console/) on 127.0.0.1 over the sandbox's state and stand-ins, until Ctrl+C."""
+    gate = LocalGate(Admin(name=actor(None)))
+    console = Console(load_settings(environ, local_settings=None), gate)
+    with serve_console(console, gate) as served:
+        _say(f"\nConsole: {served.url}")
+        _say(
+            "Open it in a browser on this machine (the token works once). Ctrl+C stops the console and the stand-ins."
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            _say("console stopped")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.sandbox", description=__doc__)
     parser.add_argument("--json", action="store_true", help="one JSON document per cycle")
     parser.add_argument("--state-dir", help="keep the embedded store here (default: a temporary folder)")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="after the cycles, keep the stand-ins up and serve the administrator's console (Ctrl+C stops)",
+    )
     args = parser.parse_args(argv)
 
     now = datetime.now(UTC)
@@ -134,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
                     "shows every decision (`status` and `failures` too: they need no other setting);"
                     " the stand-ins stop with this command."
                 )
+                if not args.console:
+                    _say(
+                        "The administrator's console over this sandbox: `bash scripts/sandbox.sh --console`."
+                    )
+            if args.console:
+                _serve_console(environ)
     failed = first.failures or second.failures or third.failures
     return 1 if failed or third.writes else 0
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from sync_core.app import open_context
 from sync_core.cli_approve import add_parser as add_approve_parser
 from sync_core.cli_approve import approve_deletes
+from sync_core.cli_console import add_parser as add_console_parser
+from sync_core.cli_console import run as run_console
 from sync_core.cli_contacts import add_parser as add_contacts_parser
 from sync_core.cli_contacts import run_contacts
 from sync_core.cli_doctor import add_parser as add_doctor_parser
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_parser(commands)
     add_migrate_parser(commands)
     add_forget_parser(commands)
+    add_console_parser(commands)
     return parser
 
 
@@ -96,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
-    if args.command == "approve-deletes":
+    if args.command in ("approve-deletes", "reject-deletes"):
         return asyncio.run(approve_deletes(settings, args))
     if args.command == "contacts":
         return asyncio.run(run_contacts(settings, args))
@@ -110,6 +113,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return check_config()
     if args.command == "doctor":
         return run_doctor(settings, args)
+    if args.command == "console":
+        return run_console(settings, args)
     if args.command == "run":
         with cycle_progress() as progress:
             report = asyncio.run(run_once(settings, dry_run=args.dry_run, progress=progress))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ EXIT_OK, EXIT_CONFIG = 0, 2
 COMMANDS = frozenset({"pause", "resume", "resync", "retry"})
 # A reconciliation time this old makes the mailbox's reconciliation due at its next scan.
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+Say = Callable[[str], None]  # where a command's lines go: print, or the console's message list
 POISONED = "the Functions host gave up on it after its attempts (poison queue); sent again by `retry`"
 
 
@@ -74,10 +76,10 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
     try:
         who = actor(args.actor)
         if args.command == "retry":
-            return await _retry(settings, store, None if args.all else _address(args.mailbox), who)
-        address = _address(args.mailbox)
+            return await retry_failed(settings, store, None if args.all else address_of(args.mailbox), who)
+        address = address_of(args.mailbox)
         record = await store.get_mailbox(address)
-        if record is None and not _configured(settings, address):
+        if record is None and not configured(settings, address):
             print(
                 f"mailbox {address} is not known: no sync cycle has seen it in scope and it is not in"
                 " SYNC_MAILBOXES or SYNC_SHARED_LISTS. Check the address; `python -m sync_core status`"
@@ -85,32 +87,34 @@ async def run_ops(settings: Settings, args: argparse.Namespace) -> int:
             )
             return EXIT_CONFIG
         if args.command == "pause":
-            return await _pause(store, address, record, who, str(args.reason or "").strip())
+            return await pause_mailbox(store, address, record, who, str(args.reason or "").strip())
         if args.command == "resume":
-            return await _resume(store, address, record, who)
-        return await _resync(settings, store, address, record, who, args.kind)
+            return await resume_mailbox(store, address, record, who)
+        return await resync_mailbox(settings, store, address, record, who, args.kind)
     finally:
         await store.close()
 
 
-def _address(text: str) -> str:
+def address_of(text: str) -> str:
     return str(text).strip().lower()
 
 
-def _configured(settings: Settings, address: str) -> bool:
+def configured(settings: Settings, address: str) -> bool:
     return address in settings.mailboxes or any(s.mailbox.lower() == address for s in settings.shared_lists)
 
 
-async def _pause(store: StateStore, address: str, record: MailboxRecord | None, who: str, reason: str) -> int:
+async def pause_mailbox(
+    store: StateStore, address: str, record: MailboxRecord | None, who: str, reason: str, say: Say = print
+) -> int:
     if record is not None and record.paused:
         since = record.paused_at.isoformat() if record.paused_at else "-"
-        print(
+        say(
             f"{address} is already paused (by {record.paused_by or 'unknown'} since {since}); nothing changed"
         )
         return EXIT_OK
     await store.set_mailbox_pause(address, True, by=who, at=datetime.now(UTC), reason=reason)
     await audit_action(store, "paused", address, who, reason=reason)
-    print(
+    say(
         f"paused {address}: from the next cycle on it is not scanned and nothing is written for it; item"
         " messages already queued wait on the failure list. Resume with"
         f" `python -m sync_core resume --mailbox {address}`."
@@ -118,51 +122,54 @@ async def _pause(store: StateStore, address: str, record: MailboxRecord | None, 
     return EXIT_OK
 
 
-async def _resume(store: StateStore, address: str, record: MailboxRecord | None, who: str) -> int:
+async def resume_mailbox(
+    store: StateStore, address: str, record: MailboxRecord | None, who: str, say: Say = print
+) -> int:
     if record is None or not record.paused:
-        print(f"{address} is not paused; nothing changed")
+        say(f"{address} is not paused; nothing changed")
         return EXIT_OK
     await store.set_mailbox_pause(address, False)
     waiting = await make_due(store, address, parked=True)
     await audit_action(store, "resumed", address, who, items=waiting)
-    print(
+    say(
         f"resumed {address}: the next cycle scans it (its delta tokens were kept, so what changed meanwhile"
         f" is synced) and sends the {waiting} item(s) that waited during the pause."
     )
     return EXIT_OK
 
 
-async def _resync(
+async def resync_mailbox(
     settings: Settings,
     store: StateStore,
     address: str,
     record: MailboxRecord | None,
     who: str,
     kind: str | None,
+    say: Say = print,
 ) -> int:
     known = sorted(all_kinds())
     if kind is not None and kind not in known:
-        print(f"unknown kind {kind!r}; kinds: {', '.join(known)}")
+        say(f"unknown kind {kind!r}; kinds: {', '.join(known)}")
         return EXIT_CONFIG
     kinds = [kind] if kind else known
     for name in kinds:
         await store.delete_cursor(exchange_cursor_name(name, address))
         if settings.reconcile_hours > 0:
-            await _reconcile_at_next_scan(store, reconcile.cursor_name(name, address))
+            await reconcile_at_next_scan(store, reconcile.cursor_name(name, address))
     await audit_action(store, "resync-requested", address, who, kind=kind or "*", kinds=kinds)
     checked = (
         " and compares the F&O side with the links (reconciliation)" if settings.reconcile_hours > 0 else ""
     )
-    print(
+    say(
         f"resync of {address} ({', '.join(kinds)}) requested: the next cycle reads the whole mailbox{checked};"
         " linked items are matched by their links and stamps, so nothing is created twice."
     )
     if record is not None and record.paused:
-        print(f"{address} is paused: the full round runs once it is resumed")
+        say(f"{address} is paused: the full round runs once it is resumed")
     return EXIT_OK
 
 
-async def _reconcile_at_next_scan(store: StateStore, name: str) -> None:
+async def reconcile_at_next_scan(store: StateStore, name: str) -> None:
     for _ in range(3):
         current = await store.get_cursor(name)
         cursor = Cursor(
@@ -178,7 +185,9 @@ async def _reconcile_at_next_scan(store: StateStore, name: str) -> None:
             continue  # a scan saved its time meanwhile: set it again
 
 
-async def _retry(settings: Settings, store: StateStore, mailbox: str | None, who: str) -> int:
+async def retry_failed(
+    settings: Settings, store: StateStore, mailbox: str | None, who: str, say: Say = print
+) -> int:
     now = datetime.now(UTC)
     poisoned = await _poison_to_work_list(settings, store, mailbox, now) if settings.uses_azure_storage else 0
     due = await make_due(store, mailbox)
@@ -186,22 +195,20 @@ async def _retry(settings: Settings, store: StateStore, mailbox: str | None, who
     stuck = sum(1 for f in failures if not f.message)
     await audit_action(store, "retry-requested", mailbox or "*", who, items=due, poisoned=poisoned)
     where = mailbox or "every mailbox"
-    print(f"{due} failed item(s) of {where} are sent again by the next cycle")
+    say(f"{due} failed item(s) of {where} are sent again by the next cycle")
     if settings.uses_azure_storage:
-        print(f"{poisoned} message(s) taken from the poison queues onto the failure list")
+        say(f"{poisoned} message(s) taken from the poison queues onto the failure list")
     else:
-        print(
-            "local queue: it has no poison queue; a message that used up its attempts is on the failure list"
-        )
+        say("local queue: it has no poison queue; a message that used up its attempts is on the failure list")
     if stuck:
-        print(
+        say(
             f"{stuck} other open failure(s) keep no message to send again (the item cannot sync as it is, or"
             " a scan or the safety valve): fix the cause, then `resync` the mailbox; see"
             " `python -m sync_core failures`"
         )
     paused = [r.mailbox for r in await store.list_mailboxes() if r.paused and mailbox in (None, r.mailbox)]
     if paused:
-        print(f"paused, so their items wait for `resume`: {', '.join(paused)}")
+        say(f"paused, so their items wait for `resume`: {', '.join(paused)}")
     return EXIT_OK
 
 

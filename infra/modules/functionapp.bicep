@@ -40,6 +40,15 @@ param maxDequeueCount int = 5
 @description('Product settings (sync_core/settings.py names).')
 param syncSettings object
 
+@description('Client id of the Entra app registration administrators sign in to the console with (docs/console.md). Empty: App Service authentication is not configured and the console refuses every request.')
+param consoleClientId string = ''
+
+@description('Object id of the operators group: the only principals App Service lets through to the app, and the group the console checks.')
+param operatorsGroupId string = ''
+
+@description('App role (value) of the console registration that also admits an administrator. Empty: the group only.')
+param consoleRole string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -111,12 +120,69 @@ var platformSettings = {
   OTEL_SERVICE_NAME: name
   // Overrides host.json so the host poisons a message exactly when the app counts it as failed.
   AzureFunctionsJobHost__extensions__queues__maxDequeueCount: string(maxDequeueCount)
+  // Who may use the console (sync_core/console/azure.py checks the signed-in principal against them).
+  SYNC_CONSOLE_GROUP_ID: operatorsGroupId
+  SYNC_CONSOLE_ROLE: consoleRole
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: union(syncSettings, platformSettings)
+}
+
+// The console behind Entra ID sign-in (App Service authentication, "easy auth"): every request but Graph's
+// change notifications (anonymous, checked against their clientState) must be signed in, and only members
+// of the operators group get through. Without a client secret the sign-in uses the OpenID Connect implicit
+// flow for an ID token, so the registration must issue ID tokens (docs/console.md). The function checks
+// the principal again (X-MS-CLIENT-PRINCIPAL) and refuses when authentication is off (WEBSITE_AUTH_ENABLED).
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      redirectToProvider: 'azureactivedirectory'
+      excludedPaths: [
+        '/api/graph/notifications'
+        '/api/graph/lifecycle'
+      ]
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: consoleClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            consoleClientId
+            'api://${consoleClientId}'
+          ]
+          defaultAuthorizationPolicy: {
+            allowedPrincipals: {
+              groups: empty(operatorsGroupId) ? [] : [
+                operatorsGroupId
+              ]
+            }
+          }
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false // the console needs only the signed-in principal, never a token for another API
+      }
+    }
+  }
 }
 
 output name string = site.name

@@ -25,6 +25,9 @@ OTHER_KNOWN = frozenset(
         "SYNC_EXCHANGE_SCOPED",
         "SYNC_IDENTITY_CLIENT_ID",
         "SYNC_IDENTITY_PRINCIPAL_ID",
+        "SYNC_CONSOLE_CLIENT_ID",  # infra parameter consoleClientId (azd environment)
+        "SYNC_CONSOLE_GROUP_ID",  # who may use the console in Azure (sync_core/console/azure.py)
+        "SYNC_CONSOLE_ROLE",
     }
 )
 

@@ -17,6 +17,9 @@ import string
 # (OData quoting) are deliberately absent.
 _SAFE = frozenset(string.ascii_letters + string.digits + "-._@")
 _HASH_MARK = "~"
+HASH_MARK = (
+    _HASH_MARK  # digests of over-long components start with it; it sorts above every escaped character
+)
 # One component stays well below the 1 KiB key limit (512 UTF-16 characters to be safe) even when two
 # components and a prefix are joined into one key.
 MAX_COMPONENT = 240

@@ -248,6 +248,12 @@ class SqliteStateStore:
             return None
         return Cursor.model_validate({**json.loads(row[1]), "etag": row[0]})
 
+    async def list_cursors(self, prefix: str) -> list[Cursor]:
+        # A range, not LIKE: names may hold % and _ (addresses).
+        sql = "SELECT etag, body FROM cursors WHERE name >= ? AND name < ?"
+        rows = await self._read(lambda c: c.execute(sql, (prefix, prefix + "\U0010ffff")).fetchall())
+        return [Cursor.model_validate({**json.loads(body), "etag": etag}) for etag, body in rows]
+
     async def save_cursor(self, cursor: Cursor) -> Cursor:
         etag = _new_etag()
         body = _body(cursor)

@@ -45,7 +45,7 @@ from sync_core.state.base import (
     with_pause,
 )
 from sync_core.state.codec import epoch_micros, from_properties, to_properties
-from sync_core.state.keys import encode_component, is_reversible, join_key
+from sync_core.state.keys import HASH_MARK, encode_component, escape, is_reversible, join_key
 
 _M = TypeVar("_M", bound=BaseModel)
 _Credential = AzureNamedKeyCredential | AzureSasCredential | AsyncTokenCredential
@@ -355,6 +355,23 @@ class TableStateStore:
         cursors = await self._client(self._cursors)
         entity = await self._get(cursors, encode_component(name), _CURSOR_ROW)
         return None if entity is None else _record(Cursor, entity, _etag_of(entity))
+
+    async def list_cursors(self, prefix: str) -> list[Cursor]:
+        """The escaped names starting with the escaped prefix (escaping keeps prefixes, and every escaped
+        character sorts below "~"), plus the rare names too long to escape, kept under a digest ("~...")."""
+        cursors = await self._client(self._cursors)
+        low = escape(prefix)
+        ranges = [
+            ("PartitionKey ge @low and PartitionKey lt @high", {"low": low, "high": low + HASH_MARK}),
+            ("PartitionKey ge @low", {"low": HASH_MARK}),
+        ]
+        found: list[Cursor] = []
+        for query, params in ranges:
+            async for entity in self._query(cursors, query, params):
+                cursor = _record(Cursor, entity, _etag_of(entity))
+                if cursor.name.startswith(prefix):
+                    found.append(cursor)
+        return found
 
     async def save_cursor(self, cursor: Cursor) -> Cursor:
         cursors = await self._client(self._cursors)

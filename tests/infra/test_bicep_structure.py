@@ -271,7 +271,7 @@ def test_telemetry_settings_use_entra_ingestion() -> None:
 
 
 def test_app_settings_are_product_settings_overridden_by_platform_settings() -> None:
-    config = one_resource(APP, "Microsoft.Web/sites/config")
+    config = resources(APP, "Microsoft.Web/sites/config")["appSettings"]  # authSettings: tests/console
     assert config["name"] == "appsettings" and config["parent"] == "site"
     union = function(config["properties"], "union")
     assert union == {"arg_1": "syncSettings", "arg_2": "platformSettings"}
