@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from azure.data.tables.aio import TableServiceClient
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 from azure.storage.queue.aio import QueueClient
@@ -32,6 +33,7 @@ from bench.counting import StorageMeter, Tally
 from bench.tenant import BenchTenant, Shape, bench_tenant
 from sync_core import functions, instance
 from sync_core.app import open_context, open_store, storage_queues
+from sync_core.limits.store import limits_table
 from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.messages import decode
 from sync_core.settings import Settings
@@ -140,6 +142,8 @@ async def deploy(settings: Settings) -> None:
         await queues.ensure_queues([settings.scan_queue, settings.item_queue])
     finally:
         await queues.close()
+    async with TableServiceClient.from_connection_string(settings.storage_connection) as service:
+        await service.create_table_if_not_exists(limits_table(settings.table_prefix))
 
 
 def _summary(executions: list[Tally], cpu_seconds: float) -> dict[str, Any]:
