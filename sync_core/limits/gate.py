@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from .ledger import Doc, Outcome, Spec, fair_share, prune, step
 from .store import Conflict, LimitStore, MemoryLimitStore
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DEGRADED_SECONDS = 60.0  # how long the gate keeps to per-process limits after Storage failed
 LINGER_SECONDS = 1.0  # an idle resource's units are given back this long after its last request
-POLL_SECONDS = (0.05, 1.0)  # first and longest wait between tries for a unit others hold
+POLL_SECONDS = (0.05, 0.5)  # first and longest wait between tries for a unit others hold
 _ATTEMPTS = 10  # writes lost to other instances before a step gives up for now
 
 
@@ -53,7 +55,8 @@ class _Resource:
         self.key = key
         self.spec = spec
         self.local_max = max(1, min(local_max, spec.capacity))
-        self.units = 0
+        self.units = 0  # units this process holds
+        self.cap = self.local_max  # units it may use: its fair share while other instances wait
         self.in_flight = 0
         self.waiting = 0
         self.block: _Block | None = None
@@ -63,6 +66,9 @@ class _Resource:
         self.freed = asyncio.Event()
         self.renewer: asyncio.Task[None] | None = None
         self.linger: asyncio.TimerHandle | None = None
+
+    def usable(self) -> int:
+        return min(self.units, self.cap)
 
 
 class LimitGate:
@@ -82,6 +88,7 @@ class LimitGate:
         self._resources: dict[str, _Resource] = {}
         self._degraded_until = 0.0
         self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
         self.storage_steps = 0  # reads and writes of the shared documents (the benchmark reads it)
         self.waited = 0.0  # seconds requests waited for a unit or a token
 
@@ -93,6 +100,12 @@ class LimitGate:
         if self._shared is not None and time.monotonic() >= self._degraded_until:
             return self._shared
         return self._local
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        # The instance's own work, not the execution's that happened to start it (a fresh context).
+        task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @asynccontextmanager
     async def request(
@@ -117,13 +130,27 @@ class LimitGate:
         finally:
             r.in_flight -= 1
             r.freed.set()
-            if r.in_flight == 0 and r.waiting == 0 and not self._closed:
-                r.linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._idle, r)
+            self._after(r)
+
+    def _after(self, r: _Resource) -> None:
+        if self._closed:
+            return
+        keep = max(r.cap, r.in_flight)
+        if r.units > keep:
+            # Other instances wait: hand over what is above this one's fair share now, not after a linger.
+            self._spawn(self._release(r, keep))
+        elif r.in_flight == 0 and r.waiting == 0 and r.units:
+            r.linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._idle, r)
 
     def _ready(self, r: _Resource, weight: int) -> bool:
         """Take a free unit and the tokens when this process has them; no Storage."""
         block = r.block
-        if r.in_flight >= r.units or block is None or block.tokens < weight or block.until <= self._clock():
+        if (
+            r.in_flight >= r.usable()
+            or block is None
+            or block.tokens < weight
+            or block.until <= self._clock()
+        ):
             return False
         block.tokens -= weight
         return True
@@ -137,8 +164,8 @@ class LimitGate:
             async with r.lock:
                 if self._ready(r, weight):
                     return
-                if r.in_flight < r.units or r.units < r.local_max:
-                    target = max(r.units, min(r.local_max, r.in_flight + r.waiting))
+                if r.in_flight < r.usable() or r.units < min(r.local_max, r.cap):
+                    target = max(r.units, min(r.local_max, r.cap, r.in_flight + r.waiting))
                     block = r.block
                     fresh = block is not None and block.until > self._clock() and block.tokens >= weight
                     outcome = await self._take(r, target, 0 if fresh else max(weight, r.spec.block))
@@ -185,20 +212,29 @@ class LimitGate:
         return outcome
 
     async def _update(self, r: _Resource, change: Callable[[Doc], Outcome]) -> Outcome | None:
-        """Read (or take the last document seen), change and write with its ETag; again on a conflict.
-        None when Storage failed (the gate then keeps per-process limits for a while) or kept changing."""
+        """Change the document and write it with its ETag, starting from the last one seen (a read only
+        when it is stale). None when Storage failed (the gate then keeps per-process limits for a while)."""
         store = r.store or self._store()
         try:
+            fresh = r.cached is None
             text, etag = r.cached if r.cached is not None else await self._load(store, r.key)
             for _ in range(_ATTEMPTS):
                 doc = Doc.loads(text)
                 outcome = change(doc)
+                others = set(doc.waiting) - {self.holder}
+                r.cap = min(r.local_max, fair_share(doc, r.spec)) if others else r.local_max
                 new = doc.dumps()
+                if new == text and fresh:
+                    r.cached = (text, etag)
+                    return outcome  # nothing to change (a waiter finding no free unit): a read only
                 try:
+                    if new == text:
+                        raise Conflict(r.key)  # seen from the cache: read again before deciding
                     self.storage_steps += store.shared
                     etag = await store.save(r.key, new, etag)
                 except Conflict:
                     text, etag = await self._load(store, r.key)
+                    fresh = True
                     continue
                 r.cached = (new, etag)
                 return outcome
@@ -227,13 +263,14 @@ class LimitGate:
     def _forget(self, r: _Resource) -> None:
         """Units and tokens of another store are not this store's (they expire there by themselves)."""
         r.units = 0
+        r.cap = r.local_max
         r.block = None
         r.cached = None
         r.store = None
 
     def _keep_renewing(self, r: _Resource) -> None:
         if r.units and r.store is not None and r.store.shared and (r.renewer is None or r.renewer.done()):
-            r.renewer = asyncio.get_running_loop().create_task(self._renew(r))
+            r.renewer = asyncio.get_running_loop().create_task(self._renew(r), context=contextvars.Context())
 
     async def _renew(self, r: _Resource) -> None:
         """While units are held: renew their lease, and keep only a fair share while others wait."""
@@ -247,7 +284,9 @@ class LimitGate:
                 def change(doc: Doc, now: float = now) -> Outcome:
                     prune(doc, r.spec, now, self._ttl)
                     keep = max(min(r.units, fair_share(doc, r.spec)), r.in_flight)
-                    return step(doc, r.spec, self.holder, units=keep, tokens=0, now=now, ttl=self._ttl)
+                    return step(
+                        doc, r.spec, self.holder, units=keep, tokens=0, now=now, ttl=self._ttl, renew=True
+                    )
 
                 outcome = await self._update(r, change)
                 if outcome is not None:
@@ -257,39 +296,54 @@ class LimitGate:
     def _idle(self, r: _Resource) -> None:
         r.linger = None
         if r.in_flight == 0 and r.waiting == 0 and r.units and not self._closed:
-            asyncio.get_running_loop().create_task(self._release(r))
+            self._spawn(self._release(r, 0))
 
-    async def _release(self, r: _Resource) -> None:
+    async def _release(self, r: _Resource, keep: int) -> None:
+        """Keep only `keep` units (0: all given back, with the unspent tokens), never fewer than in use."""
         async with r.lock:
-            if r.in_flight or r.waiting or not r.units or r.store is None:
+            keep = max(keep, r.in_flight)
+            if keep >= r.units or r.store is None:
                 return
             block, now = r.block, self._clock()
-            give_back = (block.bucket, block.tokens) if block is not None and block.tokens else None
+            give_back = None
+            if not keep and block is not None and block.tokens:
+                give_back = (block.bucket, block.tokens)
 
             def change(doc: Doc) -> Outcome:
                 return step(
-                    doc, r.spec, self.holder, units=0, tokens=0, now=now, ttl=self._ttl, give_back=give_back
+                    doc,
+                    r.spec,
+                    self.holder,
+                    units=keep,
+                    tokens=0,
+                    now=now,
+                    ttl=self._ttl,
+                    give_back=give_back,
                 )
 
-            await self._update(r, change)
-            r.units = 0
-            r.block = None
-            if r.renewer is not None:
-                r.renewer.cancel()
+            outcome = await self._update(r, change)
+            r.units = min(r.units, outcome.units) if outcome is not None and keep else 0
+            r.freed.set()
+            if not r.units:
+                r.block = None
+                if r.renewer is not None and r.renewer is not asyncio.current_task():
+                    r.renewer.cancel()
                 r.renewer = None
 
     async def close(self) -> None:
         """Give back what this process holds (a crash leaves it to expire) and close the store."""
         self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
         for r in self._resources.values():
             if r.linger is not None:
                 r.linger.cancel()
             if r.renewer is not None:
                 r.renewer.cancel()
+                r.renewer = None
             if r.units and r.in_flight == 0:
                 with contextlib.suppress(Exception):
-                    r.waiting = 0
-                    await self._release(r)
+                    await self._release(r, 0)
         if self._shared is not None:
             with contextlib.suppress(Exception):
                 await self._shared.close()

@@ -102,9 +102,11 @@ def step(
     now: float,
     ttl: float,
     give_back: tuple[int, int] | None = None,
+    renew: bool = False,
 ) -> Outcome:
     """Set `holder`'s units to at most `units` (0 releases them) and grant up to `tokens` tokens; with
-    `give_back` (bucket, count), unspent tokens of an earlier grant no longer count."""
+    `give_back` (bucket, count), unspent tokens of an earlier grant no longer count; `renew` extends the
+    holder's lease even when it has long to run."""
     prune(doc, spec, now, ttl)
     if give_back is not None:
         bucket, count = give_back
@@ -113,14 +115,16 @@ def step(
     others = sum(v.units for k, v in doc.holders.items() if k != holder)
     granted_units = max(0, min(units, spec.capacity - others))
     if granted_units:
-        doc.holders[holder] = Holding(granted_units, now + ttl)
+        held = doc.holders.get(holder)
+        if renew or held is None or held.units != granted_units or held.expires < now + ttl / 2:
+            doc.holders[holder] = Holding(granted_units, now + ttl)  # else unchanged: nothing to write
         doc.waiting.pop(holder, None)
     else:
         doc.holders.pop(holder, None)
-        if units:
-            doc.waiting[holder] = now + ttl
-        else:
+        if not units:
             doc.waiting.pop(holder, None)
+        elif doc.waiting.get(holder, 0.0) < now + ttl / 2:
+            doc.waiting[holder] = now + ttl  # renewed only now and then: a waiter's poll is a read only
     bucket = math.floor(now / spec.bucket)
     granted_tokens = max(0, min(tokens, spec.limit - used(doc))) if granted_units else 0
     if granted_tokens:
