@@ -165,7 +165,8 @@ class LimitGate:
                 if self._ready(r, weight):
                     return
                 if r.in_flight < r.usable() or r.units < min(r.local_max, r.cap):
-                    target = max(r.units, min(r.local_max, r.cap, r.in_flight + r.waiting))
+                    # Twice the demand: a process that gets busy asks Storage a few times, not once a unit.
+                    target = max(r.units, min(r.local_max, r.cap, 2 * (r.in_flight + r.waiting)))
                     block = r.block
                     fresh = block is not None and block.until > self._clock() and block.tokens >= weight
                     outcome = await self._take(r, target, 0 if fresh else max(weight, r.spec.block))
