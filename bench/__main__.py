@@ -230,11 +230,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only scenario 2 (for a run at --time-scale 1); JSON to bench/results/first-sync-scale-N.json",
     )
+    parser.add_argument(
+        "--instances-only",
+        action="store_true",
+        help="only scenario 7 (1 and 4 worker processes); JSON to bench/results/instances.json",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     costs = CostModel(time_scale=args.time_scale)
     if args.first_sync_only:
         return _first_sync_only(costs, 150 if quick else 5000, args.out)
+    if args.instances_only:
+        return _instances_only(costs, args.out)
     begun = time.perf_counter()
     result: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -302,6 +309,33 @@ def _first_sync_only(costs: CostModel, items: int, out: Path | None) -> int:
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"written: {out}")
     return 1 if figures["failures"] else 0
+
+
+def _instances_only(costs: CostModel, out: Path | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with functions_path.azurite(root / "azurite") as connection_string:
+            result: dict[str, Any] = {
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "instances_quick": instances.quick_check(connection_string),
+                "instances": instances.run(
+                    root / "instances", INSTANCES, costs, connection_string, compare=True
+                ),
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+    print_table(instances_rows(result))
+    out = out or RESULTS / "instances.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"written: {out}")
+    problems = instances.problems(result["instances_quick"])
+    four = result["instances"]["four_workers"]
+    if four["failures"] or four["poisoned"]:
+        problems.append("the four workers left failures or poisoned messages")
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
