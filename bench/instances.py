@@ -57,7 +57,8 @@ def product_settings(costs: CostModel, *, shared: bool) -> dict[str, str]:
         "SYNC_GRAPH_RATE_WINDOW_SECONDS": f"{costs.graph_window / scale:g}",
         "SYNC_FNO_RATE_LIMIT": str(int(costs.fno_limit * 0.95)),
         "SYNC_FNO_RATE_WINDOW_SECONDS": f"{costs.fno_window / scale:g}",
-        "SYNC_LIMIT_LEASE_SECONDS": f"{max(1.0, 30 / scale):g}",
+        # Not scaled below 15 s: a worker stalled on a busy test machine must not lose its units meanwhile.
+        "SYNC_LIMIT_LEASE_SECONDS": f"{max(15.0, 30 / scale):g}",
         # As in the chaos run: creates are seen at once by the stand-ins, failed items retried at once.
         "SYNC_CREATE_OUTCOME_WAIT_SECONDS": "0",
         "SYNC_RETRY_MINUTES": "0",

@@ -98,8 +98,9 @@ async def _keep_for_status(store: StateStore, now: datetime, warning: str | None
 @dataclass
 class Services:
     """What jobs share and a process may keep open: the token source, the state store and the Graph and
-    F&O clients. Only the Graph client's per-mailbox limits and pacer hold state between jobs, which is
-    why the Functions keep one `Services` per instance (`sync_core/instance.py`)."""
+    F&O clients, and the gate of their limits (shared by the instances through Table Storage when there is
+    one: sync_core/limits). The Graph client's pacer and the gate's units and token blocks hold state
+    between jobs, which is why the Functions keep one `Services` per instance (`sync_core/instance.py`)."""
 
     tokens: TokenSource
     store: StateStore

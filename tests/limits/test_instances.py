@@ -60,7 +60,7 @@ def test_a_killed_instance_blocks_a_mailbox_only_until_its_lease_expires(
         holder.wait()
     assert blocked  # while the holder lived, the mailbox had no free unit
     # After the kill: free again once the lease ran out (it was renewed at most lease/3 before), not later.
-    assert lease * 2 / 3 - 0.5 <= waited <= lease + 3.0
+    assert lease * 2 / 3 - 0.5 <= waited <= lease + 8.0  # slack for a loaded machine
 
 
 async def _after_kill(
