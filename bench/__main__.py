@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, engine, first_sync, functions_path, scale, steady
+from bench import cost, engine, first_sync, functions_path, instances, scale, steady
 from bench.tenant import CostModel, Shape
 
 RESULTS = Path(__file__).parent / "results"
@@ -28,6 +28,8 @@ DENSE_QUICK = Shape(mailboxes=2, appointments=100, tasks=40, contacts=60)
 # Through the Functions path on Azurite: what one execution costs does not depend on the tenant's size.
 FUNCTIONS_PATH = Shape(mailboxes=10)
 FUNCTIONS_PATH_QUICK = Shape(mailboxes=3, appointments=4, tasks=2, contacts=2, shared_contacts=2)
+# First sync by 1 and 4 worker processes (full mode only; the quick mode checks the gates in-process).
+INSTANCES = Shape(mailboxes=10)
 
 
 def _cpu_model() -> str:
@@ -85,7 +87,61 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         ("  writes and pairs queued when in step", f"{r['writes']} / {r['queue_messages']}", "0 / 0", r["writes"] == 0 and r["queue_messages"] == 0),
         ("Monthly estimate (200 mailboxes)", f"${usd}", "-", True),
         *functions_rows(result["functions_path"]),
+        *instances_rows(result),
     ]  # fmt: skip
+
+
+def instances_rows(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """Scenario 7: limits across instances."""
+    q = result["instances_quick"]
+    rows: list[tuple[str, str, str, bool | None]] = [
+        (
+            f"Limits, {q['instances']} instances on Azurite: most in flight",
+            f"{q['in_flight_max']}",
+            f"<= {q['capacity']}",
+            q["in_flight_max"] <= q["capacity"],
+        ),
+        (
+            "  most requests in one window",
+            f"{q['most_in_one_window']}",
+            f"<= {q['limit']}",
+            q["most_in_one_window"] <= q["limit"],
+        ),
+    ]
+    full = result.get("instances")
+    if full:
+        one, four = full["one_worker"], full["four_workers"]
+        rows += [
+            (
+                "First sync, 1 / 4 workers: share of 429 answers",
+                f"{one['share_429']:.2%} / {four['share_429']:.2%}",
+                "< 1%",
+                four["share_429"] < 0.01,
+            ),
+            (
+                "  most Graph requests in flight per mailbox",
+                f"{one['graph_in_flight_max']} / {four['graph_in_flight_max']}",
+                "<= 4",
+                four["graph_in_flight_max"] <= 4,
+            ),
+            (
+                "  writes per second",
+                f"{one['writes_per_second']} / {four['writes_per_second']}",
+                "4 >= 1",
+                four["writes_per_second"] >= one["writes_per_second"],
+            ),
+        ]
+        local = full.get("four_workers_per_process_limits")
+        if local:
+            rows.append(
+                (
+                    "  4 workers, limits per process: 429 share, in flight",
+                    f"{local['share_429']:.2%}, {local['graph_in_flight_max']}",
+                    "-",
+                    True,
+                )
+            )
+    return rows
 
 
 def functions_rows(fp: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
@@ -100,6 +156,7 @@ def functions_rows(fp: dict[str, Any]) -> list[tuple[str, str, str, bool | None]
         ("  services opened in two cycles of one instance", f"{start['services_opened_in_two_cycles']}", "1", start["services_opened_in_two_cycles"] == 1),
         ("  CPU per execution, kept / opened per message", f"{idle['cpu_ms_per_execution']} / {per_message['cpu_ms_per_execution']} ms", "-", True),
         ("  Table requests per idle cycle, kept / per message", f"{idle['table_requests']} / {per_message['table_requests']}", "-", True),
+        ("  of the limits across instances, per idle scan", f"{idle['limits_table_requests_per_idle_scan']}", f"<= {functions_path.LIMITS_REQUESTS_PER_IDLE_SCAN}", idle["limits_table_requests_per_idle_scan"] <= functions_path.LIMITS_REQUESTS_PER_IDLE_SCAN),
     ]  # fmt: skip
 
 
@@ -143,6 +200,8 @@ def check_counts(result: dict[str, Any]) -> list[str]:
     problems.extend(functions_problems(result["functions_path"]))
     if "scale_quick" in result:
         problems.extend(scale.quick_problems(result["scale_quick"]))
+    # Limits across instances: never more in flight or in a window than allowed.
+    problems.extend(instances.problems(result["instances_quick"]))
     return problems
 
 
@@ -158,6 +217,8 @@ def functions_problems(fp: dict[str, Any]) -> list[str]:
         problems.append("a Functions execution created a table")
     if idle["table_requests_per_idle_scan"] > most or idle["table_requests_per_idle_mailbox_scan_max"] > most:
         problems.append(f"an idle scan execution costs more than {most} Table requests")
+    if idle["limits_table_requests_per_idle_scan"] > functions_path.LIMITS_REQUESTS_PER_IDLE_SCAN:
+        problems.append("the limits across instances cost too many Table requests per idle scan")
     return problems
 
 
@@ -174,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scale", action="store_true", help="issue 21's figures at 10,000 mailboxes")
     parser.add_argument("--feed-rows", type=int, default=scale.FEED_ROWS, help="--scale: F&O feed rows")
+    parser.add_argument(
+        "--instances-only",
+        action="store_true",
+        help="only scenario 7 (1 and 4 worker processes); JSON to bench/results/instances.json",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.scale:
@@ -181,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     costs = CostModel(time_scale=args.time_scale)
     if args.first_sync_only:
         return _first_sync_only(costs, 150 if quick else 5000, args.out)
+    if args.instances_only:
+        return _instances_only(costs, args.out)
     begun = time.perf_counter()
     result: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             # The planner's chunked fan-out, counted (issue 21; the timings are --scale's).
             result["scale_quick"] = scale.quick_check(root / "scale", connection_string)
+            result["instances_quick"] = instances.quick_check(connection_string)
+            if not quick:
+                result["instances"] = instances.run(
+                    root / "instances", INSTANCES, costs, connection_string, compare=True
+                )
     result["cost"] = cost.estimate(result["steady"], result["functions_path"])
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["seconds"] = round(time.perf_counter() - begun)
@@ -260,6 +333,33 @@ def _first_sync_only(costs: CostModel, items: int, out: Path | None) -> int:
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"written: {out}")
     return 1 if figures["failures"] else 0
+
+
+def _instances_only(costs: CostModel, out: Path | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with functions_path.azurite(root / "azurite") as connection_string:
+            result: dict[str, Any] = {
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": machine(),
+                "instances_quick": instances.quick_check(connection_string),
+                "instances": instances.run(
+                    root / "instances", INSTANCES, costs, connection_string, compare=True
+                ),
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+    print_table(instances_rows(result))
+    out = out or RESULTS / "instances.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"written: {out}")
+    problems = instances.problems(result["instances_quick"])
+    four = result["instances"]["four_workers"]
+    if four["failures"] or four["poisoned"]:
+        problems.append("the four workers left failures or poisoned messages")
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

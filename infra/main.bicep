@@ -161,6 +161,29 @@ param graphRateLimit int = 9500
 @description('SYNC_GRAPH_RATE_WINDOW_SECONDS: the window of SYNC_GRAPH_RATE_LIMIT.')
 param graphRateWindowSeconds int = 600
 
+@description('SYNC_SHARED_LIMITS: keep Graph\'s per-mailbox and F&O\'s per-user limits across all instances in the <prefix>Limits table (docs/limits.md).')
+param sharedLimits bool = true
+
+@minValue(1)
+@maxValue(300)
+@description('SYNC_LIMIT_LEASE_SECONDS: how long an instance\'s share of a limit stays taken without renewal (after a crash, at most this long).')
+param limitLeaseSeconds int = 30
+
+@minValue(1)
+@maxValue(1000)
+@description('SYNC_FNO_MAX_CONCURRENT: F&O requests in flight at once across all instances (F&O allows 52 per user).')
+param fnoMaxConcurrent int = 48
+
+@minValue(10)
+@maxValue(1000000)
+@description('SYNC_FNO_RATE_LIMIT: F&O requests per SYNC_FNO_RATE_WINDOW_SECONDS across all instances (F&O allows 6,000 per 5 minutes per user).')
+param fnoRateLimit int = 5700
+
+@minValue(1)
+@maxValue(3600)
+@description('SYNC_FNO_RATE_WINDOW_SECONDS: the window of SYNC_FNO_RATE_LIMIT.')
+param fnoRateWindowSeconds int = 300
+
 @description('SYNC_TODO_LIST: To Do list for tasks (empty: the default list).')
 param todoList string = ''
 
@@ -306,6 +329,11 @@ var syncSettings = {
   SYNC_TODO_LIST: todoList
   SYNC_GRAPH_RATE_LIMIT: string(graphRateLimit)
   SYNC_GRAPH_RATE_WINDOW_SECONDS: string(graphRateWindowSeconds)
+  SYNC_SHARED_LIMITS: string(sharedLimits)
+  SYNC_LIMIT_LEASE_SECONDS: string(limitLeaseSeconds)
+  SYNC_FNO_MAX_CONCURRENT: string(fnoMaxConcurrent)
+  SYNC_FNO_RATE_LIMIT: string(fnoRateLimit)
+  SYNC_FNO_RATE_WINDOW_SECONDS: string(fnoRateWindowSeconds)
   SYNC_TODO_LISTS_REFRESH_MINUTES: string(todoListsRefreshMinutes)
   SYNC_WRITE_WITHOUT_READ: string(writeWithoutRead)
   SYNC_TODO_WRITE_WITHOUT_READ: string(todoWriteWithoutRead)

@@ -13,6 +13,8 @@ from sync_core.d365.client import FnoClient
 from sync_core.d365.preflight import parent_links_warning, service_check, setup_error
 from sync_core.exchange.client import GraphClient
 from sync_core.kinds import all_kinds
+from sync_core.limits.gate import LimitGate
+from sync_core.limits.store import TableLimitStore, limits_table
 from sync_core.runtime.context import SyncContext, utc_now
 from sync_core.runtime.queues import QueueSender, StorageQueues
 from sync_core.settings import Settings
@@ -24,6 +26,19 @@ def storage_queues(settings: Settings) -> StorageQueues:
     if settings.storage_connection:
         return StorageQueues.from_connection_string(settings.storage_connection)
     return StorageQueues.from_account(settings.storage_account, storage_credential(settings))
+
+
+def open_limits(settings: Settings) -> LimitGate:
+    """The gate of Graph's and F&O's limits: in the app's Table Storage (shared by every instance) or, for
+    the local runner, in this process (sync_core/limits)."""
+    shared: TableLimitStore | None = None
+    table = limits_table(settings.table_prefix)
+    if settings.shared_limits and settings.storage_connection:
+        shared = TableLimitStore.from_connection_string(settings.storage_connection, table)
+    elif settings.shared_limits and settings.storage_account:
+        endpoint = f"https://{settings.storage_account}.table.core.windows.net"
+        shared = TableLimitStore.from_endpoint(endpoint, storage_credential(settings), table)
+    return LimitGate(shared, lease_seconds=settings.limit_lease_seconds)
 
 
 def open_store(settings: Settings) -> StateStore:
@@ -73,17 +88,20 @@ async def _keep_for_status(store: StateStore, now: datetime, warning: str | None
 @dataclass
 class Services:
     """What jobs share and a process may keep open: the token source, the state store and the Graph and
-    F&O clients. Only the Graph client's per-mailbox limits and pacer hold state between jobs, which is
-    why the Functions keep one `Services` per instance (`sync_core/instance.py`)."""
+    F&O clients, and the gate of their limits (shared by the instances through Table Storage when there is
+    one: sync_core/limits). The Graph client's pacer and the gate's units and token blocks hold state
+    between jobs, which is why the Functions keep one `Services` per instance (`sync_core/instance.py`)."""
 
     tokens: TokenSource
     store: StateStore
     graph: GraphClient
     fno: FnoClient
+    limits: LimitGate
 
     async def close(self) -> None:
         await self.graph.close()
         await self.fno.close()
+        await self.limits.close()
         await self.store.close()
         closer = getattr(self.tokens, "close", None)
         if closer is not None:
@@ -96,20 +114,26 @@ def open_services(settings: Settings, tokens: TokenSource | None = None) -> Serv
     tokens = tokens or token_source_from_settings(
         settings.auth.value, settings.static_token or None, settings.managed_identity_client_id or None
     )
+    limits = open_limits(settings)
     graph = GraphClient(
         settings.graph_url,
         tokens,
         rate_limit_per_mailbox=settings.graph_rate_limit,
         rate_window_seconds=settings.graph_rate_window_seconds,
         network_retry_seconds=settings.network_retry_seconds,
+        limits=limits,
     )
     fno = FnoClient(
         settings.d365_url,
         tokens,
         parent_links_collection=settings.parent_links_collection,
         network_retry_seconds=settings.network_retry_seconds,
+        max_concurrent=settings.fno_max_concurrent,
+        rate_limit=settings.fno_rate_limit,
+        rate_window=settings.fno_rate_window_seconds,
+        limits=limits,
     )
-    return Services(tokens=tokens, store=open_store(settings), graph=graph, fno=fno)
+    return Services(tokens=tokens, store=open_store(settings), graph=graph, fno=fno, limits=limits)
 
 
 async def start_context(

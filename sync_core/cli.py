@@ -39,6 +39,7 @@ from sync_core.cli_status import COMMANDS as STATE_COMMANDS
 from sync_core.cli_status import add_parsers as add_status_parsers
 from sync_core.cli_status import run_state_command
 from sync_core.doctor.names import configured_names, unknown_names
+from sync_core.limits import summary as limits_summary
 from sync_core.log_setup import configure_logging
 from sync_core.pipeline.local_queue import SqliteQueues
 from sync_core.pipeline.runner import CycleProgress, run_cycle
@@ -110,7 +111,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "forget":
         return asyncio.run(run_forget(settings, args))
     if args.command == "check-config":
-        return check_config()
+        return check_config(settings)
     if args.command == "doctor":
         return run_doctor(settings, args)
     if args.command == "console":
@@ -126,10 +127,15 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     raise AssertionError(f"unknown command {args.command}")  # argparse admits only the registered ones
 
 
-def check_config() -> int:
+def check_config(settings: Settings) -> int:
     """Offline: the settings loaded (errors exit 2 before this); names that look like ours but are not are
-    warnings (exit 1), since a misspelt setting is otherwise silently ignored."""
-    if _warn_unknown_names():
+    warnings (exit 1), since a misspelt setting is otherwise silently ignored; so is a Graph limit set above
+    Microsoft's."""
+    print(limits_summary.describe(settings))
+    limit_warnings = limits_summary.warnings(settings)
+    for warning in limit_warnings:
+        print(f"WARNING: {warning}")
+    if _warn_unknown_names() or limit_warnings:
         return EXIT_ITEM_FAILED
     print("configuration OK (offline; `python -m sync_core doctor` checks F&O, Graph and the mailboxes)")
     return EXIT_OK

@@ -8,8 +8,8 @@ for every message, so concurrent executions on one mailbox ran into Graph's 429s
 The Python worker runs `async def` functions as coroutines on its one event loop ("Async",
 https://learn.microsoft.com/azure/azure-functions/python-scale-performance-reference), so executions of
 one worker process share these objects the way the pair jobs of a local cycle already do. Each
-FUNCTIONS_WORKER_PROCESS_COUNT worker process keeps its own; limits across instances are not kept here
-(docs/performance.md). The services are built without awaiting (`app.open_services`), so two executions
+FUNCTIONS_WORKER_PROCESS_COUNT worker process keeps its own; the limits across instances and worker
+processes are kept in Table Storage by the services' gate (sync_core/limits, docs/limits.md). The services are built without awaiting (`app.open_services`), so two executions
 starting at once cannot both build them. They are built again for other settings (a test passing its
 own, or a new process after a settings change) or on another event loop (asyncio objects belong to
 one loop); those left behind are closed once no execution uses them, if their loop still runs."""

@@ -57,6 +57,11 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "GRAPH_URL": ("graph_url", "https://graph.microsoft.com/v1.0"),
     "SYNC_GRAPH_RATE_LIMIT": ("graph_rate_limit", "9500"),
     "SYNC_GRAPH_RATE_WINDOW_SECONDS": ("graph_rate_window_seconds", "600"),
+    "SYNC_SHARED_LIMITS": ("shared_limits", "true"),
+    "SYNC_LIMIT_LEASE_SECONDS": ("limit_lease_seconds", "30"),
+    "SYNC_FNO_MAX_CONCURRENT": ("fno_max_concurrent", "48"),
+    "SYNC_FNO_RATE_LIMIT": ("fno_rate_limit", "5700"),
+    "SYNC_FNO_RATE_WINDOW_SECONDS": ("fno_rate_window_seconds", "300"),
     "SYNC_AUTH": ("auth", "default"),
     "SYNC_STATIC_TOKEN": ("static_token", ""),
     "SYNC_MANAGED_IDENTITY_CLIENT_ID": ("managed_identity_client_id", ""),
@@ -116,6 +121,16 @@ class Settings(BaseModel):
     # Exchange allows 10,000 requests per 10 minutes per mailbox; the client keeps a margin below it.
     graph_rate_limit: int = Field(ge=5, le=100_000)
     graph_rate_window_seconds: float = Field(gt=0, le=3600)
+    # Graph's and F&O's limits kept across all instances in Azure Table Storage (sync_core/limits,
+    # docs/limits.md); without Azure Storage, or false, each process keeps them on its own.
+    shared_limits: bool
+    # How long units of concurrency and blocks of tokens stay valid without renewal: a crashed instance
+    # blocks nothing for longer.
+    limit_lease_seconds: float = Field(ge=1, le=300)
+    # F&O's service protection per user (the app's): 52 requests in flight and 6,000 per 5 minutes.
+    fno_max_concurrent: int = Field(ge=1, le=1000)
+    fno_rate_limit: int = Field(ge=10, le=1_000_000)
+    fno_rate_window_seconds: float = Field(gt=0, le=3600)
     auth: AuthMode
     static_token: str
     managed_identity_client_id: str

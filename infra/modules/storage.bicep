@@ -25,6 +25,7 @@ var tableNames = [
   '${tablePrefix}Audit'
   '${tablePrefix}Failures'
   '${tablePrefix}ContactLists'
+  '${tablePrefix}Limits'
 ]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {

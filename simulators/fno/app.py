@@ -56,10 +56,13 @@ class _Handler:
 
     async def handle(self, request: Request) -> Response:
         status = 500
+        self.state.offer(1)
         try:
             response = await self._guarded(request)
         except ODataError as error:
             response = _error(error)
+        finally:
+            self.state.offer(-1)
         status = response.status_code
         query = unquote_plus(request.scope.get("query_string", b"").decode("latin-1"))
         entry = {"method": request.method, "path": request.scope["path"], "query": query, "status": status}

@@ -76,6 +76,8 @@ class FnoState:
         self._throttled = 0
         self._throttle_retry_after = 1
         self._in_flight = 0
+        self._offered = 0
+        self.offered_peak = 0  # most requests on the wire at once (offer)
         # Service protection as F&O applies it per user (off by default so tests stay fast; the benchmark
         # turns it on): seconds each call takes, and at most `rate_limit` requests per `rate_window`
         # seconds (F&O: 6,000 per 5 minutes), over which a call answers 429 with Retry-After.
@@ -179,6 +181,12 @@ class FnoState:
     def leave_request(self) -> None:
         with self.lock:
             self._in_flight -= 1
+
+    def offer(self, change: int) -> None:
+        """A meter for tests and the benchmark: requests on the wire at once, refused ones included."""
+        with self.lock:
+            self._offered += change
+            self.offered_peak = max(self.offered_peak, self._offered)
 
     # -- used by the HTTP app ------------------------------------------------------------------------------
     def entity(self, entity_set: str) -> EntitySchema:

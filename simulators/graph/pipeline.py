@@ -124,6 +124,9 @@ async def handle(state: GraphState, req: GraphRequest) -> GraphResponse:
     # flight from when it arrives, so overlapping calls meet the 4-per-mailbox limit ("Outlook service
     # limits", https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
     mb, refused = admit(state, req)
+    target = mailbox_for(state, req.segments)
+    if target is not None:
+        state.offer(target, 1)  # the meter of what the client has in flight, refused or not
     try:
         await _wire(state)  # a refusal travels the wire too
         if refused is not None:
@@ -138,5 +141,8 @@ async def handle(state: GraphState, req: GraphRequest) -> GraphResponse:
         if mb is not None:
             state.release(mb)
         raise
+    finally:
+        if target is not None:
+            state.offer(target, -1)
     finish(state, req, mb, resp)
     return resp

@@ -76,6 +76,9 @@ class GraphState:
         self.contact_books: dict[str, Any] = {}
         self._counter = 0
         self._in_flight: dict[str, int] = {}
+        # A meter for tests and the benchmark: requests on the wire per mailbox, refused ones included.
+        self._offered: dict[str, int] = {}
+        self.offered_peak: dict[str, int] = {}  # mailbox address -> most at once
         self._throttle: dict[str, tuple[int, float]] = {}
         self._holds: dict[str, threading.Event] = {}
         self._recent: dict[str, deque[float]] = {}
@@ -301,6 +304,12 @@ class GraphState:
                 return False
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
             return True
+
+    def offer(self, mailbox: Mailbox, change: int) -> None:
+        with self.lock:
+            key = mailbox.user.mail.lower()
+            now = self._offered[key] = self._offered.get(key, 0) + change
+            self.offered_peak[key] = max(self.offered_peak.get(key, 0), now)
 
     def release(self, mailbox: Mailbox) -> None:
         with self.lock:

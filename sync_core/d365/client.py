@@ -1,5 +1,9 @@
 """The one place the product talks to F&O OData: auth, `cross-company=true`, paging, retries, concurrency.
 
+Service protection (per user: the app's, so shared by every instance): at most `max_concurrent` requests
+in flight and `rate_limit` per `rate_window` seconds across instances (sync_core/limits, with Azure
+Storage; otherwise within this process), and at most `max_concurrency` from this process.
+
 Nothing else in the product sleeps or retries F&O calls. Every request (collection reads, key reads,
 writes, followed nextLinks) carries `cross-company=true`, because without it F&O silently limits reads *and
 keyed writes* to the service user's default company.
@@ -12,6 +16,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +33,8 @@ from sync_core.d365.errors import (
 )
 from sync_core.d365.odata import KeyValue, key_segment
 from sync_core.d365.retry import BACKOFF_BASE, backoff, retry_delay
+from sync_core.limits.gate import LimitGate, resource_key
+from sync_core.limits.ledger import Spec
 from sync_core.model import hostile_json
 from sync_core.service_errors import FNO, Breaker, host_of, transport_reason, warn_network_retry
 
@@ -81,6 +88,10 @@ class FnoClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 100.0,
         network_retry_seconds: float = BACKOFF_BASE,
+        max_concurrent: int = 48,
+        rate_limit: int = 5_700,
+        rate_window: float = 300.0,
+        limits: LimitGate | None = None,
     ) -> None:
         if max_attempts < 1 or max_concurrency < 1:
             raise ValueError("max_attempts and max_concurrency must be at least 1")
@@ -97,7 +108,14 @@ class FnoClient:
         self._scope = f"{root}/.default"
         self._tokens = tokens
         self._max_attempts = max_attempts
-        self._slots = asyncio.Semaphore(max_concurrency)
+        # F&O allows 52 requests in flight and 6,000 per 5 minutes per user; the defaults keep a margin.
+        self._own_gate = limits is None
+        self._gate = limits or LimitGate(None)
+        self._spec = Spec(
+            capacity=max_concurrent, limit=rate_limit, window=rate_window, block=max(1, rate_limit // 100)
+        )
+        self._local_max = max_concurrency
+        self._resource = resource_key("fno", root)
         self._sleep = sleep
         self._page_size = page_size
         self._network_retry = network_retry_seconds
@@ -116,6 +134,12 @@ class FnoClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self._own_gate:
+            await self._gate.close()
+
+    def _slot(self) -> AbstractAsyncContextManager[None]:
+        """A unit of the app user's F&O concurrency and one token of its rate (limits/gate.py)."""
+        return self._gate.request(self._resource, self._spec, local_max=self._local_max)
 
     # --- public operations -------------------------------------------------------------------------
 
@@ -201,7 +225,7 @@ class FnoClient:
             headers.pop("Prefer", None)
             received = 0
             try:
-                async with self._slots:
+                async with self._slot():
                     self.stats["requests"] += 1
                     async with self._http.stream(
                         "GET", self._data.join("$metadata"), headers=headers
@@ -321,7 +345,7 @@ class FnoClient:
             self.breaker.check()
             headers = {**await self._headers(method), **(extra_headers or {})}
             try:
-                async with self._slots:
+                async with self._slot():
                     self.stats["requests"] += 1
                     response = await self._http.request(method, url, headers=headers, json=body)
             except httpx.TransportError as exc:

@@ -10,8 +10,8 @@ What this class guarantees:
   add ``odata.maxpagesize``.
 - At most ``max_concurrency_per_mailbox`` requests per mailbox are in flight (Graph allows 4). A slot is held
   only while a request is on the wire, never while waiting to retry. A ``$batch`` call takes one slot.
-  The limits belong to the client: one client serves every execution of a Functions instance
-  (sync_core/instance.py), so they hold across the concurrent executions of that instance.
+  The limits are the gate's (sync_core/limits): with Azure Storage they hold across every instance of
+  the app, without it (or while Storage does not answer) within this process.
 - At most ``rate_limit_per_mailbox`` requests (``$batch`` items counted) per ``rate_window_seconds`` per
   mailbox (``pacing.py``): the client keeps under Exchange's 10,000 per 10 minutes instead of learning it
   from 429s. A 429 (for instance the concurrency limit of another instance) delays only its own request.
@@ -32,6 +32,7 @@ import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,8 @@ from urllib.parse import quote
 import httpx
 
 from sync_core.auth import TokenSource
+from sync_core.limits.gate import LimitGate, resource_key
+from sync_core.limits.ledger import Spec
 from sync_core.model import hostile_json
 from sync_core.service_errors import GRAPH, Breaker, host_of, transport_reason, warn_network_retry
 
@@ -106,12 +109,12 @@ class GraphClient:
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
         network_retry_seconds: float = BASE_DELAY,
+        limits: LimitGate | None = None,
     ) -> None:
         if max_concurrency_per_mailbox < 1 or max_attempts < 1 or page_size < 1:
             raise ValueError("concurrency, attempts and page size must be at least 1")
         self._urls = GraphUrls(base_url)
         self._transport = GraphTransport(self._urls.base, tokens, transport=transport)
-        self._max_concurrency = max_concurrency_per_mailbox
         self._max_attempts = max_attempts
         self._page_size = page_size
         self._sleep = sleep
@@ -120,13 +123,23 @@ class GraphClient:
         self.host = host_of(self._urls.base)
         # Open once Graph is unreachable after every retry or refuses the token (service_errors.py).
         self.breaker = Breaker()
-        self._limits: dict[str, asyncio.Semaphore] = {}
         self._rate = (rate_limit_per_mailbox, rate_window_seconds)
+        # Shared with the F&O client and owned by whoever passed it; otherwise this process's own.
+        self._own_gate = limits is None
+        self._gate = limits or LimitGate(None)
+        self._spec = Spec(
+            capacity=max_concurrency_per_mailbox,
+            limit=rate_limit_per_mailbox,
+            window=rate_window_seconds,
+            block=max(1, rate_limit_per_mailbox // 100),
+        )
         self._pacers: dict[str, MailboxPacer] = {}
         self.stats: dict[str, int] = {"requests": 0, "throttled": 0, "retries": 0}
 
     async def close(self) -> None:
         await self._transport.close()
+        if self._own_gate:
+            await self._gate.close()
 
     async def __aenter__(self) -> GraphClient:
         return self
@@ -136,12 +149,9 @@ class GraphClient:
 
     # ---- the one place that sends, throttles and retries ----
 
-    def _limit(self, mailbox: str | None) -> asyncio.Semaphore:
-        key = (mailbox or "").casefold()
-        limit = self._limits.get(key)
-        if limit is None:
-            limit = self._limits[key] = asyncio.Semaphore(self._max_concurrency)
-        return limit
+    def _limit(self, mailbox: str | None, weight: int) -> AbstractAsyncContextManager[None]:
+        """The mailbox's unit of concurrency and `weight` of its rate, across instances (limits/gate.py)."""
+        return self._gate.request(resource_key("graph", mailbox or ""), self._spec, weight=weight)
 
     def _pacer(self, mailbox: str | None) -> MailboxPacer:
         key = (mailbox or "").casefold()
@@ -196,7 +206,7 @@ class GraphClient:
             attempt += 1
             self.breaker.check()
             try:
-                async with self._pacer(mailbox).slot(weight), self._limit(mailbox):
+                async with self._pacer(mailbox).slot(weight), self._limit(mailbox, weight):
                     self.stats["requests"] += 1
                     response = await self._transport.send(method, url, sent_headers, content)
             except httpx.TransportError as exc:

@@ -131,3 +131,47 @@ def test_every_problem_is_shown_at_once(
     assert code == 2
     assert "D365_URL: must be the environment root" in out and "SYNC_MAILBOXES: 'alice contoso.com'" in out
     assert "did you mean SYNC_CONFLICT_POLICY" in out
+
+
+def test_check_config_says_where_the_limits_are_kept(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+    monkeypatch.delenv("AzureWebJobsStorage__accountName", raising=False)
+    code, out = _check(monkeypatch, capsys, tmp_path, SYNC_FNO_MAX_CONCURRENT="40")
+    assert code == 0
+    assert "F&O 40 in flight and 5700 per 300 s" in out and "in this process (no Azure Storage" in out
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    code, out = _check(monkeypatch, capsys, tmp_path)
+    assert code == 0 and "across all instances in the syncLimits table" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "SYNC_LIMIT_LEASE_SECONDS",
+            "0",
+            "SYNC_LIMIT_LEASE_SECONDS: Input should be greater than or equal to 1",
+        ),
+        ("SYNC_FNO_MAX_CONCURRENT", "many", "SYNC_FNO_MAX_CONCURRENT: Input should be a valid integer"),
+        ("SYNC_SHARED_LIMITS", "maybe", "SYNC_SHARED_LIMITS: Input should be a valid boolean"),
+    ],
+)
+def test_malformed_limits_are_errors(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    value: str,
+    message: str,
+) -> None:
+    code, out = _check(monkeypatch, capsys, tmp_path, **{name: value})
+    assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_a_graph_limit_above_exchanges_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = _check(monkeypatch, capsys, tmp_path, SYNC_GRAPH_RATE_LIMIT="12000")
+    assert code == 1 and "above Exchange's 10,000 requests per 10 minutes" in out

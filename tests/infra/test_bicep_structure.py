@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from sync_core.limits.store import limits_table
 from sync_core.settings import _SETTINGS
 from tests.infra.bicep import (
     INFRA,
@@ -81,10 +82,11 @@ def test_storage_account_accepts_no_keys() -> None:
 
 
 def test_tables_match_the_state_store() -> None:
-    """The five tables created up front are exactly the ones TableStateStore opens."""
+    """The tables created up front are exactly the ones TableStateStore opens, and the limits' table."""
     source = (ROOT / "sync_core" / "state" / "tables.py").read_text(encoding="utf-8")
     used = set(re.findall(r'get_table_client\(f"\{prefix\}(\w+)"\)', source))
     assert {"Links", "Cursors", "Mailboxes", "Audit", "Failures"} <= used
+    used.add(limits_table(""))  # sync_core/limits/store.py: "<prefix>Limits"
     declared = STORAGE["variables"]["tableNames"]["value"]
     assert sorted(declared) == sorted(f"${{tablePrefix}}{suffix}" for suffix in used)
     assert loop_of(STORAGE, "tables")["array_name"] == "tableNames"
