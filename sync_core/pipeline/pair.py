@@ -14,6 +14,7 @@ from typing import Any
 
 from sync_core.d365.errors import FnoError
 from sync_core.engine.decide import decide
+from sync_core.engine.latency import pair_latency
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.pipeline import assumed
@@ -123,7 +124,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
         )
         return decision.action
     try:
-        await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision)
+        await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision, message.cycle_id)
     except Exception as exc:
         if not (assumed.is_assumed(fno) or assumed.is_assumed(graph)) or not assumed.is_stale_write(exc):
             raise
@@ -378,6 +379,7 @@ async def _apply(
     fno_view: SideView,
     graph_view: SideView,
     decision: Decision,
+    cycle_id: str,
 ) -> None:
     action = decision.action
     report = ctx.report
@@ -476,7 +478,8 @@ async def _apply(
     elif action is ActionKind.FORGET:
         await _drop(ctx, link)
     report.conflicts += len(decision.conflicts)
-    await _audit(ctx, kind.name, mailbox.address, fno, graph, link, decision)
+    latency = pair_latency(decision, fno_view, graph_view, ctx.now())
+    await _audit(ctx, kind.name, mailbox.address, fno, graph, link, decision, latency, cycle_id)
 
 
 async def _claim(
@@ -719,6 +722,8 @@ async def _audit(
     graph: GraphItem | None,
     link: Link | None,
     decision: Decision,
+    latency: float | None,
+    cycle_id: str,
 ) -> None:
     detail: dict[str, Any] = {"reason": decision.reason}
     if decision.write_fno:
@@ -746,5 +751,7 @@ async def _audit(
             graph_id=graph.id if graph else (link.graph_id if link else ""),
             action=decision.action.value,
             detail=detail,
+            latency_s=latency,
+            cycle_id=cycle_id,
         )
     )

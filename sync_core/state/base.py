@@ -122,6 +122,11 @@ class AuditEntry(_Record):
     graph_id: str = ""
     action: str  # created-in-exchange, updated-in-fno, conflict, unlinked, ...
     detail: dict[str, Any] = Field(default_factory=dict)  # ids and field names; no personal data
+    # Of a write by the pair job: seconds from the source item's last-modified time to the write (clamped
+    # at 0 for clock skew; None when the source gives no time), and the planning cycle that queued it.
+    # Both optional, so entries written before them still load. Neither carries personal data.
+    latency_s: float | None = None
+    cycle_id: str = ""
 
 
 class Failure(_Record):

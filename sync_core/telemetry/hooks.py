@@ -19,13 +19,13 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, get_current_span
 from opentelemetry.util.types import AttributeValue
 
-from sync_core.engine.types import ActionKind, Decision, SideView
+from sync_core.engine.latency import seconds_between, sources
+from sync_core.engine.types import Decision, SideView
 from sync_core.runtime.messages import MessageError, decode
 from sync_core.telemetry import names
 from sync_core.telemetry.core import current
@@ -287,31 +287,9 @@ def pair_applied(
         if decision.conflicts:
             telemetry.conflicts.add(len(decision.conflicts), {names.KIND: kind, names.MAILBOX: ref})
         now = ctx.now()
-        for direction, source in _sources(decision, fno, graph):
+        for direction, source in sources(decision, fno, graph):
             if source.modified_at is not None:
                 telemetry.latency.record(
-                    _seconds_between(source.modified_at, now),
+                    seconds_between(source.modified_at, now),
                     {names.KIND: kind, names.DIRECTION: direction},
                 )
-
-
-def _sources(decision: Decision, fno: SideView, graph: SideView) -> list[tuple[str, SideView]]:
-    """Which side's change each write carried: F&O's to Exchange, Exchange's to F&O."""
-    action = decision.action
-    if action is ActionKind.CREATE_IN_GRAPH:
-        return [("to_exchange", fno)]
-    if action is ActionKind.CREATE_IN_FNO:
-        return [("to_fno", graph)]
-    if action in (ActionKind.UPDATE, ActionKind.LINK):
-        found = []
-        if decision.write_graph:
-            found.append(("to_exchange", fno))
-        if decision.write_fno:
-            found.append(("to_fno", graph))
-        return found
-    return []  # deletions and unlinks: neither side says when the item went away
-
-
-def _seconds_between(earlier: datetime, later: datetime) -> float:
-    # Clocks differ between F&O, Exchange and us: a change "from the future" took no time.
-    return max(0.0, (later - earlier).total_seconds())
