@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.app import open_context
@@ -109,19 +109,24 @@ async def held_items(
 class ChartPage:
     charts: list[chart.Chart]
     days: int
-    capped: bool  # more entries than CHART_ENTRIES: the oldest days are undercounted
+    capped: bool  # more entries than CHART_ENTRIES: the oldest cycles are undercounted
+    cut: bool  # more cycles than the chart shows: the oldest are left off
 
 
 async def charts(store: StateStore, days: int = CHART_DAYS) -> ChartPage:
-    now = datetime.now(UTC)
-    span = chart.day_range(now, days)
-    since = datetime.combine(span[0], datetime.min.time(), tzinfo=UTC)
+    since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
     entries = await store.list_audit(CHART_ENTRIES, since=since)
     failures = [f for f in await store.list_failures() if f.first_at >= since]
+    found, cut = chart.periods(entries)
     return ChartPage(
-        charts=[chart.synced_chart(entries, span), chart.trouble_chart(entries, failures, span)],
+        charts=[
+            chart.synced_chart(entries, found),
+            chart.trouble_chart(entries, failures, found),
+            chart.latency_chart(entries, found),
+        ],
         days=days,
         capped=len(entries) >= CHART_ENTRIES,
+        cut=cut,
     )
 
 

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sync_core.app import open_store
 from sync_core.cli_approve import DOES
 from sync_core.cli_errors import problem_of
-from sync_core.console import actions, pages
+from sync_core.console import actions, chart, pages
 from sync_core.console.auth import Admin, LocalGate, Refused, admin_from_principal, csrf_ok, new_csrf
 from sync_core.console.web import Request, Response, cookie
 from sync_core.service_errors import host_of
@@ -198,6 +198,8 @@ class Console:
                     "chart.html",
                     capped=view_c.capped,
                     limit=pages.CHART_ENTRIES,
+                    cut=view_c.cut,
+                    max_periods=chart.MAX_PERIODS,
                     title="Recent days",
                     page="chart",
                     charts=view_c.charts,
