@@ -345,6 +345,27 @@ async def test_audit_is_newest_first(store: StateStore) -> None:
     assert await store.list_audit(limit=0) == []
 
 
+async def test_audit_latency_and_cycle_round_trip(store: StateStore) -> None:
+    timed = AuditEntry(
+        at=T0, kind="task", mailbox="a@x", action="update", latency_s=312.25, cycle_id="0f3c9a" * 5
+    )
+    zero = AuditEntry(
+        at=T0 + timedelta(seconds=1), kind="task", mailbox="a@x", action="update", latency_s=0.0
+    )
+    unknown = AuditEntry(at=T0 + timedelta(seconds=2), kind="task", mailbox="a@x", action="unlink")
+    for entry in (timed, zero, unknown):
+        await store.append_audit(entry)
+    listed = {e.action + str(e.at): e for e in await store.list_audit()}
+    got = [listed[e.action + str(e.at)] for e in (timed, zero, unknown)]
+    assert [(e.latency_s, e.cycle_id) for e in got] == [(312.25, "0f3c9a" * 5), (0.0, ""), (None, "")]
+
+
+def test_audit_entries_written_before_latency_still_load() -> None:
+    old = '{"at": "2025-03-02T10:00:00Z", "kind": "task", "mailbox": "a@x", "action": "update", "detail": {}}'
+    entry = AuditEntry.model_validate_json(old)
+    assert (entry.latency_s, entry.cycle_id) == (None, "")
+
+
 async def test_failure_bump_semantics(store: StateStore) -> None:
     first = await store.record_failure("task", "a@x", "F1", "F&O said 400", T0)
     assert (first.attempts, first.first_at, first.last_at, first.reason) == (1, T0, T0, "F&O said 400")
