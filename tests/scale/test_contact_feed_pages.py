@@ -52,7 +52,7 @@ def scan_until_the_crash(tenant: Tenant, kind: str, survive: int) -> tuple[str, 
             assert before is not None and after is not None and after.value != before.value
             return after.value
 
-    return asyncio.run(scan()), {p.fno_key for p in queues.pairs}
+    return asyncio.run(scan()), {p.fno_key for p in queues.pairs if p.fno_key is not None}
 
 
 def assert_nothing_passed_unqueued(tenant: Tenant, saved: str, queued: set[str], ids: list[str]) -> None:
