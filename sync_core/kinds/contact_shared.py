@@ -97,7 +97,7 @@ class SharedContactKind(ContactKindBase):
                 carried = await self.carried_rows(ctx, rows, named)
                 for key in sorted(edited):
                     state.emitted.add(key)
-                    carried_row = carried[key]
+                    carried_row = carried.get(key, page[key])
                     carried_row[ON_LIST_KEY] = key in state.members
                     change = self.change(
                         carried_row, state.record.personnel_number, True, versioned=key in versioned
