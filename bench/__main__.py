@@ -28,7 +28,8 @@ DENSE_QUICK = Shape(mailboxes=2, appointments=100, tasks=40, contacts=60)
 # Through the Functions path on Azurite: what one execution costs does not depend on the tenant's size.
 FUNCTIONS_PATH = Shape(mailboxes=10)
 FUNCTIONS_PATH_QUICK = Shape(mailboxes=3, appointments=4, tasks=2, contacts=2, shared_contacts=2)
-# First sync by 1 and 4 worker processes (full mode only; the quick mode checks the gates in-process).
+# First sync by 1 and 4 worker processes (full mode only; the quick mode checks the gates in-process and
+# one small first sync by 2 worker processes, see instances.quick_functions_check).
 INSTANCES = Shape(mailboxes=10)
 
 
@@ -108,6 +109,16 @@ def instances_rows(result: dict[str, Any]) -> list[tuple[str, str, str, bool | N
             q["most_in_one_window"] <= q["limit"],
         ),
     ]
+    qf = result.get("instances_quick_functions")
+    if qf:
+        rows.append(
+            (
+                f"  through the Functions path, {qf['workers']} workers: most Graph in flight per mailbox",
+                f"{qf['graph_in_flight_max']}",
+                f"<= {instances.GRAPH_MAILBOX_CONCURRENCY}",
+                qf["graph_in_flight_max"] <= instances.GRAPH_MAILBOX_CONCURRENCY,
+            )
+        )
     full = result.get("instances")
     if full:
         one, four = full["one_worker"], full["four_workers"]
@@ -202,6 +213,8 @@ def check_counts(result: dict[str, Any]) -> list[str]:
         problems.extend(scale.quick_problems(result["scale_quick"]))
     # Limits across instances: never more in flight or in a window than allowed.
     problems.extend(instances.problems(result["instances_quick"]))
+    if "instances_quick_functions" in result:
+        problems.extend(instances.functions_problems(result["instances_quick_functions"]))
     return problems
 
 
@@ -277,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
             # The planner's chunked fan-out, counted (issue 21; the timings are --scale's).
             result["scale_quick"] = scale.quick_check(root / "scale", connection_string)
             result["instances_quick"] = instances.quick_check(connection_string)
+            result["instances_quick_functions"] = instances.quick_functions_check(
+                root / "instances-quick", costs, connection_string
+            )
             if not quick:
                 result["instances"] = instances.run(
                     root / "instances", INSTANCES, costs, connection_string, compare=True

@@ -7,7 +7,10 @@ requests and their 429 answers, the most requests one mailbox had on the wire at
 included: what the product sent, not what Graph let through), the same for F&O, and the writes per second.
 
 `quick_check` is the deterministic part for `bench --quick`: several gates (one per instance) over one
-Azurite table, many executions each, never more than the capacity in flight nor the limit in a window."""
+Azurite table, many executions each, never more than the capacity in flight nor the limit in a window.
+`quick_functions_check` holds the same limit through the Functions path: a small first sync of one mailbox
+by two worker processes (function_app's functions taking messages from Azurite's queues), the most Graph
+requests that mailbox had on the wire at once counted by the stand-in."""
 
 from __future__ import annotations
 
@@ -263,6 +266,29 @@ async def _quick(connection_string: str, instances: int, executions: int, reques
 def quick_check(connection_string: str, *, instances: int = 4) -> dict[str, Any]:
     """Several instances' gates on one mailbox through Azurite: no overrun of concurrency or rate."""
     return asyncio.run(_quick(connection_string, instances, executions=6, requests=12))
+
+
+# One mailbox with many items: each host batch (16 messages) holds many of its pairs at once, so without
+# limits kept across executions and instances more than 4 of its requests would be on the wire.
+QUICK_SHAPE = Shape(mailboxes=1, appointments=40, tasks=4, contacts=2, shared_contacts=2)
+QUICK_WORKERS = 2
+# Graph allows 4 concurrent requests per app and mailbox (Outlook service limits,
+# https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
+GRAPH_MAILBOX_CONCURRENCY = 4
+
+
+def quick_functions_check(root: Path, costs: CostModel, connection_string: str) -> dict[str, Any]:
+    """The per-mailbox in-flight limit through the Functions path (worker processes, Azurite queues)."""
+    return first_sync(root, QUICK_SHAPE, costs, QUICK_WORKERS, connection_string)
+
+
+def functions_problems(check: dict[str, Any]) -> list[str]:
+    found = []
+    if check["graph_requests"] == 0 or check["failures"] or check["poisoned"]:
+        found.append("limits through the Functions path: the first sync did not run cleanly")
+    if check["graph_in_flight_max"] > GRAPH_MAILBOX_CONCURRENCY:
+        found.append("limits through the Functions path: more Graph requests in flight on one mailbox than 4")
+    return found
 
 
 def problems(check: dict[str, Any]) -> list[str]:

@@ -50,6 +50,7 @@ from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import (
     STAMP_PROPERTY_ID,
     fno_key,
+    page_mark,
     parse_fno_time,
     row_version,
     split_fno_key,
@@ -668,3 +669,18 @@ def feed_cursor(edited: datetime | None, previous: str | None) -> str | None:
     if edited is None:
         return previous
     return json.dumps({"edited": edited.isoformat()})
+
+
+def page_checkpoint(
+    ctx: SyncContext,
+    newest: datetime | None,
+    started: datetime,
+    watermark: datetime | None,
+    held: datetime | None,
+) -> str | None:
+    """The cursor a contact feed may resume from once the rows read so far are queued (as the activity
+    feed's, see page_mark), or None when that is not ahead of the cursor it started from."""
+    mark = page_mark(newest, started, ctx.settings.fno_overlap_seconds, held=held)
+    if mark is None or (watermark is not None and mark <= watermark):
+        return None
+    return json.dumps({"edited": mark.isoformat()})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,13 +16,15 @@ from sync_core.contacts.membership import (
     row_key,
 )
 from sync_core.contacts.registry import PRIVATE_KIND, is_shared_only
-from sync_core.kinds import inventory
+from sync_core.kinds import activity_feed, inventory
 from sync_core.kinds.activity_feed import MovedRows
-from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor
+from sync_core.kinds.contact import FEED_PAGE, ContactKindBase, feed_cursor, page_checkpoint
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import feed_watermark, parse_fno_time
 from sync_core.runtime.kind import EmitFno, FnoChange
 from sync_core.state.base import MailboxRecord
+
+log = logging.getLogger(__name__)
 
 
 class PrivateContactKind(ContactKindBase):
@@ -56,8 +60,12 @@ class PrivateContactKind(ContactKindBase):
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
         """Changed contact persons (one query for all mailboxes), each offered to every employee mailbox
         whose list it is on (or may have left: the scan keeps those that are linked there), plus the list
-        entries changed from the command line since the last scan. Each change carries its row."""
+        entries changed from the command line since the last scan. Each change carries its row. The cursor
+        is saved per page once its work is queued, and the read stops at the feed's time budget (as the
+        activity feed's): a scan cut short resumes at its last page."""
         started = ctx.now()  # before reading (see feed_watermark)
+        deadline = time.monotonic() + activity_feed.FEED_BUDGET_SECONDS
+        stopped_at: str | None = None
         since, newest = self.feed_since(ctx, cursor)
         moved = MovedRows()
         watermark = newest
@@ -75,7 +83,7 @@ class PrivateContactKind(ContactKindBase):
         page: list[dict[str, Any]] = []
         seen: set[str] = set()
 
-        async def flush() -> None:
+        async def flush(checkpoint: str | None = None) -> None:
             # (contact key, mailbox record, on its list) for every list the row may concern.
             offers: list[tuple[str, MailboxRecord, bool]] = []
             for row in page:
@@ -100,8 +108,12 @@ class PrivateContactKind(ContactKindBase):
                 change = self.change(carried[key], record.personnel_number, on_list, versioned=versioned)
                 if change is not None:
                     batch.append(change)
-            for start in range(0, len(batch), FEED_PAGE):
-                await emit(batch[start : start + FEED_PAGE])
+            chunks = [batch[start : start + FEED_PAGE] for start in range(0, len(batch), FEED_PAGE)]
+            if checkpoint is not None and not chunks:
+                chunks = [[]]  # nothing to queue, but the cursor may still move
+            for n, chunk in enumerate(chunks):
+                # The checkpoint goes with the page's last chunk: saved only once all of it is queued.
+                await emit(chunk, checkpoint=checkpoint if n == len(chunks) - 1 else None)
 
         async for row in contacts_changed_since(ctx.fno, since):
             edited = parse_fno_time(row.get("LastEditDateTime"))
@@ -114,7 +126,14 @@ class PrivateContactKind(ContactKindBase):
             seen.add(key)
             page.append(row)
             if len(page) >= FEED_PAGE:
-                await flush()
+                checkpoint = page_checkpoint(ctx, newest, started, watermark, moved.held)
+                await flush(checkpoint)
+                if checkpoint is not None and time.monotonic() > deadline:
+                    # Far behind (a first sync of a large tenant): stop at this page; the next cycle's
+                    # scan goes on from here. The pending entries below are still handled.
+                    log.info("F&O contact feed stopped at its time budget", extra={"kind": self.name})
+                    stopped_at = checkpoint
+                    break
         await flush()
         rest = [e for e in pending if e.contact_key not in seen]
         rows = await contacts_by_key(ctx.fno, [e.contact_key for e in rest]) if rest else {}
@@ -131,6 +150,8 @@ class PrivateContactKind(ContactKindBase):
         if batch:
             await emit(batch)
         await self.settle_entries(ctx, pending)
+        if stopped_at is not None:
+            return stopped_at
         return feed_cursor(
             feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held), cursor
         )
