@@ -275,10 +275,16 @@ async def _decide(
         else:
             # A claim from before the record was kept: the side the create was made from wins.
             policy = Policy.EXCHANGE if _is_pending(link.fno_key) else Policy.D365
-    if snapshot is None and graph is not None and (_protects(kind, graph) or _named_by(kind, fno, graph)):
+    if (
+        snapshot is None
+        and graph is not None
+        and (_protects(kind, graph) or (link is None and not graph.stamp and _named_by(kind, fno, graph)))
+    ):
         # Linking must not write to this Exchange item (a series occurrence would become an exception), or
-        # the activity was made from it or names it from an earlier sync: the item as its attendees got it
-        # stays, F&O follows (a write of subject, time or attendees would send a meeting update).
+        # the activity names it from an earlier sync (a predecessor's id, adopted): the item as its attendees
+        # got it stays, F&O follows (a write of subject, time or attendees would send a meeting update).
+        # Only with no link or claim at all and no stamp of ours on the event: a pair of our own whose
+        # create is being finished keeps its three-way merge, so an F&O edit made meanwhile is not lost.
         policy = Policy.EXCHANGE
     decision = decide(
         snapshot=snapshot,
