@@ -527,40 +527,24 @@ class TableStateStore:
         return [entry for _, _, entry in found]
 
     async def purge_audit(self, before: datetime, *, batch: int = 500) -> int:
-        if batch <= 0:
-            return 0
-        audit = await self._client(self._audit)
         partition, row = _audit_keys(before)
         query = "PartitionKey ge @day and RowKey gt @row"
         params = {"day": partition, "row": row[:18] + "|~"}  # strictly older than `before`
+        return await self._delete_audit_where(query, params, batch)
+
+    async def forget_audit(self, mailbox: str, *, batch: int = 500) -> int:
+        """A scan filtered on the mailbox property (the audit's keys are times): run rarely, by `forget`."""
+        return await self._delete_audit_where("mailbox eq @mailbox", {"mailbox": mailbox}, batch)
+
+    async def _delete_audit_where(self, query: str, params: dict[str, str], batch: int) -> int:
+        """Delete at most `batch` audit entries the query finds, in transactions per day partition."""
+        if batch <= 0:
+            return 0
+        audit = await self._client(self._audit)
         doomed: dict[str, list[str]] = {}
         taken = 0
         async for entity in audit.query_entities(
             query, parameters=params, select=["PartitionKey", "RowKey"], results_per_page=min(batch, 1000)
-        ):
-            doomed.setdefault(str(entity["PartitionKey"]), []).append(str(entity["RowKey"]))
-            taken += 1
-            if taken >= batch:
-                break
-        for day, rows in doomed.items():
-            for start in range(0, len(rows), 100):  # a transaction: one partition, at most 100 operations
-                await audit.submit_transaction(
-                    [("delete", {"PartitionKey": day, "RowKey": r}) for r in rows[start : start + 100]]
-                )
-        return taken
-
-    async def forget_audit(self, mailbox: str, *, batch: int = 500) -> int:
-        """A scan filtered on the mailbox property (the audit's keys are times): run rarely, by `forget`."""
-        if batch <= 0:
-            return 0
-        audit = await self._client(self._audit)
-        doomed: dict[str, list[str]] = {}
-        taken = 0
-        async for entity in audit.query_entities(
-            "mailbox eq @mailbox",
-            parameters={"mailbox": mailbox},
-            select=["PartitionKey", "RowKey"],
-            results_per_page=min(batch, 1000),
         ):
             doomed.setdefault(str(entity["PartitionKey"]), []).append(str(entity["RowKey"]))
             taken += 1
