@@ -15,6 +15,7 @@ from sync_core.pipeline.plan import GRAPH, note_paused, planning_problem, refres
 from sync_core.pipeline.service_failure import unusable_service
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.messages import PlanMailboxes, ScanMailbox
+from sync_core.telemetry import mailboxes_planned
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ async def plan_chunk(ctx: SyncContext, message: PlanMailboxes) -> int:
     service found unusable raises its error before any scan is queued."""
     records = await refresh_registry(ctx, [m.lower() for m in message.mailboxes])
     note_paused(ctx, records)
+    mailboxes_planned(ctx, records)
     scans: list[ScanMailbox] = []
     for kind in ctx.kinds:
         scans.extend(scans_of(ctx, kind, records, message.cycle_id))
