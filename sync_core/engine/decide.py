@@ -36,13 +36,16 @@ def decide(
     now: datetime,
     mailbox_is_organizer: bool = True,
     groups: Sequence[Sequence[str]] = DEFAULT_GROUPS,
+    relink_base: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Decide the action for one pair. `snapshot` is the last synced record (None: no active link)."""
+    """Decide the action for one pair. `snapshot` is the last synced record (None: no active link).
+    `relink_base`: of a pair with no link, the record it had when it was last unlinked (an unmark), so
+    linking it again merges three-way and an edit made on either side meanwhile is not lost."""
     if (fno.present and fno.record is None) or (graph.present and graph.record is None):
         # The pipeline reads before deciding; a present side without a record is its failure.
         return Decision(ActionKind.NOTHING, snapshot=snapshot, reason="present side has no record")
     if snapshot is None:
-        return _unlinked(fno, graph, policy, groups)
+        return _unlinked(fno, graph, policy, groups, relink_base)
     if not fno.present and not graph.present:
         return Decision(ActionKind.FORGET, reason="both sides gone")
     if not fno.present or not graph.present:
@@ -60,14 +63,21 @@ def decide(
     return _both_linked(snapshot, fno, graph, policy, groups)
 
 
-def _unlinked(fno: SideView, graph: SideView, policy: Policy, groups: Sequence[Sequence[str]]) -> Decision:
+def _unlinked(
+    fno: SideView,
+    graph: SideView,
+    policy: Policy,
+    groups: Sequence[Sequence[str]],
+    base: Mapping[str, Any] | None,
+) -> Decision:
     if fno.present and graph.present:
         if not (fno.marked or graph.marked):
             return Decision(ActionKind.NOTHING, reason="pair not marked")
         assert fno.record is not None and graph.record is not None
-        # Found through the product's stamp: link, and re-mark a side the user had unmarked before.
+        # Found through the product's stamp: link, and re-mark a side the user had unmarked before. With
+        # the record of the last unlink as base, only what changed since is carried across.
         result = three_way_merge(
-            None,
+            base,
             fno.record,
             graph.record,
             policy=policy,

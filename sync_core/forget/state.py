@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sync_core.kinds import all_kinds
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS
 from sync_core.notifications.subscriptions import record_name as subscription_name
+from sync_core.pipeline import unlinked_base
 from sync_core.pipeline.reconcile import cursor_name as reconcile_name
 from sync_core.pipeline.valve import state_name as deletions_name
 from sync_core.runtime.keys import exchange_cursor_name
@@ -73,6 +74,14 @@ class MailboxState:
         return [c for c in self.cursors if c.name.startswith(prefix)]
 
 
+async def _unlink_records(store: StateStore, mailbox: str) -> list[Cursor]:
+    """The records of unlinked pairs (pipeline/unlinked_base.py): one per unmarked pair, so listed by prefix."""
+    found: list[Cursor] = []
+    for kind in mailbox_kinds():
+        found.extend(await store.list_cursors(unlinked_base.cursor_prefix(kind, mailbox)))
+    return found
+
+
 async def find(store: StateStore, mailbox: str) -> MailboxState:
     found = MailboxState(mailbox=mailbox, record=await store.get_mailbox(mailbox))
     for kind in mailbox_kinds():
@@ -81,6 +90,7 @@ async def find(store: StateStore, mailbox: str) -> MailboxState:
         cursor = await store.get_cursor(name)
         if cursor is not None:
             found.cursors.append(cursor)
+    found.cursors.extend(await _unlink_records(store, mailbox))
     found.failures = [f for f in await store.list_failures() if f.mailbox == mailbox]
     found.entries = await store.list_contact_entries(mailbox)
     found.audit = len(await store.list_audit(AUDIT_COUNT_LIMIT, mailbox=mailbox))
@@ -96,6 +106,8 @@ async def remove(store: StateStore, mailbox: str, *, keep_record: bool) -> int:
             await store.delete_link(link)
     for name in cursor_names(mailbox):
         await store.delete_cursor(name)
+    for cursor in await _unlink_records(store, mailbox):
+        await store.delete_cursor(cursor.name)
     for failure in await store.list_failures():
         if failure.mailbox == mailbox:
             await store.clear_failure(failure.kind, failure.mailbox, failure.item_key)

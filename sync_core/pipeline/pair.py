@@ -17,7 +17,7 @@ from sync_core.engine.decide import decide
 from sync_core.engine.latency import pair_latency
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
-from sync_core.pipeline import assumed
+from sync_core.pipeline import assumed, unlinked_base
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime import owner
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -286,6 +286,10 @@ async def _decide(
         # Only with no link or claim at all and no stamp of ours on the event: a pair of our own whose
         # create is being finished keeps its three-way merge, so an F&O edit made meanwhile is not lost.
         policy = Policy.EXCHANGE
+    relink_base = None
+    if _relinking(link, snapshot, fno, graph) and (fno_view.marked or graph_view.marked):
+        assert fno is not None and graph is not None
+        relink_base = await unlinked_base.recall(ctx, kind.name, mailbox.address, fno.key, graph.id)
     decision = decide(
         snapshot=snapshot,
         fno=fno_view,
@@ -295,8 +299,19 @@ async def _decide(
         now=ctx.now(),
         mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
         groups=kind.merge_groups,
+        relink_base=relink_base,
     )
     return fno_view, graph_view, decision
+
+
+def _relinking(
+    link: Link | None, snapshot: Mapping[str, Any] | None, fno: FnoItem | None, graph: GraphItem | None
+) -> bool:
+    """A pair with no link whose Exchange item carries our stamp of this F&O record: linked before, then
+    unlinked (an unmark), now found again (pipeline/unlinked_base.py)."""
+    return (
+        link is None and snapshot is None and fno is not None and graph is not None and graph.stamp == fno.key
+    )
 
 
 def _is_deletion(decision: Decision, fno_view: SideView, graph_view: SideView) -> bool:
@@ -464,6 +479,8 @@ async def _apply(
             versions=(fno_version, graph_version),
             fno_etag="" if written_fno else None,
         )
+        if action is ActionKind.LINK and _relinking(link, None, fno, graph):
+            await unlinked_base.drop(ctx, kind.name, mailbox.address, fno.key)  # linked again: used up
     elif action is ActionKind.DELETE_IN_GRAPH:
         if graph is not None:
             await kind.delete_graph(ctx, mailbox, graph.id)
@@ -479,6 +496,8 @@ async def _apply(
             await kind.set_graph_mark(ctx, mailbox, graph, False)
         if decision.unmark_fno and fno is not None and fno_view.marked:
             await kind.set_fno_mark(ctx, mailbox, fno, False)
+        if link is not None and fno is not None and graph is not None:
+            await unlinked_base.remember(ctx, link)  # both sides stay: marking one again links them again
         await _drop(ctx, link)
         report.count(kind.name, "to_exchange" if decision.unmark_graph else "to_fno", "unlinked")
     elif action is ActionKind.FORGET:

@@ -346,3 +346,23 @@ def test_task_marked_again_outside_the_sync_list() -> None:
         assert [link.graph_id for link in machine.links()] == [machine.graph_id(task)], "not linked again"
     finally:
         machine.teardown()
+
+
+def test_edits_made_while_unmarked_survive_marking_again() -> None:
+    """As for appointments (pipeline/unlinked_base.py): unmarked in F&O, edited on both sides, marked again
+    on either side; the model's check after the sync quietens down says no edit was lost."""
+    for remark_in_fno in (True, False):
+        machine = TaskMachine()
+        try:
+            machine.existing_data([("Call back", 1)], [])
+            machine.mark_in_fno(0, False)
+            machine.sync_cycle(1, False, None, False)
+            machine.edit_in_todo(0, "title", 0)
+            machine.edit_in_fno(0, "importance", 2)
+            if remark_in_fno:
+                machine.mark_in_fno(0, True)
+            else:
+                machine.mark_in_todo(0, True)
+            machine.quiesce()
+        finally:
+            machine.teardown()
