@@ -123,12 +123,9 @@ def _verdict(decision: Decision, facts: PairFacts, fno: SideView, graph: SideVie
         # Writing changes the Exchange item itself (an occurrence becomes an exception): F&O follows now
         # rather than one cycle later.
         effects = dict(facts.graph_write_effects)
-        changed = {k: v for k, v in effects.items() if fno.record and fno.record.get(k) != v}
-        return replace(
-            decision,
-            write_fno={**decision.write_fno, **changed},
-            snapshot={**(decision.snapshot or {}), **effects},
-        )
+        write_fno = {k: v for k, v in decision.write_fno.items() if k not in effects}
+        write_fno.update({k: v for k, v in effects.items() if fno.record and fno.record.get(k) != v})
+        return replace(decision, write_fno=write_fno, snapshot={**(decision.snapshot or {}), **effects})
     return decision
 
 
