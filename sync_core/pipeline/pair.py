@@ -282,9 +282,10 @@ async def _apply(
         await _drop(ctx, link)
         report.count(kind.name, "to_fno", "deleted")
     elif action is ActionKind.UNLINK:
-        if decision.unmark_graph and graph is not None and graph_view.marked:
+        # The engine unmarks only a side it saw marked (tests/engine/test_facts_properties.py).
+        if decision.unmark_graph and graph is not None:
             await kind.set_graph_mark(ctx, mailbox, graph, False)
-        if decision.unmark_fno and fno is not None and fno_view.marked:
+        if decision.unmark_fno and fno is not None:
             await kind.set_fno_mark(ctx, mailbox, fno, False)
         await _drop(ctx, link)
         report.count(kind.name, "to_exchange" if decision.unmark_graph else "to_fno", "unlinked")
@@ -387,10 +388,10 @@ async def _claim_of_this_pair(
         return None
     store = ctx.store
     by_graph = await store.get_link_by_graph(kind.name, mailbox.address, graph.id)
-    if by_graph is not None and by_graph.fno_key == PENDING + graph.id:
+    if by_graph is not None and by_graph.claimed_side == "fno":
         return by_graph  # created in F&O from this Outlook item
     by_fno = await store.get_link_by_fno(kind.name, mailbox.address, fno.key)
-    if by_fno is not None and by_fno.graph_id == PENDING + fno.key:
+    if by_fno is not None and by_fno.claimed_side == "graph":
         return by_fno  # created in Outlook from this F&O record
     return None
 

@@ -72,6 +72,8 @@ def test_the_verdict_keeps_every_rule(case: tuple[dict[str, Any], PairFacts]) ->
         assert decision.action is not ActionKind.CREATE_IN_GRAPH
     if facts.graph_protected and graph.present and args["snapshot"] is None and not facts.sent_record:
         assert not decision.write_graph, "a protected Exchange item is never written when linking"
+    assert not decision.unmark_fno or fno.marked, "only a marked side is unmarked"
+    assert not decision.unmark_graph or graph.marked, "only a marked side is unmarked"
     if decision.untouched:
         assert decision.action is ActionKind.NOTHING and decision.snapshot is None
     if decision.write_graph and decision.action in (ActionKind.UPDATE, ActionKind.LINK):
