@@ -1,4 +1,5 @@
-"""Sync one item pair: load the link and both sides, let the engine decide, apply, save the link.
+"""Sync one item pair: load the link and both sides (pipeline/reads.py), gather the facts (pipeline/facts.py),
+let the engine decide (engine/decide.py: its decision is final), apply it, save the link.
 
 Idempotent: the outcome depends on the current state, not on the message. Two workers on one pair
 cannot both create: a creation is first claimed with a pending link (insert-only, ETag-guarded)."""
