@@ -169,7 +169,7 @@ class Settings(BaseModel):
     contact_mark_scan_minutes: int = Field(ge=0, le=1440)
     # How often a mailbox scan reads the list of To Do lists (0: every cycle); sooner when a linked task goes.
     todo_lists_refresh_minutes: int = Field(ge=0, le=1440)
-    # Write to the side that did not change without reading it first, with If-Match (pipeline/assumed.py).
+    # Write to the side that did not change without reading it first, with If-Match (pipeline/reads.py).
     write_without_read: bool
     # The same for To Do tasks, off unless asked for: todotask-update.md documents no If-Match, so nothing
     # says To Do refuses a stale etag (docs/microsoft.md, "Conditional writes").

@@ -35,7 +35,6 @@ from sync_core.model.task import (
     REMINDER_FIELDS,
     content_hash,
     from_record,
-    is_closed,
     task_activity_fields,
     task_from_activity,
     task_from_todo,
@@ -608,22 +607,12 @@ class TaskKind:
         task = await todo.get_task(ctx.graph, mailbox.address, list_id, task_id)
         if task is None:
             return
-        if task.get("status") == "completed":
-            # Completed since the last sync: never deleted by sync; unmarked so it is not created again.
-            await self._write_category(ctx, mailbox, graph_id, task, False)
-            return
         await todo.delete_task(ctx.graph, mailbox.address, list_id, task_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
         company, number = split_fno_key(key)
         row = await entities.get_activity(ctx.fno, company, number)
         if row is None:
-            return
-        if is_closed(row):
-            # Completed since the last sync: never deleted by sync; unmarked so it is not created again.
-            await ctx.fno.update(
-                "Activities", entities.activity_key(company, number), {"KeepSynchronized": "No"}
-            )
             return
         await ctx.fno.delete("Activities", entities.activity_key(company, number))
 

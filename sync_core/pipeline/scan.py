@@ -16,7 +16,7 @@ from sync_core.runtime.context import SyncContext
 from sync_core.runtime.keys import exchange_cursor_name, fno_cursor_name
 from sync_core.runtime.kind import ExchangeChange, FnoChange, GraphItem, KindAdapter
 from sync_core.runtime.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
-from sync_core.state.base import PENDING, ConcurrencyError, Cursor, Link
+from sync_core.state.base import ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen:
     list may have been deleted. Items that simply lie outside the window are not asked about again."""
     unseen: set[str] = set()
     for link in await ctx.store.list_links(kind.name, mailbox):
-        if link.graph_id in seen or link.graph_id.startswith(PENDING):
+        if link.graph_id in seen or link.claimed_side == "graph":
             continue
         try:
             in_scope = kind.in_scope(ctx, link.snapshot) if link.snapshot else True

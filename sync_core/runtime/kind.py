@@ -18,7 +18,7 @@ class GraphItem:
     item: Mapping[str, Any]
     version: str
     stamp: str | None  # the F&O key this product stamped on it, if any
-    # Set on an item assumed from the link's snapshot instead of read (see pipeline/assumed.py): the
+    # Set on an item assumed from the link's snapshot instead of read (see pipeline/reads.py): the
     # kind's writes to it carry this `If-Match`, so they land only if the item is still as last synced.
     if_match: str | None = None
 

@@ -25,14 +25,16 @@ from hypothesis.stateful import initialize, precondition, rule
 
 from sync_core.kinds.task import TaskKind
 from sync_core.kinds.task_todo import stamp_of
-from sync_core.model.task import task_from_activity, task_from_todo, to_record
+from sync_core.model.task import is_closed, task_from_activity, task_from_todo, to_record
 from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.report import CycleReport
 from tests.property.pipeline_machine import (
     CATEGORY,
     COMPANY,
     MAILBOX,
     START,
     WORKER,
+    Faults,
     PipelineMachine,
 )
 
@@ -103,6 +105,22 @@ class TaskMachine(PipelineMachine):
 
     def valve_snapshot(self) -> int:
         return self.deletes()
+
+    def _checked_cycle(self, faults: Faults) -> CycleReport:
+        # A completed task is history: sync never deletes it, on either side (engine/rules.py).
+        completed = self._items(completed_only=True)
+        report = super()._checked_cycle(faults)
+        assert not completed - self._items(), f"sync deleted completed tasks: {completed - self._items()}"
+        return report
+
+    def _items(self, *, completed_only: bool = False) -> set[str]:
+        fno = {f"fno:{a['ActivityNumber']}" for a in self.activities() if not completed_only or is_closed(a)}
+        graph = {
+            f"graph:{self.graph_id(t)}"
+            for t in self.todos()
+            if not completed_only or t.get("status") == "completed"
+        }
+        return fno | graph
 
     def valve_deleted(self, before: Any) -> int:
         return self.deletes() - int(before)
