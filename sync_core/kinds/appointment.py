@@ -23,6 +23,7 @@ from sync_core.kinds.activity_feed import (
 from sync_core.kinds.appointment_adopt import adopt_at_first_scan, adopted_partner
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.appointment_series import SeriesReads
+from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import (
     SERIES_FIELDS,
@@ -42,7 +43,6 @@ from sync_core.runtime.keys import (
     parse_fno_time,
     row_version,
     split_fno_key,
-    stamp_of,
 )
 from sync_core.runtime.kind import (
     DeletionOutcome,
@@ -51,6 +51,7 @@ from sync_core.runtime.kind import (
     ExchangeChange,
     FnoItem,
     GraphItem,
+    KindDefaults,
 )
 from sync_core.settings import Settings
 from sync_core.state.base import Link
@@ -62,7 +63,7 @@ _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exceptio
 _STAMPABLE_TYPES = {"singleInstance", None}
 
 
-class AppointmentKind:
+class AppointmentKind(KindDefaults):
     name = "appointment"
     merge_groups = (*DEFAULT_GROUPS, SERIES_FIELDS)
     fields_finished_after_create: frozenset[str] = frozenset({"attendees"})
@@ -113,31 +114,18 @@ class AppointmentKind:
         end: datetime,
         emit: EmitExchange,
     ) -> str | None:
-        final: str | None = None
         series = SeriesReads(ctx, mailbox, self.name)
-        removals = False
-        async for page in ctx.graph.iter_event_delta(
-            mailbox.address, delta_link=delta_link, start=start, end=end
-        ):
-            changes: list[ExchangeChange] = []
-            for item in page.items:
-                graph_id = item.get("id")
-                if not isinstance(graph_id, str) or not graph_id:
-                    continue
-                if "@removed" in item:
-                    removals = True
-                    changes.append(ExchangeChange(graph_id, removed=True))
-                    continue
-                changes.extend(await self._changes_of(ctx, mailbox, graph_id, item, series))
-            if changes:
-                await emit(changes)
-            if page.delta_link:
-                final = page.delta_link
-        if removals:
+
+        async def changes_of(graph_id: str, item: Mapping[str, Any]) -> list[ExchangeChange]:
+            return await self._changes_of(ctx, mailbox, graph_id, item, series)
+
+        pages = ctx.graph.iter_event_delta(mailbox.address, delta_link=delta_link, start=start, end=end)
+        done = await read_delta(pages, changes_of, emit)
+        if done.removals:
             # Deleting a whole series reports its occurrences removed, not always the master: let the
             # deletion check confirm each linked master too (one read per series).
             await emit(await _linked_masters(ctx, self.name, mailbox))
-        return final
+        return done.delta_link
 
     async def _changes_of(
         self,
@@ -217,7 +205,7 @@ class AppointmentKind:
 
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
         event = await ctx.graph.get_event(mailbox.address, graph_id, stamp_property_id=STAMP_PROPERTY_ID)
-        return _graph_item(event) if event else None
+        return graph_item(event) if event else None
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
         key = fno.key
@@ -406,7 +394,7 @@ class AppointmentKind:
         body["transactionId"] = str(uuid.uuid5(_TRANSACTION_NS, f"{mailbox.address}|{fno.key}|{fno.version}"))
         body["singleValueExtendedProperties"] = [{"id": STAMP_PROPERTY_ID, "value": fno.key}]
         event = await ctx.graph.create_event(mailbox.address, body)
-        return _graph_item(event, stamp=fno.key)
+        return graph_item(event, stamp=fno.key)
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
@@ -488,10 +476,7 @@ class AppointmentKind:
     ) -> None:
         if marked and graph.item.get("type") == "occurrence":
             return  # an occurrence carries its series' mark; writing it would make it an exception
-        # Only the category list is written, so nothing else of the user's event changes.
-        categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
-        if marked:
-            categories.append(ctx.settings.category)
+        categories = toggled(graph.item.get("categories"), ctx.settings.category, marked)
         await ctx.graph.update_event(mailbox.address, graph.id, {"categories": categories})
 
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
@@ -617,16 +602,7 @@ def _change(ctx: SyncContext, graph_id: str, event: Mapping[str, Any]) -> Exchan
         graph_id,
         marked=_marked(ctx, event, event.get("type")),
         version=version if isinstance(version, str) and version else None,
-        item=_graph_item(event),
-    )
-
-
-def _graph_item(event: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    return GraphItem(
-        id=str(event["id"]),
-        item=event,
-        version=str(event.get("changeKey") or ""),
-        stamp=stamp or stamp_of(event),
+        item=graph_item(event),
     )
 
 

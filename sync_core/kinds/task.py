@@ -29,7 +29,8 @@ from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
-from sync_core.kinds.activity_feed import FEED_PAGE, scan_activity_feed
+from sync_core.kinds.activity_feed import FEED_PAGE, existing_activity_keys, scan_activity_feed
+from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
 from sync_core.kinds.task_cursor import TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
@@ -51,6 +52,7 @@ from sync_core.runtime.kind import (
     ExchangeChange,
     FnoItem,
     GraphItem,
+    KindDefaults,
 )
 from sync_core.settings import Settings
 from sync_core.state.base import PENDING, ConcurrencyError, Link
@@ -65,7 +67,7 @@ class SyncListMissing(RuntimeError):
     """The configured To Do list does not exist yet; the mailbox scan creates it (retried, transient)."""
 
 
-class TaskKind:
+class TaskKind(KindDefaults):
     name = "task"
     merge_groups: tuple[tuple[str, ...], ...] = (REMINDER_FIELDS,)
     fields_finished_after_create: frozenset[str] = frozenset()
@@ -158,14 +160,27 @@ class TaskKind:
         found: _Round,
     ) -> None:
         category, sync_list = ctx.settings.category, out.sync_list
+
+        async def removed(changes: list[ExchangeChange]) -> None:
+            found.removed.extend(change.graph_id for change in changes)  # the scan decides on them below
+
         for list_id in list_ids:
             start = links.get(list_id) or todo.delta_path(mailbox.address, list_id)
+
+            async def listed(
+                graph_id: str, item: Mapping[str, Any], list_id: str = list_id
+            ) -> list[ExchangeChange]:
+                found.add(list_id, graph_id, item, category=category, sync_list=sync_list)
+                return []  # collected in `found`: what a listed task means needs the whole round
+
+            def composed(item: Mapping[str, Any], list_id: str = list_id) -> str | None:
+                return _composed_id(list_id, item)
+
             try:
-                async for page in ctx.graph.iter_delta(mailbox.address, start):
-                    for item in page.items:
-                        found.add(list_id, item, category=category, sync_list=sync_list)
-                    if page.delta_link:
-                        out.links[list_id] = page.delta_link
+                pages = ctx.graph.iter_delta(mailbox.address, start)
+                done = await read_delta(pages, listed, removed, id_of=composed)
+                if done.delta_link:
+                    out.links[list_id] = done.delta_link
                 found.gone_lists.discard(list_id)
             except GraphNotFound:
                 found.gone_lists.add(list_id)  # the list was deleted since the list of lists was read
@@ -474,6 +489,9 @@ class TaskKind:
         return True  # a To Do task has no organizer: the mailbox owns it
 
     # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
+    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        return await existing_activity_keys(ctx, keys)
+
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.task_graph(ctx, mailbox, await self._sync_list_id(ctx, mailbox))
 
@@ -583,10 +601,7 @@ class TaskKind:
     async def _write_category(
         self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, item: Mapping[str, Any], marked: bool
     ) -> None:
-        # Only the category list is written, so nothing else of the user's task changes.
-        categories = [c for c in item.get("categories") or [] if c != ctx.settings.category]
-        if marked:
-            categories.append(ctx.settings.category)
+        categories = toggled(item.get("categories"), ctx.settings.category, marked)
         list_id, task_id = todo.split(graph_id)
         await todo.update_task(ctx.graph, mailbox.address, list_id, task_id, {"categories": categories})
 
@@ -730,12 +745,19 @@ def _fno_item(key: str, row: Mapping[str, Any]) -> FnoItem:
 
 
 def _graph_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    return GraphItem(
-        id=todo.compose(list_id, str(task["id"])),
-        item=task,
-        version=str(task.get("@odata.etag") or ""),
-        stamp=stamp or todo.stamp_of(task),
-    )
+    item_id = todo.compose(list_id, str(task["id"]))
+    return graph_item(task, stamp, item_id=item_id, version_key="@odata.etag", stamp_in=todo.stamp_of)
+
+
+def _composed_id(list_id: str, item: Mapping[str, Any]) -> str | None:
+    """A delta item's id as the pair job knows it (list and task), None for one that is not a task's."""
+    task_id = item.get("id")
+    if not isinstance(task_id, str) or not todo.is_usable_id(task_id):
+        return None
+    try:
+        return todo.compose(list_id, task_id)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -749,17 +771,10 @@ class _Round:
     # Tasks the scan read with their linkedResources (composed id -> task, None when not there).
     read: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
-    def add(self, list_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None) -> None:
-        task_id = item.get("id")
-        if not isinstance(task_id, str) or not todo.is_usable_id(task_id):
-            return
-        try:
-            graph_id = todo.compose(list_id, task_id)
-        except ValueError:
-            return
-        if "@removed" in item:
-            self.removed.append(graph_id)
-            return
+    def add(
+        self, list_id: str, graph_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None
+    ) -> None:
+        """A task the delta listed (not removed; its id composed with its list's)."""
         categories = item.get("categories")
         tagged = isinstance(categories, list) and category in categories
         if tagged:

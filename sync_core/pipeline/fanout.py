@@ -25,7 +25,7 @@ async def plan_chunk(ctx: SyncContext, message: PlanMailboxes) -> int:
     records = await refresh_registry(ctx, [m.lower() for m in message.mailboxes])
     note_paused(ctx, records)
     scans: list[ScanMailbox] = []
-    for kind in ctx.kinds:
+    for kind in ctx.scheduled():
         scans.extend(scans_of(ctx, kind, records, message.cycle_id))
     unusable = unusable_service(ctx)
     if unusable is not None:
