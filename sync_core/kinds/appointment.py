@@ -16,14 +16,14 @@ from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import (
     CARRIED_PREFIX,
-    existing_activity_keys,
-    scan_activity_feed,
     without_carried_keys,
 )
 from sync_core.kinds.appointment_adopt import adopt_at_first_scan, adopted_partner
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.appointment_series import SeriesReads
-from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
+from sync_core.kinds.exchange_feed import graph_item, read_delta
+from sync_core.kinds.fno_activities import FnoActivities
+from sync_core.kinds.graph_events import GraphEvents
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import (
     SERIES_FIELDS,
@@ -38,7 +38,6 @@ from sync_core.model.appointment import (
 )
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import (
-    STAMP_PROPERTY_ID,
     fno_key,
     parse_fno_time,
     row_version,
@@ -71,6 +70,11 @@ class AppointmentKind(KindDefaults):
     # attendees are the activity's parent links, which only the read side holds.
     fields_needing_graph_item: frozenset[str] = frozenset()
     fields_needing_fno_row: frozenset[str] = frozenset({"attendees"})
+
+    def __init__(self) -> None:
+        # The two sides (runtime/side.py); the F&O feed reads each page's attendees with it.
+        self.fno_side = FnoActivities(ACTIVITY_CATEGORY, enrich=_with_attendee_rows)
+        self.graph_side = GraphEvents()
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The event's `@odata.etag` as the link knows it; series members are always read (a write may
@@ -180,12 +184,11 @@ class AppointmentKind(KindDefaults):
         )
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit, enrich=_with_attendee_rows)
+        return await self.fno_side.read_changes(ctx, cursor, emit)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
-        company, number = split_fno_key(key)
-        row = await entities.get_activity(ctx.fno, company, number)
+        row = await self.fno_side.get(ctx, key)
         return None if row is None else await self.fno_item_from_row(ctx, key, without_carried_keys(row))
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
@@ -204,21 +207,13 @@ class AppointmentKind(KindDefaults):
         )
 
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
-        event = await ctx.graph.get_event(mailbox.address, graph_id, stamp_property_id=STAMP_PROPERTY_ID)
-        return graph_item(event) if event else None
+        return await self.graph_side.get(ctx, mailbox, graph_id)
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
-        key = fno.key
         pointed = await self._event_the_activity_names(ctx, mailbox, fno)
         if pointed is not None:
             return pointed
-        found = await ctx.graph.find_events_by_property(mailbox.address, STAMP_PROPERTY_ID, key)
-        live = [e for e in found if not e.get("isCancelled")]
-        if not live:
-            return None
-        live.sort(key=lambda e: str(e.get("createdDateTime") or ""))
-        # Re-read so the stamp is expanded the same way as on every other read.
-        return await self.load_graph(ctx, mailbox, str(live[0]["id"]))
+        return await self.graph_side.find_stamped(ctx, mailbox, fno.key)
 
     async def _event_the_activity_names(
         self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
@@ -252,10 +247,8 @@ class AppointmentKind(KindDefaults):
             except ValueError:
                 return None  # a stamp we did not write: ignore it rather than trust it
             return await self.load_fno(ctx, graph.stamp)
-        rows = await entities.find_activities_by_outlook_entry_id(ctx.fno, graph.id)
-        for row in rows:
-            if row.get("Category") == ACTIVITY_CATEGORY:
-                return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
+        for row in await self.fno_side.pointing_at(ctx, graph.id):
+            return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
         return None
 
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
@@ -330,7 +323,7 @@ class AppointmentKind(KindDefaults):
 
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """Batched key-set check for the deletion check (F&O shows no deletions over OData)."""
-        return await existing_activity_keys(ctx, keys)
+        return await self.fno_side.existing(ctx, keys)
 
     # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
@@ -392,35 +385,16 @@ class AppointmentKind(KindDefaults):
             body.pop("attendees", None)  # no invitation goes out for the past
         # Same F&O key and version -> same transactionId: a retried create is recognised by Exchange.
         body["transactionId"] = str(uuid.uuid5(_TRANSACTION_NS, f"{mailbox.address}|{fno.key}|{fno.version}"))
-        body["singleValueExtendedProperties"] = [{"id": STAMP_PROPERTY_ID, "value": fno.key}]
-        event = await ctx.graph.create_event(mailbox.address, body)
-        return graph_item(event, stamp=fno.key)
+        return await self.graph_side.create(ctx, mailbox, body, stamp=fno.key)
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
     ) -> FnoItem:
         appointment = from_record(record)
-        company = mailbox.record.company
-        body = activity_fields(appointment)
-        body.update(
-            {
-                "dataAreaId": company,
-                "Category": ACTIVITY_CATEGORY,
-                "KeepSynchronized": "Yes",
-                "ResponsibleWorkerPersonnelNumber": mailbox.record.personnel_number,
-                # Finds the activity again if we crash before the link is saved.
-                "OutlookEntryId": graph.id,
-            }
-        )
-        row = await ctx.fno.create("Activities", body)
-        key = fno_key(company, str(row["ActivityNumber"]))
+        key, _row = await self.fno_side.create(ctx, mailbox, activity_fields(appointment), reference=graph.id)
         await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
         if graph.stamp != key and graph.item.get("type") in _STAMPABLE_TYPES:
-            await ctx.graph.update_event(
-                mailbox.address,
-                graph.id,
-                {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": key}]},
-            )
+            await self.graph_side.stamp(ctx, mailbox, graph.id, key)
         loaded = await self.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the activity just created cannot be read back")
@@ -446,8 +420,7 @@ class AppointmentKind(KindDefaults):
             patch.pop("attendees", None)
         if not patch:
             return graph.version
-        event = await ctx.graph.update_event(mailbox.address, graph.id, patch, if_match=graph.if_match)
-        return str(event.get("changeKey") or "")
+        return await self.graph_side.update(ctx, mailbox, graph, patch)
 
     async def update_fno(
         self,
@@ -458,14 +431,10 @@ class AppointmentKind(KindDefaults):
         record: Mapping[str, Any],
     ) -> str:
         appointment = from_record(record)
-        company, number = split_fno_key(fno.key)
         plain = set(fields) - {"attendees"}
         if plain:
-            await ctx.fno.update(
-                "Activities",
-                {"dataAreaId": company, "ActivityNumber": number},
-                activity_fields(appointment, plain),
-                if_match=fno.if_match,
+            await self.fno_side.update(
+                ctx, fno.key, activity_fields(appointment, plain), if_match=fno.if_match
             )
         if "attendees" in fields:
             await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))
@@ -476,32 +445,21 @@ class AppointmentKind(KindDefaults):
     ) -> None:
         if marked and graph.item.get("type") == "occurrence":
             return  # an occurrence carries its series' mark; writing it would make it an exception
-        categories = toggled(graph.item.get("categories"), ctx.settings.category, marked)
-        await ctx.graph.update_event(mailbox.address, graph.id, {"categories": categories})
+        await self.graph_side.set_mark(ctx, mailbox, graph, marked)
 
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         if graph.item.get("type") not in _STAMPABLE_TYPES:
             return  # writing to a series member would change it; series are found by their links
-        await ctx.graph.update_event(
-            mailbox.address,
-            graph.id,
-            {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": fno_key}]},
-        )
+        await self.graph_side.stamp(ctx, mailbox, graph.id, fno_key)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
-        company, number = split_fno_key(fno.key)
-        await ctx.fno.update(
-            "Activities",
-            {"dataAreaId": company, "ActivityNumber": number},
-            {"KeepSynchronized": "Yes" if marked else "No"},
-        )
+        await self.fno_side.set_mark(ctx, fno.key, marked)
 
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
-        await ctx.graph.delete_event(mailbox.address, graph_id)
+        await self.graph_side.delete(ctx, mailbox, graph_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        company, number = split_fno_key(key)
-        await ctx.fno.delete("Activities", {"dataAreaId": company, "ActivityNumber": number})
+        await self.fno_side.delete(ctx, key)
 
     # ---- parent links (attendees) ------------------------------------------------------------------
     async def _add_parent_links(

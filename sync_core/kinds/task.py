@@ -23,14 +23,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sync_core.d365 import entities
 from sync_core.engine.rules import task_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
-from sync_core.kinds.activity_feed import FEED_PAGE, existing_activity_keys, scan_activity_feed
+from sync_core.kinds.activity_feed import FEED_PAGE
 from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
+from sync_core.kinds.fno_activities import FnoActivities
 from sync_core.kinds.task_cursor import TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
@@ -44,7 +44,7 @@ from sync_core.model.task import (
     todo_fields,
 )
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.keys import exchange_cursor_name, fno_key, parse_fno_time, row_version, split_fno_key
+from sync_core.runtime.keys import exchange_cursor_name, fno_key, parse_fno_time, row_version
 from sync_core.runtime.kind import (
     DeletionOutcome,
     EmitExchange,
@@ -83,6 +83,7 @@ class TaskKind(KindDefaults):
         return (link.graph_version or None) if settings.todo_write_without_read else None
 
     def __init__(self) -> None:
+        self.fno_side = FnoActivities(ACTIVITY_CATEGORY)  # runtime/side.py; To Do is still written here
         # Per mailbox: the id of the list tasks go to (read once per context; lists rarely change).
         self._sync_lists: dict[str, str] = {}
 
@@ -340,12 +341,11 @@ class TaskKind(KindDefaults):
         return index
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit)
+        return await self.fno_side.read_changes(ctx, cursor, emit)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
-        company, number = split_fno_key(key)
-        row = await entities.get_activity(ctx.fno, company, number)
+        row = await self.fno_side.get(ctx, key)
         if row is None:
             return None
         return _fno_item(key, row)
@@ -439,7 +439,7 @@ class TaskKind(KindDefaults):
             if found is not None and _owned_task(found.row, mailbox):
                 return found
         _list, task_id = todo.split(graph.id)
-        for row in await entities.find_activities_by_outlook_entry_id(ctx.fno, todo.ENTRY_PREFIX + task_id):
+        for row in await self.fno_side.pointing_at(ctx, todo.ENTRY_PREFIX + task_id):
             if _owned_task(row, mailbox):
                 return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
         return None
@@ -490,7 +490,7 @@ class TaskKind(KindDefaults):
 
     # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
-        return await existing_activity_keys(ctx, keys)
+        return await self.fno_side.existing(ctx, keys)
 
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.task_graph(ctx, mailbox, await self._sync_list_id(ctx, mailbox))
@@ -516,32 +516,15 @@ class TaskKind(KindDefaults):
         item = _graph_item(list_id, task, stamp=fno.key)
         await self._lists_stale(ctx, mailbox)
         # F&O remembers where the task is, so the partner is found without reading every list.
-        company, number = split_fno_key(fno.key)
-        await ctx.fno.update(
-            "Activities",
-            entities.activity_key(company, number),
-            {"OutlookEntryId": todo.ENTRY_PREFIX + str(task["id"])},
-        )
+        await self.fno_side.update(ctx, fno.key, {"OutlookEntryId": todo.ENTRY_PREFIX + str(task["id"])})
         return item
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
     ) -> FnoItem:
-        company = mailbox.record.company
         list_id, task_id = todo.split(graph.id)
         body = task_activity_fields(from_record(record), time_zone=mailbox.zone)
-        body.update(
-            {
-                "dataAreaId": company,
-                "Category": ACTIVITY_CATEGORY,
-                "KeepSynchronized": "Yes",
-                "ResponsibleWorkerPersonnelNumber": mailbox.record.personnel_number,
-                # Finds the activity again if we crash before the link is saved.
-                "OutlookEntryId": todo.ENTRY_PREFIX + task_id,
-            }
-        )
-        row = await ctx.fno.create("Activities", body)
-        key = fno_key(company, str(row["ActivityNumber"]))
+        key, row = await self.fno_side.create(ctx, mailbox, body, reference=todo.ENTRY_PREFIX + task_id)
         if graph.stamp != key:
             resource = todo.linked_resource(ctx.settings.d365_url, key)
             await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
@@ -587,10 +570,7 @@ class TaskKind(KindDefaults):
             from_record(record), time_zone=mailbox.zone, fields=set(fields), current=fno.row
         )
         if patch:
-            company, number = split_fno_key(fno.key)
-            await ctx.fno.update(
-                "Activities", entities.activity_key(company, number), patch, if_match=fno.if_match
-            )
+            await self.fno_side.update(ctx, fno.key, patch, if_match=fno.if_match)
         return ""
 
     async def set_graph_mark(
@@ -611,12 +591,7 @@ class TaskKind(KindDefaults):
         await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
-        company, number = split_fno_key(fno.key)
-        await ctx.fno.update(
-            "Activities",
-            entities.activity_key(company, number),
-            {"KeepSynchronized": "Yes" if marked else "No"},
-        )
+        await self.fno_side.set_mark(ctx, fno.key, marked)
 
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
         list_id, task_id = todo.split(graph_id)
@@ -630,17 +605,14 @@ class TaskKind(KindDefaults):
         await todo.delete_task(ctx.graph, mailbox.address, list_id, task_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        company, number = split_fno_key(key)
-        row = await entities.get_activity(ctx.fno, company, number)
+        row = await self.fno_side.get(ctx, key)
         if row is None:
             return
         if is_closed(row):
             # Completed since the last sync: never deleted by sync; unmarked so it is not created again.
-            await ctx.fno.update(
-                "Activities", entities.activity_key(company, number), {"KeepSynchronized": "No"}
-            )
+            await self.fno_side.set_mark(ctx, key, False)
             return
-        await ctx.fno.delete("Activities", entities.activity_key(company, number))
+        await self.fno_side.delete(ctx, key)
 
     # ---- the configured list -----------------------------------------------------------------------
     async def _sync_list_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
