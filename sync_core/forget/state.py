@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sync_core.kinds import all_kinds
+from sync_core.kinds import all_feeds, all_kinds
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS
 from sync_core.notifications.subscriptions import record_name as subscription_name
 from sync_core.pipeline import unlinked_base
@@ -26,7 +26,7 @@ AUDIT_COUNT_LIMIT = 100_000
 
 def mailbox_kinds() -> list[str]:
     """Every kind whose links or cursors may name a mailbox."""
-    return sorted(set(all_kinds()) | set(KIND_COLLECTIONS))
+    return sorted(set(all_kinds()) | set(all_feeds()) | set(KIND_COLLECTIONS))
 
 
 def cursor_names(mailbox: str) -> list[str]:

@@ -12,7 +12,6 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sync_core.contacts.registry import SHARED_KIND, serves
 from sync_core.exchange.errors import GraphError, GraphNotFound
@@ -87,7 +86,7 @@ def notification_urls(base_url: str) -> tuple[str, str]:
 
 
 def subscribed_kinds(ctx: SyncContext, record: MailboxRecord) -> list[str]:
-    return [k for k in KIND_COLLECTIONS if k in ctx.kinds and serves(k, record, ctx.settings)]
+    return [k for k in KIND_COLLECTIONS if k in ctx.scheduled() and serves(k, record, ctx.settings)]
 
 
 async def ensure_subscriptions(ctx: SyncContext, records: list[MailboxRecord]) -> None:
@@ -169,8 +168,7 @@ async def resource_for(ctx: SyncContext, record: MailboxRecord, kind: str) -> st
     collection = KIND_COLLECTIONS[kind]
     if collection != "contacts":
         return f"/users/{user}/{collection}"
-    adapter: Any = ctx.kinds[kind]
-    folder_id = await adapter.existing_folder_id(ctx, Mailbox.from_record(record))
+    folder_id = await ctx.kinds[kind].existing_folder_id(ctx, Mailbox.from_record(record))
     if not folder_id:
         raise RuntimeError("the contact folder does not exist yet")
     return f"/users/{user}/contactFolders/{seg(folder_id)}/contacts"

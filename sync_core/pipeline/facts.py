@@ -1,7 +1,7 @@
 """What the engine is told about a pair besides both sides' views (engine/types.py `PairFacts`).
 
-The kind's optional pipeline hooks are looked up here and nowhere else (`hooks_of`), and each rule hook is
-asked at most once per decision (`facts_of`), so the pair job's only verdict is `decide()`'s.
+The kind's pipeline hooks are gathered here (`hooks_of`), and each rule hook is asked at most once per
+decision (`facts_of`), so the pair job's only verdict is `decide()`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sync_core.state.base import Link
 
 @dataclass(frozen=True)
 class KindHooks:
-    """A kind's optional pipeline hooks (None: the kind has none, the default applies)."""
+    """A kind's pipeline hooks (None in a test's stand-in kind: the default applies)."""
 
     # The pair's F&O side from a row a feed carried (as load_fno would return it).
     fno_item_from_row: Callable[[SyncContext, str, Mapping[str, Any]], Awaitable[FnoItem | None]] | None
@@ -41,22 +41,18 @@ class KindHooks:
 
 
 def hooks_of(kind: KindAdapter) -> KindHooks:
-    """The one place the pair job looks up a kind's optional hooks by name."""
-
-    def fields(name: str) -> frozenset[str] | None:
-        return frozenset(getattr(kind, name)) if hasattr(kind, name) else None
-
+    """The kind's pipeline hooks in one record (every kind declares them: runtime/kind.py, KindDefaults)."""
     return KindHooks(
-        fno_item_from_row=getattr(kind, "fno_item_from_row", None),
-        graph_if_match=getattr(kind, "graph_if_match", None),
-        fields_needing_graph_item=fields("fields_needing_graph_item"),
-        fields_needing_fno_row=fields("fields_needing_fno_row"),
-        match_graph_partners=getattr(kind, "match_graph_partners", None),
-        match_fno_partners=getattr(kind, "match_fno_partners", None),
-        may_create_in_graph=getattr(kind, "may_create_in_graph", None),
-        protects_graph_item=getattr(kind, "protects_graph_item", None),
-        names_graph_item=getattr(kind, "names_graph_item", None),
-        graph_write_effects=getattr(kind, "graph_write_effects", None),
+        fno_item_from_row=kind.fno_item_from_row,
+        graph_if_match=kind.graph_if_match,
+        fields_needing_graph_item=frozenset(kind.fields_needing_graph_item),
+        fields_needing_fno_row=frozenset(kind.fields_needing_fno_row),
+        match_graph_partners=kind.match_graph_partners,
+        match_fno_partners=kind.match_fno_partners,
+        may_create_in_graph=kind.may_create_in_graph,
+        protects_graph_item=kind.protects_graph_item,
+        names_graph_item=kind.names_graph_item,
+        graph_write_effects=kind.graph_write_effects,
     )
 
 

@@ -27,7 +27,7 @@ async def plan_chunk(ctx: SyncContext, message: PlanMailboxes) -> int:
     note_paused(ctx, records)
     mailboxes_planned(ctx, records)
     scans: list[ScanMailbox] = []
-    for kind in ctx.kinds:
+    for kind in ctx.scheduled():
         scans.extend(scans_of(ctx, kind, records, message.cycle_id))
     unusable = unusable_service(ctx)
     if unusable is not None:

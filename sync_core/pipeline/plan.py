@@ -445,7 +445,7 @@ async def _plan_here(
     # Shared contact lists live in shared mailboxes that no worker owns (contacts issue).
     records = await _with_shared_mailboxes(ctx, records)
     messages: list[AnyMessage] = []
-    for kind in ctx.kinds:
+    for kind in ctx.scheduled():
         ctx.report.touch(kind)
         messages.extend(scans_of(ctx, kind, records, cycle_id))
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
@@ -468,7 +468,7 @@ async def _fan_out(
     ]
     messages: list[AnyMessage] = [PlanMailboxes(mailboxes=c, cycle_id=cycle_id) for c in chunks(addresses)]
     registered: set[str] | None = None
-    for kind in ctx.kinds:
+    for kind in ctx.scheduled():
         ctx.report.touch(kind)
         messages.extend(scans_of(ctx, kind, shared, cycle_id))
         try:

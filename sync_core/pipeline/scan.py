@@ -12,7 +12,7 @@ from typing import Any
 from sync_core.exchange.errors import DeltaTokenExpired
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
-from sync_core.runtime.context import SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import exchange_cursor_name, fno_cursor_name
 from sync_core.runtime.kind import ExchangeChange, FnoChange, GraphItem, KindAdapter
 from sync_core.runtime.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
@@ -29,10 +29,16 @@ _PARALLEL_LOOKUPS = 8  # mailboxes of one feed page whose links are read at the 
 
 async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     """Returns the number of pair messages queued (deletions are queued by the deletion check)."""
-    kind = ctx.kinds[message.kind]
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None or mailbox.record.paused:
         return 0  # a paused mailbox's delta token stays: the scan after `resume` lists what changed
+    feed = ctx.feeds.get(message.kind)
+    if feed is not None:
+        # A one-way feed (the e-mail import): its own job's messages, no pairs, no cursor here.
+        await feed.scan_mailbox(ctx, mailbox.address)
+        await _note_synced(ctx, mailbox)
+        return 0
+    kind = ctx.kinds[message.kind]
     name = exchange_cursor_name(kind.name, mailbox.address)
     cursor = await ctx.store.get_cursor(name)
     observed = ctx.now()  # before reading: what the feed lists is at least this new
@@ -85,20 +91,24 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     reconciled = await reconcile_mailbox(ctx, kind, mailbox, message.cycle_id, seen=seen)
     if reconciled is not None:
         removed.update(reconciled.gone)
-    held = False
-    if getattr(kind, "deletion_check", True):
-        # All of this mailbox's deletions are counted together before any is applied (safety valve).
-        held = await check_deletions(ctx, kind, mailbox, removed, message.cycle_id)
+    # All of this mailbox's deletions are counted together before any is applied (safety valve).
+    held = await check_deletions(ctx, kind, mailbox, removed, message.cycle_id)
     if not ctx.dry_run:
         # While deletions are held the delta cursor stays put: the next scan sees the same removals again.
         if new_value is not None and not held:
             await _save_cursor(ctx, name, new_value, cursor)
         if reconciled is not None and not held:
             await reconciled.finish(ctx)  # while held it runs again, so its candidates stay counted
-        synced = mailbox.record.last_synced_at
-        if synced is None or ctx.now() - synced >= LAST_SYNCED_EVERY:
-            await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
+        await _note_synced(ctx, mailbox)
     return queued
+
+
+async def _note_synced(ctx: SyncContext, mailbox: Mailbox) -> None:
+    if ctx.dry_run:
+        return
+    synced = mailbox.record.last_synced_at
+    if synced is None or ctx.now() - synced >= LAST_SYNCED_EVERY:
+        await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
 
 
 async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen: set[str]) -> set[str]:
@@ -118,6 +128,10 @@ async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen:
 
 
 async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
+    feed = ctx.feeds.get(message.kind)
+    if feed is not None:
+        await feed.scan_fno(ctx)  # a one-way feed: work of its own job, no F&O changes to follow
+        return 0
     kind = ctx.kinds[message.kind]
     owners = {r.personnel_number: r.mailbox for r in await ctx.mailbox_records() if r.status == "ok"}
     name = fno_cursor_name(kind.name)
