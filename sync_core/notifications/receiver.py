@@ -19,7 +19,13 @@ from sync_core.model import hostile_json
 from sync_core.notifications.client_state import notification_key
 from sync_core.notifications.resources import parse_resource
 from sync_core.notifications.routing import Router
-from sync_core.notifications.subscriptions import KIND_COLLECTIONS, ensure_one, forget, mark_due
+from sync_core.notifications.subscriptions import (
+    KIND_COLLECTIONS,
+    ensure_one,
+    forget,
+    mark_due,
+    mark_missed,
+)
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.messages import ScanMailbox
 from sync_core.state.base import ConcurrencyError, MailboxRecord
@@ -176,6 +182,7 @@ async def receive_lifecycle(ctx: SyncContext, items: list[dict[str, Any]]) -> Ou
         record, kind = found.record, found.kind
         target = (record.mailbox, kind)
         if event == "missed":
+            await mark_missed(ctx, kind, record.mailbox, sub_id)  # scanned every cycle until read again
             pairs.add(target)
         elif event == "subscriptionRemoved":
             await forget(ctx, kind, record.mailbox, sub_id)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
+from sync_core.pipeline.poll_schedule import note_fno_changes, note_scan
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime.context import SyncContext
@@ -98,6 +99,9 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         synced = mailbox.record.last_synced_at
         if synced is None or ctx.now() - synced >= LAST_SYNCED_EVERY:
             await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
+        # With notifications on, when this feed is next read without one (pipeline/poll_schedule.py).
+        changed = bool(queued or removed or (reconciled is not None and reconciled.pairs))
+        await note_scan(ctx, kind.name, mailbox.address, observed, complete=not held, changed=changed)
     return queued
 
 
@@ -125,6 +129,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     started_from = cursor.value if cursor else None
     observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
+    changed_mailboxes: set[str] = set()
 
     async def emit(changes: list[FnoChange], *, checkpoint: str | None = None) -> None:
         nonlocal queued, cursor
@@ -145,6 +150,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
         if pairs:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
             queued += len(pairs)
+            changed_mailboxes.update(p.mailbox for p in pairs)
         if checkpoint is not None and not ctx.dry_run:
             # This page's work is queued: a scan cut short after it resumes here.
             cursor = await _save_cursor(ctx, name, checkpoint, cursor)
@@ -152,6 +158,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     new_value = await kind.scan_fno(ctx, started_from, emit)
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
+    await note_fno_changes(ctx, kind.name, changed_mailboxes)  # their To Do tasks read every cycle again
     return queued
 
 
