@@ -122,8 +122,10 @@ class Schedule:
         since = healthy_since(
             self.settings, self.now, self.subscriptions.get(_subscription_name(kind, mailbox))
         )
-        if since is None or read < since:
-            return True  # no healthy subscription, or not read in full since it became healthy
+        if since is None or read <= since:
+            # No healthy subscription, or not read in full since it became healthy (a read that started at
+            # the same instant may have started before it: not enough).
+            return True
         interval = timedelta(minutes=self.settings.safety_poll_minutes)
         return read < last_slot(self.now, f"{kind}:{mailbox.lower()}", interval)
 
