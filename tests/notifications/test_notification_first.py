@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sync_core.app import open_context, open_store
 from sync_core.notifications.receiver import receive_changes, receive_lifecycle
 from sync_core.notifications.subscriptions import record_name
 from sync_core.pipeline import runner
+from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.poll_schedule import TODO_KIND, Marker, marker_name
 from sync_core.pipeline.reconcile import last_slot
 from sync_core.runtime.messages import AnyMessage, ScanMailbox, decode
@@ -32,7 +33,7 @@ Pair = tuple[str, str]  # (mailbox, kind)
 def planned(monkeypatch: pytest.MonkeyPatch) -> list[list[Pair]]:
     """The scans each cycle's planner queued (one list per cycle)."""
     cycles: list[list[Pair]] = []
-    plan = runner.plan_cycle
+    plan = plan_cycle
 
     async def recording(ctx: Any, send: Any = None) -> list[AnyMessage]:
         messages = await plan(ctx, send)
@@ -50,7 +51,7 @@ def _cycle(tenant: Tenant, planned: list[list[Pair]]) -> list[Pair]:
     return planned[-1]
 
 
-def _subscribed(pairs: Sequence[Pair]) -> set[Pair]:
+def _subscribed(pairs: Iterable[Pair]) -> set[Pair]:
     return {p for p in pairs if p[1] != TODO_KIND}
 
 
