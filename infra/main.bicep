@@ -154,7 +154,7 @@ param contactMarkScanMinutes int = 60
 @minValue(0)
 @maxValue(1440)
 @description('SYNC_SAFETY_POLL_MINUTES: with change notifications on, minutes between reads of a mailbox feed whose subscription is healthy and sent no notification (0: every cycle). docs/notifications.md.')
-param safetyPollMinutes int = 120
+param safetyPollMinutes int = 240
 
 @minValue(0)
 @maxValue(1440)

@@ -93,7 +93,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_TODO_WRITE_WITHOUT_READ": ("todo_write_without_read", "false"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
-    "SYNC_SAFETY_POLL_MINUTES": ("safety_poll_minutes", "120"),
+    "SYNC_SAFETY_POLL_MINUTES": ("safety_poll_minutes", "240"),
     "SYNC_TODO_POLL_MAX_MINUTES": ("todo_poll_max_minutes", "60"),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
     "SYNC_TODO_LIST": ("todo_list", ""),

@@ -125,7 +125,11 @@ def _count(what: str, kind: str, outcome: str, n: int) -> None:
 
 async def _queue(ctx: SyncContext, pairs: set[tuple[str, str]]) -> int:
     cycle_id = f"notification-{uuid.uuid4().hex}"
-    messages = [ScanMailbox(kind=kind, mailbox=mailbox, cycle_id=cycle_id) for mailbox, kind in sorted(pairs)]
+    now = ctx.now()
+    messages = [
+        ScanMailbox(kind=kind, mailbox=mailbox, cycle_id=cycle_id, queued_at=now)
+        for mailbox, kind in sorted(pairs)
+    ]
     if messages:
         await ctx.queues.send(ctx.settings.scan_queue, messages)
     return len(messages)

@@ -3,8 +3,10 @@
 A feed with a healthy subscription (made or renewed, not expired, no `missed`, no failed renewal or
 reauthorization since, and read in full since it became healthy) is read when a notification comes (the
 webhook queues its scan) and otherwise only at its safety-poll slot (SYNC_SAFETY_POLL_MINUTES, phase-shifted
-per mailbox and kind by a stable hash, as runtime/phase.py spreads other periodic work) or its reconciliation
-slot (pipeline/reconcile.py). Every other (mailbox, kind) is read every cycle, as without notifications.
+per mailbox and kind by a stable hash, as runtime/phase.py spreads other periodic work). The reconciliation
+(pipeline/reconcile.py) runs inside a scan, as before: with the first read after its slot, so at most one
+safety-poll interval later than without notifications. Every other (mailbox, kind) is read every cycle, as
+without notifications.
 
 To Do sends no change notifications to applications (docs/notifications.md cites the page), so a mailbox's
 tasks are read every cycle while they changed lately, then less often: the wait after a read equals how long
@@ -33,6 +35,7 @@ from sync_core.model.datetimes import parse_instant
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, Stored, notification_urls
 from sync_core.pipeline.reconcile import last_slot
 from sync_core.runtime.context import SyncContext
+from sync_core.runtime.messages import ScanMailbox
 from sync_core.settings import Settings
 from sync_core.state.base import ConcurrencyError, Cursor
 
@@ -106,17 +109,9 @@ class Schedule:
         marker = Marker.parse(marker_cursor.value if marker_cursor else None)
         if marker.read is None or marker.read > self.now + TOLERANCE:
             return True  # never read in full (or a clock that jumped back): read it
-        if self._reconcile_due(mailbox, marker.read):
-            return True
         if kind == TODO_KIND:
             return self._todo_due(mailbox, marker)
         return self._subscribed_due(kind, mailbox, marker.read)
-
-    def _reconcile_due(self, mailbox: str, read: datetime) -> bool:
-        # The scan reconciles when the mailbox's slot passed since its last reconciliation: a read before
-        # the latest slot means that scan has not happened yet (reconcile.is_due decides the same way).
-        hours = self.settings.reconcile_hours
-        return hours > 0 and read < last_slot(self.now, mailbox, timedelta(hours=hours))
 
     def _subscribed_due(self, kind: str, mailbox: str, read: datetime) -> bool:
         since = healthy_since(
@@ -175,6 +170,20 @@ async def load(ctx: SyncContext) -> Schedule:
     schedule.markers = {c.name: c for c in markers}
     schedule.is_active = True
     return schedule
+
+
+async def covered(ctx: SyncContext, message: ScanMailbox) -> bool:
+    """A notification's scan that a complete read begun at or after its queueing made needless: the
+    notified change was made before Graph sent the notification, so before the message was queued, so
+    before that read began. Notifications of a burst (the user's, or the echo of our own writes) so cost
+    one feed read, not one each."""
+    if message.queued_at is None or not active(ctx.settings, ctx.dry_run):
+        return False
+    if not _kind_scheduled(ctx.settings, message.kind):
+        return False
+    cursor = await ctx.store.get_cursor(marker_name(message.kind, message.mailbox))
+    read = Marker.parse(cursor.value if cursor else None).read
+    return read is not None and message.queued_at <= read <= ctx.now() + TOLERANCE
 
 
 async def note_scan(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
-from sync_core.pipeline.poll_schedule import note_fno_changes, note_scan
+from sync_core.pipeline.poll_schedule import covered, note_fno_changes, note_scan
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime.context import SyncContext
@@ -34,6 +34,8 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None or mailbox.record.paused:
         return 0  # a paused mailbox's delta token stays: the scan after `resume` lists what changed
+    if await covered(ctx, message):
+        return 0  # a notification's scan whose change a later complete read took in already
     name = exchange_cursor_name(kind.name, mailbox.address)
     cursor = await ctx.store.get_cursor(name)
     observed = ctx.now()  # before reading: what the feed lists is at least this new

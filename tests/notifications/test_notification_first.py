@@ -20,6 +20,7 @@ from sync_core.pipeline import runner
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.poll_schedule import TODO_KIND, Marker, marker_name
 from sync_core.pipeline.reconcile import last_slot
+from sync_core.pipeline.scan import scan_mailbox
 from sync_core.runtime.messages import AnyMessage, ScanMailbox, decode
 from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant
@@ -46,7 +47,7 @@ def planned(monkeypatch: pytest.MonkeyPatch) -> list[list[Pair]]:
 
 def _cycle(tenant: Tenant, planned: list[list[Pair]]) -> list[Pair]:
     tenant.advance(minutes=5)
-    report = tenant.cycle(SYNC_RECONCILE_HOURS="0")
+    report = tenant.cycle(SYNC_RECONCILE_HOURS="0", SYNC_SAFETY_POLL_MINUTES="120")
     assert report.failures == []
     return planned[-1]
 
@@ -192,3 +193,34 @@ def test_to_do_backs_off_and_a_task_changed_in_fno_resets_it(
     after = asyncio.run(marker())
     assert after.changed is not None and (before.changed is None or after.changed > before.changed)
     assert todo in _cycle(tenant, planned)
+
+
+def test_a_burst_of_notifications_costs_one_feed_read(
+    notified_tenant: Tenant, planned: list[list[Pair]]
+) -> None:
+    """Each POST queues its scan; a scan whose notification a later complete read covered reads nothing."""
+    tenant = notified_tenant
+    _settle(tenant, planned)
+    tenant.advance(minutes=1)
+    sub = _subscription_of(tenant, ALICE, "events")
+    item = {"subscriptionId": sub.id, "clientState": sub.client_state, "changeType": "updated"}
+    first = asyncio.run(_deliver(tenant, receive_changes, [item]))
+    second = asyncio.run(_deliver(tenant, receive_changes, [item]))
+    scans = [m for m in first + second if isinstance(m, ScanMailbox)]
+    assert len(scans) == 2 and all(s.queued_at == tenant.now for s in scans)
+
+    def graph_requests_of(message: ScanMailbox) -> int:
+        async def scan() -> None:
+            async with open_context(tenant.settings(), InProcessQueues(), clock=lambda: tenant.now) as ctx:
+                await scan_mailbox(ctx, message)
+
+        mark = len(tenant.graph.request_log)
+        asyncio.run(scan())
+        return len(tenant.graph.request_log) - mark
+
+    assert graph_requests_of(scans[0]) > 0
+    assert graph_requests_of(scans[1]) == 0  # covered by the first one's read
+    # A scan queued after that read began is not covered by it.
+    tenant.advance(seconds=30)
+    later = [m for m in asyncio.run(_deliver(tenant, receive_changes, [item])) if isinstance(m, ScanMailbox)]
+    assert graph_requests_of(later[0]) > 0

@@ -24,6 +24,7 @@ ENV = {
     "SYNC_MAILBOXES": "alice@contoso.com",
     "SYNC_NOTIFICATION_URL": URL,
     "SYNC_RECONCILE_HOURS": "0",
+    "SYNC_SAFETY_POLL_MINUTES": "120",
 }
 T0 = datetime(2026, 3, 20, 9, 30, tzinfo=UTC)
 CYCLE = timedelta(minutes=5)
@@ -158,21 +159,6 @@ def test_the_safety_poll_reads_each_pair_once_per_interval_spread_over_the_cycle
     assert set(polled.values()) == {1} and len(polled) == len(read)
     average = len(read) / 24
     assert max(per_cycle.values()) < 2 * average  # spread by the hash of mailbox and kind
-
-
-def test_a_reconciliation_slot_brings_the_scan_that_reconciles() -> None:
-    settings = _settings(SYNC_RECONCILE_HOURS="6", SYNC_SAFETY_POLL_MINUTES="1440")
-    sub = _subscription("appointment", ALICE, since=T0.isoformat(), expires=T0 + timedelta(days=3))
-    slot = last_slot(T0 + timedelta(hours=7), ALICE, timedelta(hours=6))
-    read = slot - timedelta(minutes=1)
-    assert _schedule(
-        slot + timedelta(minutes=2), sub, _marker("appointment", ALICE, read), settings=settings
-    ).wants("appointment", ALICE)
-    after = _marker("appointment", ALICE, slot + timedelta(minutes=2))
-    quiet = _schedule(slot + timedelta(minutes=7), sub, after, settings=settings)
-    assert quiet.wants("appointment", ALICE) == (not _no_slot_between(
-        "appointment", ALICE, slot + timedelta(minutes=2), slot + timedelta(minutes=7), 1440
-    ))  # fmt: skip
 
 
 def _todo_reads(changed_at: datetime, cycles: int, settings: Settings) -> list[int]:
