@@ -238,6 +238,7 @@ def _window(run: Run, cycles: int, share: float) -> dict[str, Any]:
         # The tenant's own per cycle: the timer, the F&O feeds, the shared list's mailbox.
         "tenant_executions_per_cycle": round((1 + len(sent) - len(per_mailbox)) / measured_cycles, 2),
         "store_calls_per_cycle": round((run.store_calls - store) / measured_cycles, 1),
+        "fno_requests_per_cycle": round(counts.fno_requests / measured_cycles, 2),
         "graph_by_call": dict(Counter(_call(e) for e in tenant.graph.request_log[mark[0] :]).most_common()),
         **({"graph_requests_per_change": round(counts.graph_requests / edits, 3)} if edits else {}),
     }
@@ -267,8 +268,22 @@ def run(state_dir: Path, shape: Shape) -> dict[str, Any]:
     return result
 
 
-def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+def targets(
+    result: dict[str, Any], cost: dict[str, Any] | None = None
+) -> list[tuple[str, str, str, bool | None]]:
     idle, changes = result["idle"], result["changes"]
+    monthly = (
+        [
+            (
+                "  monthly estimate, notifications on (200 mailboxes)",
+                f"${cost['usd_per_month']['total']}",
+                "-",
+                True,
+            )
+        ]
+        if cost
+        else []
+    )
     shape = result["shape"]
     items = shape["appointments"] + shape["tasks"] + shape["contacts"]
     return [
@@ -276,6 +291,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         ("  executions per mailbox+cycle", f"{idle['executions_per_mailbox_and_cycle']}", f"<= {TARGET_IDLE}", idle["executions_per_mailbox_and_cycle"] <= TARGET_IDLE),
         ("  the tenant's own executions per cycle (timer, F&O feeds)", f"{idle['tenant_executions_per_cycle']}", "-", True),
         (f"Notifications on: Graph requests per change, {items} items/mailbox", f"{changes.get('graph_requests_per_change')}", f"<= {TARGET_PER_CHANGE}", (changes.get("graph_requests_per_change") or 99) <= TARGET_PER_CHANGE),
+        *monthly,
     ]  # fmt: skip
 
 
