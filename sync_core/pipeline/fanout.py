@@ -31,7 +31,7 @@ async def plan_chunk(ctx: SyncContext, message: PlanMailboxes) -> int:
     service found unusable raises its error before any scan is queued."""
     records = await refresh_registry(ctx, [m.lower() for m in message.mailboxes])
     note_paused(ctx, records)
-    schedule = await load_schedule(ctx)  # with notifications on, which feeds to read (poll_schedule.py)
+    schedule = await load_schedule(ctx, records)  # with notifications on, which feeds to read (poll_schedule)
     scans: list[ScanMailbox] = []
     for kind in ctx.kinds:
         scans.extend(scans_of(ctx, kind, records, message.cycle_id, schedule))

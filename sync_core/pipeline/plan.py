@@ -430,10 +430,10 @@ async def plan_cycle(ctx: SyncContext, send: Send | None = None) -> list[AnyMess
         # Only the state store is left to fail here: plan the F&O feeds, which need no mailbox list.
         planning_problem(ctx, "mailbox registry", STORE, exc)
         addresses, chunked, records = [], False, []
-    schedule = await load_schedule(ctx)
     if chunked:
-        messages, upkept = await _fan_out(ctx, addresses, cycle_id, schedule)
+        messages, upkept, schedule = await _fan_out(ctx, addresses, cycle_id)
     else:
+        schedule = await load_schedule(ctx)
         messages, upkept = await _plan_here(ctx, records, cycle_id, schedule)
     if send is not None and unusable_service(ctx) is None:
         await send(messages)
@@ -441,10 +441,11 @@ async def plan_cycle(ctx: SyncContext, send: Send | None = None) -> list[AnyMess
     return messages
 
 
-async def load_schedule(ctx: SyncContext) -> Schedule:
-    """Which feeds to read this cycle (pipeline/poll_schedule.py); unreadable: all of them."""
+async def load_schedule(ctx: SyncContext, records: Sequence[MailboxRecord] | None = None) -> Schedule:
+    """Which feeds to read this cycle (pipeline/poll_schedule.py); unreadable: all of them. `records`: only
+    theirs (a chunk), else the whole scope's."""
     try:
-        return await poll_schedule.load(ctx)
+        return await poll_schedule.load(ctx, records)
     except Exception as exc:
         planning_problem(ctx, "poll schedule", STORE, exc)
         return Schedule(ctx.settings, ctx.now())
@@ -466,8 +467,8 @@ async def _plan_here(
 
 
 async def _fan_out(
-    ctx: SyncContext, addresses: list[str], cycle_id: str, schedule: Schedule
-) -> tuple[list[AnyMessage], list[MailboxRecord]]:
+    ctx: SyncContext, addresses: list[str], cycle_id: str
+) -> tuple[list[AnyMessage], list[MailboxRecord], Schedule]:
     """One message per chunk of the mailboxes in scope; the shared-list mailboxes no worker owns (a few)
     and the F&O feeds are planned here."""
     in_scope = set(addresses)
@@ -478,6 +479,7 @@ async def _fan_out(
         for r in await _with_shared_mailboxes(ctx, [r for r in theirs if r.mailbox in in_scope])
         if r.mailbox not in in_scope
     ]
+    schedule = await load_schedule(ctx, shared)
     messages: list[AnyMessage] = [PlanMailboxes(mailboxes=c, cycle_id=cycle_id) for c in chunks(addresses)]
     registered: set[str] | None = None
     for kind in ctx.kinds:
@@ -499,7 +501,7 @@ async def _fan_out(
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
     note_paused(ctx, shared)
     log.info("planning fanned out", extra={"mailboxes": len(addresses), "chunks": len(messages)})
-    return messages, shared
+    return messages, shared, schedule
 
 
 def scans_of(

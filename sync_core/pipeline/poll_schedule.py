@@ -25,19 +25,21 @@ the queue; the safety poll bounds whatever is lost in spite of both."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sync_core.contacts.registry import serves
 from sync_core.model.datetimes import parse_instant
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, Stored, notification_urls
 from sync_core.pipeline.reconcile import last_slot
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.messages import ScanMailbox
 from sync_core.settings import Settings
-from sync_core.state.base import ConcurrencyError, Cursor
+from sync_core.state.base import ConcurrencyError, Cursor, MailboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ SUBSCRIPTIONS = "subscription:"
 # A timer cycle comes a little early or late: a read due within this is done this cycle, not the next.
 TOLERANCE = timedelta(seconds=60)
 _WRITE_ATTEMPTS = 3
+_PARALLEL_READS = 16  # a chunk's point reads in flight at once
 
 
 def marker_name(kind: str, mailbox: str) -> str:
@@ -156,20 +159,50 @@ def healthy_since(settings: Settings, now: datetime, cursor: Cursor | None) -> d
     return _instant(saved.since)
 
 
-async def load(ctx: SyncContext) -> Schedule:
-    """The planner's view: two range reads when notification-first scanning is on, none otherwise."""
+async def load(ctx: SyncContext, records: Sequence[MailboxRecord] | None = None) -> Schedule:
+    """The planner's view; nothing is read unless notification-first scanning is on. For the whole scope
+    (up to plan.CHUNK_MAILBOXES mailboxes): two range reads. For a chunk of a bigger tenant (`records`):
+    point reads of its own records, as a range read would list the whole tenant's in every chunk; the
+    subscription records among them are the ones the subscription upkeep read anyway."""
     schedule = Schedule(ctx.settings, ctx.now())
     if not active(ctx.settings, ctx.dry_run):
         return schedule
     kinds = [k for k in ctx.kinds if _kind_scheduled(ctx.settings, k)]
     if not kinds:
         return schedule
-    subscriptions = await ctx.store.list_cursors(SUBSCRIPTIONS)
-    markers = await ctx.store.list_cursors(PREFIX)
+    if records is None:
+        subscriptions = await ctx.store.list_cursors(SUBSCRIPTIONS)
+        markers = await ctx.store.list_cursors(PREFIX)
+    else:
+        subscriptions, markers = await _point_reads(ctx, kinds, records)
     schedule.subscriptions = {c.name: c for c in subscriptions}
     schedule.markers = {c.name: c for c in markers}
     schedule.is_active = True
     return schedule
+
+
+async def _point_reads(
+    ctx: SyncContext, kinds: Sequence[str], records: Sequence[MailboxRecord]
+) -> tuple[list[Cursor], list[Cursor]]:
+    wanted = [
+        (kind, r.mailbox)
+        for r in records
+        if r.status == "ok" and not r.paused
+        for kind in kinds
+        if serves(kind, r, ctx.settings)
+    ]
+    gate = asyncio.Semaphore(_PARALLEL_READS)
+
+    async def read(name: str) -> Cursor | None:
+        async with gate:
+            return await ctx.store.get_cursor(name)
+
+    subscription_names = [_subscription_name(k, m) for k, m in wanted if k in KIND_COLLECTIONS]
+    marker_names = [marker_name(k, m) for k, m in wanted]
+    found = await asyncio.gather(*(read(n) for n in subscription_names + marker_names))
+    subscriptions = [c for c in found[: len(subscription_names)] if c is not None]
+    markers = [c for c in found[len(subscription_names) :] if c is not None]
+    return subscriptions, markers
 
 
 async def covered(ctx: SyncContext, message: ScanMailbox) -> bool:

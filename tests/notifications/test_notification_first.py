@@ -16,7 +16,7 @@ from simulators.graph.subscriptions import book
 from sync_core.app import open_context, open_store
 from sync_core.notifications.receiver import receive_changes, receive_lifecycle
 from sync_core.notifications.subscriptions import record_name
-from sync_core.pipeline import runner
+from sync_core.pipeline import fanout, plan, runner
 from sync_core.pipeline.plan import plan_cycle
 from sync_core.pipeline.poll_schedule import TODO_KIND, Marker, marker_name
 from sync_core.pipeline.reconcile import last_slot
@@ -224,3 +224,35 @@ def test_a_burst_of_notifications_costs_one_feed_read(
     tenant.advance(seconds=30)
     later = [m for m in asyncio.run(_deliver(tenant, receive_changes, [item])) if isinstance(m, ScanMailbox)]
     assert graph_requests_of(later[0]) > 0
+
+
+def test_chunks_of_a_big_tenant_leave_healthy_pairs_too(
+    notified_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above CHUNK_MAILBOXES the scans are planned by each chunk (pipeline/fanout.py), from point reads of its
+    own mailboxes' records."""
+    monkeypatch.setattr(plan, "CHUNK_MAILBOXES", 2)  # the sample tenant's 4 mailboxes: two chunks
+    queued: list[Pair] = []
+    original = plan.scans_of
+
+    def recording(*args: Any) -> list[ScanMailbox]:
+        scans = original(*args)
+        queued.extend((s.mailbox, s.kind) for s in scans)
+        return scans
+
+    monkeypatch.setattr(plan, "scans_of", recording)
+    monkeypatch.setattr(fanout, "scans_of", recording)
+
+    def cycle() -> set[Pair]:
+        queued.clear()
+        tenant.advance(minutes=5)
+        assert tenant.cycle(SYNC_RECONCILE_HOURS="0", SYNC_SAFETY_POLL_MINUTES="120").failures == []
+        return _subscribed(queued)
+
+    tenant = notified_tenant
+    subscribed = cycle()
+    for _ in range(2):  # the first F&O read waits a cycle for the registry (chunks); then a read after all
+        subscribed |= cycle()
+    assert len(subscribed) == 10
+    before = tenant.now
+    assert cycle() == {p for p in subscribed if _slot_passed(p, before, tenant.now)}
