@@ -15,8 +15,9 @@ either side (the mailbox's task feed, or the F&O feed queueing a task of its own
 
 State: the subscription records (notifications/subscriptions.py, their `since`) and one record per mailbox and
 kind, `polled:{kind}:{mailbox}` = {"read": start of the last complete feed read, "changed": when a change was
-last seen}, written by the scans. The planner reads both with one range read each, and hands the subscription
-records on to the subscription upkeep, which then reads none itself. Without notifications nothing here reads
+last seen}, written by the scans. The planner reads both with one range read each (a chunk of a big tenant:
+point reads of its own), and hands the subscription records on to the subscription upkeep, which then reads
+none itself. Without notifications nothing here reads
 or writes anything.
 
 Crash safety: a scan notes its read only after it queued its work and saved its delta cursor, and notes the
