@@ -1,7 +1,7 @@
 """Everything the state store keeps about one mailbox: found first (the dry run prints it), then removed.
 
 Per mailbox the store holds links (one partition per kind), cursors named after the mailbox (delta tokens,
-reconciliation times, held deletions, subscription records), open failures, contact list entries, audit
+reconciliation times, held deletions, subscription records, poll markers), open failures, contact list entries, audit
 entries and the registry record. The e-mail import's records are per company, keyed by the message's
 internetMessageId (`email_import/claims.py`), and name no mailbox: they stay, as the F&O activities they
 stand for do."""
@@ -14,6 +14,7 @@ from sync_core.kinds import all_feeds, all_kinds
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS
 from sync_core.notifications.subscriptions import record_name as subscription_name
 from sync_core.pipeline import unlinked_base
+from sync_core.pipeline.poll_schedule import marker_name as poll_marker_name
 from sync_core.pipeline.reconcile import cursor_name as reconcile_name
 from sync_core.pipeline.valve import state_name as deletions_name
 from sync_core.runtime.keys import exchange_cursor_name
@@ -38,6 +39,7 @@ def cursor_names(mailbox: str) -> list[str]:
                 reconcile_name(kind, mailbox),
                 deletions_name(kind, mailbox),
                 subscription_name(kind, mailbox),
+                poll_marker_name(kind, mailbox),
             )
         )
     return names

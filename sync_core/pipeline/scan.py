@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
+from sync_core.pipeline.poll_schedule import covered, note_fno_changes, note_scan
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -32,11 +33,15 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None or mailbox.record.paused:
         return 0  # a paused mailbox's delta token stays: the scan after `resume` lists what changed
+    if await covered(ctx, message):
+        return 0  # a notification's scan whose change a later complete read took in already
     feed = ctx.feeds.get(message.kind)
     if feed is not None:
         # A one-way feed (the e-mail import): its own job's messages, no pairs, no cursor here.
+        started = ctx.now()
         await feed.scan_mailbox(ctx, mailbox.address)
         await _note_synced(ctx, mailbox)
+        await note_scan(ctx, message.kind, mailbox.address, started, complete=True, changed=False)
         return 0
     kind = ctx.kinds[message.kind]
     name = exchange_cursor_name(kind.name, mailbox.address)
@@ -100,6 +105,9 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         if reconciled is not None and not held:
             await reconciled.finish(ctx)  # while held it runs again, so its candidates stay counted
         await _note_synced(ctx, mailbox)
+        # With notifications on, when this feed is next read without one (pipeline/poll_schedule.py).
+        changed = bool(queued or removed or (reconciled is not None and reconciled.pairs))
+        await note_scan(ctx, kind.name, mailbox.address, observed, complete=not held, changed=changed)
     return queued
 
 
@@ -139,6 +147,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     started_from = cursor.value if cursor else None
     observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
+    changed_mailboxes: set[str] = set()
 
     async def emit(changes: list[FnoChange], *, checkpoint: str | None = None) -> None:
         nonlocal queued, cursor
@@ -159,6 +168,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
         if pairs:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
             queued += len(pairs)
+            changed_mailboxes.update(p.mailbox for p in pairs)
         if checkpoint is not None and not ctx.dry_run:
             # This page's work is queued: a scan cut short after it resumes here.
             cursor = await _save_cursor(ctx, name, checkpoint, cursor)
@@ -166,6 +176,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     new_value = await kind.scan_fno(ctx, started_from, emit)
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
+    await note_fno_changes(ctx, kind.name, changed_mailboxes)  # their To Do tasks read every cycle again
     return queued
 
 
