@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from sync_core.app import start_context, storage_queues
+from sync_core.fno_events.receiver import Outcome, receive
 from sync_core.instance import execution_context, kept_services
 from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.plan import plan_cycle
@@ -19,7 +20,7 @@ from sync_core.runtime.messages import AnyMessage
 from sync_core.settings import Settings, load_settings
 from sync_core.telemetry import record_queue_depths
 
-__all__ = ["on_queue_message", "on_timer", "settings", "storage_queues"]
+__all__ = ["on_fno_event", "on_queue_message", "on_timer", "settings", "storage_queues"]
 
 log = logging.getLogger(__name__)
 POISONED = "the Functions host gave up on it after its attempts (poison queue); retried by a later cycle"
@@ -58,6 +59,22 @@ async def on_timer(config: Settings | None = None) -> int:
             extra={"messages": len(messages), "skipped": len(ctx.report.skipped_mailboxes)},
         )
         return len(messages)
+
+
+async def on_fno_event(body: bytes | str, delivery_count: int = 1, config: Settings | None = None) -> Outcome:
+    """An F&O data event from the Service Bus queue (docs/fno-events.md). Bad events are acknowledged (never
+    delivered again); a failure to reach F&O or the store raises, so Service Bus delivers the message again
+    and dead-letters it after the queue's delivery count, the timer feed being the safety net."""
+    config = config or settings()
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if not config.fno_events:
+        log.warning("F&O data event dropped: SYNC_FNO_EVENTS is off (the timer feed syncs the change)")
+        return Outcome(ignored=["data events are off"])
+    async with execution_context(config) as ctx:
+        outcome = await receive(ctx, raw)
+    if delivery_count > 1:
+        log.info("F&O data event delivered again", extra={"deliveries": delivery_count})
+    return outcome
 
 
 async def on_queue_message(body: bytes | str, dequeue_count: int, config: Settings | None = None) -> None:

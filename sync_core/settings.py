@@ -93,6 +93,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_TODO_WRITE_WITHOUT_READ": ("todo_write_without_read", "false"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
+    "SYNC_FNO_EVENTS": ("fno_events", "false"),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
     "SYNC_TODO_LIST": ("todo_list", ""),
     "SYNC_IMPORT_CATEGORY": ("import_category", "D365 Import"),
@@ -181,6 +182,9 @@ class Settings(BaseModel):
         pattern=r"^(|https://[^\s/?#@]+(/[^\s?#]*)?|http://(127\.0\.0\.1|localhost)(:\d+)?(/[^\s?#]*)?)$",
     )
     notification_secret: str
+    # F&O data events (sync_core/fno_events, docs/fno-events.md): the Service Bus trigger's messages are synced
+    # (false: they are acknowledged and dropped, the timer feed syncs everything).
+    fno_events: bool
     # Contact folder of each employee's private list (docs/spec.md §3.4), created if missing.
     contact_folder: str = Field(min_length=1, max_length=255)
     # To Do list that tasks from F&O go to and are imported from (blank: the mailbox's default list).
