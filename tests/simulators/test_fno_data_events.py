@@ -172,3 +172,29 @@ def test_http_delivery_posts_as_a_dataverse_webhook() -> None:
     assert headers["x-ms-dynamics-entity-name"] == "mserp_smmcontactpersonentity"
     assert headers["x-ms-dynamics-request-name"] == "OnExternalCreated"
     assert parse(body).entity.collection == "ContactPersons"
+
+
+def test_the_stand_in_emits_the_reference_shape_and_the_product_reads_it() -> None:
+    from pathlib import Path
+
+    reference = json.loads(
+        (Path(__file__).resolve().parents[2] / "simulators" / "reference" / "fno-data-event.json").read_text()
+    )["example"]
+    state = FnoState()
+    bodies: list[bytes] = []
+    events = DataEvents(bodies.append).attach(state)
+    try:
+        number = _activity(state, StartDateTime="2026-03-23T09:00:00Z", EndDateTime="2026-03-23T10:30:00Z")
+        state.update("Activities", {"dataAreaId": "usmf", "ActivityNumber": number}, {"Purpose": "Moved"})
+        events.drain()
+    finally:
+        events.close()
+    emitted = json.loads(bodies[-1])
+    assert set(emitted) == set(reference)
+    for name in ("Target", "PreImage"):
+        ours = next(p["value"] for p in emitted["InputParameters"] if p["key"] == name)
+        theirs = next(p["value"] for p in reference["InputParameters"] if p["key"] == name)
+        assert set(ours) == set(theirs)
+        assert {a["key"] for a in theirs["Attributes"]} <= {a["key"] for a in ours["Attributes"]}
+    event = parse(json.dumps(reference).encode())
+    assert (event.entity.collection, event.operation, event.company) == ("Activities", "update", "usmf")
