@@ -19,7 +19,8 @@ What the message is, as Microsoft documents it:
   8 bytes); `mserp_primaryfield` is the entity key's fields as strings joined by `|`.
 
 Not documented, and assumed here (docs/fno-events.md): field names `mserp_<field in lower case>` and the
-physical entity names below. Delivery is at-least-once; faults can repeat or delay messages.
+physical entity names below. Delivery is at-least-once; faults can repeat or delay messages. The writes of a
+`$batch` changeset emit once it commits, nothing when it is rolled back (state.py `commit`/`restore`).
 """
 
 from __future__ import annotations

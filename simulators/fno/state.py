@@ -92,6 +92,8 @@ class FnoState:
         self.stale_etag_status = 412
         # Data events (simulators/fno/events.py): called after each committed write when attached.
         self.data_events: DataEventHook | None = None
+        # Events of a $batch changeset in progress: emitted once it commits, dropped when it is rolled back.
+        self._held_events: list[tuple[str, str, Record, Record | None, int]] | None = None
         # Every environment has its companies; the default one is there from the start (LegalEntities).
         self.add("LegalEntities", {"LegalEntityId": self.default_company.upper(), "Name": "Default company"})
 
@@ -276,10 +278,20 @@ class FnoState:
     def snapshot(self) -> Any:
         """Everything a $batch changeset may change, to restore when one of its requests fails."""
         with self.lock:
+            self._held_events = []
             return copy.deepcopy((self._rows, self._versions, self._sequences, self._next_recid))
+
+    def commit(self) -> None:
+        """The changeset since `snapshot` succeeded: its data events go out now."""
+        with self.lock:
+            held, self._held_events = self._held_events or [], None
+            for event in held:
+                if self.data_events is not None:
+                    self.data_events(*event)
 
     def restore(self, snapshot: Any) -> None:
         with self.lock:
+            self._held_events = None  # nothing of a rolled-back changeset happened
             rows, versions, sequences, next_recid = copy.deepcopy(snapshot)
             self._rows, self._versions, self._sequences, self._next_recid = (
                 rows,
@@ -292,7 +304,11 @@ class FnoState:
     def _emit(self, entity: EntitySchema, operation: str, record: Record, before: Record | None) -> None:
         if self.data_events is not None:
             _, recid = self._versions.get((entity.name, self.key_of(entity, record)), (1, 0))
-            self.data_events(entity.name, operation, copy.deepcopy(record), before, recid)
+            event = (entity.name, operation, copy.deepcopy(record), before, recid)
+            if self._held_events is not None:
+                self._held_events.append(event)
+            else:
+                self.data_events(*event)
 
     def _complete_key(self, entity: EntitySchema, key: dict[str, str]) -> Record:
         full: Record = dict(key)

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from simulators.fno.app import create_fno_app
 from simulators.fno.events import DataEvents, http_delivery, record_guid
 from simulators.fno.state import FnoState
 from simulators.serve import serve
 from sync_core.fno_events.event import parse
+from tests.simulators.test_fno_http import Stand, batch_body, create, post_batch
 
 # The top-level members of the RemoteExecutionContext Dataverse posts (use-webhooks.md's example).
 DOCUMENTED = {
@@ -175,8 +179,6 @@ def test_http_delivery_posts_as_a_dataverse_webhook() -> None:
 
 
 def test_the_stand_in_emits_the_reference_shape_and_the_product_reads_it() -> None:
-    from pathlib import Path
-
     reference = json.loads(
         (Path(__file__).resolve().parents[2] / "simulators" / "reference" / "fno-data-event.json").read_text()
     )["example"]
@@ -198,3 +200,24 @@ def test_the_stand_in_emits_the_reference_shape_and_the_product_reads_it() -> No
         assert {a["key"] for a in theirs["Attributes"]} <= {a["key"] for a in ours["Attributes"]}
     event = parse(json.dumps(reference).encode())
     assert (event.entity.collection, event.operation, event.company) == ("Activities", "update", "usmf")
+
+
+def test_a_changeset_emits_once_it_commits_and_nothing_when_rolled_back() -> None:
+
+    state = FnoState("t")
+    bodies: list[bytes] = []
+    events = DataEvents(bodies.append).attach(state)
+    try:
+        with (
+            serve(create_fno_app(state)) as server,
+            httpx.Client(base_url=server.url, headers={"Authorization": "Bearer t"}) as client,
+        ):
+            stand = Stand(state, client, server.url)
+            post_batch(stand, batch_body([create("one"), create("two", ', "Nope": 1')], []))
+            events.drain()
+            assert bodies == []  # rolled back: nothing happened
+            post_batch(stand, batch_body([create("one"), create("two")], []))
+            events.drain()
+    finally:
+        events.close()
+    assert [parse(b).operation for b in bodies] == ["create", "create"]
