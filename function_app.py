@@ -29,9 +29,13 @@ async def sync_item(message: func.QueueMessage) -> None:
 
 # F&O data events (docs/fno-events.md): F&O sends them to a Service Bus queue; the connection is identity-based
 # (FnoEvents__fullyQualifiedNamespace) and the function is disabled while data events are off (infra/).
-@app.service_bus_queue_trigger(arg_name="message", queue_name="fno-data-events", connection="FnoEvents")
-async def fno_data_events(message: func.ServiceBusMessage) -> None:
-    await functions.on_fno_event(message.get_body(), message.delivery_count or 1)
+# Messages come in batches: their activities are read in one query per company.
+@app.service_bus_queue_trigger(
+    arg_name="messages", queue_name="fno-data-events", connection="FnoEvents", cardinality="many"
+)
+async def fno_data_events(messages: list[func.ServiceBusMessage]) -> None:
+    counts = [m.delivery_count or 1 for m in messages]
+    await functions.on_fno_events([m.get_body() for m in messages], max(counts, default=1))
 
 
 # Graph change notifications (off unless SYNC_NOTIFICATION_URL is set). Anonymous because Graph sends no

@@ -1,8 +1,10 @@
 """What one F&O data event does: the work the F&O feed would queue for its row, now.
 
-- `Activities`, created or updated: the row is read (one GET; the event's own copy of the fields is
-  Dataverse-shaped, with option set numbers Microsoft says are not stable) and each activity kind whose
-  category it is gets the pair message its feed would queue (pipeline/scan.queue_fno_changes, the feed's code).
+- `Activities`, created or updated: the row is read (one query per company for a batch of events; the
+  event's own copy of the fields is Dataverse-shaped, with option set numbers Microsoft says are not stable)
+  and each activity kind whose category it is gets the pair message its feed would queue
+  (pipeline/scan.queue_fno_changes, the feed's code); one pair per row however many events of the batch
+  name it, and each feed scan once per batch.
 - `Activities`, deleted (or the row is gone when read): as the mailbox's deletion check finding it gone: the
   check of the owner's mailbox is made due and a scan of it queued, so the deletion goes through the safety
   valve like any other.
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sync_core.contacts.registry import PRIVATE_KIND, SHARED_KIND
 from sync_core.d365 import entities
@@ -55,50 +58,86 @@ class Outcome:
 
 
 async def receive(ctx: SyncContext, body: bytes) -> Outcome:
-    outcome = Outcome()
-    try:
-        event = parse(body)
-    except BadEvent as exc:
-        log.warning("F&O data event ignored: %s", exc)
-        outcome.ignored.append(str(exc))
-        _count("*", "ignored")
-        return outcome
-    if event.entity.collection == entities.CONTACT_PERSONS:
-        await _scan_feeds(ctx, outcome, [k for k in CONTACT_KINDS if k in ctx.kinds])
-    elif event.company is None or event.number is None:
-        if event.operation == "delete":
-            outcome.ignored.append("a delete that names no row: left to the deletion check")
+    return (await receive_many(ctx, [body]))[0]
+
+
+async def receive_many(ctx: SyncContext, bodies: Sequence[bytes]) -> list[Outcome]:
+    """One Outcome per body. A batch reads its activities in one query per company (and chunk of numbers),
+    queues one pair per row however many events name it, and each feed scan once."""
+    outcomes = [Outcome() for _ in bodies]
+    activities: list[tuple[Outcome, DataEvent]] = []
+    feeds: dict[str, Outcome] = {}  # feed scans to queue, each credited to the first event that asked
+    for body, outcome in zip(bodies, outcomes, strict=True):
+        try:
+            event = parse(body)
+        except BadEvent as exc:
+            log.warning("F&O data event ignored: %s", exc)
+            outcome.ignored.append(str(exc))
+            continue
+        if event.entity.collection == entities.CONTACT_PERSONS:
+            for kind in CONTACT_KINDS:
+                if kind in ctx.kinds:
+                    feeds.setdefault(kind, outcome)
+        elif event.company is None or event.number is None:
+            if event.operation == "delete":
+                outcome.ignored.append("a delete that names no row: left to the deletion check")
+            else:
+                for kind in _activity_kinds(ctx):
+                    feeds.setdefault(kind, outcome)
         else:
-            await _scan_feeds(ctx, outcome, _activity_kinds(ctx))
-    else:
-        await _activity(ctx, event, event.company, event.number, outcome)
-    if outcome.ignored:
-        log.info("F&O data event: %s", "; ".join(outcome.ignored))
-    _count("*", "queued" if outcome.pairs or outcome.scans else "nothing")
-    return outcome
+            activities.append((outcome, event))
+    if activities:
+        await _activities(ctx, activities)
+    if feeds:
+        cycle_id = f"fno-event-{uuid.uuid4().hex}"
+        scans: list[AnyMessage] = [ScanFnoFeed(kind=kind, cycle_id=cycle_id) for kind in feeds]
+        await ctx.queues.send(ctx.settings.scan_queue, scans)
+        for asked in feeds.values():
+            asked.scans += 1
+    for outcome in outcomes:
+        if outcome.ignored:
+            log.info("F&O data event: %s", "; ".join(outcome.ignored))
+        _count(
+            "*", "ignored" if outcome.ignored else "queued" if outcome.pairs or outcome.scans else "nothing"
+        )
+    return outcomes
 
 
 def _activity_kinds(ctx: SyncContext) -> list[str]:
     return [kind for kind in ACTIVITY_KINDS if kind in ctx.kinds]
 
 
-async def _activity(ctx: SyncContext, event: DataEvent, company: str, number: str, outcome: Outcome) -> None:
-    observed = ctx.now()  # before reading: the row is at least this new
-    row = None
-    if event.operation != "delete":
-        row = await entities.get_activity(ctx.fno, company, number)
+async def _activities(ctx: SyncContext, items: list[tuple[Outcome, DataEvent]]) -> None:
+    observed = ctx.now()  # before reading: the rows are at least this new
+    wanted: dict[str, set[str]] = {}
+    for _, event in items:
+        if event.operation != "delete":
+            assert event.company is not None and event.number is not None
+            wanted.setdefault(event.company.lower(), set()).add(event.number)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for company, numbers in wanted.items():
+        for number, found in (await entities.activities_by_number(ctx.fno, company, sorted(numbers))).items():
+            rows[(company, number)] = found
     owners = {r.personnel_number: r.mailbox for r in await ctx.mailbox_records() if r.status == "ok"}
     cycle_id = f"fno-event-{uuid.uuid4().hex}"
-    if row is None:
-        await _gone(ctx, event, fno_key(company, number), owners, cycle_id, outcome)
-        return
-    change = activity_change(without_carried_keys(row))
-    if change is None:
-        outcome.ignored.append("an activity without a responsible worker")
-        return
-    for kind in _activity_kinds(ctx):
-        if row.get("Category") == ACTIVITY_KINDS[kind]:
-            outcome.pairs += await queue_fno_changes(ctx, kind, owners, [change], cycle_id, observed)
+    done: set[str] = set()  # rows of this batch already handled: one pair (or check) however many events
+    for outcome, event in items:
+        assert event.company is not None and event.number is not None
+        key = fno_key(event.company, event.number.rstrip(" "))
+        if key in done:
+            continue
+        done.add(key)
+        row = rows.get((event.company.lower(), event.number.rstrip(" ").lower()))
+        if row is None:
+            await _gone(ctx, event, key, owners, cycle_id, outcome)
+            continue
+        change = activity_change(without_carried_keys(row))
+        if change is None:
+            outcome.ignored.append("an activity without a responsible worker")
+            continue
+        for kind in _activity_kinds(ctx):
+            if row.get("Category") == ACTIVITY_KINDS[kind]:
+                outcome.pairs += await queue_fno_changes(ctx, kind, owners, [change], cycle_id, observed)
 
 
 async def _gone(
@@ -131,14 +170,6 @@ async def _check_due(ctx: SyncContext, kind: str, mailbox: str) -> None:
             return
         except ConcurrencyError:
             continue  # a scan saved meanwhile: read it again
-
-
-async def _scan_feeds(ctx: SyncContext, outcome: Outcome, kinds: Iterable[str]) -> None:
-    cycle_id = f"fno-event-{uuid.uuid4().hex}"
-    scans: list[AnyMessage] = [ScanFnoFeed(kind=kind, cycle_id=cycle_id) for kind in kinds]
-    if scans:
-        await ctx.queues.send(ctx.settings.scan_queue, scans)
-        outcome.scans += len(scans)
 
 
 def _count(kind: str, outcome: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from simulators.fno.events import DataEvents
 from sync_core.app import open_context
-from sync_core.fno_events.receiver import Outcome, receive
+from sync_core.fno_events.receiver import Outcome, receive_many
 from sync_core.pipeline.handlers import handle_message
 from sync_core.runtime.messages import AnyMessage, decode
 from sync_core.runtime.queues import InProcessQueues
@@ -33,7 +33,7 @@ async def _receive(
     queues = InProcessQueues()
     queued: dict[str, list[AnyMessage]] = {settings.scan_queue: [], settings.item_queue: []}
     async with open_context(settings, queues, clock=lambda: tenant.now) as ctx:
-        outcomes = [await receive(ctx, body) for body in bodies]
+        outcomes = await receive_many(ctx, bodies)  # one batch, as the trigger hands them over
         while True:  # what the queue functions would do next (scans first, as the host's runner)
             worked = False
             for name in (settings.scan_queue, settings.item_queue):
