@@ -27,6 +27,17 @@ async def sync_item(message: func.QueueMessage) -> None:
     await functions.on_queue_message(message.get_body(), message.dequeue_count or 1)
 
 
+# F&O data events (docs/fno-events.md): F&O sends them to a Service Bus queue; the connection is identity-based
+# (FnoEvents__fullyQualifiedNamespace) and the function is disabled while data events are off (infra/).
+# Messages come in batches: their activities are read in one query per company.
+@app.service_bus_queue_trigger(
+    arg_name="messages", queue_name="fno-data-events", connection="FnoEvents", cardinality="many"
+)
+async def fno_data_events(messages: list[func.ServiceBusMessage]) -> None:
+    counts = [m.delivery_count or 1 for m in messages]
+    await functions.on_fno_events([m.get_body() for m in messages], max(counts, default=1))
+
+
 # Graph change notifications (off unless SYNC_NOTIFICATION_URL is set). Anonymous because Graph sends no
 # function key; each notification is checked against its clientState instead.
 @app.route(route="graph/notifications", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

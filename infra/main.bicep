@@ -281,6 +281,16 @@ param notificationUrl string = ''
 @description('SYNC_NOTIFICATION_SECRET: key of the subscriptions\' clientState, 32+ characters (empty: made once and kept in the state tables).')
 param notificationSecret string = ''
 
+@description('F&O data events: F&O sends a message for every change of an activity or contact person to a Service Bus queue and the app syncs it within seconds (docs/fno-events.md); the timer stays the safety net. true: the namespace, the queue and the app\'s right to read it are made and SYNC_FNO_EVENTS is true.')
+param fnoEvents bool = false
+
+@allowed([
+  'Basic'
+  'Standard'
+])
+@description('Service Bus tier of the data events\' namespace.')
+param fnoEventsSku string = 'Basic'
+
 // ---- Alerts ----
 
 @description('E-mail address that receives the alerts (empty: alerts show in the portal only).')
@@ -365,7 +375,9 @@ var syncSettings = {
   SYNC_MIGRATE_CATEGORY_MAP: migrateCategoryMap
   SYNC_NOTIFICATION_URL: notifications ? (empty(notificationUrl) ? 'https://${functionAppName}.azurewebsites.net' : notificationUrl) : ''
   SYNC_NOTIFICATION_SECRET: notificationSecret
+  SYNC_FNO_EVENTS: string(fnoEvents)
 }
+var fnoEventsNamespace = 'sb-sync-${resourceToken}'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -424,6 +436,18 @@ module roles 'modules/roles.bicep' = {
   }
 }
 
+module fnoEventsBus 'modules/fnoevents.bicep' = if (fnoEvents) {
+  name: 'fnoevents'
+  scope: rg
+  params: {
+    name: fnoEventsNamespace
+    location: location
+    tags: tags
+    sku: fnoEventsSku
+    identityPrincipalId: identity.outputs.principalId
+  }
+}
+
 module app 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -445,10 +469,13 @@ module app 'modules/functionapp.bicep' = {
     consoleClientId: consoleClientId
     operatorsGroupId: operatorsGroupId
     consoleRole: consoleRole
+    fnoEventsNamespace: fnoEvents ? '${fnoEventsNamespace}.servicebus.windows.net' : ''
   }
-  // The app starts polling its queues at once: its identity must already hold the storage roles.
+  // The app starts polling its queues at once: its identity must already hold the storage roles (and the
+  // data events' queue role).
   dependsOn: [
     roles
+    fnoEventsBus
   ]
 }
 
@@ -489,4 +516,5 @@ output SYNC_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output SYNC_STORAGE_ACCOUNT string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output SYNC_WORKBOOK_ID string = workbook.outputs.id
+output SYNC_FNO_EVENTS_NAMESPACE string = fnoEvents ? fnoEventsNamespace : ''
 output SYNC_CONSOLE_URL string = 'https://${app.outputs.defaultHostName}/api/console/'

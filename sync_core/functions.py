@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from sync_core.app import start_context, storage_queues
+from sync_core.fno_events.receiver import Outcome, receive_many
 from sync_core.instance import execution_context, kept_services
 from sync_core.pipeline.handlers import handle_message
 from sync_core.pipeline.plan import plan_cycle
@@ -19,7 +20,7 @@ from sync_core.runtime.messages import AnyMessage
 from sync_core.settings import Settings, load_settings
 from sync_core.telemetry import record_queue_depths
 
-__all__ = ["on_queue_message", "on_timer", "settings", "storage_queues"]
+__all__ = ["on_fno_event", "on_fno_events", "on_queue_message", "on_timer", "settings", "storage_queues"]
 
 log = logging.getLogger(__name__)
 POISONED = "the Functions host gave up on it after its attempts (poison queue); retried by a later cycle"
@@ -58,6 +59,29 @@ async def on_timer(config: Settings | None = None) -> int:
             extra={"messages": len(messages), "skipped": len(ctx.report.skipped_mailboxes)},
         )
         return len(messages)
+
+
+async def on_fno_event(body: bytes | str, delivery_count: int = 1, config: Settings | None = None) -> Outcome:
+    """One F&O data event from the Service Bus queue (docs/fno-events.md); see on_fno_events."""
+    return (await on_fno_events([body], delivery_count, config))[0]
+
+
+async def on_fno_events(
+    bodies: Sequence[bytes | str], delivery_count: int = 1, config: Settings | None = None
+) -> list[Outcome]:
+    """A batch of F&O data events from the Service Bus queue. Bad events are acknowledged (never delivered
+    again); a failure to reach F&O or the store raises, so Service Bus delivers the messages again and
+    dead-letters them after the queue's delivery count, the timer feed being the safety net."""
+    config = config or settings()
+    raw = [body.encode("utf-8") if isinstance(body, str) else body for body in bodies]
+    if not config.fno_events:
+        log.warning("F&O data events dropped: SYNC_FNO_EVENTS is off (the timer feed syncs the changes)")
+        return [Outcome(ignored=["data events are off"]) for _ in raw]
+    async with execution_context(config) as ctx:
+        outcomes = await receive_many(ctx, raw)
+    if delivery_count > 1:
+        log.info("F&O data events delivered again", extra={"deliveries": delivery_count})
+    return outcomes
 
 
 async def on_queue_message(body: bytes | str, dequeue_count: int, config: Settings | None = None) -> None:

@@ -95,6 +95,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
     "SYNC_SAFETY_POLL_MINUTES": ("safety_poll_minutes", "240"),
     "SYNC_TODO_POLL_MAX_MINUTES": ("todo_poll_max_minutes", "60"),
+    "SYNC_FNO_EVENTS": ("fno_events", "false"),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
     "SYNC_TODO_LIST": ("todo_list", ""),
     "SYNC_IMPORT_CATEGORY": ("import_category", "D365 Import"),
@@ -188,6 +189,9 @@ class Settings(BaseModel):
     # and the longest wait between two reads of an idle mailbox's To Do tasks (0: every cycle).
     safety_poll_minutes: int = Field(ge=0, le=1440)
     todo_poll_max_minutes: int = Field(ge=0, le=1440)
+    # F&O data events (sync_core/fno_events, docs/fno-events.md): the Service Bus trigger's messages are synced
+    # (false: they are acknowledged and dropped, the timer feed syncs everything).
+    fno_events: bool
     # Contact folder of each employee's private list (docs/spec.md §3.4), created if missing.
     contact_folder: str = Field(min_length=1, max_length=255)
     # To Do list that tasks from F&O go to and are imported from (blank: the mailbox's default list).

@@ -49,6 +49,9 @@ param operatorsGroupId string = ''
 @description('App role (value) of the console registration that also admits an administrator. Empty: the group only.')
 param consoleRole string = ''
 
+@description('Service Bus namespace (host name) of the F&O data events queue; empty: data events off and their function disabled.')
+param fnoEventsNamespace string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -123,6 +126,12 @@ var platformSettings = {
   // Who may use the console (sync_core/console/azure.py checks the signed-in principal against them).
   SYNC_CONSOLE_GROUP_ID: operatorsGroupId
   SYNC_CONSOLE_ROLE: consoleRole
+  // The Service Bus trigger of the F&O data events (connection "FnoEvents"), identity-based; the function is
+  // disabled while data events are off, so the host opens no listener without a namespace.
+  FnoEvents__fullyQualifiedNamespace: fnoEventsNamespace
+  FnoEvents__credential: 'managedidentity'
+  FnoEvents__clientId: identityClientId
+  'AzureWebJobs.fno_data_events.Disabled': empty(fnoEventsNamespace) ? 'true' : 'false'
 }
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -138,6 +138,8 @@ async def run_batch(request: Request, state: FnoState, dispatch: Dispatch) -> Re
                     results = [(response, inner.content_id)]
                     break
                 results.append((response, inner.content_id))
+            else:
+                state.commit()  # F&O emits data events after the transaction commits
         if len(results) == 1 and results[0][0].status_code >= 400:
             chunks.append(_render(*results[0]))
             continue

@@ -29,6 +29,8 @@ from simulators.fno.schema import (
 
 Record = dict[str, Any]
 KeyTuple = tuple[str, ...]
+# (entity set, "create" | "update" | "delete", the row (as it was, for a delete), the row before an update, RecId)
+DataEventHook = Callable[[str, str, Record, Record | None, int], None]
 
 # The only change timestamps F&O exposes on these entities (docs/spec.md §4).
 EDIT_STAMP_FIELDS = ("LastDateTimeEdited", "LastEditDateTime")
@@ -88,6 +90,10 @@ class FnoState:
         # What a write with a stale `If-Match` answers. OData says 412 (Part 1 "Protocol", 8.2.4 If-Match);
         # F&O's own pages name no status for it, so tests also try 400 and 409 (docs/microsoft.md).
         self.stale_etag_status = 412
+        # Data events (simulators/fno/events.py): called after each committed write when attached.
+        self.data_events: DataEventHook | None = None
+        # Events of a $batch changeset in progress: emitted once it commits, dropped when it is rolled back.
+        self._held_events: list[tuple[str, str, Record, Record | None, int]] | None = None
         # Every environment has its companies; the default one is there from the start (LegalEntities).
         self.add("LegalEntities", {"LegalEntityId": self.default_company.upper(), "Name": "Default company"})
 
@@ -243,6 +249,7 @@ class FnoState:
             self._rows[entity.name][key] = record
             self._next_recid += 1
             self._versions[(entity.name, key)] = (1, self._next_recid)
+            self._emit(entity, "create", record, None)
             return record
 
     def modify(self, entity: EntitySchema, record: Record, patch: Record) -> Record:
@@ -252,26 +259,39 @@ class FnoState:
                 if name in values and fold_string(str(values[name])) != fold_string(str(record[name])):
                     raise bad_request(f"Changing key field '{name}' of '{entity.type_name}' is not allowed.")
             previous = {name: record.get(name) for name in EDIT_STAMP_FIELDS}
+            before = copy.deepcopy(record) if self.data_events is not None else None
             record.update({name: value for name, value in values.items() if name not in entity.keys})
             self._stamp(entity, record, previous=previous)
             key = (entity.name, self.key_of(entity, record))
             version, recid = self._versions.get(key, (1, 0))
             self._versions[key] = (version + 1, recid)
+            self._emit(entity, "update", record, before)
             return record
 
     def remove(self, entity: EntitySchema, record: Record) -> None:
         with self.lock:
             key = self.key_of(entity, record)
+            self._emit(entity, "delete", record, None)
             del self._rows[entity.name][key]
             self._versions.pop((entity.name, key), None)
 
     def snapshot(self) -> Any:
         """Everything a $batch changeset may change, to restore when one of its requests fails."""
         with self.lock:
+            self._held_events = []
             return copy.deepcopy((self._rows, self._versions, self._sequences, self._next_recid))
+
+    def commit(self) -> None:
+        """The changeset since `snapshot` succeeded: its data events go out now."""
+        with self.lock:
+            held, self._held_events = self._held_events or [], None
+            for event in held:
+                if self.data_events is not None:
+                    self.data_events(*event)
 
     def restore(self, snapshot: Any) -> None:
         with self.lock:
+            self._held_events = None  # nothing of a rolled-back changeset happened
             rows, versions, sequences, next_recid = copy.deepcopy(snapshot)
             self._rows, self._versions, self._sequences, self._next_recid = (
                 rows,
@@ -281,6 +301,15 @@ class FnoState:
             )
 
     # -- internals ---------------------------------------------------------------------------------------
+    def _emit(self, entity: EntitySchema, operation: str, record: Record, before: Record | None) -> None:
+        if self.data_events is not None:
+            _, recid = self._versions.get((entity.name, self.key_of(entity, record)), (1, 0))
+            event = (entity.name, operation, copy.deepcopy(record), before, recid)
+            if self._held_events is not None:
+                self._held_events.append(event)
+            else:
+                self.data_events(*event)
+
     def _complete_key(self, entity: EntitySchema, key: dict[str, str]) -> Record:
         full: Record = dict(key)
         if entity.per_company:

@@ -95,6 +95,28 @@ async def get_activity(client: FnoClient, company: str, number: str) -> dict[str
     return await client.get(ACTIVITIES, activity_key(company, number))
 
 
+async def activities_by_number(
+    client: FnoClient, company: str, numbers: list[str]
+) -> dict[str, dict[str, Any]]:
+    """ActivityNumber (as asked, lower case) -> the whole row, for many activities of one company in one query
+    per chunk (F&O data events taken in a batch); numbers that cannot be sent match nothing."""
+    wanted = {n.rstrip(" ").lower(): n for n in numbers if n and is_safe_text(n)}
+    found: dict[str, dict[str, Any]] = {}
+    if not wanted or not is_safe_text(company):
+        return found
+    for chunk in filter_chunks("ActivityNumber", wanted.values()):
+        flt = and_all(exact_string_eq("dataAreaId", company), any_of("ActivityNumber", chunk))
+        async for row in client.query(ACTIVITIES, filter=flt):
+            number = row.get("ActivityNumber")
+            if not isinstance(number, str) or not matches_exactly(
+                row.get("dataAreaId"), company, ignore_case=True
+            ):
+                continue
+            if number.rstrip(" ").lower() in wanted:
+                found[number.rstrip(" ").lower()] = row
+    return found
+
+
 async def find_activities_by_outlook_entry_id(client: FnoClient, entry_id: str) -> list[dict[str, Any]]:
     """Activities (any company) whose OutlookEntryId is exactly `entry_id` (case-sensitive: Graph ids are)."""
     if not entry_id or not is_safe_text(entry_id):

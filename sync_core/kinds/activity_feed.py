@@ -62,6 +62,23 @@ def without_carried_keys(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith(CARRIED_PREFIX)}
 
 
+def activity_change(row: dict[str, Any]) -> FnoChange | None:
+    """The change of one Activities row as the feed reports it (None: no key or no responsible worker).
+    The whole row goes with it: the pair job maps it without reading it again."""
+    company, number = row.get("dataAreaId"), row.get("ActivityNumber")
+    owner = str(row.get("ResponsibleWorkerPersonnelNumber") or "")
+    if not isinstance(company, str) or not isinstance(number, str) or not number or not owner:
+        return None
+    return FnoChange(
+        fno_key=fno_key(company, number),
+        owner=owner,
+        marked=row.get("KeepSynchronized") == "Yes",
+        edited_at=parse_fno_time(row.get("LastDateTimeEdited")),
+        version=row_version(row, "LastDateTimeEdited") or None,
+        row=row,
+    )
+
+
 async def scan_activity_feed(
     ctx: SyncContext, category: str, cursor: str | None, emit: EmitFno, *, enrich: EnrichRows | None = None
 ) -> str | None:
@@ -87,29 +104,17 @@ async def scan_activity_feed(
         edited = parse_fno_time(row.get("LastDateTimeEdited"))
         if edited is not None and (newest is None or edited > newest):
             newest = edited
-        company, number = row.get("dataAreaId"), row.get("ActivityNumber")
-        moved.see(f"{company}|{number}", edited)
-        owner = str(row.get("ResponsibleWorkerPersonnelNumber") or "")
-        if not isinstance(company, str) or not isinstance(number, str) or not number or not owner:
+        moved.see(f"{row.get('dataAreaId')}|{row.get('ActivityNumber')}", edited)
+        change = activity_change(row)
+        if change is None:
             continue  # no key, or nobody's activity: no mailbox to sync it with
-        if row.get("KeepSynchronized") == "Yes" and (
-            watermark is None or edited is None or edited >= watermark
-        ):
+        if change.marked and (watermark is None or edited is None or edited >= watermark):
             # Only rows the last read cannot have seen (a stamp equal to the watermark may be new): the
             # others, read again inside the overlap, are mostly as their links hold them and dropped by the
             # scan. One that is not (visible late) is carried without its parent links, and its pair job
             # reads them.
             marked_rows.append(row)
-        batch.append(
-            FnoChange(
-                fno_key=fno_key(company, number),
-                owner=owner,
-                marked=row.get("KeepSynchronized") == "Yes",
-                edited_at=edited,
-                version=row_version(row, "LastDateTimeEdited") or None,
-                row=row,  # whole rows: the pair job maps this one without reading it again
-            )
-        )
+        batch.append(change)
         if len(batch) >= FEED_PAGE:
             # A full page, so likely more: where to resume once it is queued. Only when ahead of
             # the cursor read: an idle feed's one short page saves its cursor once, at the end.

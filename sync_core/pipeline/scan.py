@@ -151,24 +151,9 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
 
     async def emit(changes: list[FnoChange], *, checkpoint: str | None = None) -> None:
         nonlocal queued, cursor
-        owned = [(owners[c.owner], c) for c in changes if c.owner in owners]  # others: not in scope
-        links = await _links_of(ctx, kind.name, owned)
-        pairs: list[SyncPair] = []
-        for mailbox, change in owned:
-            link = links.get((mailbox, change.fno_key))
-            if link is not None and change.version and change.version == link.fno_version:
-                continue  # unchanged since the last sync (the echo of our own write): nothing to do
-            if change.marked or link is not None:
-                pair = SyncPair(
-                    kind=kind.name, mailbox=mailbox, fno_key=change.fno_key, cycle_id=message.cycle_id
-                )
-                if change.row is not None and _settled(link):
-                    pair = _carrying(pair, observed, fno_row=dict(change.row))
-                pairs.append(pair)
-        if pairs:
-            await ctx.queues.send(ctx.settings.item_queue, pairs)
-            queued += len(pairs)
-            changed_mailboxes.update(p.mailbox for p in pairs)
+        queued += await queue_fno_changes(
+            ctx, kind.name, owners, changes, message.cycle_id, observed, changed=changed_mailboxes
+        )
         if checkpoint is not None and not ctx.dry_run:
             # This page's work is queued: a scan cut short after it resumes here.
             cursor = await _save_cursor(ctx, name, checkpoint, cursor)
@@ -178,6 +163,38 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
         await _save_cursor(ctx, name, new_value, cursor)
     await note_fno_changes(ctx, kind.name, changed_mailboxes)  # their To Do tasks read every cycle again
     return queued
+
+
+async def queue_fno_changes(
+    ctx: SyncContext,
+    kind: str,
+    owners: dict[str, str],
+    changes: list[FnoChange],
+    cycle_id: str,
+    observed: datetime,
+    *,
+    changed: set[str] | None = None,
+) -> int:
+    """Queue the pair messages of F&O changes (`owners`: personnel number -> mailbox in scope): what the F&O
+    feed queues, and what an F&O data event queues for its row (fno_events/). Returns how many; the
+    mailboxes that got work are added to `changed`."""
+    owned = [(owners[c.owner], c) for c in changes if c.owner in owners]  # others: not in scope
+    links = await _links_of(ctx, kind, owned)
+    pairs: list[SyncPair] = []
+    for mailbox, change in owned:
+        link = links.get((mailbox, change.fno_key))
+        if link is not None and change.version and change.version == link.fno_version:
+            continue  # unchanged since the last sync (the echo of our own write): nothing to do
+        if change.marked or link is not None:
+            pair = SyncPair(kind=kind, mailbox=mailbox, fno_key=change.fno_key, cycle_id=cycle_id)
+            if change.row is not None and _settled(link):
+                pair = _carrying(pair, observed, fno_row=dict(change.row))
+            pairs.append(pair)
+    if pairs:
+        await ctx.queues.send(ctx.settings.item_queue, pairs)
+        if changed is not None:
+            changed.update(p.mailbox for p in pairs)
+    return len(pairs)
 
 
 async def _links_of(

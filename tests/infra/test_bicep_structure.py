@@ -318,3 +318,55 @@ def test_parameter_constraints_follow_the_settings_validation() -> None:
     assert (bounds("windowDaysAhead")["min_value"], bounds("windowDaysAhead")["max_value"]) == (1, 3650)
     assert (bounds("scanQueue")["min_length"], bounds("scanQueue")["max_length"]) == (3, 56)
     assert (bounds("maxAttempts")["min_value"], bounds("maxAttempts")["max_value"]) == (1, 100)
+
+
+# ---- F&O data events (docs/fno-events.md): off by default; a Service Bus queue the app reads with its identity ----
+
+FNO_EVENTS = parse(module_path("fnoevents"))
+SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+
+
+def test_fno_events_are_off_by_default_and_made_only_when_on() -> None:
+    assert _param_default(MAIN, "fnoEvents") is False
+    module = MAIN["modules"]["fnoEventsBus"]
+    assert module["detail"]["path"] == "modules/fnoevents.bicep"
+    assert module["config"]["condition"] == "fnoEvents"
+    params = module["config"]["config"]["params"]
+    assert accessor(params["identityPrincipalId"]) == "identity.outputs.principalId"
+    assert function(_sync_settings()["SYNC_FNO_EVENTS"], "string") == {"value_to_convert": "fnoEvents"}
+    # The app starts listening only once its identity may read the queue.
+    assert "fnoEventsBus" in MAIN["modules"]["app"]["config"]["dependsOn"]
+
+
+def test_fno_events_queue_is_the_triggers_and_dead_letters_after_its_delivery_count() -> None:
+    import function_app  # noqa: F401 - the trigger's queue and connection are declared there
+
+    source = (ROOT / "function_app.py").read_text(encoding="utf-8")
+    queue = one_resource(FNO_EVENTS, "Microsoft.ServiceBus/namespaces/queues")
+    assert queue["parent"] == "namespace" and queue["name"] == "queueName"
+    assert f'queue_name="{_param_default(FNO_EVENTS, "queueName")}"' in source
+    assert 'connection="FnoEvents"' in source
+    assert 1 <= _param_default(FNO_EVENTS, "maxDeliveryCount") <= 20
+    assert queue["properties"]["maxDeliveryCount"] == "maxDeliveryCount"
+
+
+def test_fno_gets_a_send_only_rule_and_the_app_only_receives_with_its_identity() -> None:
+    rule = one_resource(FNO_EVENTS, "Microsoft.ServiceBus/namespaces/authorizationRules")
+    assert rule["properties"]["rights"] == ["Send"]
+    access = one_resource(FNO_EVENTS, "Microsoft.Authorization/roleAssignments")
+    assert access["scope"] == "queue" and access["properties"]["principalId"] == "identityPrincipalId"
+    role = access["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+    assert FNO_EVENTS["variables"][role]["value"] == SERVICE_BUS_DATA_RECEIVER
+    assert access["properties"]["principalType"] == "ServicePrincipal"
+
+
+def test_fno_events_trigger_connection_is_identity_based_and_disabled_while_off() -> None:
+    platform = _platform_settings()
+    assert platform["FnoEvents__fullyQualifiedNamespace"] == "fnoEventsNamespace"
+    assert platform["FnoEvents__credential"] == "managedidentity"
+    assert platform["FnoEvents__clientId"] == "identityClientId"
+    disabled = platform["AzureWebJobs.fno_data_events.Disabled"]["operator"]["operands"]
+    assert function(disabled["condition"], "empty") == {"item_to_test": "fnoEventsNamespace"}
+    assert (disabled["true_value"], disabled["false_value"]) == ("true", "false")
+    namespace = MAIN["modules"]["app"]["config"]["params"]["fnoEventsNamespace"]["operator"]["operands"]
+    assert namespace["condition"] == "fnoEvents" and namespace["false_value"] == ""

@@ -24,6 +24,7 @@ def test_infra_has_main_and_modules() -> None:
         "modules/functionapp.bicep",
         "modules/workbook.bicep",
         "modules/alerts.bicep",
+        "modules/fnoevents.bicep",
     } <= names
 
 
@@ -61,7 +62,9 @@ def test_modules_get_the_parameters_they_declare() -> None:
         file = (MAIN.parent / module["detail"]["path"]).resolve()
         assert file.is_file(), f"module {symbol}: {file} missing"
         declared, required = _module_params(file)
-        passed = set(module["config"].get("params", {}))
+        config = module["config"]
+        config = config["config"] if "condition" in config else config  # `= if (...) {...}`
+        passed = set(config.get("params", {}))
         assert passed <= declared, f"module {symbol} passes undeclared {sorted(passed - declared)}"
         assert required <= passed, f"module {symbol} misses required {sorted(required - passed)}"
 

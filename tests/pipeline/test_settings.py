@@ -141,3 +141,20 @@ def test_migration_settings() -> None:
         load_settings({**BASE, "SYNC_MIGRATE_CATEGORY_MAP": "Dynamics AX=D365 Sync"}, local_settings=None)
     with pytest.raises(SettingsError, match="SYNC_MIGRATE_CATEGORIES"):
         load_settings({**BASE, "SYNC_MIGRATE_CATEGORIES": "rename"}, local_settings=None)
+
+
+def test_fno_data_events_are_off_unless_switched_on() -> None:
+    assert load_settings(BASE, local_settings=None).fno_events is False
+    assert load_settings({**BASE, "SYNC_FNO_EVENTS": "true"}, local_settings=None).fno_events is True
+    with pytest.raises(SettingsError, match="SYNC_FNO_EVENTS"):
+        load_settings({**BASE, "SYNC_FNO_EVENTS": "sometimes"}, local_settings=None)
+
+
+def test_a_data_event_while_they_are_off_is_acknowledged_and_dropped() -> None:
+    import asyncio
+
+    from sync_core import functions
+
+    settings = load_settings(BASE, local_settings=None)
+    outcome = asyncio.run(functions.on_fno_event(b"{}", 1, settings))  # no store, no F&O touched
+    assert outcome.ignored == ["data events are off"] and outcome.pairs == outcome.scans == 0
