@@ -274,12 +274,17 @@ def main(argv: list[str] | None = None) -> int:
         default=latency.Plan.graph_delay,
         help="--latency: seconds Graph's stand-in waits before delivering a change notification",
     )
+    parser.add_argument(
+        "--latency-modes", default="events,timer", help="--latency: runs, events (notifications) and timer"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.latency:
+        if not set(args.latency_modes.split(",")) <= {"events", "timer"}:
+            parser.error("--latency-modes: events, timer or both (comma-separated)")
         plan = latency.Plan(
             edits=args.latency_edits, gap=args.latency_gap, timer_seconds=args.latency_timer,
-            graph_delay=args.graph_delay,
+            graph_delay=args.graph_delay, modes=tuple(args.latency_modes.split(",")),
         )  # fmt: skip
         return _latency_only(plan, args.out)
     if args.scale:
