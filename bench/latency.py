@@ -23,6 +23,8 @@ removed on either side."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import math
 import os
 import random
@@ -50,6 +52,7 @@ from bench.tenant import COMPANY, SHARED_MAILBOX, BenchTenant, CostModel, Shape,
 from simulators.graph import contacts
 from simulators.graph.subscriptions import book
 from simulators.serve import serve
+from sync_core import functions as product_functions
 from sync_core import instance
 from sync_core.settings import Settings
 
@@ -59,6 +62,7 @@ TARGET_MEDIAN_SECONDS = 10.0  # with notifications / data events on, both ways (
 POLL_SECONDS = 0.1
 CONTACT_FOLDER = "Dynamics 365"  # the private list's folder (SYNC_CONTACT_FOLDER's default)
 SHARED_FOLDER = "Sales North"  # bench/tenant.py's shared list
+FNO_EVENTS_ROUTE = "/bench/fno-data-events"
 NOTIFICATION_SECRET = "bench-latency-notification-secret-of-40-chars"
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE", "MERGE"})
 # Kinds with Graph change notifications for applications (To Do has none, so its tasks are left out).
@@ -70,9 +74,24 @@ PATHS = {("events", OUTLOOK): "a", ("events", FNO): "b", ("timer", OUTLOOK): "c"
 
 
 def fno_events_available() -> bool:
-    """F&O data events are being built on another branch (docs/fno-events.md once merged); until then path
-    b is reported as not available and the events run makes no F&O edits."""
-    return False
+    """F&O data events (docs/fno-events.md): the stand-in's emitter and the product's receiver. In a build
+    without them path b is reported as not available and the events run makes no F&O edits."""
+    return importlib.util.find_spec("simulators.fno.events") is not None and hasattr(
+        product_functions, "on_fno_event"
+    )
+
+
+@contextmanager
+def fno_data_events(tenant: BenchTenant, url: str) -> Iterator[None]:
+    """The F&O stand-in emits a data event after every write of `Activities` and `ContactPersons`, on a
+    thread of its own; each is POSTed to the bench's stand-in for the Service Bus trigger (`url`), which
+    hands it to the product as function_app's `fno_data_events` does."""
+    events: Any = importlib.import_module("simulators.fno.events")
+    emitter = events.DataEvents(events.http_delivery(url)).attach(tenant.fno)
+    try:
+        yield
+    finally:
+        emitter.close()
 
 
 @dataclass(frozen=True)
@@ -331,10 +350,19 @@ class Webhook:
 
             return endpoint
 
+        async def fno_event(request: Request) -> Response:
+            # The Service Bus trigger's stand-in (no emulator here): the body to the product, as the trigger
+            # function does; a failure answers 500 and the emitter delivers again, as Service Bus would.
+            self.loop = asyncio.get_running_loop()
+            receive: Any = product_functions.on_fno_event  # type: ignore[attr-defined]
+            await receive(await request.body(), delivery_count=1)
+            return Response(status_code=202)
+
         self.app = Starlette(
             routes=[
                 Route("/api/graph/notifications", route("graph_notifications"), methods=["POST"]),
                 Route("/api/graph/lifecycle", route("graph_lifecycle"), methods=["POST"]),
+                Route(FNO_EVENTS_ROUTE, fno_event, methods=["POST"]),
             ]
         )
 
@@ -346,7 +374,8 @@ class Webhook:
 
 @contextmanager
 def webhook() -> Iterator[str]:
-    """Serve the webhook; yields its base URL (what SYNC_NOTIFICATION_URL names)."""
+    """Serve the webhook (and the data events' trigger on the same event loop, as one Functions worker
+    runs both); yields its base URL (what SYNC_NOTIFICATION_URL names)."""
     hook = Webhook()
     with serve(hook.app) as server:
         try:
@@ -477,8 +506,12 @@ def run_mode(root: Path, mode: str, plan: Plan, connection_string: str) -> dict[
         tenant.graph.clock = tenant.fno.clock = lambda: datetime.now(UTC)
         tenant.environ.update(instances.product_settings(costs, shared=True))
         if events:
-            tenant.environ["SYNC_NOTIFICATION_URL"] = stack.enter_context(webhook())
+            url = stack.enter_context(webhook())
+            tenant.environ["SYNC_NOTIFICATION_URL"] = url
             tenant.environ["SYNC_NOTIFICATION_SECRET"] = NOTIFICATION_SECRET
+            if FNO in sides:
+                tenant.environ["SYNC_FNO_EVENTS"] = "true"
+                stack.enter_context(fno_data_events(tenant, url + FNO_EVENTS_ROUTE))
         settings = stack.enter_context(functions_path.app_settings(tenant, connection_string))
         asyncio.run(functions_path.deploy(settings))
         env = _env(dict(os.environ))  # the app settings app_settings() put into the environment
@@ -595,9 +628,9 @@ def _projected(arrived: list[Edit], starts: list[float]) -> dict[str, Any]:
 
 
 def run(root: Path, plan: Plan, connection_string: str) -> dict[str, Any]:
-    """Both runs on one Azurite; the JSON of `bench --latency`."""
+    """The runs of `plan.modes` on one Azurite; the JSON of `bench --latency`."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    runs = {mode: run_mode(root / mode, mode, plan, connection_string) for mode in ("events", "timer")}
+    runs = {mode: run_mode(root / mode, mode, plan, connection_string) for mode in plan.modes}
     return {
         "started": started,
         "plan": {
