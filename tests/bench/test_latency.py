@@ -45,3 +45,20 @@ def test_every_edit_arrives_once_each_way_with_notifications_and_by_the_timer(
     assert {s: (d["edits"], d["arrived"]) for s, d in events["directions"].items()} == expected_events
     rows = latency.rows(result)
     assert len(rows) == 8 and all(met is not False for _, _, _, met in rows[-2:])
+
+
+def test_the_production_figure_is_a_uniform_wait_over_five_minutes_plus_the_time_after_the_start() -> None:
+    # Two edits caught by the timer start at 100 (each took 2 s after it), one caught by a cycle that
+    # started before it (left out).
+    edits = [
+        latency.Edit(0, latency.OUTLOOK, "appointment", "m", "h", at=90.0, seen=102.0),
+        latency.Edit(1, latency.OUTLOOK, "appointment", "m", "h", at=95.0, seen=102.0),
+        latency.Edit(2, latency.OUTLOOK, "appointment", "m", "h", at=101.0, seen=101.5),
+    ]
+    figures = latency._projected(edits, starts=[75.0, 100.0, 125.0])
+    assert figures["edits_counted"] == 2
+    assert figures["after_timer_start"]["median"] == 2.0
+    assert figures["wait_for_timer"]["median"] == 7.5
+    assert figures["seconds"]["median"] == 152.0  # 150 s (half of 300) + 2 s
+    assert figures["seconds"]["p95"] == 286.5  # the 285th of 300 phases (284.5 s) + 2 s
+    assert latency.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
