@@ -14,7 +14,7 @@ Two runs:
   production period (5 minutes), so what the notifications and events deliver is what is measured.
 - `timer`: neither; the timer every `timer_seconds` (20-30 s rather than 5 minutes, so that a run takes
   minutes). What an edit takes after the next timer start is measured, so the figure is also given at the
-  production period: a uniform wait over 5 minutes plus that (`_projected`).
+  production period: a uniform wait over 5 minutes plus that (`projected`).
 
 Afterwards (queues quiet) each edit must have arrived once: its value on exactly the items it belongs on,
 each written exactly once after the edit, the edited item itself not written back, and no item created or
@@ -595,14 +595,14 @@ def _figures(edits: list[Edit], side: str, starts: list[float], period: float) -
         },
     }
     if period < PRODUCTION_TIMER_SECONDS:
-        result["at_production_schedule"] = _projected(arrived, starts)
+        result["at_production_schedule"] = projected(arrived, starts)
     return result
 
 
 PHASES = 300  # phases of the production cycle an edit may fall on, for the projection
 
 
-def _projected(arrived: list[Edit], starts: list[float]) -> dict[str, Any]:
+def projected(arrived: list[Edit], starts: list[float]) -> dict[str, Any]:
     """The timer-only figure at the production period. An edit waits for the next timer start, then takes
     what the cycle needs to carry it over (`after_timer_start`, measured here for the edits the next start
     caught). At the production period an edit falls on any phase of the 5 minutes alike, so the figure is

@@ -55,7 +55,7 @@ def test_the_production_figure_is_a_uniform_wait_over_five_minutes_plus_the_time
         latency.Edit(1, latency.OUTLOOK, "appointment", "m", "h", at=95.0, seen=102.0),
         latency.Edit(2, latency.OUTLOOK, "appointment", "m", "h", at=101.0, seen=101.5),
     ]
-    figures = latency._projected(edits, starts=[75.0, 100.0, 125.0])
+    figures = latency.projected(edits, starts=[75.0, 100.0, 125.0])
     assert figures["edits_counted"] == 2
     assert figures["after_timer_start"]["median"] == 2.0
     assert figures["wait_for_timer"]["median"] == 7.5
