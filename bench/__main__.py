@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, engine, first_sync, functions_path, instances, latency, scale, steady
+from bench import cost, engine, first_sync, functions_path, idle_notified, instances, latency, scale, steady
 from bench.tenant import CostModel, Shape
 
 RESULTS = Path(__file__).parent / "results"
@@ -33,6 +33,8 @@ FUNCTIONS_PATH_QUICK = Shape(mailboxes=3, appointments=4, tasks=2, contacts=2, s
 # First sync by 1 and 4 worker processes (full mode only; the quick mode checks the gates in-process and
 # one small first sync by 2 worker processes, see instances.quick_functions_check).
 INSTANCES = Shape(mailboxes=10)
+# Scenario 8, notifications on (simulated time): per-mailbox figures do not depend on the tenant's size.
+NOTIFIED, NOTIFIED_QUICK = Shape(mailboxes=40), Shape(mailboxes=10)
 
 
 def _cpu_model() -> str:
@@ -91,6 +93,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         ("Monthly estimate (200 mailboxes)", f"${usd}", "-", True),
         *functions_rows(result["functions_path"]),
         *instances_rows(result),
+        *(idle_notified.targets(result["notified"], result.get("cost_notified")) if "notified" in result else []),
     ]  # fmt: skip
 
 
@@ -217,6 +220,8 @@ def check_counts(result: dict[str, Any]) -> list[str]:
     problems.extend(instances.problems(result["instances_quick"]))
     if "instances_quick_functions" in result:
         problems.extend(instances.functions_problems(result["instances_quick_functions"]))
+    if "notified" in result:
+        problems.extend(idle_notified.problems(result["notified"]))
     return problems
 
 
@@ -309,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         dense = DENSE_QUICK if quick else DENSE
         result["steady_dense"] = steady.run(root / "dense", dense, costs, cycles=3, share=0.02)
+        result["notified"] = idle_notified.run(root / "notified", NOTIFIED_QUICK if quick else NOTIFIED)
         items = 150 if quick else 5000
         result["first_sync"] = first_sync.run(root / "first", items, items, costs)
         result["engine"] = {
@@ -330,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                     root / "instances", INSTANCES, costs, connection_string, compare=True
                 )
     result["cost"] = cost.estimate(result["steady"], result["functions_path"])
+    result["cost_notified"] = cost.estimate_notified(result["notified"], result["functions_path"])
     result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["seconds"] = round(time.perf_counter() - begun)
     rows = targets(result)

@@ -67,6 +67,19 @@ def estimate(
             n * idle_store + c * change_store + per_day * reconcile.get("store_calls_per_mailbox", 0.0)
         ),
     }
+    return {
+        "activity": {
+            "cycles_per_day": n,
+            "changes_per_mailbox_per_day": c,
+            "mailboxes_in_tenant": mailboxes_in_tenant,
+            "reconciliations_per_mailbox_per_day": per_day,
+        },
+        **_priced(day, mailboxes_in_tenant),
+    }
+
+
+def _priced(day: dict[str, Any], mailboxes_in_tenant: int) -> dict[str, Any]:
+    """Per mailbox per day -> per tenant per month, and what it costs."""
     day["queue_operations"] = day["executions"] * QUEUE_OPS_PER_MESSAGE
     calls_per_execution = (day["graph_requests"] + day["fno_requests"]) / max(1, day["executions"])
     seconds = day["executions"] * (0.01 + calls_per_execution * SECONDS_PER_CALL)
@@ -82,14 +95,51 @@ def estimate(
         "tables": month["table_transactions"] / 1e4 * PRICES["table_per_10k_transactions_usd"],
     }
     return {
-        "activity": {
-            "cycles_per_day": n,
-            "changes_per_mailbox_per_day": c,
-            "mailboxes_in_tenant": mailboxes_in_tenant,
-            "reconciliations_per_mailbox_per_day": per_day,
-        },
         "per_mailbox_per_day": day,
         "tenant_per_month": {**month, "gb_seconds": round(gb_s)},
         "usd_per_month": {k: round(v, 2) for k, v in usd.items()} | {"total": round(sum(usd.values()), 2)},
         "prices": PRICES,
+    }
+
+
+def estimate_notified(
+    notified: dict[str, Any], functions: dict[str, Any] | None = None, mailboxes_in_tenant: int = 200
+) -> dict[str, Any]:
+    """The same with change notifications on (bench/idle_notified.py): every count measured, the safety polls,
+    the To Do back-off, the hourly reads and the reconciliation included in the idle window's counts."""
+    idle, busy = notified["idle"], notified["changes"]
+    mailboxes = idle["mailboxes"]
+    n, c = CYCLES_PER_DAY, CHANGES_PER_MAILBOX_PER_DAY
+    # The tenant's own executions (timer, F&O feeds) are shared by its mailboxes.
+    idle_executions = (
+        idle["executions_per_mailbox_and_cycle"] + idle["tenant_executions_per_cycle"] / mailboxes
+    )
+    idle_store = idle["store_calls_per_cycle"] / mailboxes
+    if functions is not None:  # what an execution really sends to Table storage (as estimate())
+        measured = functions["idle"]
+        idle_store = idle_executions * measured["table_requests"] / measured["executions"]
+    edits = max(1, busy["edits"])
+    cycles = busy["cycles"]
+    change_graph = max(
+        0.0, (busy["graph_requests"] - idle["graph_requests"] / idle["cycles"] * cycles) / edits
+    )
+    busy_executions = busy["executions_per_mailbox_and_cycle"] * mailboxes * cycles
+    change_executions = max(
+        0.0, (busy_executions - idle["executions_per_mailbox_and_cycle"] * mailboxes * cycles) / edits
+    )
+    change_store = max(0.0, (busy["store_calls_per_cycle"] - idle["store_calls_per_cycle"]) * cycles / edits)
+    day = {
+        "graph_requests": round(n * idle["graph_requests_per_mailbox_and_cycle"] + c * change_graph),
+        "fno_requests": round(n * idle.get("fno_requests_per_cycle", 0.0) / mailboxes),
+        "executions": round(n * idle_executions + c * change_executions),
+        "table_transactions": round(n * idle_store + c * change_store),
+    }
+    return {
+        "activity": {
+            "cycles_per_day": n,
+            "changes_per_mailbox_per_day": c,
+            "mailboxes_in_tenant": mailboxes_in_tenant,
+        },
+        "per_change": {"graph_requests": round(change_graph, 3), "executions": round(change_executions, 3)},
+        **_priced(day, mailboxes_in_tenant),
     }

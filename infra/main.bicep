@@ -151,6 +151,16 @@ param contactFolder string = 'Dynamics 365'
 @description('SYNC_CONTACT_MARK_SCAN_MINUTES: minutes between reads of each mailbox\'s default Contacts folder for contacts marked outside the private list\'s folder (0: every cycle).')
 param contactMarkScanMinutes int = 60
 
+@minValue(0)
+@maxValue(1440)
+@description('SYNC_SAFETY_POLL_MINUTES: with change notifications on, minutes between reads of a mailbox feed whose subscription is healthy and sent no notification (0: every cycle). docs/notifications.md.')
+param safetyPollMinutes int = 240
+
+@minValue(0)
+@maxValue(1440)
+@description('SYNC_TODO_POLL_MAX_MINUTES: with change notifications on, the longest wait between reads of the To Do tasks of a mailbox whose tasks did not change lately (0: every cycle).')
+param todoPollMaxMinutes int = 60
+
 @minValue(5)
 @maxValue(100000)
 @description('SYNC_GRAPH_RATE_LIMIT: Graph requests per mailbox per SYNC_GRAPH_RATE_WINDOW_SECONDS the sync paces itself to (Exchange allows 10,000 per 10 minutes).')
@@ -326,6 +336,8 @@ var syncSettings = {
   SYNC_SCHEDULE: schedule
   SYNC_CONTACT_FOLDER: contactFolder
   SYNC_CONTACT_MARK_SCAN_MINUTES: string(contactMarkScanMinutes)
+  SYNC_SAFETY_POLL_MINUTES: string(safetyPollMinutes)
+  SYNC_TODO_POLL_MAX_MINUTES: string(todoPollMaxMinutes)
   SYNC_TODO_LIST: todoList
   SYNC_GRAPH_RATE_LIMIT: string(graphRateLimit)
   SYNC_GRAPH_RATE_WINDOW_SECONDS: string(graphRateWindowSeconds)

@@ -12,7 +12,7 @@ from sync_core.auth import TokenSource, storage_credential, token_source_from_se
 from sync_core.d365.client import FnoClient
 from sync_core.d365.preflight import parent_links_warning, service_check, setup_error
 from sync_core.exchange.client import GraphClient
-from sync_core.kinds import all_kinds
+from sync_core.kinds import SCHEDULE, all_feeds, all_kinds
 from sync_core.limits.gate import LimitGate
 from sync_core.limits.store import TableLimitStore, limits_table
 from sync_core.runtime.context import SyncContext, utc_now
@@ -152,6 +152,8 @@ async def start_context(
         fno=services.fno,
         queues=queues,
         kinds=all_kinds(),
+        feeds=all_feeds(),
+        schedule=SCHEDULE,
         clock=clock,
         dry_run=dry_run,
     )

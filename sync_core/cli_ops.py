@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.app import open_store
-from sync_core.kinds import all_kinds
+from sync_core.kinds import all_feeds, all_kinds
 from sync_core.pipeline import reconcile
 from sync_core.pipeline.retry import adopt_into, make_due
 from sync_core.runtime.keys import exchange_cursor_name
@@ -147,7 +147,7 @@ async def resync_mailbox(
     kind: str | None,
     say: Say = print,
 ) -> int:
-    known = sorted(all_kinds())
+    known = sorted([*all_kinds(), *all_feeds()])
     if kind is not None and kind not in known:
         say(f"unknown kind {kind!r}; kinds: {', '.join(known)}")
         return EXIT_CONFIG

@@ -93,6 +93,8 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_TODO_WRITE_WITHOUT_READ": ("todo_write_without_read", "false"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),
     "SYNC_NOTIFICATION_SECRET": ("notification_secret", ""),
+    "SYNC_SAFETY_POLL_MINUTES": ("safety_poll_minutes", "240"),
+    "SYNC_TODO_POLL_MAX_MINUTES": ("todo_poll_max_minutes", "60"),
     "SYNC_CONTACT_FOLDER": ("contact_folder", "Dynamics 365"),
     "SYNC_TODO_LIST": ("todo_list", ""),
     "SYNC_IMPORT_CATEGORY": ("import_category", "D365 Import"),
@@ -169,7 +171,7 @@ class Settings(BaseModel):
     contact_mark_scan_minutes: int = Field(ge=0, le=1440)
     # How often a mailbox scan reads the list of To Do lists (0: every cycle); sooner when a linked task goes.
     todo_lists_refresh_minutes: int = Field(ge=0, le=1440)
-    # Write to the side that did not change without reading it first, with If-Match (pipeline/assumed.py).
+    # Write to the side that did not change without reading it first, with If-Match (pipeline/reads.py).
     write_without_read: bool
     # The same for To Do tasks, off unless asked for: todotask-update.md documents no If-Match, so nothing
     # says To Do refuses a stale etag (docs/microsoft.md, "Conditional writes").
@@ -181,6 +183,11 @@ class Settings(BaseModel):
         pattern=r"^(|https://[^\s/?#@]+(/[^\s?#]*)?|http://(127\.0\.0\.1|localhost)(:\d+)?(/[^\s?#]*)?)$",
     )
     notification_secret: str
+    # With notifications on (pipeline/poll_schedule.py, docs/notifications.md): how often a mailbox's feed
+    # with a healthy subscription is still read without a notification (0: every cycle, as without them);
+    # and the longest wait between two reads of an idle mailbox's To Do tasks (0: every cycle).
+    safety_poll_minutes: int = Field(ge=0, le=1440)
+    todo_poll_max_minutes: int = Field(ge=0, le=1440)
     # Contact folder of each employee's private list (docs/spec.md §3.4), created if missing.
     contact_folder: str = Field(min_length=1, max_length=255)
     # To Do list that tasks from F&O go to and are imported from (blank: the mailbox's default list).

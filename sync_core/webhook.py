@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import azure.functions as func
 
 from sync_core.instance import Kept, kept_services
-from sync_core.kinds import all_kinds
+from sync_core.kinds import SCHEDULE, all_feeds, all_kinds
 from sync_core.notifications.receiver import (
     BadBatch,
     Outcome,
@@ -90,4 +90,6 @@ def _context(config: Settings, kept: Kept) -> SyncContext:
         fno=services.fno,
         queues=kept.queues,
         kinds=all_kinds(),
+        feeds=all_feeds(),
+        schedule=SCHEDULE,
     )

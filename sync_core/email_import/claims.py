@@ -24,7 +24,7 @@ def partition(company: str) -> str:
 
 
 def state_of(link: Link) -> str:
-    if link.fno_key.startswith(PENDING):
+    if link.claimed_side == "fno":
         return "pending"
     return str(link.snapshot.get("state") or "created")
 

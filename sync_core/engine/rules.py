@@ -34,9 +34,11 @@ def task_deletion_rule(ctx: DeletionContext) -> Literal["delete_partner", "unlin
     To Do has no organizer and no window: an open task is the owner's own to-do, and deleting it
     in To Do or in F&O means it is no longer to be done. A completed task is history, as a past
     appointment is. A snapshot without a readable status is treated as completed (keep, never guess).
-    The task kind re-checks the surviving side before deleting, because the snapshot may be older
-    than a completion made since.
+    The surviving side as read now counts too: the snapshot may be older than a completion made since
+    (the pair job reads the survivor before a deletion goes ahead).
     """
+    if ctx.survivor is not None and ctx.survivor.get("status") == "completed":
+        return "unlink"
     status = ctx.snapshot.get("status")
     if isinstance(status, str) and status and status != "completed":
         return "delete_partner"

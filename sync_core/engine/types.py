@@ -76,6 +76,9 @@ class Decision:
     snapshot: Mapping[str, Any] | None = None  # record both sides hold afterwards; None: link goes away
     conflicts: tuple[FieldConflict, ...] = ()
     reason: str = ""  # short, no personal data
+    # NOTHING that leaves the link as it is too (no versions remembered, no claim settled): a deletion
+    # waiting for the mailbox's deletion check, or a create the kind's rules do not allow.
+    untouched: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,41 @@ class DeletionContext:
     snapshot: Mapping[str, Any]
     now: datetime
     mailbox_is_organizer: bool
+    # The surviving side's record as read just now (None: not known): it may have changed since the
+    # snapshot, e.g. a task completed since the last sync is never deleted.
+    survivor: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PairFacts:
+    """What decides a pair besides both sides' views: plain values the pair job found out before deciding
+    (from the link, the queue message and the kind's rules). The defaults allow everything and hold nothing.
+    """
+
+    # A settled pair's deletion waits until the mailbox's deletion check (the safety valve) lets it through.
+    deletion_held: bool = False
+    # The record a create would be made from is in the kind's scope (the window; docs/spec.md §4).
+    create_in_scope: bool = True
+    # The kind creates this F&O record in Exchange at all (series members are created in Outlook only).
+    may_create_in_graph: bool = True
+    # Any write would change the Exchange item itself (an occurrence would become an exception).
+    graph_protected: bool = False
+    # The F&O record names this Exchange item (its OutlookEntryId: made from it, or adopted).
+    fno_names_graph: bool = False
+    # The pair has a link or a claim, and whether the Exchange item carries our stamp.
+    has_link: bool = False
+    graph_stamped: bool = False
+    # A create of ours made this side (a claim whose partner is now there): the create is being finished.
+    created_side: Side | None = None
+    # The record the unfinished create sent (the claim's snapshot; empty when the claim predates keeping it)
+    # and the fields the created side only gets after the create (so they count as unedited).
+    sent_record: Mapping[str, Any] = field(default_factory=dict)
+    finished_after_create: frozenset[str] = frozenset()
+    # Canonical fields a write to the Exchange item changes by itself (an occurrence becomes an exception).
+    graph_write_effects: Mapping[str, Any] = field(default_factory=dict)
+    # Of a pair with no link found again by our stamp: its record when it was unlinked (an unmark), so
+    # linking it again merges three-way and an edit made on either side meanwhile is kept (empty: none kept).
+    relink_base: Mapping[str, Any] = field(default_factory=dict)
 
 
 DeletionRule = Callable[[DeletionContext], Literal["delete_partner", "unlink"]]

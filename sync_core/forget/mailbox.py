@@ -29,7 +29,7 @@ from sync_core.kinds.contact import PROBLEM_CATEGORIES
 from sync_core.notifications.subscriptions import Stored
 from sync_core.runtime.keys import STAMP_PROPERTY_ID
 from sync_core.settings import Settings
-from sync_core.state.base import PENDING, Link
+from sync_core.state.base import Link
 
 log = logging.getLogger(__name__)
 _PAGE = 100
@@ -86,7 +86,7 @@ class MailboxCleaner:
 
     async def clean(self, links: list[Link], subscriptions: list[str]) -> Cleaned:
         for link in links:
-            if link.graph_id.startswith(PENDING) or link.mailbox != self.mailbox:
+            if link.claimed_side == "graph" or link.mailbox != self.mailbox:
                 continue  # a claim: no Exchange item was made (or it is found by its stamp, not here)
             try:
                 await self._item(link)

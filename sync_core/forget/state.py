@@ -1,7 +1,7 @@
 """Everything the state store keeps about one mailbox: found first (the dry run prints it), then removed.
 
 Per mailbox the store holds links (one partition per kind), cursors named after the mailbox (delta tokens,
-reconciliation times, held deletions, subscription records), open failures, contact list entries, audit
+reconciliation times, held deletions, subscription records, poll markers), open failures, contact list entries, audit
 entries and the registry record. The e-mail import's records are per company, keyed by the message's
 internetMessageId (`email_import/claims.py`), and name no mailbox: they stay, as the F&O activities they
 stand for do."""
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sync_core.kinds import all_kinds
+from sync_core.kinds import all_feeds, all_kinds
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS
 from sync_core.notifications.subscriptions import record_name as subscription_name
+from sync_core.pipeline import unlinked_base
+from sync_core.pipeline.poll_schedule import marker_name as poll_marker_name
 from sync_core.pipeline.reconcile import cursor_name as reconcile_name
 from sync_core.pipeline.valve import state_name as deletions_name
 from sync_core.runtime.keys import exchange_cursor_name
@@ -25,7 +27,7 @@ AUDIT_COUNT_LIMIT = 100_000
 
 def mailbox_kinds() -> list[str]:
     """Every kind whose links or cursors may name a mailbox."""
-    return sorted(set(all_kinds()) | set(KIND_COLLECTIONS))
+    return sorted(set(all_kinds()) | set(all_feeds()) | set(KIND_COLLECTIONS))
 
 
 def cursor_names(mailbox: str) -> list[str]:
@@ -37,6 +39,7 @@ def cursor_names(mailbox: str) -> list[str]:
                 reconcile_name(kind, mailbox),
                 deletions_name(kind, mailbox),
                 subscription_name(kind, mailbox),
+                poll_marker_name(kind, mailbox),
             )
         )
     return names
@@ -73,6 +76,14 @@ class MailboxState:
         return [c for c in self.cursors if c.name.startswith(prefix)]
 
 
+async def _unlink_records(store: StateStore, mailbox: str) -> list[Cursor]:
+    """The records of unlinked pairs (pipeline/unlinked_base.py): one per unmarked pair, so listed by prefix."""
+    found: list[Cursor] = []
+    for kind in mailbox_kinds():
+        found.extend(await store.list_cursors(unlinked_base.cursor_prefix(kind, mailbox)))
+    return found
+
+
 async def find(store: StateStore, mailbox: str) -> MailboxState:
     found = MailboxState(mailbox=mailbox, record=await store.get_mailbox(mailbox))
     for kind in mailbox_kinds():
@@ -81,6 +92,7 @@ async def find(store: StateStore, mailbox: str) -> MailboxState:
         cursor = await store.get_cursor(name)
         if cursor is not None:
             found.cursors.append(cursor)
+    found.cursors.extend(await _unlink_records(store, mailbox))
     found.failures = [f for f in await store.list_failures() if f.mailbox == mailbox]
     found.entries = await store.list_contact_entries(mailbox)
     found.audit = len(await store.list_audit(AUDIT_COUNT_LIMIT, mailbox=mailbox))
@@ -96,6 +108,8 @@ async def remove(store: StateStore, mailbox: str, *, keep_record: bool) -> int:
             await store.delete_link(link)
     for name in cursor_names(mailbox):
         await store.delete_cursor(name)
+    for cursor in await _unlink_records(store, mailbox):
+        await store.delete_cursor(cursor.name)
     for failure in await store.list_failures():
         if failure.mailbox == mailbox:
             await store.clear_failure(failure.kind, failure.mailbox, failure.item_key)

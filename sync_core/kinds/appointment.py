@@ -16,13 +16,14 @@ from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import (
     CARRIED_PREFIX,
-    existing_activity_keys,
-    scan_activity_feed,
     without_carried_keys,
 )
 from sync_core.kinds.appointment_adopt import adopt_at_first_scan, adopted_partner
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
 from sync_core.kinds.appointment_series import SeriesReads
+from sync_core.kinds.exchange_feed import graph_item, read_delta
+from sync_core.kinds.fno_activities import FnoActivities
+from sync_core.kinds.graph_events import GraphEvents
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
 from sync_core.model.appointment import (
     SERIES_FIELDS,
@@ -37,12 +38,10 @@ from sync_core.model.appointment import (
 )
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import (
-    STAMP_PROPERTY_ID,
     fno_key,
     parse_fno_time,
     row_version,
     split_fno_key,
-    stamp_of,
 )
 from sync_core.runtime.kind import (
     DeletionOutcome,
@@ -51,6 +50,7 @@ from sync_core.runtime.kind import (
     ExchangeChange,
     FnoItem,
     GraphItem,
+    KindDefaults,
 )
 from sync_core.settings import Settings
 from sync_core.state.base import Link
@@ -62,14 +62,19 @@ _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exceptio
 _STAMPABLE_TYPES = {"singleInstance", None}
 
 
-class AppointmentKind:
+class AppointmentKind(KindDefaults):
     name = "appointment"
     merge_groups = (*DEFAULT_GROUPS, SERIES_FIELDS)
     fields_finished_after_create: frozenset[str] = frozenset({"attendees"})
-    # Written without reading first (pipeline/assumed.py) unless one of these fields changes: the
+    # Written without reading first (pipeline/reads.py) unless one of these fields changes: the
     # attendees are the activity's parent links, which only the read side holds.
     fields_needing_graph_item: frozenset[str] = frozenset()
     fields_needing_fno_row: frozenset[str] = frozenset({"attendees"})
+
+    def __init__(self) -> None:
+        # The two sides (runtime/side.py); the F&O feed reads each page's attendees with it.
+        self.fno_side = FnoActivities(ACTIVITY_CATEGORY, enrich=_with_attendee_rows)
+        self.graph_side = GraphEvents()
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The event's `@odata.etag` as the link knows it; series members are always read (a write may
@@ -113,31 +118,18 @@ class AppointmentKind:
         end: datetime,
         emit: EmitExchange,
     ) -> str | None:
-        final: str | None = None
         series = SeriesReads(ctx, mailbox, self.name)
-        removals = False
-        async for page in ctx.graph.iter_event_delta(
-            mailbox.address, delta_link=delta_link, start=start, end=end
-        ):
-            changes: list[ExchangeChange] = []
-            for item in page.items:
-                graph_id = item.get("id")
-                if not isinstance(graph_id, str) or not graph_id:
-                    continue
-                if "@removed" in item:
-                    removals = True
-                    changes.append(ExchangeChange(graph_id, removed=True))
-                    continue
-                changes.extend(await self._changes_of(ctx, mailbox, graph_id, item, series))
-            if changes:
-                await emit(changes)
-            if page.delta_link:
-                final = page.delta_link
-        if removals:
+
+        async def changes_of(graph_id: str, item: Mapping[str, Any]) -> list[ExchangeChange]:
+            return await self._changes_of(ctx, mailbox, graph_id, item, series)
+
+        pages = ctx.graph.iter_event_delta(mailbox.address, delta_link=delta_link, start=start, end=end)
+        done = await read_delta(pages, changes_of, emit)
+        if done.removals:
             # Deleting a whole series reports its occurrences removed, not always the master: let the
             # deletion check confirm each linked master too (one read per series).
             await emit(await _linked_masters(ctx, self.name, mailbox))
-        return final
+        return done.delta_link
 
     async def _changes_of(
         self,
@@ -192,12 +184,11 @@ class AppointmentKind:
         )
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit, enrich=_with_attendee_rows)
+        return await self.fno_side.read_changes(ctx, cursor, emit)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
-        company, number = split_fno_key(key)
-        row = await entities.get_activity(ctx.fno, company, number)
+        row = await self.fno_side.get(ctx, key)
         return None if row is None else await self.fno_item_from_row(ctx, key, without_carried_keys(row))
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
@@ -216,21 +207,13 @@ class AppointmentKind:
         )
 
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
-        event = await ctx.graph.get_event(mailbox.address, graph_id, stamp_property_id=STAMP_PROPERTY_ID)
-        return _graph_item(event) if event else None
+        return await self.graph_side.get(ctx, mailbox, graph_id)
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
-        key = fno.key
         pointed = await self._event_the_activity_names(ctx, mailbox, fno)
         if pointed is not None:
             return pointed
-        found = await ctx.graph.find_events_by_property(mailbox.address, STAMP_PROPERTY_ID, key)
-        live = [e for e in found if not e.get("isCancelled")]
-        if not live:
-            return None
-        live.sort(key=lambda e: str(e.get("createdDateTime") or ""))
-        # Re-read so the stamp is expanded the same way as on every other read.
-        return await self.load_graph(ctx, mailbox, str(live[0]["id"]))
+        return await self.graph_side.find_stamped(ctx, mailbox, fno.key)
 
     async def _event_the_activity_names(
         self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
@@ -264,10 +247,8 @@ class AppointmentKind:
             except ValueError:
                 return None  # a stamp we did not write: ignore it rather than trust it
             return await self.load_fno(ctx, graph.stamp)
-        rows = await entities.find_activities_by_outlook_entry_id(ctx.fno, graph.id)
-        for row in rows:
-            if row.get("Category") == ACTIVITY_CATEGORY:
-                return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
+        for row in await self.fno_side.pointing_at(ctx, graph.id):
+            return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
         return None
 
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
@@ -342,7 +323,7 @@ class AppointmentKind:
 
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """Batched key-set check for the deletion check (F&O shows no deletions over OData)."""
-        return await existing_activity_keys(ctx, keys)
+        return await self.fno_side.existing(ctx, keys)
 
     # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
@@ -404,35 +385,16 @@ class AppointmentKind:
             body.pop("attendees", None)  # no invitation goes out for the past
         # Same F&O key and version -> same transactionId: a retried create is recognised by Exchange.
         body["transactionId"] = str(uuid.uuid5(_TRANSACTION_NS, f"{mailbox.address}|{fno.key}|{fno.version}"))
-        body["singleValueExtendedProperties"] = [{"id": STAMP_PROPERTY_ID, "value": fno.key}]
-        event = await ctx.graph.create_event(mailbox.address, body)
-        return _graph_item(event, stamp=fno.key)
+        return await self.graph_side.create(ctx, mailbox, body, stamp=fno.key)
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
     ) -> FnoItem:
         appointment = from_record(record)
-        company = mailbox.record.company
-        body = activity_fields(appointment)
-        body.update(
-            {
-                "dataAreaId": company,
-                "Category": ACTIVITY_CATEGORY,
-                "KeepSynchronized": "Yes",
-                "ResponsibleWorkerPersonnelNumber": mailbox.record.personnel_number,
-                # Finds the activity again if we crash before the link is saved.
-                "OutlookEntryId": graph.id,
-            }
-        )
-        row = await ctx.fno.create("Activities", body)
-        key = fno_key(company, str(row["ActivityNumber"]))
+        key, _row = await self.fno_side.create(ctx, mailbox, activity_fields(appointment), reference=graph.id)
         await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
         if graph.stamp != key and graph.item.get("type") in _STAMPABLE_TYPES:
-            await ctx.graph.update_event(
-                mailbox.address,
-                graph.id,
-                {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": key}]},
-            )
+            await self.graph_side.stamp(ctx, mailbox, graph.id, key)
         loaded = await self.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the activity just created cannot be read back")
@@ -458,8 +420,7 @@ class AppointmentKind:
             patch.pop("attendees", None)
         if not patch:
             return graph.version
-        event = await ctx.graph.update_event(mailbox.address, graph.id, patch, if_match=graph.if_match)
-        return str(event.get("changeKey") or "")
+        return await self.graph_side.update(ctx, mailbox, graph, patch)
 
     async def update_fno(
         self,
@@ -470,14 +431,10 @@ class AppointmentKind:
         record: Mapping[str, Any],
     ) -> str:
         appointment = from_record(record)
-        company, number = split_fno_key(fno.key)
         plain = set(fields) - {"attendees"}
         if plain:
-            await ctx.fno.update(
-                "Activities",
-                {"dataAreaId": company, "ActivityNumber": number},
-                activity_fields(appointment, plain),
-                if_match=fno.if_match,
+            await self.fno_side.update(
+                ctx, fno.key, activity_fields(appointment, plain), if_match=fno.if_match
             )
         if "attendees" in fields:
             await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))
@@ -488,35 +445,21 @@ class AppointmentKind:
     ) -> None:
         if marked and graph.item.get("type") == "occurrence":
             return  # an occurrence carries its series' mark; writing it would make it an exception
-        # Only the category list is written, so nothing else of the user's event changes.
-        categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
-        if marked:
-            categories.append(ctx.settings.category)
-        await ctx.graph.update_event(mailbox.address, graph.id, {"categories": categories})
+        await self.graph_side.set_mark(ctx, mailbox, graph, marked)
 
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         if graph.item.get("type") not in _STAMPABLE_TYPES:
             return  # writing to a series member would change it; series are found by their links
-        await ctx.graph.update_event(
-            mailbox.address,
-            graph.id,
-            {"singleValueExtendedProperties": [{"id": STAMP_PROPERTY_ID, "value": fno_key}]},
-        )
+        await self.graph_side.stamp(ctx, mailbox, graph.id, fno_key)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
-        company, number = split_fno_key(fno.key)
-        await ctx.fno.update(
-            "Activities",
-            {"dataAreaId": company, "ActivityNumber": number},
-            {"KeepSynchronized": "Yes" if marked else "No"},
-        )
+        await self.fno_side.set_mark(ctx, fno.key, marked)
 
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
-        await ctx.graph.delete_event(mailbox.address, graph_id)
+        await self.graph_side.delete(ctx, mailbox, graph_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        company, number = split_fno_key(key)
-        await ctx.fno.delete("Activities", {"dataAreaId": company, "ActivityNumber": number})
+        await self.fno_side.delete(ctx, key)
 
     # ---- parent links (attendees) ------------------------------------------------------------------
     async def _add_parent_links(
@@ -617,16 +560,7 @@ def _change(ctx: SyncContext, graph_id: str, event: Mapping[str, Any]) -> Exchan
         graph_id,
         marked=_marked(ctx, event, event.get("type")),
         version=version if isinstance(version, str) and version else None,
-        item=_graph_item(event),
-    )
-
-
-def _graph_item(event: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    return GraphItem(
-        id=str(event["id"]),
-        item=event,
-        version=str(event.get("changeKey") or ""),
-        stamp=stamp or stamp_of(event),
+        item=graph_item(event),
     )
 
 

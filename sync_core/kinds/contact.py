@@ -35,6 +35,7 @@ from sync_core.contacts.membership import (
 from sync_core.contacts.registry import SHARED_KIND
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import DeltaTokenExpired, GraphError
+from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
 from sync_core.model.contact import (
     MERGE_GROUPS,
     company_key,
@@ -54,7 +55,6 @@ from sync_core.runtime.keys import (
     parse_fno_time,
     row_version,
     split_fno_key,
-    stamp_of,
 )
 from sync_core.runtime.kind import (
     DeletionOutcome,
@@ -63,10 +63,11 @@ from sync_core.runtime.kind import (
     FnoChange,
     FnoItem,
     GraphItem,
+    KindDefaults,
 )
 from sync_core.runtime.messages import SyncPair
 from sync_core.settings import Settings
-from sync_core.state.base import PENDING, ContactListEntry, Link
+from sync_core.state.base import ContactListEntry, Link
 
 COMPANY_NOT_FOUND = "D365 company not found"
 COMPANY_AMBIGUOUS = "D365 company ambiguous"
@@ -85,14 +86,14 @@ class CompanyNotResolved(ValueError):
     the user edits it; the message carries no personal data)."""
 
 
-class ContactKindBase:
+class ContactKindBase(KindDefaults):
     """What private and shared contact lists have in common; subclasses say who is on a list."""
 
     name = "contact"
     merge_groups = MERGE_GROUPS
     fields_finished_after_create: frozenset[str] = frozenset()
     accepts_category_elsewhere = False
-    # Written without reading first (pipeline/assumed.py) unless one of these fields changes: the other
+    # Written without reading first (pipeline/reads.py) unless one of these fields changes: the other
     # addresses and phones of the Outlook contact survive an update, and a new company is looked up.
     fields_needing_graph_item: frozenset[str] = frozenset({"email", *PHONE_FIELDS})
     fields_needing_fno_row: frozenset[str] = frozenset({"company_name"})
@@ -247,28 +248,16 @@ class ContactKindBase:
         *,
         in_list_folder: bool,
     ) -> str | None:
-        final: str | None = None
-        async for page in contact_graph.iter_delta(ctx.graph, mailbox.address, folder_id, delta_link):
-            changes: list[ExchangeChange] = []
-            for item in page.items:
-                graph_id = item.get("id")
-                if not isinstance(graph_id, str) or not graph_id:
-                    continue
-                if "@removed" in item:
-                    changes.append(ExchangeChange(graph_id, removed=True))
-                    continue
-                marked = in_list_folder or ctx.settings.category in (item.get("categories") or [])
-                # Contact delta sends whole contacts (all but the stamp, which the pair of a link does not
-                # need): the pair job decides on this one without reading it again.
-                carried = _graph_item(item)
-                changes.append(
-                    ExchangeChange(graph_id, marked=marked, version=carried.version or None, item=carried)
-                )
-            if changes:
-                await emit(changes)
-            if page.delta_link:
-                final = page.delta_link
-        return final
+
+        async def changes_of(graph_id: str, item: Mapping[str, Any]) -> list[ExchangeChange]:
+            marked = in_list_folder or ctx.settings.category in (item.get("categories") or [])
+            # Contact delta sends whole contacts (all but the stamp, which the pair of a link does not
+            # need): the pair job decides on this one without reading it again.
+            carried = graph_item(item)
+            return [ExchangeChange(graph_id, marked=marked, version=carried.version or None, item=carried)]
+
+        pages = contact_graph.iter_delta(ctx.graph, mailbox.address, folder_id, delta_link)
+        return (await read_delta(pages, changes_of, emit)).delta_link
 
     # ---- F&O feed helpers ------------------------------------------------------------------------
     def feed_since(self, ctx: SyncContext, cursor: str | None) -> tuple[datetime | None, datetime | None]:
@@ -381,7 +370,7 @@ class ContactKindBase:
 
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
         item = await contact_graph.get_contact(ctx.graph, mailbox.address, graph_id)
-        return _graph_item(item) if item else None
+        return graph_item(item) if item else None
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
         key = fno.key
@@ -400,7 +389,7 @@ class ContactKindBase:
         person. Nothing in F&O points back at the contact, so without this the F&O feed, reporting the new
         person before the create is finished, would have it created in Outlook a second time."""
         for claim in await ctx.store.list_links(self.name, mailbox.address):
-            if not claim.fno_key.startswith(PENDING):
+            if claim.claimed_side != "fno":
                 continue
             graph = await self.load_graph(ctx, mailbox, claim.graph_id)
             if graph is None or graph.stamp is None or parse_token(graph.stamp) is None:
@@ -477,7 +466,7 @@ class ContactKindBase:
         body["singleValueExtendedProperties"] = [{"id": STAMP_PROPERTY_ID, "value": fno.key}]
         folder_id = await self.folder_id(ctx, mailbox)
         created = await contact_graph.create_contact(ctx.graph, mailbox.address, folder_id, body)
-        return _graph_item(created, stamp=fno.key)
+        return graph_item(created, stamp=fno.key)
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
@@ -611,9 +600,7 @@ class ContactKindBase:
             return
         if not self.accepts_category_elsewhere:
             return
-        categories = [c for c in graph.item.get("categories") or [] if c != ctx.settings.category]
-        if marked:
-            categories.append(ctx.settings.category)
+        categories = toggled(graph.item.get("categories"), ctx.settings.category, marked)
         if categories != list(graph.item.get("categories") or []):
             await contact_graph.update_contact(
                 ctx.graph, mailbox.address, graph.id, {"categories": categories}
@@ -657,12 +644,6 @@ def _load_json(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _graph_item(item: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    return GraphItem(
-        id=str(item["id"]), item=item, version=str(item.get("changeKey") or ""), stamp=stamp or stamp_of(item)
-    )
 
 
 def feed_cursor(edited: datetime | None, previous: str | None) -> str | None:

@@ -10,7 +10,6 @@ missing. Everything is read with `$select`, never whole items: the pair job read
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +30,7 @@ from sync_core.model.datetimes import parse_instant
 from sync_core.model.task_fno import is_closed
 from sync_core.model.task_graph import todo_date
 from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.inventory import Inventory, Listed
 from sync_core.runtime.keys import fno_key, row_version
 from sync_core.state.base import ContactListEntry, Link
 
@@ -40,25 +40,6 @@ _GRAPH_TOP = 500
 _TODO_TOP = 100
 _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exception", None}
 _PROBLEM_CATEGORIES = ("D365 company not found", "D365 company ambiguous")  # kinds/contact.py
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One item as a side's listing shows it."""
-
-    version: str | None  # the kind's version of the item (None: not known from the listing, not compared)
-    marked: bool | None  # carries the side's mark (None: not known from the listing)
-    # For an item without a link: whether the pair job would create its partner (e.g. a completed task
-    # dated before the window would not); a linked item keeps syncing whatever this says.
-    wanted: bool = True
-
-
-@dataclass(frozen=True)
-class Inventory:
-    items: Mapping[str, Listed]
-    # Whether this listing would have listed the link's side had it been there: a linked item outside
-    # what was listed (an appointment outside the window) is not missing, just not looked at.
-    covers: Callable[[Link], bool]
 
 
 def _always(_link: Link) -> bool:

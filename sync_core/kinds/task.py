@@ -23,19 +23,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sync_core.d365 import entities
 from sync_core.engine.rules import task_deletion_rule
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
-from sync_core.kinds.activity_feed import FEED_PAGE, scan_activity_feed
+from sync_core.kinds.activity_feed import FEED_PAGE
+from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
+from sync_core.kinds.fno_activities import FnoActivities
 from sync_core.kinds.task_cursor import TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
     content_hash,
     from_record,
-    is_closed,
     task_activity_fields,
     task_from_activity,
     task_from_todo,
@@ -43,7 +43,7 @@ from sync_core.model.task import (
     todo_fields,
 )
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.keys import exchange_cursor_name, fno_key, parse_fno_time, row_version, split_fno_key
+from sync_core.runtime.keys import exchange_cursor_name, fno_key, parse_fno_time, row_version
 from sync_core.runtime.kind import (
     DeletionOutcome,
     EmitExchange,
@@ -51,9 +51,10 @@ from sync_core.runtime.kind import (
     ExchangeChange,
     FnoItem,
     GraphItem,
+    KindDefaults,
 )
 from sync_core.settings import Settings
-from sync_core.state.base import PENDING, ConcurrencyError, Link
+from sync_core.state.base import ConcurrencyError, Link
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,11 @@ class SyncListMissing(RuntimeError):
     """The configured To Do list does not exist yet; the mailbox scan creates it (retried, transient)."""
 
 
-class TaskKind:
+class TaskKind(KindDefaults):
     name = "task"
     merge_groups: tuple[tuple[str, ...], ...] = (REMINDER_FIELDS,)
     fields_finished_after_create: frozenset[str] = frozenset()
-    # Written without reading first (pipeline/assumed.py) unless the status changes: reopening a task
+    # Written without reading first (pipeline/reads.py) unless the status changes: reopening a task
     # depends on the percentage F&O holds now.
     fields_needing_graph_item: frozenset[str] = frozenset()
     fields_needing_fno_row: frozenset[str] = frozenset({"status"})
@@ -81,6 +82,7 @@ class TaskKind:
         return (link.graph_version or None) if settings.todo_write_without_read else None
 
     def __init__(self) -> None:
+        self.fno_side = FnoActivities(ACTIVITY_CATEGORY)  # runtime/side.py; To Do is still written here
         # Per mailbox: the id of the list tasks go to (read once per context; lists rarely change).
         self._sync_lists: dict[str, str] = {}
 
@@ -158,14 +160,27 @@ class TaskKind:
         found: _Round,
     ) -> None:
         category, sync_list = ctx.settings.category, out.sync_list
+
+        async def removed(changes: list[ExchangeChange]) -> None:
+            found.removed.extend(change.graph_id for change in changes)  # the scan decides on them below
+
         for list_id in list_ids:
             start = links.get(list_id) or todo.delta_path(mailbox.address, list_id)
+
+            async def listed(
+                graph_id: str, item: Mapping[str, Any], list_id: str = list_id
+            ) -> list[ExchangeChange]:
+                found.add(list_id, graph_id, item, category=category, sync_list=sync_list)
+                return []  # collected in `found`: what a listed task means needs the whole round
+
+            def composed(item: Mapping[str, Any], list_id: str = list_id) -> str | None:
+                return _composed_id(list_id, item)
+
             try:
-                async for page in ctx.graph.iter_delta(mailbox.address, start):
-                    for item in page.items:
-                        found.add(list_id, item, category=category, sync_list=sync_list)
-                    if page.delta_link:
-                        out.links[list_id] = page.delta_link
+                pages = ctx.graph.iter_delta(mailbox.address, start)
+                done = await read_delta(pages, listed, removed, id_of=composed)
+                if done.delta_link:
+                    out.links[list_id] = done.delta_link
                 found.gone_lists.discard(list_id)
             except GraphNotFound:
                 found.gone_lists.add(list_id)  # the list was deleted since the list of lists was read
@@ -325,12 +340,11 @@ class TaskKind:
         return index
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await scan_activity_feed(ctx, ACTIVITY_CATEGORY, cursor, emit)
+        return await self.fno_side.read_changes(ctx, cursor, emit)
 
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
-        company, number = split_fno_key(key)
-        row = await entities.get_activity(ctx.fno, company, number)
+        row = await self.fno_side.get(ctx, key)
         if row is None:
             return None
         return _fno_item(key, row)
@@ -352,7 +366,7 @@ class TaskKind:
             return _graph_item(list_id, task)
         # Not where the link says: moved to another list (new id) or deleted. The stamp tells which.
         link = await ctx.store.get_link_by_graph(self.name, mailbox.address, graph_id)
-        if link is None or link.fno_key.startswith(PENDING):
+        if link is None or link.claimed_side == "fno":
             return None
         return await self._search(ctx, mailbox, link.fno_key, skip_linked=True)
 
@@ -424,7 +438,7 @@ class TaskKind:
             if found is not None and _owned_task(found.row, mailbox):
                 return found
         _list, task_id = todo.split(graph.id)
-        for row in await entities.find_activities_by_outlook_entry_id(ctx.fno, todo.ENTRY_PREFIX + task_id):
+        for row in await self.fno_side.pointing_at(ctx, todo.ENTRY_PREFIX + task_id):
             if _owned_task(row, mailbox):
                 return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
         return None
@@ -474,6 +488,9 @@ class TaskKind:
         return True  # a To Do task has no organizer: the mailbox owns it
 
     # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
+    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        return await self.fno_side.existing(ctx, keys)
+
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.task_graph(ctx, mailbox, await self._sync_list_id(ctx, mailbox))
 
@@ -498,32 +515,15 @@ class TaskKind:
         item = _graph_item(list_id, task, stamp=fno.key)
         await self._lists_stale(ctx, mailbox)
         # F&O remembers where the task is, so the partner is found without reading every list.
-        company, number = split_fno_key(fno.key)
-        await ctx.fno.update(
-            "Activities",
-            entities.activity_key(company, number),
-            {"OutlookEntryId": todo.ENTRY_PREFIX + str(task["id"])},
-        )
+        await self.fno_side.update(ctx, fno.key, {"OutlookEntryId": todo.ENTRY_PREFIX + str(task["id"])})
         return item
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
     ) -> FnoItem:
-        company = mailbox.record.company
         list_id, task_id = todo.split(graph.id)
         body = task_activity_fields(from_record(record), time_zone=mailbox.zone)
-        body.update(
-            {
-                "dataAreaId": company,
-                "Category": ACTIVITY_CATEGORY,
-                "KeepSynchronized": "Yes",
-                "ResponsibleWorkerPersonnelNumber": mailbox.record.personnel_number,
-                # Finds the activity again if we crash before the link is saved.
-                "OutlookEntryId": todo.ENTRY_PREFIX + task_id,
-            }
-        )
-        row = await ctx.fno.create("Activities", body)
-        key = fno_key(company, str(row["ActivityNumber"]))
+        key, row = await self.fno_side.create(ctx, mailbox, body, reference=todo.ENTRY_PREFIX + task_id)
         if graph.stamp != key:
             resource = todo.linked_resource(ctx.settings.d365_url, key)
             await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
@@ -569,10 +569,7 @@ class TaskKind:
             from_record(record), time_zone=mailbox.zone, fields=set(fields), current=fno.row
         )
         if patch:
-            company, number = split_fno_key(fno.key)
-            await ctx.fno.update(
-                "Activities", entities.activity_key(company, number), patch, if_match=fno.if_match
-            )
+            await self.fno_side.update(ctx, fno.key, patch, if_match=fno.if_match)
         return ""
 
     async def set_graph_mark(
@@ -583,10 +580,7 @@ class TaskKind:
     async def _write_category(
         self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, item: Mapping[str, Any], marked: bool
     ) -> None:
-        # Only the category list is written, so nothing else of the user's task changes.
-        categories = [c for c in item.get("categories") or [] if c != ctx.settings.category]
-        if marked:
-            categories.append(ctx.settings.category)
+        categories = toggled(item.get("categories"), ctx.settings.category, marked)
         list_id, task_id = todo.split(graph_id)
         await todo.update_task(ctx.graph, mailbox.address, list_id, task_id, {"categories": categories})
 
@@ -596,36 +590,20 @@ class TaskKind:
         await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
-        company, number = split_fno_key(fno.key)
-        await ctx.fno.update(
-            "Activities",
-            entities.activity_key(company, number),
-            {"KeepSynchronized": "Yes" if marked else "No"},
-        )
+        await self.fno_side.set_mark(ctx, fno.key, marked)
 
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
         list_id, task_id = todo.split(graph_id)
         task = await todo.get_task(ctx.graph, mailbox.address, list_id, task_id)
         if task is None:
             return
-        if task.get("status") == "completed":
-            # Completed since the last sync: never deleted by sync; unmarked so it is not created again.
-            await self._write_category(ctx, mailbox, graph_id, task, False)
-            return
         await todo.delete_task(ctx.graph, mailbox.address, list_id, task_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        company, number = split_fno_key(key)
-        row = await entities.get_activity(ctx.fno, company, number)
+        row = await self.fno_side.get(ctx, key)
         if row is None:
             return
-        if is_closed(row):
-            # Completed since the last sync: never deleted by sync; unmarked so it is not created again.
-            await ctx.fno.update(
-                "Activities", entities.activity_key(company, number), {"KeepSynchronized": "No"}
-            )
-            return
-        await ctx.fno.delete("Activities", entities.activity_key(company, number))
+        await self.fno_side.delete(ctx, key)
 
     # ---- the configured list -----------------------------------------------------------------------
     async def _sync_list_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
@@ -730,12 +708,19 @@ def _fno_item(key: str, row: Mapping[str, Any]) -> FnoItem:
 
 
 def _graph_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    return GraphItem(
-        id=todo.compose(list_id, str(task["id"])),
-        item=task,
-        version=str(task.get("@odata.etag") or ""),
-        stamp=stamp or todo.stamp_of(task),
-    )
+    item_id = todo.compose(list_id, str(task["id"]))
+    return graph_item(task, stamp, item_id=item_id, version_key="@odata.etag", stamp_in=todo.stamp_of)
+
+
+def _composed_id(list_id: str, item: Mapping[str, Any]) -> str | None:
+    """A delta item's id as the pair job knows it (list and task), None for one that is not a task's."""
+    task_id = item.get("id")
+    if not isinstance(task_id, str) or not todo.is_usable_id(task_id):
+        return None
+    try:
+        return todo.compose(list_id, task_id)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -749,17 +734,10 @@ class _Round:
     # Tasks the scan read with their linkedResources (composed id -> task, None when not there).
     read: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
-    def add(self, list_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None) -> None:
-        task_id = item.get("id")
-        if not isinstance(task_id, str) or not todo.is_usable_id(task_id):
-            return
-        try:
-            graph_id = todo.compose(list_id, task_id)
-        except ValueError:
-            return
-        if "@removed" in item:
-            self.removed.append(graph_id)
-            return
+    def add(
+        self, list_id: str, graph_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None
+    ) -> None:
+        """A task the delta listed (not removed; its id composed with its list's)."""
         categories = item.get("categories")
         tagged = isinstance(categories, list) and category in categories
         if tagged:

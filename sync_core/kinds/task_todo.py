@@ -123,7 +123,7 @@ async def update_task(
 ) -> dict[str, Any]:
     """PATCH; `if_match` (the task's `@odata.etag`) only with SYNC_TODO_WRITE_WITHOUT_READ: To Do documents
     no `If-Match` (todotask-update.md), so it may refuse a changed task (412), refuse the header (400) or
-    ignore it; pipeline/assumed.py reads the task again after any refusal."""
+    ignore it; pipeline/reads.py reads the task again after any refusal."""
     headers = {"If-Match": if_match} if if_match else None
     path = _task_path(mailbox, list_id, task_id)
     return await graph.request_json("PATCH", mailbox, path, body=patch, headers=headers) or {}

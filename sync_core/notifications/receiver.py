@@ -19,7 +19,13 @@ from sync_core.model import hostile_json
 from sync_core.notifications.client_state import notification_key
 from sync_core.notifications.resources import parse_resource
 from sync_core.notifications.routing import Router
-from sync_core.notifications.subscriptions import KIND_COLLECTIONS, ensure_one, forget, mark_due
+from sync_core.notifications.subscriptions import (
+    KIND_COLLECTIONS,
+    ensure_one,
+    forget,
+    mark_due,
+    mark_missed,
+)
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.messages import ScanMailbox
 from sync_core.state.base import ConcurrencyError, MailboxRecord
@@ -119,7 +125,11 @@ def _count(what: str, kind: str, outcome: str, n: int) -> None:
 
 async def _queue(ctx: SyncContext, pairs: set[tuple[str, str]]) -> int:
     cycle_id = f"notification-{uuid.uuid4().hex}"
-    messages = [ScanMailbox(kind=kind, mailbox=mailbox, cycle_id=cycle_id) for mailbox, kind in sorted(pairs)]
+    now = ctx.now()
+    messages = [
+        ScanMailbox(kind=kind, mailbox=mailbox, cycle_id=cycle_id, queued_at=now)
+        for mailbox, kind in sorted(pairs)
+    ]
     if messages:
         await ctx.queues.send(ctx.settings.scan_queue, messages)
     return len(messages)
@@ -176,6 +186,7 @@ async def receive_lifecycle(ctx: SyncContext, items: list[dict[str, Any]]) -> Ou
         record, kind = found.record, found.kind
         target = (record.mailbox, kind)
         if event == "missed":
+            await mark_missed(ctx, kind, record.mailbox, sub_id)  # scanned every cycle until read again
             pairs.add(target)
         elif event == "subscriptionRemoved":
             await forget(ctx, kind, record.mailbox, sub_id)

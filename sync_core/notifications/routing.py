@@ -45,7 +45,7 @@ class Router:
         return None
 
     def _enabled(self, kind: str) -> bool:
-        return kind in KIND_COLLECTIONS and kind in self.ctx.kinds
+        return kind in KIND_COLLECTIONS and kind in self.ctx.scheduled()
 
     def _serves(self, record: MailboxRecord | None, kind: str) -> bool:
         # A paused mailbox is not scanned (sync_core/cli_ops.py pause): its notifications queue nothing.

@@ -8,11 +8,12 @@ verify (a key changed since) with a point read."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from sync_core.contacts.registry import SHARED_KIND, serves
 from sync_core.exchange.errors import GraphError, GraphNotFound
@@ -59,13 +60,20 @@ class Stored:
     expires: str
     url: str
     key: str
+    # From when on its notifications are trusted to tell every change (pipeline/poll_schedule.py): set when
+    # it is made (after Graph answered, so never before it exists), moved on by `missed`, blank ("") after a
+    # failed renewal or reauthorizationRequired until the next renewal. None: a record from before this field,
+    # trusted from when it was saved.
+    since: str | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> Stored | None:
         try:
             data = json.loads(text or "")
-            return cls(**{name: str(data[name]) for name in ("id", "resource", "expires", "url", "key")})
-        except (ValueError, TypeError, KeyError):
+            fields = {name: str(data[name]) for name in ("id", "resource", "expires", "url", "key")}
+            since = data.get("since")
+            return cls(**fields, since=since if isinstance(since, str) else None)
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None  # unreadable: made again
 
     def expiry(self) -> datetime | None:
@@ -87,12 +95,15 @@ def notification_urls(base_url: str) -> tuple[str, str]:
 
 
 def subscribed_kinds(ctx: SyncContext, record: MailboxRecord) -> list[str]:
-    return [k for k in KIND_COLLECTIONS if k in ctx.kinds and serves(k, record, ctx.settings)]
+    return [k for k in KIND_COLLECTIONS if k in ctx.scheduled() and serves(k, record, ctx.settings)]
 
 
-async def ensure_subscriptions(ctx: SyncContext, records: list[MailboxRecord]) -> None:
+async def ensure_subscriptions(
+    ctx: SyncContext, records: list[MailboxRecord], known: Mapping[str, Cursor] | None = None
+) -> None:
     """The planner's step (off unless SYNC_NOTIFICATION_URL is set): failures are recorded per mailbox and
-    kind and never stop the cycle; the timer keeps syncing those mailboxes."""
+    kind and never stop the cycle; the timer scans those mailboxes every cycle again until renewed.
+    `known`: the subscription records the planner read already (by name; a name missing: no record)."""
     if not ctx.settings.notification_url or ctx.dry_run:
         return
     try:
@@ -105,13 +116,31 @@ async def ensure_subscriptions(ctx: SyncContext, records: list[MailboxRecord]) -
         if record.status != "ok" or record.paused:
             continue  # a paused mailbox keeps what it has (forget --clean-mailbox removes it)
         for kind in subscribed_kinds(ctx, record):
+            name = record_name(kind, record.mailbox)
             try:
+                if known is not None and _kept(ctx, key, record, kind, known.get(name)):
+                    continue  # the planner's read says it is good: no read of our own
                 await ensure_one(ctx, key, record, kind)
             except (GraphError, ConcurrencyError, ValueError, RuntimeError) as exc:
                 reason = f"change notifications: {exc}"
                 log.warning("subscription failed", extra={"kind": kind, "error": type(exc).__name__})
                 await ctx.store.record_failure(kind, record.mailbox, FAILURE_KEY, reason, ctx.now())
                 ctx.report.fail(FailureNote(kind, record.mailbox, None, None, reason))
+                with contextlib.suppress(ConcurrencyError):  # another worker saved it: theirs stands
+                    await _mark(ctx, name, None, since="")  # untrusted until renewed: every cycle
+
+
+def _kept(ctx: SyncContext, key: bytes, record: MailboxRecord, kind: str, cursor: Cursor | None) -> bool:
+    """What ensure_one would keep without asking Graph."""
+    saved = Stored.parse(cursor.value if cursor else None)
+    if saved is None or saved.url != notification_urls(ctx.settings.notification_url)[0]:
+        return False
+    expiry = saved.expiry()
+    return (
+        saved.key == key_id(key)
+        and expiry is not None
+        and expiry - ctx.now() > renew_before(record.mailbox, kind)
+    )
 
 
 async def ensure_one(
@@ -129,6 +158,9 @@ async def ensure_one(
             return "kept"
         resource = await resource_for(ctx, record, kind)
         if resource == saved.resource and await _renew(ctx, saved, now):
+            # Still alive: trusted as before, unless it had expired or was marked untrusted meanwhile.
+            trusted = saved.since if saved.since and expiry is not None and expiry > now else _stamp(now)
+            saved = replace(saved, since=trusted)
             await _save(ctx, name, cursor, saved, expires=now + LIFETIME)
             await ctx.store.clear_failure(kind, record.mailbox, FAILURE_KEY)
             return "renewed"
@@ -156,12 +188,31 @@ async def forget(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str
 
 
 async def mark_due(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str) -> None:
-    """Graph asks for a renewal: make the next cycle renew it even if the inline renewal does not finish."""
-    name = record_name(kind, mailbox)
+    """Graph asks for a renewal: make the next cycle renew it even if the inline renewal does not finish,
+    and scan every cycle until then (Graph may hold notifications back meanwhile)."""
+    await _mark(ctx, record_name(kind, mailbox), subscription_id, since="", expires=ctx.now())
+
+
+async def mark_missed(ctx: SyncContext, kind: str, mailbox: str, subscription_id: str) -> None:
+    """Graph dropped notifications: trusted again only after a feed read that starts from now."""
+    await _mark(ctx, record_name(kind, mailbox), subscription_id, since=_stamp(ctx.now()))
+
+
+async def _mark(
+    ctx: SyncContext, name: str, subscription_id: str | None, *, since: str, expires: datetime | None = None
+) -> None:
+    """Set `since` (and the expiry) of the record of that subscription (None: whichever is kept)."""
     cursor = await ctx.store.get_cursor(name)
     saved = Stored.parse(cursor.value if cursor else None)
-    if cursor is not None and saved is not None and saved.id == subscription_id:
-        await _save(ctx, name, cursor, saved, expires=ctx.now())
+    if cursor is None or saved is None or subscription_id not in (None, saved.id):
+        return
+    if saved.since == since and expires is None:
+        return  # no write when nothing changes (a failure recorded again)
+    await _save(ctx, name, cursor, replace(saved, since=since), expires=expires)
+
+
+def _stamp(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
 
 
 async def resource_for(ctx: SyncContext, record: MailboxRecord, kind: str) -> str:
@@ -169,8 +220,7 @@ async def resource_for(ctx: SyncContext, record: MailboxRecord, kind: str) -> st
     collection = KIND_COLLECTIONS[kind]
     if collection != "contacts":
         return f"/users/{user}/{collection}"
-    adapter: Any = ctx.kinds[kind]
-    folder_id = await adapter.existing_folder_id(ctx, Mailbox.from_record(record))
+    folder_id = await ctx.kinds[kind].existing_folder_id(ctx, Mailbox.from_record(record))
     if not folder_id:
         raise RuntimeError("the contact folder does not exist yet")
     return f"/users/{user}/contactFolders/{seg(folder_id)}/contacts"
@@ -221,6 +271,7 @@ async def _create(
         expires=str(expires) if isinstance(expires, str) else _expiration(now + LIFETIME),
         url=url,
         key=key_id(key),
+        since=_stamp(now),  # Graph made it before `now`: every change from then on is notified
     )
 
 

@@ -1,4 +1,5 @@
-"""Sync one item pair: load the link and both sides, let the engine decide, apply, save the link.
+"""Sync one item pair: load the link and both sides (pipeline/reads.py), gather the facts (pipeline/facts.py),
+let the engine decide (engine/decide.py: its decision is final), apply it, save the link.
 
 Idempotent: the outcome depends on the current state, not on the message. Two workers on one pair
 cannot both create: a creation is first claimed with a pending link (insert-only, ETag-guarded)."""
@@ -9,15 +10,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sync_core.d365.errors import FnoError
-from sync_core.engine.decide import decide
+from sync_core.engine.decide import decide, would_create
 from sync_core.engine.latency import pair_latency
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
-from sync_core.pipeline import assumed
+from sync_core.pipeline import reads, unlinked_base
+from sync_core.pipeline.facts import KindHooks, facts_of, hooks_of
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime import owner
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -28,45 +30,46 @@ from sync_core.state.base import PENDING, AuditEntry, ConcurrencyError, Link
 from sync_core.telemetry import pair_applied
 
 log = logging.getLogger(__name__)
-CLOCK_MARGIN = timedelta(seconds=30)
 
 
-def _is_pending(value: str) -> bool:
-    return value.startswith(PENDING)
-
-
-async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True) -> ActionKind:
-    """`assume`: the side the feed did not report may be taken from the link's snapshot (pipeline/assumed.py);
-    when that turns out wrong (the decision needs more, or the conditional write is refused) the pair is
-    synced again with both sides read."""
+async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
+    """Sync one pair. The side the feed did not report may be assumed from the link's snapshot
+    (pipeline/reads.py); when that turns out wrong (the decision needs more, or the conditional write is
+    refused) the pair is synced once more with both sides read."""
     kind = ctx.kinds[message.kind]
-    assume = assume and ctx.settings.write_without_read
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None:
         return ActionKind.NOTHING
+    hooks = hooks_of(kind)
+    for assume in (True, False) if ctx.settings.write_without_read else (False,):
+        action = await _sync_once(ctx, kind, hooks, mailbox, message, assume=assume)
+        if action is not None:
+            return action
+    raise AssertionError("a pair read on both sides is never read again")
+
+
+async def _sync_once(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    hooks: KindHooks,
+    mailbox: Mailbox,
+    message: SyncPair,
+    *,
+    assume: bool,
+) -> ActionKind | None:
+    """Read, decide, apply, save. None: an assumed side turned out wrong, read both sides and start again."""
     store = ctx.store
     link: Link | None = None
     if message.fno_key:
         link = await store.get_link_by_fno(kind.name, mailbox.address, message.fno_key)
     if link is None and message.graph_id:
         link = await store.get_link_by_graph(kind.name, mailbox.address, message.graph_id)
+    sides = await reads.read_sides(ctx, kind, hooks, mailbox, message, link, assume=assume)
+    if sides is None:
+        return ActionKind.NOTHING
+    fno, graph = sides.fno, sides.graph
 
-    fno_key = link.fno_key if link else message.fno_key
-    graph_id = link.graph_id if link else message.graph_id
-    if await _stale_carried_is_linked_state(ctx, kind, mailbox, message, link):
-        return ActionKind.NOTHING
-    fno = (assume and assumed.assumed_fno(kind, message, link)) or await _fno_side(
-        ctx, kind, message, link, fno_key
-    )
-    if message.fno_row is not None and await _as_linked(ctx, kind, mailbox, link, fno=fno):
-        return ActionKind.NOTHING
-    graph = (assume and assumed.assumed_graph(kind, message, link, ctx.settings)) or await _graph_side(
-        ctx, kind, mailbox, message, link, graph_id
-    )
-    if message.graph_item is not None and await _as_linked(ctx, kind, mailbox, link, graph=graph):
-        return ActionKind.NOTHING
-
-    settled = link is not None and not _is_pending(link.fno_key) and not _is_pending(link.graph_id)
+    settled = link is not None and not link.is_claim
     if not settled:
         # No link yet (or a claim left by a crash or a lost answer): the partner may exist already, found
         # by our stamp or by what points at it (the activity's OutlookEntryId, a linkedResource).
@@ -80,32 +83,32 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
         elif await _linked_elsewhere(ctx, kind, mailbox, link, fno, graph):
             return ActionKind.NOTHING
 
-    snapshot = link.snapshot if settled and link is not None else None
-    fno_view, graph_view, decision = await _decide(ctx, kind, mailbox, link, snapshot, fno, graph)
-    if _finishing_create(link, fno, graph) and decision.action is ActionKind.NOTHING and decision.snapshot:
-        # Nothing changed since the create was sent: what is left is to link (and stamp) the pair.
-        decision = Decision(ActionKind.UPDATE, snapshot=decision.snapshot, reason="earlier create finished")
-    if not assumed.assumption_holds(kind, decision, graph, fno):
-        return await sync_pair(ctx, message, assume=False)
-    if not settled and decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
+    fno_view, graph_view = await reads.views(ctx, kind, mailbox, link, fno, graph)
+    if not settled and would_create(fno_view, graph_view) is not None:
         # Before creating anything: the partner may exist unlinked (first run on existing data).
-        matched = await _match_partner(ctx, kind, mailbox, fno, graph)
+        matched = await _match_partner(ctx, kind, hooks, mailbox, fno, graph)
         if matched is not None:
             fno, graph = matched
-            fno_view, graph_view, decision = await _decide(ctx, kind, mailbox, link, None, fno, graph)
-    if decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO):
-        source = fno_view if decision.action is ActionKind.CREATE_IN_GRAPH else graph_view
-        if source.record is None or not kind.in_scope(ctx, source.record):
-            return ActionKind.NOTHING
-        if decision.action is ActionKind.CREATE_IN_GRAPH and not _may_create_in_graph(kind, source.record):
-            return ActionKind.NOTHING
-        if link is not None and link.is_claim and not ctx.dry_run:
-            _wait_for_earlier_create(ctx, link)
-    if settled and _is_deletion(decision, fno_view, graph_view) and not message.allow_delete:
-        # Deletions of a mailbox are counted together first (safety valve): the mailbox's deletion check
-        # queues this pair again with allow_delete once the valve lets it through.
-        log.info("deletion left to the deletion check", extra={"kind": kind.name})
-        return ActionKind.NOTHING
+            fno_view, graph_view = await reads.views(ctx, kind, mailbox, link, fno, graph)
+    decision = decide(
+        snapshot=link.snapshot if settled and link is not None else None,
+        fno=fno_view,
+        graph=graph_view,
+        policy=Policy(ctx.settings.conflict_policy.value),
+        deletion_rule=kind.deletion_rule,
+        now=ctx.now(),
+        mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
+        groups=kind.merge_groups,
+        facts=replace(
+            facts_of(ctx, kind, hooks, message, link, fno, graph, fno_view, graph_view),
+            relink_base=await _relink_base(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view),
+        ),
+    )
+    if not reads.assumption_holds(hooks, decision, fno, graph):
+        return None
+    if decision.untouched:
+        log.info("pair left as it is", extra={"kind": kind.name, "reason": decision.reason})
+        return decision.action
     if decision.action is ActionKind.NOTHING:
         if settled and link is not None:
             ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
@@ -114,19 +117,24 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
             await _settle_orphaned_claim(ctx, kind, mailbox, link, message.cycle_id, fno, graph)
         return decision.action
 
-    fno_id = fno.key if fno else fno_key
-    graph_ref = graph.id if graph else graph_id
     if ctx.dry_run:
         ctx.report.planned.append(
             PlannedAction(
-                kind.name, mailbox.address, decision.action.value, fno_id, graph_ref, decision.reason
+                kind.name,
+                mailbox.address,
+                decision.action.value,
+                fno.key if fno else (link.fno_key if link else message.fno_key),
+                graph.id if graph else (link.graph_id if link else message.graph_id),
+                decision.reason,
             )
         )
         return decision.action
+    if decision.action in (ActionKind.CREATE_IN_GRAPH, ActionKind.CREATE_IN_FNO) and link is not None:
+        _wait_for_earlier_create(ctx, link)  # our own earlier claim: its create may still show up
     try:
         await _apply(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view, decision, message.cycle_id)
     except Exception as exc:
-        if not (assumed.is_assumed(fno) or assumed.is_assumed(graph)) or not assumed.is_stale_write(exc):
+        if not (reads.is_assumed(fno) or reads.is_assumed(graph)) or not reads.is_stale_write(exc):
             raise
         # The conditional write was refused (nothing written): the side changed since the last sync, or
         # the service does not take the condition. Either way: read it, decide again, write unconditioned.
@@ -134,224 +142,35 @@ async def sync_pair(ctx: SyncContext, message: SyncPair, *, assume: bool = True)
             "conditional write refused; reading the side",
             extra={"kind": kind.name, "status": getattr(exc, "status", 0)},
         )
-        return await sync_pair(ctx, message, assume=False)
+        return None
     pair_applied(ctx, kind.name, mailbox.address, decision, fno_view, graph_view)
     return decision.action
 
 
-async def _fno_side(
-    ctx: SyncContext, kind: KindAdapter, message: SyncPair, link: Link | None, fno_key: str | None
-) -> FnoItem | None:
-    if not fno_key or _is_pending(fno_key):
-        return None
-    from_row = getattr(kind, "fno_item_from_row", None)
-    if message.fno_row is not None and from_row is not None and _carried_is_current(message, link, fno_key):
-        item: FnoItem = await from_row(ctx, fno_key, message.fno_row)
-        return item
-    return await kind.load_fno(ctx, fno_key)
-
-
-async def _graph_side(
+async def _match_partner(
     ctx: SyncContext,
     kind: KindAdapter,
+    hooks: KindHooks,
     mailbox: Mailbox,
-    message: SyncPair,
-    link: Link | None,
-    graph_id: str | None,
-) -> GraphItem | None:
-    if not graph_id or _is_pending(graph_id):
-        return None
-    carried = message.graph_item
-    if carried is not None and carried.id == graph_id and _carried_is_current(message, link, None):
-        return GraphItem(id=carried.id, item=carried.item, version=carried.version, stamp=carried.stamp)
-    return await kind.load_graph(ctx, mailbox, graph_id)
-
-
-async def _as_linked(
-    ctx: SyncContext,
-    kind: KindAdapter,
-    mailbox: Mailbox,
-    link: Link | None,
-    *,
-    fno: FnoItem | None = None,
-    graph: GraphItem | None = None,
-) -> bool:
-    """The side a feed reported is exactly as the link left it (typically the echo of our own write, whose
-    new version the write did not return): there is nothing to carry to the other side, and what changed
-    there its own feed reports. Remembers the version, so the feed skips the item from now on."""
-    if link is None or link.snapshot is None or not link.snapshot_hash or (fno is None) == (graph is None):
-        return False
-    if _is_pending(link.fno_key) or _is_pending(link.graph_id):
-        return False
-    view = (
-        await kind.fno_view(ctx, mailbox, fno)
-        if fno is not None
-        else await kind.graph_view(ctx, mailbox, graph)
-    )
-    if not (view.present and view.marked and view.record is not None):
-        return False
-    if kind.content_hash(view.record) != link.snapshot_hash:
-        return False
-    ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
-    version = (
-        {"fno_version": fno.version, "fno_etag": assumed.fno_etag(fno) or link.fno_etag}
-        if fno is not None
-        else {"graph_version": graph.version if graph else ""}
-    )
-    primary = fno.version if fno is not None else (graph.version if graph else "")
-    if not ctx.dry_run and primary and version != {k: getattr(link, k) for k in version}:
-        with contextlib.suppress(ConcurrencyError):  # another job saved the pair meanwhile: as good
-            await ctx.store.save_link(link.model_copy(update={**version, "synced_at": ctx.now()}))
-    return True
-
-
-async def _stale_carried_is_linked_state(
-    ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox, message: SyncPair, link: Link | None
-) -> bool:
-    """A carried item the link may be newer than (synced after the scan began, typically our own write's
-    echo read by a feed that ran after the write) is still enough when it equals the link's snapshot:
-    nothing is left to carry over, and a later change of that side its own feed reports."""
-    if link is None or _carried_is_current(message, link, link.fno_key):
-        return False  # no link, or the carried item is used as usual below
-    carried = message.graph_item
-    if carried is not None and carried.id == link.graph_id and message.fno_row is None:
-        graph = GraphItem(id=carried.id, item=carried.item, version=carried.version, stamp=carried.stamp)
-        return await _as_linked(ctx, kind, mailbox, link, graph=graph)
-    from_row = getattr(kind, "fno_item_from_row", None)
-    if message.fno_row is not None and from_row is not None and message.fno_key == link.fno_key:
-        fno: FnoItem = await from_row(ctx, link.fno_key, message.fno_row)
-        return await _as_linked(ctx, kind, mailbox, link, fno=fno)
-    return False
-
-
-def _carried_is_current(message: SyncPair, link: Link | None, fno_key: str | None) -> bool:
-    """An item the scan carried stands in for reading it only for a settled link last synced before the
-    scan began (less a margin for the clocks of different hosts): then it is at least as new as what the
-    link knows. Otherwise another job may have synced a newer state meanwhile, and the item is read."""
-    if link is None or message.observed_at is None or link.synced_at is None:
-        return False
-    if _is_pending(link.fno_key) or _is_pending(link.graph_id):
-        return False
-    if fno_key is not None and link.fno_key != fno_key:
-        return False
-    return _utc(link.synced_at) < _utc(message.observed_at) - CLOCK_MARGIN
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-async def _decide(
-    ctx: SyncContext,
-    kind: KindAdapter,
-    mailbox: Mailbox,
-    link: Link | None,
-    snapshot: Mapping[str, Any] | None,
     fno: FnoItem | None,
     graph: GraphItem | None,
-) -> tuple[SideView, SideView, Decision]:
-    if link is not None and assumed.is_assumed(fno):
-        fno_view = assumed.assumed_view(link)
-    else:
-        fno_view = await kind.fno_view(ctx, mailbox, fno)
-    if link is not None and assumed.is_assumed(graph):
-        graph_view = assumed.assumed_view(link)
-    else:
-        graph_view = await kind.graph_view(ctx, mailbox, graph)
-    fno_view, graph_view = await kind.align(ctx, mailbox, fno_view, graph_view)
-    policy = Policy(ctx.settings.conflict_policy.value)
-    if _finishing_create(link, fno, graph):
-        assert link is not None
-        # The created item carries the mark as the create made it (a contact's list entry, say, is
-        # written after the POST): finishing the create must not read a missing mark as an unmark.
-        if _is_pending(link.fno_key):
-            fno_view = replace(fno_view, marked=True)
-        else:
-            graph_view = replace(graph_view, marked=True)
-        if link.snapshot:
-            # Three-way against the record the create sent: an edit made on either side since wins over
-            # the other side's unchanged value, and what the create still had to write counts as unedited.
-            snapshot = _sent_record(kind, link, fno_view if _is_pending(link.fno_key) else graph_view)
-        else:
-            # A claim from before the record was kept: the side the create was made from wins.
-            policy = Policy.EXCHANGE if _is_pending(link.fno_key) else Policy.D365
-    if (
-        snapshot is None
-        and graph is not None
-        and (_protects(kind, graph) or (link is None and not graph.stamp and _named_by(kind, fno, graph)))
-    ):
-        # Linking must not write to this Exchange item (a series occurrence would become an exception), or
-        # the activity names it from an earlier sync (a predecessor's id, adopted): the item as its attendees
-        # got it stays, F&O follows (a write of subject, time or attendees would send a meeting update).
-        # Only with no link or claim at all and no stamp of ours on the event: a pair of our own whose
-        # create is being finished keeps its three-way merge, so an F&O edit made meanwhile is not lost.
-        policy = Policy.EXCHANGE
-    decision = decide(
-        snapshot=snapshot,
-        fno=fno_view,
-        graph=graph_view,
-        policy=policy,
-        deletion_rule=kind.deletion_rule,
-        now=ctx.now(),
-        mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
-        groups=kind.merge_groups,
-    )
-    return fno_view, graph_view, decision
-
-
-def _is_deletion(decision: Decision, fno_view: SideView, graph_view: SideView) -> bool:
-    """A decision caused by one side of a linked pair vanishing (delete the partner, or unlink it)."""
-    if decision.action in (ActionKind.DELETE_IN_GRAPH, ActionKind.DELETE_IN_FNO):
-        return True
-    return decision.action is ActionKind.UNLINK and (fno_view.present != graph_view.present)
-
-
-async def _match_partner(
-    ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox, fno: FnoItem | None, graph: GraphItem | None
 ) -> tuple[FnoItem | None, GraphItem | None] | None:
     """First-run matching by the kind's strict key (optional kind hooks `match_graph_partners` and
     `match_fno_partners`, candidates best first); a candidate already linked to something else is skipped."""
     store = ctx.store
     if fno is not None and graph is None:
-        hook = getattr(kind, "match_graph_partners", None)
-        if hook is None:
+        if hooks.match_graph_partners is None:
             return None
-        candidates: list[GraphItem] = await hook(ctx, mailbox, fno)
-        for candidate in candidates:
+        for candidate in await hooks.match_graph_partners(ctx, mailbox, fno):
             if await store.get_link_by_graph(kind.name, mailbox.address, candidate.id) is None:
                 return fno, candidate
     elif graph is not None and fno is None:
-        hook = getattr(kind, "match_fno_partners", None)
-        if hook is None:
+        if hooks.match_fno_partners is None:
             return None
-        found: list[FnoItem] = await hook(ctx, mailbox, graph)
-        for item in found:
+        for item in await hooks.match_fno_partners(ctx, mailbox, graph):
             if await store.get_link_by_fno(kind.name, mailbox.address, item.key) is None:
                 return item, graph
     return None
-
-
-def _may_create_in_graph(kind: KindAdapter, record: Mapping[str, Any]) -> bool:
-    """Optional kind hook: some F&O records are never created in Exchange (series members)."""
-    hook = getattr(kind, "may_create_in_graph", None)
-    return True if hook is None else bool(hook(record))
-
-
-def _graph_write_effects(kind: KindAdapter, graph: GraphItem) -> dict[str, Any]:
-    """Optional kind hook `graph_write_effects(graph)`: canonical fields that writing changes by itself."""
-    hook = getattr(kind, "graph_write_effects", None)
-    return {} if hook is None else dict(hook(graph))
-
-
-def _protects(kind: KindAdapter, graph: GraphItem) -> bool:
-    hook = getattr(kind, "protects_graph_item", None)
-    return False if hook is None else bool(hook(graph))
-
-
-def _named_by(kind: KindAdapter, fno: FnoItem | None, graph: GraphItem) -> bool:
-    """Optional kind hook `names_graph_item(fno, graph)`: the F&O record names this Exchange item."""
-    hook = getattr(kind, "names_graph_item", None)
-    return False if hook is None or fno is None else bool(hook(fno, graph))
 
 
 async def _linked_elsewhere(
@@ -373,6 +192,29 @@ async def _linked_elsewhere(
         if other is not None and (link is None or other.etag != link.etag):
             return True
     return False
+
+
+def _relinking(link: Link | None, fno: FnoItem | None, graph: GraphItem | None) -> bool:
+    """A pair with no link whose Exchange item carries our stamp of this F&O record: linked before, then
+    unlinked (an unmark), now found again (pipeline/unlinked_base.py)."""
+    return link is None and fno is not None and graph is not None and graph.stamp == fno.key
+
+
+async def _relink_base(
+    ctx: SyncContext,
+    kind: KindAdapter,
+    mailbox: Mailbox,
+    link: Link | None,
+    fno: FnoItem | None,
+    graph: GraphItem | None,
+    fno_view: SideView,
+    graph_view: SideView,
+) -> dict[str, Any]:
+    """The record of this pair's last unlink, read only when it is being linked again (rare)."""
+    if not _relinking(link, fno, graph) or not (fno_view.marked or graph_view.marked):
+        return {}
+    assert fno is not None and graph is not None
+    return dict(await unlinked_base.recall(ctx, kind.name, mailbox.address, fno.key, graph.id) or {})
 
 
 async def _apply(
@@ -428,17 +270,10 @@ async def _apply(
             # The last step of a create from Exchange whose answer was lost: stamp the item now.
             await kind.stamp_graph(ctx, mailbox, graph, fno.key)
         snapshot = dict(decision.snapshot)
-        write_fno = dict(decision.write_fno)
+        write_fno = dict(decision.write_fno)  # with what the write to Exchange changes by itself (engine)
         if decision.write_graph:
             graph_version = await kind.update_graph(ctx, mailbox, graph, decision.write_graph, snapshot)
             report.count(kind.name, "to_exchange", "updated")
-            # Writing may change the Exchange item itself (an occurrence becomes an exception): F&O follows
-            # now rather than one cycle later.
-            effects = _graph_write_effects(kind, graph)
-            snapshot.update(effects)
-            write_fno.update(
-                {k: v for k, v in effects.items() if fno_view.record and fno_view.record.get(k) != v}
-            )
         if write_fno:
             fno_version = await kind.update_fno(ctx, mailbox, fno, write_fno, snapshot) or fno.version
             report.count(kind.name, "to_fno", "updated")
@@ -464,6 +299,8 @@ async def _apply(
             versions=(fno_version, graph_version),
             fno_etag="" if written_fno else None,
         )
+        if action is ActionKind.LINK and _relinking(link, fno, graph):
+            await unlinked_base.drop(ctx, kind.name, mailbox.address, fno.key)  # linked again: used up
     elif action is ActionKind.DELETE_IN_GRAPH:
         if graph is not None:
             await kind.delete_graph(ctx, mailbox, graph.id)
@@ -475,10 +312,13 @@ async def _apply(
         await _drop(ctx, link)
         report.count(kind.name, "to_fno", "deleted")
     elif action is ActionKind.UNLINK:
-        if decision.unmark_graph and graph is not None and graph_view.marked:
+        # The engine unmarks only a side it saw marked (tests/engine/test_facts_properties.py).
+        if decision.unmark_graph and graph is not None:
             await kind.set_graph_mark(ctx, mailbox, graph, False)
-        if decision.unmark_fno and fno is not None and fno_view.marked:
+        if decision.unmark_fno and fno is not None:
             await kind.set_fno_mark(ctx, mailbox, fno, False)
+        if link is not None and fno is not None and graph is not None:
+            await unlinked_base.remember(ctx, link)  # both sides stay: marking one again links them again
         await _drop(ctx, link)
         report.count(kind.name, "to_exchange" if decision.unmark_graph else "to_fno", "unlinked")
     elif action is ActionKind.FORGET:
@@ -519,20 +359,6 @@ def _claim_key(claim: Link) -> str:
     return "|".join((claim.kind, claim.mailbox, claim.fno_key, claim.graph_id))
 
 
-def _finishing_create(link: Link | None, fno: FnoItem | None, graph: GraphItem | None) -> bool:
-    """A claim whose create did make the item: both sides are there, the pair is not linked yet."""
-    return link is not None and link.is_claim and fno is not None and graph is not None
-
-
-def _sent_record(kind: KindAdapter, claim: Link, created: SideView) -> dict[str, Any]:
-    sent = dict(claim.snapshot)
-    if created.record is not None:
-        for field in kind.fields_finished_after_create:
-            if field in created.record:
-                sent[field] = created.record[field]
-    return sent
-
-
 class CreateOutcomeUnknown(Exception):
     """An earlier create of this pair got no answer and what it made is not visible (yet): creating again
     could make a second item. Transient: the pair is tried again later (pipeline/retry.py)."""
@@ -546,7 +372,7 @@ def _wait_for_earlier_create(ctx: SyncContext, claim: Link) -> None:
     configured = timedelta(seconds=ctx.settings.create_outcome_wait_seconds)
     # A create its owner is still running is not "unknown" yet: it is in progress.
     wait = owner.wait_for(claim.owner, _claim_key(claim), configured)
-    if started is not None and ctx.now() - _utc(started) < wait:
+    if started is not None and ctx.now() - reads.utc(started) < wait:
         raise CreateOutcomeUnknown(
             "an earlier create of this item got no answer and its result is not visible yet;"
             " it is looked for again before anything is created"
@@ -594,10 +420,10 @@ async def _claim_of_this_pair(
         return None
     store = ctx.store
     by_graph = await store.get_link_by_graph(kind.name, mailbox.address, graph.id)
-    if by_graph is not None and by_graph.fno_key == PENDING + graph.id:
+    if by_graph is not None and by_graph.claimed_side == "fno":
         return by_graph  # created in F&O from this Outlook item
     by_fno = await store.get_link_by_fno(kind.name, mailbox.address, fno.key)
-    if by_fno is not None and by_fno.graph_id == PENDING + fno.key:
+    if by_fno is not None and by_fno.claimed_side == "graph":
         return by_fno  # created in Outlook from this F&O record
     return None
 
@@ -616,11 +442,11 @@ async def _settle_orphaned_claim(
     on the other side, the pair becomes a link and the deletion goes through the deletion check and its
     safety valve like any other; if it made nothing, the claim just goes."""
     made: FnoItem | GraphItem | None = None
-    if claim.fno_key.startswith(PENDING) and graph is None:
+    if claim.claimed_side == "fno" and graph is None:
         made = await kind.find_fno_partner(
             ctx, mailbox, GraphItem(id=claim.graph_id, item={}, version="", stamp=None)
         )
-    elif claim.graph_id.startswith(PENDING) and fno is None:
+    elif claim.claimed_side == "graph" and fno is None:
         made = await kind.find_graph_partner(
             ctx, mailbox, FnoItem(key=claim.fno_key, row={}, version="", extra={})
         )
@@ -677,7 +503,7 @@ async def _save(
         graph_id=graph.id,
         fno_version=fno_version,
         graph_version=graph_version,
-        fno_etag=assumed.fno_etag(fno) if fno_etag is None else fno_etag,
+        fno_etag=reads.fno_etag(fno) if fno_etag is None else fno_etag,
         snapshot=dict(snapshot),
         snapshot_hash=kind.content_hash(snapshot),
         synced_at=ctx.now(),
@@ -698,7 +524,7 @@ async def _remember_versions(
     them): remember the versions, so the feeds can skip this pair until one side really changes."""
     if ctx.dry_run or fno is None or graph is None or not fno.version or not graph.version:
         return
-    etag = assumed.fno_etag(fno) or link.fno_etag
+    etag = reads.fno_etag(fno) or link.fno_etag
     if (fno.version, graph.version, etag) == (link.fno_version, link.graph_version, link.fno_etag):
         return
     # Another worker may have saved this pair meanwhile; its versions are as good.

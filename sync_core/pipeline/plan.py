@@ -25,8 +25,10 @@ from sync_core.exchange.errors import GraphError, GraphThrottled
 from sync_core.mailbox_company import CompanyRules
 from sync_core.model.timezones import resolve_time_zone_checked
 from sync_core.notifications.subscriptions import ensure_subscriptions
+from sync_core.pipeline import poll_schedule
 from sync_core.pipeline.audit_retention import prune_audit
 from sync_core.pipeline.pause import pause_note
+from sync_core.pipeline.poll_schedule import Schedule
 from sync_core.pipeline.retry import requeue_due
 from sync_core.pipeline.service_failure import unusable_service
 from sync_core.runtime.context import SyncContext
@@ -429,25 +431,36 @@ async def plan_cycle(ctx: SyncContext, send: Send | None = None) -> list[AnyMess
         planning_problem(ctx, "mailbox registry", STORE, exc)
         addresses, chunked, records = [], False, []
     if chunked:
-        messages, upkept = await _fan_out(ctx, addresses, cycle_id)
+        messages, upkept, schedule = await _fan_out(ctx, addresses, cycle_id)
     else:
-        messages, upkept = await _plan_here(ctx, records, cycle_id)
+        schedule = await load_schedule(ctx)
+        messages, upkept = await _plan_here(ctx, records, cycle_id, schedule)
     if send is not None and unusable_service(ctx) is None:
         await send(messages)
-    await _upkeep(ctx, upkept)
+    await _upkeep(ctx, upkept, schedule)
     return messages
 
 
+async def load_schedule(ctx: SyncContext, records: Sequence[MailboxRecord] | None = None) -> Schedule:
+    """Which feeds to read this cycle (pipeline/poll_schedule.py); unreadable: all of them. `records`: only
+    theirs (a chunk), else the whole scope's."""
+    try:
+        return await poll_schedule.load(ctx, records)
+    except Exception as exc:
+        planning_problem(ctx, "poll schedule", STORE, exc)
+        return Schedule(ctx.settings, ctx.now())
+
+
 async def _plan_here(
-    ctx: SyncContext, records: list[MailboxRecord], cycle_id: str
+    ctx: SyncContext, records: list[MailboxRecord], cycle_id: str, schedule: Schedule
 ) -> tuple[list[AnyMessage], list[MailboxRecord]]:
     """The scans of every mailbox in scope (resolved here) and the F&O feeds."""
     # Shared contact lists live in shared mailboxes that no worker owns (contacts issue).
     records = await _with_shared_mailboxes(ctx, records)
     messages: list[AnyMessage] = []
-    for kind in ctx.kinds:
+    for kind in ctx.scheduled():
         ctx.report.touch(kind)
-        messages.extend(scans_of(ctx, kind, records, cycle_id))
+        messages.extend(scans_of(ctx, kind, records, cycle_id, schedule))
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
     note_paused(ctx, records)
     return messages, records
@@ -455,7 +468,7 @@ async def _plan_here(
 
 async def _fan_out(
     ctx: SyncContext, addresses: list[str], cycle_id: str
-) -> tuple[list[AnyMessage], list[MailboxRecord]]:
+) -> tuple[list[AnyMessage], list[MailboxRecord], Schedule]:
     """One message per chunk of the mailboxes in scope; the shared-list mailboxes no worker owns (a few)
     and the F&O feeds are planned here."""
     in_scope = set(addresses)
@@ -466,11 +479,12 @@ async def _fan_out(
         for r in await _with_shared_mailboxes(ctx, [r for r in theirs if r.mailbox in in_scope])
         if r.mailbox not in in_scope
     ]
+    schedule = await load_schedule(ctx, shared)
     messages: list[AnyMessage] = [PlanMailboxes(mailboxes=c, cycle_id=cycle_id) for c in chunks(addresses)]
     registered: set[str] | None = None
-    for kind in ctx.kinds:
+    for kind in ctx.scheduled():
         ctx.report.touch(kind)
-        messages.extend(scans_of(ctx, kind, shared, cycle_id))
+        messages.extend(scans_of(ctx, kind, shared, cycle_id, schedule))
         try:
             if await ctx.store.get_cursor(fno_cursor_name(kind)) is None:
                 # A feed's first read lists every row once and moves its cursor past them: rows of a
@@ -487,17 +501,28 @@ async def _fan_out(
         messages.append(ScanFnoFeed(kind=kind, cycle_id=cycle_id))
     note_paused(ctx, shared)
     log.info("planning fanned out", extra={"mailboxes": len(addresses), "chunks": len(messages)})
-    return messages, shared
+    return messages, shared, schedule
 
 
 def scans_of(
-    ctx: SyncContext, kind: str, records: Sequence[MailboxRecord], cycle_id: str
+    ctx: SyncContext,
+    kind: str,
+    records: Sequence[MailboxRecord],
+    cycle_id: str,
+    schedule: Schedule | None = None,
 ) -> list[ScanMailbox]:
-    return [
+    """The scans of this kind; with a schedule, only of the feeds it wants read this cycle."""
+    scans = [
         ScanMailbox(kind=kind, mailbox=r.mailbox, cycle_id=cycle_id)
         for r in records
         if r.status == "ok" and not r.paused and serves(kind, r, ctx.settings)
     ]
+    if schedule is None:
+        return scans
+    wanted = [s for s in scans if schedule.wants(kind, s.mailbox)]
+    if len(wanted) < len(scans):
+        log.info("feeds left to notifications", extra={"kind": kind, "skipped": len(scans) - len(wanted)})
+    return wanted
 
 
 def note_paused(ctx: SyncContext, records: Sequence[MailboxRecord]) -> None:
@@ -506,10 +531,12 @@ def note_paused(ctx: SyncContext, records: Sequence[MailboxRecord]) -> None:
             ctx.report.skip_mailbox(record.mailbox, pause_note(record))
 
 
-async def _upkeep(ctx: SyncContext, records: list[MailboxRecord]) -> None:
+async def _upkeep(ctx: SyncContext, records: list[MailboxRecord], schedule: Schedule | None = None) -> None:
     """After the scans went out: none of this may keep them waiting."""
+    known = schedule.subscriptions if schedule is not None and schedule.is_active else None
     try:
-        await ensure_subscriptions(ctx, records)  # change notifications; off unless SYNC_NOTIFICATION_URL
+        # Change notifications; off unless SYNC_NOTIFICATION_URL. The records the schedule read are reused.
+        await ensure_subscriptions(ctx, records, known)
     except Exception as exc:
         planning_problem(ctx, "subscriptions", GRAPH, exc)  # the timer keeps syncing without them
     try:

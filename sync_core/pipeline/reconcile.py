@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 
 from opentelemetry.trace import get_current_span
 
-from sync_core.kinds.inventory import Inventory
 from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.inventory import Inventory
 from sync_core.runtime.keys import parse_fno_time
 from sync_core.runtime.kind import KindAdapter
 from sync_core.runtime.messages import SyncPair
@@ -108,9 +108,7 @@ async def _save_time(ctx: SyncContext, kind: str, mailbox: str, previous: Cursor
 async def due(ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox) -> tuple[bool, Cursor | None]:
     """Whether this mailbox and kind reconcile now (and the cursor read to decide)."""
     hours = ctx.settings.reconcile_hours
-    if hours <= 0 or getattr(kind, "graph_inventory", None) is None:
-        return False, None
-    if getattr(kind, "fno_inventory", None) is None:
+    if hours <= 0:
         return False, None
     cursor = await ctx.store.get_cursor(cursor_name(kind.name, mailbox.address))
     last = parse_fno_time(cursor.value) if cursor is not None else None
@@ -129,10 +127,8 @@ async def reconcile_mailbox(
     is_now, cursor = await due(ctx, kind, mailbox)
     if not is_now:
         return None
-    graph_inventory = getattr(kind, "graph_inventory")  # noqa: B009 (optional kind hook, checked in due)
-    fno_inventory = getattr(kind, "fno_inventory")  # noqa: B009
-    graph: Inventory = await graph_inventory(ctx, mailbox)
-    fno: Inventory = await fno_inventory(ctx, mailbox)
+    graph = await kind.graph_inventory(ctx, mailbox)
+    fno = await kind.fno_inventory(ctx, mailbox)
     links = await ctx.store.list_links(kind.name, mailbox.address)
     found = compare(kind.name, mailbox.address, links, graph, fno, cycle_id, skip=set(seen))
     found._cursor = cursor

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
+from sync_core.pipeline.poll_schedule import covered, note_fno_changes, note_scan
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
-from sync_core.runtime.context import SyncContext
+from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import exchange_cursor_name, fno_cursor_name
 from sync_core.runtime.kind import ExchangeChange, FnoChange, GraphItem, KindAdapter
 from sync_core.runtime.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
-from sync_core.state.base import PENDING, ConcurrencyError, Cursor, Link
+from sync_core.state.base import ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,20 @@ _PARALLEL_LOOKUPS = 8  # mailboxes of one feed page whose links are read at the 
 
 async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     """Returns the number of pair messages queued (deletions are queued by the deletion check)."""
-    kind = ctx.kinds[message.kind]
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None or mailbox.record.paused:
         return 0  # a paused mailbox's delta token stays: the scan after `resume` lists what changed
+    if await covered(ctx, message):
+        return 0  # a notification's scan whose change a later complete read took in already
+    feed = ctx.feeds.get(message.kind)
+    if feed is not None:
+        # A one-way feed (the e-mail import): its own job's messages, no pairs, no cursor here.
+        started = ctx.now()
+        await feed.scan_mailbox(ctx, mailbox.address)
+        await _note_synced(ctx, mailbox)
+        await note_scan(ctx, message.kind, mailbox.address, started, complete=True, changed=False)
+        return 0
+    kind = ctx.kinds[message.kind]
     name = exchange_cursor_name(kind.name, mailbox.address)
     cursor = await ctx.store.get_cursor(name)
     observed = ctx.now()  # before reading: what the feed lists is at least this new
@@ -85,20 +96,27 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     reconciled = await reconcile_mailbox(ctx, kind, mailbox, message.cycle_id, seen=seen)
     if reconciled is not None:
         removed.update(reconciled.gone)
-    held = False
-    if getattr(kind, "deletion_check", True):
-        # All of this mailbox's deletions are counted together before any is applied (safety valve).
-        held = await check_deletions(ctx, kind, mailbox, removed, message.cycle_id)
+    # All of this mailbox's deletions are counted together before any is applied (safety valve).
+    held = await check_deletions(ctx, kind, mailbox, removed, message.cycle_id)
     if not ctx.dry_run:
         # While deletions are held the delta cursor stays put: the next scan sees the same removals again.
         if new_value is not None and not held:
             await _save_cursor(ctx, name, new_value, cursor)
         if reconciled is not None and not held:
             await reconciled.finish(ctx)  # while held it runs again, so its candidates stay counted
-        synced = mailbox.record.last_synced_at
-        if synced is None or ctx.now() - synced >= LAST_SYNCED_EVERY:
-            await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
+        await _note_synced(ctx, mailbox)
+        # With notifications on, when this feed is next read without one (pipeline/poll_schedule.py).
+        changed = bool(queued or removed or (reconciled is not None and reconciled.pairs))
+        await note_scan(ctx, kind.name, mailbox.address, observed, complete=not held, changed=changed)
     return queued
+
+
+async def _note_synced(ctx: SyncContext, mailbox: Mailbox) -> None:
+    if ctx.dry_run:
+        return
+    synced = mailbox.record.last_synced_at
+    if synced is None or ctx.now() - synced >= LAST_SYNCED_EVERY:
+        await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
 
 
 async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen: set[str]) -> set[str]:
@@ -106,7 +124,7 @@ async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen:
     list may have been deleted. Items that simply lie outside the window are not asked about again."""
     unseen: set[str] = set()
     for link in await ctx.store.list_links(kind.name, mailbox):
-        if link.graph_id in seen or link.graph_id.startswith(PENDING):
+        if link.graph_id in seen or link.claimed_side == "graph":
             continue
         try:
             in_scope = kind.in_scope(ctx, link.snapshot) if link.snapshot else True
@@ -118,6 +136,10 @@ async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen:
 
 
 async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
+    feed = ctx.feeds.get(message.kind)
+    if feed is not None:
+        await feed.scan_fno(ctx)  # a one-way feed: work of its own job, no F&O changes to follow
+        return 0
     kind = ctx.kinds[message.kind]
     owners = {r.personnel_number: r.mailbox for r in await ctx.mailbox_records() if r.status == "ok"}
     name = fno_cursor_name(kind.name)
@@ -125,6 +147,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     started_from = cursor.value if cursor else None
     observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
+    changed_mailboxes: set[str] = set()
 
     async def emit(changes: list[FnoChange], *, checkpoint: str | None = None) -> None:
         nonlocal queued, cursor
@@ -145,6 +168,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
         if pairs:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
             queued += len(pairs)
+            changed_mailboxes.update(p.mailbox for p in pairs)
         if checkpoint is not None and not ctx.dry_run:
             # This page's work is queued: a scan cut short after it resumes here.
             cursor = await _save_cursor(ctx, name, checkpoint, cursor)
@@ -152,6 +176,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     new_value = await kind.scan_fno(ctx, started_from, emit)
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
+    await note_fno_changes(ctx, kind.name, changed_mailboxes)  # their To Do tasks read every cycle again
     return queued
 
 

@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sync_core.engine.types import DeletionContext
 from sync_core.engine.valve import DeletionCount, valve_reason
-from sync_core.kinds.activity_feed import existing_activity_keys
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.kind import KindAdapter
 from sync_core.runtime.messages import SyncPair
@@ -89,12 +88,8 @@ def settled_links(links: Iterable[Link]) -> list[Link]:
 
 
 async def missing_fno_keys(ctx: SyncContext, kind: KindAdapter, keys: list[str]) -> set[str]:
-    """Keys of `keys` F&O no longer returns. A kind may bring its own lookup (`existing_fno_keys`);
-    otherwise the keys are Activities keys (appointments, tasks)."""
-    hook = getattr(kind, "existing_fno_keys", None)
-    existing: set[str] = (
-        await hook(ctx, keys) if hook is not None else await existing_activity_keys(ctx, keys)
-    )
+    """Keys of `keys` F&O no longer returns (the kind's batched lookup: F&O shows no deletions over OData)."""
+    existing = await kind.existing_fno_keys(ctx, keys)
     return {key for key in keys if key not in existing}
 
 

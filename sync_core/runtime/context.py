@@ -18,6 +18,7 @@ from sync_core.settings import Settings
 from sync_core.state.base import MailboxRecord, StateStore
 
 if TYPE_CHECKING:
+    from sync_core.runtime.feed import OneWayFeed
     from sync_core.runtime.kind import KindAdapter
 
 
@@ -59,6 +60,11 @@ class SyncContext:
     kinds: dict[str, KindAdapter]
     clock: Callable[[], datetime] = utc_now
     dry_run: bool = False
+    # One-way feeds scheduled beside the kinds (the e-mail import): no pairs, a job of their own.
+    feeds: dict[str, OneWayFeed] = field(default_factory=dict)
+    # The order the planner queues the scans of kinds and feeds in (kinds/__init__.py SCHEDULE); names
+    # not in it come after, kinds before feeds. The order is kept as it was: the jobs of one cycle run in it.
+    schedule: tuple[str, ...] = ()
     report: CycleReport = field(default_factory=CycleReport)
     # Mailboxes resolved by this process's planner (a dry run never writes them to the store).
     registry: dict[str, MailboxRecord] = field(default_factory=dict)
@@ -71,6 +77,12 @@ class SyncContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def scheduled(self) -> list[str]:
+        """The names the planner queues scans for (every kind and one-way feed), in the schedule's order."""
+        names = [*self.kinds, *self.feeds]
+        first = [name for name in self.schedule if name in names]
+        return [*first, *(name for name in names if name not in first)]
 
     def window(self) -> tuple[datetime, datetime]:
         """The calendar window around today, whole days so delta tokens stay valid all day."""

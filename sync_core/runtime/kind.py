@@ -10,6 +10,9 @@ from typing import Any, Literal, Protocol
 
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.inventory import Inventory
+from sync_core.settings import Settings
+from sync_core.state.base import Link
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class GraphItem:
     item: Mapping[str, Any]
     version: str
     stamp: str | None  # the F&O key this product stamped on it, if any
-    # Set on an item assumed from the link's snapshot instead of read (see pipeline/assumed.py): the
+    # Set on an item assumed from the link's snapshot instead of read (see pipeline/reads.py): the
     # kind's writes to it carry this `If-Match`, so they land only if the item is still as last synced.
     if_match: str | None = None
 
@@ -45,8 +48,8 @@ class FnoChange:
     marked: bool
     edited_at: datetime | None
     version: str | None = None  # as ExchangeChange.version (the kind's FnoItem.version)
-    # The F&O row as the feed read it (every field the mapping needs): a kind with the hook
-    # `fno_item_from_row(ctx, key, row) -> FnoItem` then skips re-reading the row in the pair job.
+    # The F&O row as the feed read it (every field the mapping needs): the pair job then takes the F&O side
+    # from it (KindAdapter.fno_item_from_row) instead of reading the row again.
     row: Mapping[str, Any] | None = None
 
 
@@ -74,6 +77,9 @@ class EmitFno(Protocol):
 
 
 class KindAdapter(Protocol):
+    """Everything the pipeline asks of a kind, declared here and nowhere else: no member is looked up by
+    name. What most kinds answer the same way has its default in `KindDefaults`."""
+
     name: str
     # Fields that merge as one unit (never one side's start with the other side's end).
     merge_groups: tuple[tuple[str, ...], ...]
@@ -81,6 +87,15 @@ class KindAdapter(Protocol):
     # attendees are its parent links): when the create's answer was lost they may be missing, and finishing
     # it must not count that as an edit of the created item.
     fields_finished_after_create: frozenset[str]
+    # Writing without reading first (pipeline/reads.py): the fields whose write needs the side as it is
+    # now, so a change of one of them reads that side first.
+    fields_needing_graph_item: frozenset[str]
+    fields_needing_fno_row: frozenset[str]
+
+    def graph_if_match(self, settings: Settings, link: Link) -> str | None:
+        """The `If-Match` a write to the Exchange side may carry when that side is taken from the link
+        instead of read (None: the side is always read before it is written)."""
+        ...
 
     def content_hash(self, record: Mapping[str, Any]) -> str:
         """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""
@@ -96,6 +111,11 @@ class KindAdapter(Protocol):
 
     # Reading one pair.
     async def load_fno(self, ctx: SyncContext, fno_key: str) -> FnoItem | None: ...
+    async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem | None:
+        """The pair's F&O side from the row its feed carried (FnoChange.row), without reading it again
+        (None: the row is not the kind's, as load_fno would answer)."""
+        ...
+
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None: ...
     # The partner of an unlinked item (no link, or a claim left by a create whose answer was lost): by the
     # product's stamp, or by what points at it (the activity's OutlookEntryId, a To Do linkedResource).
@@ -105,6 +125,17 @@ class KindAdapter(Protocol):
     async def find_fno_partner(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
     ) -> FnoItem | None: ...
+    # First-run matching by content (candidates best first; a candidate linked elsewhere is skipped).
+    async def match_graph_partners(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
+    ) -> list[GraphItem]: ...
+    async def match_fno_partners(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
+    ) -> list[FnoItem]: ...
+    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
+        """The F&O record names this Exchange item (it was made from it, or adopted from a predecessor)."""
+        ...
+
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView: ...
     async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView: ...
     async def align(
@@ -115,6 +146,18 @@ class KindAdapter(Protocol):
 
     def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
         """Whether a new item may be created on the other side (e.g. inside the calendar window)."""
+        ...
+
+    def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:
+        """Whether this F&O record may be created in Exchange at all (series members never are)."""
+        ...
+
+    def protects_graph_item(self, graph: GraphItem) -> bool:
+        """Linking must not write to this Exchange item (a write would change what it is)."""
+        ...
+
+    def graph_write_effects(self, graph: GraphItem) -> Mapping[str, Any]:
+        """Canonical fields that writing to this Exchange item changes by itself."""
         ...
 
     # Writing.
@@ -152,3 +195,42 @@ class KindAdapter(Protocol):
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None: ...
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> None: ...
     def is_organizer(self, graph: GraphItem | None) -> bool: ...
+
+    async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
+        """The Exchange folder of the kind's own, when it has one and it exists (a contact list's folder:
+        change notifications subscribe to it); never created here."""
+        ...
+
+    # The deletion check and the periodic reconciliation (pipeline/valve.py, pipeline/reconcile.py).
+    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        """Which of these F&O keys still exist (batched: F&O shows no deletions over OData)."""
+        ...
+
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory: ...
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory: ...
+
+
+class KindDefaults:
+    """The answers of a kind without series, first-run matching or a folder of its own: every kind inherits
+    them and overrides what it does differently (appointments: series and matching; contacts: the folder)."""
+
+    async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
+        return []  # no matching by content: an unlinked item is created on the other side
+
+    async def match_fno_partners(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> list[FnoItem]:
+        return []
+
+    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
+        return False
+
+    def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:
+        return True
+
+    def protects_graph_item(self, graph: GraphItem) -> bool:
+        return False
+
+    def graph_write_effects(self, graph: GraphItem) -> Mapping[str, Any]:
+        return {}
+
+    async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
+        return None  # the mailbox's own calendar or lists, no folder of the product's

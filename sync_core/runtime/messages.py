@@ -19,6 +19,9 @@ class ScanMailbox(_Message):
     type: Literal["scan-mailbox"] = "scan-mailbox"
     kind: str
     mailbox: str
+    # Set by the webhook: when the notification was queued. A complete read of the feed that began at or
+    # after it covers the change, so the scan is skipped (pipeline/poll_schedule.py covered).
+    queued_at: datetime | None = None
 
 
 class ScanFnoFeed(_Message):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,11 @@ class _Record(BaseModel):
 
 # Prefix of a link side that is claimed but not created yet ("pending:<the other side's key>").
 PENDING = "pending:"
+
+
+def is_claimed_key(key: str) -> bool:
+    """A link side's key that is only claimed: its item is being created (or a crash left the claim)."""
+    return key.startswith(PENDING)
 
 
 class Link(_Record):
@@ -57,7 +62,14 @@ class Link(_Record):
     @property
     def is_claim(self) -> bool:
         """One side is only claimed (a creation in progress, or left by a crash)."""
-        return self.fno_key.startswith(PENDING) or self.graph_id.startswith(PENDING)
+        return self.claimed_side is not None
+
+    @property
+    def claimed_side(self) -> Literal["fno", "graph"] | None:
+        """The side a claim is creating (its key is only claimed); None for a link."""
+        if is_claimed_key(self.fno_key):
+            return "fno"
+        return "graph" if is_claimed_key(self.graph_id) else None
 
 
 class Cursor(_Record):

@@ -3,7 +3,14 @@
 `configure_from_environment()` once at start-up; the pipeline calls the hooks. Names: `names.py`."""
 
 from sync_core.telemetry.core import Telemetry, current, use
-from sync_core.telemetry.hooks import deletions_held, pair_applied, traced_cycle, traced_message, traced_plan
+from sync_core.telemetry.hooks import (
+    deletions_held,
+    mailboxes_planned,
+    pair_applied,
+    traced_cycle,
+    traced_message,
+    traced_plan,
+)
 from sync_core.telemetry.ids import cycle_context, mailbox_ref
 from sync_core.telemetry.queue_depth import record_queue_depths
 from sync_core.telemetry.setup import configure_from_environment
@@ -15,6 +22,7 @@ __all__ = [
     "cycle_context",
     "deletions_held",
     "mailbox_ref",
+    "mailboxes_planned",
     "pair_applied",
     "record_queue_depths",
     "traced_cycle",

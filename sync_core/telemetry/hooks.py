@@ -35,6 +35,7 @@ from sync_core.telemetry.report_flush import flush, marks_for
 if TYPE_CHECKING:
     from sync_core.runtime.context import SyncContext
     from sync_core.runtime.report import CycleReport
+    from sync_core.state.base import MailboxRecord
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -208,6 +209,19 @@ def _record_plan(
     _finish(span, names.OUTCOME_OK if raised is None else names.OUTCOME_RETRY, raised)
     span.end()
     telemetry.cycle_duration.record(seconds, {names.STAGE: "plan"})
+    _set_sync_ages(ctx, records)
+    flush(ctx.report, telemetry, _key(ctx))
+
+
+def mailboxes_planned(ctx: SyncContext, records: Sequence[MailboxRecord]) -> None:
+    """The sync age of mailboxes planned outside the timer's execution (a chunk, pipeline/fanout.py):
+    the timer's own plan span only sees the mailboxes it resolved itself."""
+    with _guarded("chunk"):
+        _set_sync_ages(ctx, records)
+
+
+def _set_sync_ages(ctx: SyncContext, records: Sequence[MailboxRecord]) -> None:
+    telemetry = current()
     now = ctx.now()
     for record in records:
         # Never synced: as old as it is in scope (a mailbox skipped from its first day must go stale too).
@@ -221,7 +235,6 @@ def _record_plan(
                 names.NEVER_SYNCED: record.last_synced_at is None,
             },
         )
-    flush(ctx.report, telemetry, _key(ctx))
 
 
 def traced_cycle(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:

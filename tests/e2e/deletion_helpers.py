@@ -28,6 +28,7 @@ WORKERS = {"alice@contoso.com": "000101", "bob@contoso.com": "000102", "carol@co
 def appt_tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tenant]:
     """The sample tenant, syncing appointments only (other kinds are tested on their own)."""
     monkeypatch.setattr(app, "all_kinds", lambda: {"appointment": AppointmentKind()})
+    monkeypatch.setattr(app, "all_feeds", dict)  # no e-mail import either
     with sample_tenant(tmp_path) as tenant:
         yield tenant
 

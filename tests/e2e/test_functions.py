@@ -18,7 +18,7 @@ from azure.storage.queue.aio import QueueClient
 
 import function_app
 from sync_core import functions
-from sync_core.kinds import all_kinds
+from sync_core.kinds import all_feeds, all_kinds
 from sync_core.pipeline.handlers import TransientError
 from sync_core.runtime.queues import StorageQueues
 from sync_core.state.tables import TableStateStore
@@ -120,9 +120,9 @@ def test_timer_scan_and_item_functions_sync_through_azure_queues_and_tables(azur
     # Per kind: one scan per mailbox it serves plus one F&O feed scan. Appointments, tasks, e-mail import
     # and private contacts serve the 3 mailboxes with a worker; shared contact lists serve the 1 shared
     # mailbox. Then one item message per changed pair.
-    kinds = all_kinds()
+    kinds = [*all_kinds(), *all_feeds()]
     assert scans == 4 * (len(kinds) - 1) + 2
-    assert "shared_contact" in kinds
+    assert "shared_contact" in kinds and "email" in kinds
     assert items >= 7
     links = asyncio.run(_links(tenant))
     assert len(links) == 7

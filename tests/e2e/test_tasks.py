@@ -264,6 +264,29 @@ def test_completing_in_fno_by_closing_completes_in_todo_and_reopening_reopens(te
     _quiet(tenant)
 
 
+def test_a_task_completed_since_the_last_sync_outlives_its_deleted_partner(tenant: Tenant) -> None:
+    """The engine decides on the survivor as read when the deletion goes ahead, not on the snapshot: a task
+    completed in To Do while its activity was deleted in F&O stays in To Do, unmarked."""
+    tenant.cycle()
+    tenant.advance(minutes=5)
+    demo = _handle(tenant, "task_demo")
+    todo = _one_todo(tenant, CAROL, demo)
+    tenant.graph.todo.update_task(CAROL, todo["listId"], todo["id"], {"status": "completed"})
+    tenant.fno.delete("Activities", _key(demo))
+    tenant.advance(minutes=60)  # F&O lists no deletions: the check compares the keys it still returns
+    report = tenant.cycle()
+    assert report.failures == []
+    [kept] = [t for t in tenant.graph.todo.tasks(CAROL) if t["id"] == todo["id"]]
+    assert kept["status"] == "completed" and CATEGORY not in kept["categories"]
+    assert report.counts["task"]["to_exchange"] == {
+        **report.counts["task"]["to_exchange"],
+        "unlinked": 1,
+        "deleted": 0,
+    }
+    assert not [link for link in _task_links(tenant) if link.fno_key.endswith(demo)]
+    _quiet(tenant)
+
+
 ZONES = {
     ALICE: ("000101", "Europe/Berlin", "W. Europe Standard Time"),  # springs forward on 29 March 2026
     BOB: ("000102", "Pacific/Honolulu", "Hawaiian Standard Time"),  # UTC-10

@@ -202,7 +202,12 @@ def test_deletion_rule_gets_the_context() -> None:
         now=NOW,
         mailbox_is_organizer=False,
     )
-    assert seen == [DeletionContext(side_deleted="fno", snapshot=FUTURE, now=NOW, mailbox_is_organizer=False)]
+    survivor = _side().record
+    assert seen == [
+        DeletionContext(
+            side_deleted="fno", snapshot=FUTURE, now=NOW, mailbox_is_organizer=False, survivor=survivor
+        )
+    ]
 
 
 def test_deleted_with_unmarked_survivor_unlinks_without_asking_the_rule() -> None:

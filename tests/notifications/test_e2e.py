@@ -14,6 +14,7 @@ from azure.storage.queue.aio import QueueClient
 
 from simulators.graph.subscriptions import book
 from sync_core import functions
+from sync_core.pipeline import poll_schedule
 from sync_core.runtime.messages import ScanMailbox, decode
 from tests.e2e.harness import Tenant, sample_tenant
 from tests.e2e.test_functions import _drain, _ensure_queues, _full_cycle
@@ -125,3 +126,35 @@ def test_after_the_secret_changes_old_client_states_are_refused_until_the_planne
         assert subs.notify(ALICE, "events", "AAMk/x+y=/z", spelling=spelling) >= 1
         assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")], spelling
         asyncio.run(_drain(tenant, tenant.settings().scan_queue, "scan"))
+
+
+def test_with_healthy_subscriptions_the_timer_leaves_the_feeds_to_notifications(
+    azure_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notification-first (pipeline/poll_schedule.py): once every subscribed feed was read after its
+    subscription was made, a timer cycle reads none of them; an Outlook edit reaches F&O through its
+    notification alone. No safety-poll slot may fall into the test's few seconds of real time."""
+    monkeypatch.setattr(
+        poll_schedule, "last_slot", lambda now, key, interval: datetime(2000, 1, 1, tzinfo=UTC)
+    )
+    tenant = azure_tenant
+    asyncio.run(_full_cycle(tenant))  # first sync; the subscriptions are made after its scans
+    asyncio.run(_full_cycle(tenant))  # every feed read once since
+
+    mark = len(tenant.graph.request_log)
+    asyncio.run(_full_cycle(tenant))
+    workers = {ALICE, "bob@contoso.com", "carol@contoso.com"}  # their feeds have subscriptions
+    feeds = [
+        r
+        for r in tenant.graph.request_log[mark:]
+        if r.get("mailbox") in workers and r["path"].endswith(("/calendarView/delta", "/messages"))
+    ]
+    assert feeds == []  # events and e-mail import left to notifications
+
+    event = _linked_event(tenant)
+    tenant.graph.update_event(ALICE, str(event["id"]), {"subject": "Moved, notified only"})
+    assert book(tenant.graph).notify(ALICE, "events", str(event["id"])) == 1
+    settings = tenant.settings()
+    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
+    asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))
+    assert any(a.get("Purpose") == "Moved, notified only" for a in tenant.appointments())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sync_core.forget import state
+from sync_core.pipeline import unlinked_base
 from sync_core.state.base import AuditEntry, ContactListEntry, Cursor, Link, MailboxRecord, StateStore
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -20,6 +21,9 @@ async def _fill(store: StateStore, mailbox: str, user_id: str) -> None:
         )
     for name in state.cursor_names(mailbox)[:6]:
         await store.save_cursor(Cursor(name=name, value="token", updated_at=T0))
+    # The record of a pair unmarked on one side (pipeline/unlinked_base.py), named after its F&O key.
+    unlinked = unlinked_base.cursor_name("appointment", mailbox, "usmf|ACT/1")
+    await store.save_cursor(Cursor(name=unlinked, value="{}", updated_at=T0))
     await store.record_failure("appointment", mailbox, "usmf|A-2", "refused", T0)
     await store.save_contact_entry(ContactListEntry(mailbox=mailbox, contact_key="usmf|CP-1", member=True))
     for minutes in range(7):  # more than one batch below
@@ -36,7 +40,7 @@ async def test_remove_takes_everything_of_one_mailbox_and_nothing_of_another(sto
     found = await state.find(store, ALICE)
     assert found.counts() == {
         "links": 4,
-        "cursors": 6,
+        "cursors": 7,
         "failures": 1,
         "contact list entries": 1,
         "audit entries": 7,

@@ -326,3 +326,30 @@ def test_crash_at_every_write_point_of_a_first_sync() -> None:
                 m.sync_cycle(crash_at, True, crash_at, after)
 
             _scenario(story)
+
+
+def test_edits_made_while_unmarked_survive_marking_again() -> None:
+    """Unmarked on one side (the pair unlinks), edited on both sides, marked again on either side: linking
+    again merges against the record of the unlink, so both edits stay (found by the long Hypothesis run:
+    without that record the side marked last won every field)."""
+    for remark_in_fno in (True, False):
+        machine = SyncMachine()
+        try:
+            machine.existing_data([("Call", 1)], [])
+            machine.mark_in_fno(0, False)
+            machine.sync_cycle(1, False, None, False)
+            assert not machine.links()
+            machine.edit_in_outlook(0, "subject")
+            machine.edit_in_fno(0, "location")
+            subject, location = machine.events()[0]["subject"], machine.activities()[0]["Location"]
+            if remark_in_fno:
+                machine.mark_in_fno(0, True)
+            else:
+                machine.mark_in_outlook(0, True)
+            machine.quiesce()
+            [event], [row] = machine.events(), machine.activities()
+            assert (event["subject"], row["Purpose"]) == (subject, subject)
+            assert (event["location"]["displayName"], row["Location"]) == (location, location)
+            assert len(machine.links()) == 1
+        finally:
+            machine.teardown()

@@ -25,14 +25,16 @@ from hypothesis.stateful import initialize, precondition, rule
 
 from sync_core.kinds.task import TaskKind
 from sync_core.kinds.task_todo import stamp_of
-from sync_core.model.task import task_from_activity, task_from_todo, to_record
+from sync_core.model.task import is_closed, task_from_activity, task_from_todo, to_record
 from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.report import CycleReport
 from tests.property.pipeline_machine import (
     CATEGORY,
     COMPANY,
     MAILBOX,
     START,
     WORKER,
+    Faults,
     PipelineMachine,
 )
 
@@ -103,6 +105,22 @@ class TaskMachine(PipelineMachine):
 
     def valve_snapshot(self) -> int:
         return self.deletes()
+
+    def _checked_cycle(self, faults: Faults) -> CycleReport:
+        # A completed task is history: sync never deletes it, on either side (engine/rules.py).
+        completed = self._items(completed_only=True)
+        report = super()._checked_cycle(faults)
+        assert not completed - self._items(), f"sync deleted completed tasks: {completed - self._items()}"
+        return report
+
+    def _items(self, *, completed_only: bool = False) -> set[str]:
+        fno = {f"fno:{a['ActivityNumber']}" for a in self.activities() if not completed_only or is_closed(a)}
+        graph = {
+            f"graph:{self.graph_id(t)}"
+            for t in self.todos()
+            if not completed_only or t.get("status") == "completed"
+        }
+        return fno | graph
 
     def valve_deleted(self, before: Any) -> int:
         return self.deletes() - int(before)
@@ -346,3 +364,23 @@ def test_task_marked_again_outside_the_sync_list() -> None:
         assert [link.graph_id for link in machine.links()] == [machine.graph_id(task)], "not linked again"
     finally:
         machine.teardown()
+
+
+def test_edits_made_while_unmarked_survive_marking_again() -> None:
+    """As for appointments (pipeline/unlinked_base.py): unmarked in F&O, edited on both sides, marked again
+    on either side; the model's check after the sync quietens down says no edit was lost."""
+    for remark_in_fno in (True, False):
+        machine = TaskMachine()
+        try:
+            machine.existing_data([("Call back", 1)], [])
+            machine.mark_in_fno(0, False)
+            machine.sync_cycle(1, False, None, False)
+            machine.edit_in_todo(0, "title", 0)
+            machine.edit_in_fno(0, "importance", 2)
+            if remark_in_fno:
+                machine.mark_in_fno(0, True)
+            else:
+                machine.mark_in_todo(0, True)
+            machine.quiesce()
+        finally:
+            machine.teardown()

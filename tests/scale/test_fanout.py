@@ -71,7 +71,7 @@ def test_go_live_first_fno_read_waits_for_the_registry(chunked: Tenant) -> None:
 def test_scans_go_out_before_the_upkeep(chunked: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
 
-    async def upkeep(ctx: Any, records: Sequence[Any]) -> None:
+    async def upkeep(ctx: Any, records: Sequence[Any], *_known: Any) -> None:
         events.append(f"subscriptions {len(records)}")
 
     original = InProcessQueues.send

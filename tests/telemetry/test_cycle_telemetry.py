@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from simulators.sample_data import COMPANY
+from sync_core.pipeline import plan
 from sync_core.state.base import MailboxRecord
 from sync_core.state.sqlite import SqliteStateStore
 from sync_core.telemetry import names
@@ -126,6 +127,22 @@ def test_mailbox_sync_age_comes_from_the_registry(tenant: Tenant, otel: Captured
         assert point.attributes[names.STATUS] == "ok" and point.attributes[names.USER_ID]
     dave = ages[_ref(tenant, "dave@contoso.com")]
     assert dave.attributes[names.STATUS] == "skipped" and dave.attributes[names.NEVER_SYNCED] is True
+
+
+def test_mailbox_sync_age_of_mailboxes_planned_in_chunks(
+    tmp_path: Path, otel: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Above CHUNK_MAILBOXES the timer's plan resolves no mailbox itself: each chunk's execution reports
+    # the sync age of its own mailboxes, so none goes unwatched.
+    monkeypatch.setattr(plan, "CHUNK_MAILBOXES", 2)
+    with sample_tenant(tmp_path) as tenant:
+        tenant.cycle()
+        tenant.advance(minutes=5)
+        tenant.cycle()
+        ages = {p.attributes[names.MAILBOX]: p for p in otel.points(names.MAILBOX_SYNC_AGE)}
+        assert set(ages) == {_ref(tenant, r.mailbox) for r in _registry(tenant)}
+        alice = ages[_ref(tenant, "alice@contoso.com")]
+        assert alice.value == 300.0 and alice.attributes[names.NEVER_SYNCED] is False
 
 
 def test_change_to_synced_latency_and_conflicts(tenant: Tenant, otel: Captured) -> None:

@@ -1,0 +1,61 @@
+"""The record a pair had when it was unlinked (one side unmarked), kept so that linking it again merges
+three-way: an edit made on either side while the pair was not synced survives the re-link, and only a
+field changed on both sides is a conflict (docs/sync-rules.md, "Unmarked and marked again").
+
+Kept as a cursor record `unlinked:{kind}:{mailbox}:{fno_key}` beside the pair's other state, written before
+the link is dropped (a crash in between leaves the link, which the next run unlinks again) and deleted once
+the pair is linked again. Only the record the link already held is stored: field values, no more personal
+data than the link itself kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sync_core.runtime.context import SyncContext
+from sync_core.state.base import Cursor, Link
+
+log = logging.getLogger(__name__)
+PREFIX = "unlinked"
+
+
+def cursor_prefix(kind: str, mailbox: str) -> str:
+    return f"{PREFIX}:{kind}:{mailbox.lower()}:"
+
+
+def cursor_name(kind: str, mailbox: str, fno_key: str) -> str:
+    return cursor_prefix(kind, mailbox) + fno_key
+
+
+async def remember(ctx: SyncContext, link: Link) -> None:
+    """Keep `link`'s record before it is dropped by an unlink."""
+    if not link.snapshot or link.is_claim:
+        return
+    value = json.dumps({"graph_id": link.graph_id, "snapshot": link.snapshot}, sort_keys=True)
+    await ctx.store.save_cursor(
+        Cursor(name=cursor_name(link.kind, link.mailbox, link.fno_key), value=value, updated_at=ctx.now())
+    )
+
+
+async def recall(
+    ctx: SyncContext, kind: str, mailbox: str, fno_key: str, graph_id: str
+) -> Mapping[str, Any] | None:
+    """The record kept at the unlink of exactly this pair, or None (never unlinked, or another partner)."""
+    cursor = await ctx.store.get_cursor(cursor_name(kind, mailbox, fno_key))
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(cursor.value)
+    except ValueError:
+        log.warning("unreadable unlink record ignored", extra={"kind": kind})
+        return None
+    if not isinstance(data, dict) or data.get("graph_id") != graph_id:
+        return None
+    snapshot = data.get("snapshot")
+    return snapshot if isinstance(snapshot, dict) and snapshot else None
+
+
+async def drop(ctx: SyncContext, kind: str, mailbox: str, fno_key: str) -> None:
+    await ctx.store.delete_cursor(cursor_name(kind, mailbox, fno_key))

@@ -1,0 +1,80 @@
+"""A side: one resource of one service, read and written the same way whichever kind pairs it.
+
+A kind (runtime/kind.py) pairs an F&O side with an Exchange side and adds what is its own: the field
+mapping, merge groups, deletion rule and the finer points of its resource (series, attendees, lists).
+Implemented so far: F&O activities of one category (`kinds/fno_activities.py`, shared by appointments and
+tasks) and Graph calendar events (`kinds/graph_events.py`). To Do tasks, the contacts of a folder and F&O
+contact persons are still written inside their kinds (`kinds/task.py`, `kinds/contact.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.kind import EmitFno, GraphItem
+
+
+class FnoSide(Protocol):
+    """Records of one F&O entity, keyed as the pair job keys them (`company|number`, runtime/keys.py)."""
+
+    async def read_changes(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
+        """The feed of every mailbox's records edited since `cursor`; returns the new cursor."""
+        ...
+
+    async def get(self, ctx: SyncContext, key: str) -> dict[str, Any] | None: ...
+
+    async def pointing_at(self, ctx: SyncContext, reference: str) -> list[dict[str, Any]]:
+        """The records that name this Exchange item (the reference they hold, e.g. `OutlookEntryId`)."""
+        ...
+
+    async def create(
+        self, ctx: SyncContext, mailbox: Mailbox, body: Mapping[str, Any], *, reference: str
+    ) -> tuple[str, dict[str, Any]]:
+        """A marked record of the mailbox's worker, naming the Exchange item it was made from (found again
+        by `pointing_at` if the answer is lost). Returns its key and F&O's answer."""
+        ...
+
+    async def update(
+        self, ctx: SyncContext, key: str, fields: Mapping[str, Any], *, if_match: str | None = None
+    ) -> None:
+        """`if_match`: the version the pair job holds (written only if the record is still so)."""
+        ...
+
+    async def set_mark(self, ctx: SyncContext, key: str, marked: bool) -> None: ...
+
+    async def delete(self, ctx: SyncContext, key: str) -> None: ...
+
+    async def existing(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        """Which keys still exist (batched: F&O shows no deletions over OData)."""
+        ...
+
+
+class GraphSide(Protocol):
+    """Items of one mailbox resource in Microsoft Graph, keyed by the id the pair job holds."""
+
+    async def get(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None: ...
+
+    async def find_stamped(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> GraphItem | None:
+        """The item carrying the product's stamp for this F&O key (the oldest, should there be two)."""
+        ...
+
+    async def create(
+        self, ctx: SyncContext, mailbox: Mailbox, body: Mapping[str, Any], *, stamp: str
+    ) -> GraphItem:
+        """An item stamped with the F&O key in the same request that makes it."""
+        ...
+
+    async def update(
+        self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, patch: Mapping[str, Any]
+    ) -> str:
+        """Write `patch` (with `If-Match` when the item was taken from the link); returns the new version."""
+        ...
+
+    async def set_mark(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, marked: bool) -> None:
+        """Set or clear the sync category, the user's other categories kept."""
+        ...
+
+    async def stamp(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, fno_key: str) -> None: ...
+
+    async def delete(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None: ...
