@@ -2,7 +2,9 @@
 
 --quick is CI's smoke test: small sizes, and it fails only on deterministic counts (requests per idle
 mailbox and kind, F&O idle requests independent of the scope, no failures), never on timings.
---scale: issue 21's figures at 10,000 mailboxes (bench/scale.py), printed against their targets."""
+--scale: issue 21's figures at 10,000 mailboxes (bench/scale.py), printed against their targets.
+--latency: seconds from an edit to the other side, real time, with and without notifications and events
+(bench/latency.py; several minutes, not part of --quick)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, engine, first_sync, functions_path, idle_notified, instances, scale, steady
+from bench import cost, engine, first_sync, functions_path, idle_notified, instances, latency, scale, steady
 from bench.tenant import CostModel, Shape
 
 RESULTS = Path(__file__).parent / "results"
@@ -258,8 +260,38 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only scenario 7 (1 and 4 worker processes); JSON to bench/results/instances.json",
     )
+    parser.add_argument("--latency", action="store_true", help="edit-to-other-side latency, real time")
+    parser.add_argument(
+        "--latency-edits", type=int, default=latency.Plan.edits, help="--latency: per direction"
+    )
+    parser.add_argument(
+        "--latency-timer",
+        type=float,
+        default=latency.Plan.timer_seconds,
+        help="--latency: timer-only period, s",
+    )
+    parser.add_argument(
+        "--latency-gap", type=float, default=latency.Plan.gap, help="--latency: mean seconds between edits"
+    )
+    parser.add_argument(
+        "--graph-delay",
+        type=float,
+        default=latency.Plan.graph_delay,
+        help="--latency: seconds Graph's stand-in waits before delivering a change notification",
+    )
+    parser.add_argument(
+        "--latency-modes", default="events,timer", help="--latency: runs, events (notifications) and timer"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.latency:
+        if not set(args.latency_modes.split(",")) <= {"events", "timer"}:
+            parser.error("--latency-modes: events, timer or both (comma-separated)")
+        plan = latency.Plan(
+            edits=args.latency_edits, gap=args.latency_gap, timer_seconds=args.latency_timer,
+            graph_delay=args.graph_delay, modes=tuple(args.latency_modes.split(",")),
+        )  # fmt: skip
+        return _latency_only(plan, args.out)
     if args.scale:
         return _scale_only(args.mailboxes or scale.MAILBOXES, args.feed_rows, args.out)
     costs = CostModel(time_scale=args.time_scale)
@@ -356,6 +388,24 @@ def _first_sync_only(costs: CostModel, items: int, out: Path | None) -> int:
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"written: {out}")
     return 1 if figures["failures"] else 0
+
+
+def _latency_only(plan: latency.Plan, out: Path | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        with functions_path.azurite(root / "azurite") as connection_string:
+            result = latency.run(root / "latency", plan, connection_string)
+    result.update(finished=datetime.now(UTC).isoformat(timespec="seconds"), machine=machine())
+    print(f"machine: {result['machine']['nproc']} x {result['machine']['cpu']}")
+    print_table(latency.rows(result))
+    out = out or RESULTS / "latency.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"written: {out}")
+    problems = latency.problems(result)
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _instances_only(costs: CostModel, out: Path | None) -> int:
