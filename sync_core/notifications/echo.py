@@ -12,7 +12,8 @@ Safe by default: a pair is skipped only when every item notified for it is a `cr
 id has a link whose `graph_version` equals the tag. No tag, another tag, an unknown id, a deletion, a
 lookup that fails or runs out of time: scanned. Nothing is lost by a skip: the link holds that version
 only after the pair job wrote both sides (pipeline/pair.py saves the link last), so a crash before then
-leaves the old version, and the notification is scanned."""
+leaves the old version, and the notification is scanned. The check reads the state store only (a few
+queries per pair), never Graph."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def notified_version(item: dict[str, Any]) -> tuple[str, str] | None:
 
 
 class Notified:
-    """What one batch notified per pair; `versions(pair)` is None once any item of it cannot be skipped."""
+    """What one batch notified per pair: id -> changeKeys, or None once any item of the pair cannot be
+    skipped (no etag, a deletion, a resource not understood)."""
 
     def __init__(self) -> None:
         self._versions: dict[Pair, dict[str, set[str]] | None] = {}
