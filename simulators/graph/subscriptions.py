@@ -5,8 +5,11 @@ subscription-create*): creating a subscription first POSTs `?validationToken=...
 the lifecycleNotificationUrl) and fails with 400 unless each answers 200 with the decoded token as text/plain
 within 10 seconds; expirationDateTime must lie in the future and within the resource's maximum (Outlook:
 10,080 minutes; under 45 minutes is raised to 45); the clientState (at most 128 characters) is echoed in every
-notification. Nothing is delivered unless a test asks (`notify`, `notify_lifecycle`) and a subscription
-matches: the stand-in stays silent for everyone else."""
+notification. Each notified item's `resourceData` has `@odata.type`, `@odata.id`, `@odata.etag` and `id`
+(api-reference/v1.0/resources/resourcedata.md; the etag is W/"<changeKey>", as on every Outlook item), the
+id immutable when the subscription was created with `Prefer: IdType="ImmutableId"`
+(concepts/outlook-immutable-id.md). Nothing is delivered unless a test asks (`notify`, `notify_many`,
+`notify_lifecycle`) and a subscription matches: the stand-in stays silent for everyone else."""
 
 from __future__ import annotations
 
@@ -51,6 +54,19 @@ class Subscription:
         bytes | None
     )  # a folder's items only (mailFolders/{id}/messages, contactFolders/{id}/contacts)
     tls: str = "v1_2"
+    # Created with `Prefer: IdType="ImmutableId"`: its notifications name items by immutable id
+    # (outlook-immutable-id.md, "Immutable ID with change notifications").
+    immutable_ids: bool = False
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An item a notification names, as the stand-in holds it."""
+
+    immutable: str
+    regular: str
+    change_key: str
+    folder: bytes | None
 
 
 @dataclass(frozen=True)
@@ -168,36 +184,151 @@ class SubscriptionBook:
         returns how many endpoints answered 2xx. `spelling` picks the resource form Graph uses:
         "path" (Users/{id}/Messages/{item}), "key" (Users('{id}')/messages('{item}')) or "tenant"
         (users/{id}@{tenant}/messages/{item})."""
+        return self.notify_many(
+            mailbox, collection, [item_id], change_type, folder=folder, spelling=spelling, tenant_id=tenant_id
+        )
+
+    def notify_many(
+        self,
+        mailbox: str,
+        collection: str,
+        item_ids: list[str],
+        change_type: str = "updated",
+        *,
+        folder: str | None = None,
+        spelling: str = "path",
+        tenant_id: str = "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+    ) -> int:
+        """As `notify`, for several items of one collection: one POST per subscription holding every item it
+        covers (Graph batches the notifications of a burst in one `value` list). An item the mailbox holds is
+        notified as Graph does (resource-data.md, outlook-change-notifications-overview.md): its id in the
+        form the subscription was created with and `@odata.etag` W/"<its changeKey>" (the entity tag of the
+        version notified); a contact or message without `folder` is matched by the folder it is in. An id
+        the stand-in does not hold (or a deletion) is sent as given, without an etag."""
+        delivered = 0
+        for sub, items in self.notifications(
+            mailbox, collection, item_ids, change_type, folder=folder, spelling=spelling, tenant_id=tenant_id
+        ):
+            delivered += self._post(sub.notification_url, {"value": items})
+        return delivered
+
+    def notifications(
+        self,
+        mailbox: str,
+        collection: str,
+        item_ids: list[str],
+        change_type: str = "updated",
+        *,
+        folder: str | None = None,
+        spelling: str = "path",
+        tenant_id: str = "84bd8158-6d4d-4958-8b9f-9d6445542f95",
+    ) -> list[tuple[Subscription, list[dict[str, Any]]]]:
+        """What `notify_many` would POST, per subscription, without sending it."""
         mb = self._state.find_mailbox(mailbox)
         if mb is None:
             raise ValueError("unknown mailbox")
-        folder_key = self._folder_key(mb, collection, folder) if folder is not None else None
+        given = self._folder_key(mb, collection, folder) if folder is not None else None
+        found = {item_id: self._item(mb, collection, item_id) for item_id in item_ids}
         user_id = mb.user.id
-        resource = _spell(spelling, user_id, collection, item_id, tenant_id)
-        delivered = 0
+        out: list[tuple[Subscription, list[dict[str, Any]]]] = []
         for sub in self.active():
             if sub.user_id != user_id.lower() or sub.collection != collection:
                 continue
             if change_type not in sub.change_types:
                 continue
-            if sub.folder_key is not None and sub.folder_key != folder_key:
-                continue
-            item: dict[str, Any] = {
-                "subscriptionId": sub.id,
-                "subscriptionExpirationDateTime": graph_time(sub.expiration),
-                "changeType": change_type,
-                "resource": resource,
-                "resourceData": {
-                    "@odata.type": _ODATA_TYPES[collection],
-                    "@odata.id": resource,
-                    "id": item_id,
-                },
-                "tenantId": tenant_id,
+            items: list[dict[str, Any]] = []
+            for item_id in item_ids:
+                held = found[item_id] if change_type != "deleted" else None
+                folder_key = given if given is not None or held is None else held.folder
+                if sub.folder_key is not None and sub.folder_key != folder_key:
+                    continue
+                ident = item_id if held is None else (held.immutable if sub.immutable_ids else held.regular)
+                resource = _spell(spelling, user_id, collection, ident, tenant_id)
+                data: dict[str, Any] = {"@odata.type": _ODATA_TYPES[collection], "@odata.id": resource}
+                if held is not None:
+                    data["@odata.etag"] = f'W/"{held.change_key}"'
+                data["id"] = ident
+                item: dict[str, Any] = {
+                    "subscriptionId": sub.id,
+                    "subscriptionExpirationDateTime": graph_time(sub.expiration),
+                    "changeType": change_type,
+                    "resource": resource,
+                    "resourceData": data,
+                    "tenantId": tenant_id,
+                }
+                if sub.client_state is not None:
+                    item["clientState"] = sub.client_state
+                items.append(item)
+            if items:
+                out.append((sub, items))
+        return out
+
+    def versions(self, mailbox: str, collection: str) -> dict[str, str]:
+        """Immutable id -> changeKey of every item of a collection (events: series masters and single
+        events): lets a test or the benchmark see what changed, to notify it as Graph would."""
+        mb = self._state.find_mailbox(mailbox)
+        if mb is None:
+            raise ValueError("unknown mailbox")
+        from simulators.graph import contacts, ids, messages_store
+
+        with self._state.lock:
+            if collection == "events":
+                return {
+                    ids.encode(ids.ItemRef(key), immutable=True): ids.change_key(key, ev.version)
+                    for key, ev in mb.events.items()
+                }
+            if collection == "contacts":
+                bk = contacts.book(self._state, mb)
+                return {
+                    contacts.contact_id(c, immutable=True): contacts.change_key(c)
+                    for c in bk.contacts.values()
+                }
+            store = messages_store.store_for(self._state, mb)
+            return {
+                ids.encode(ids.ItemRef(m.key), immutable=True): messages_store.change_key(m)
+                for m in store.messages.values()
             }
-            if sub.client_state is not None:
-                item["clientState"] = sub.client_state
-            delivered += self._post(sub.notification_url, {"value": [item]})
-        return delivered
+
+    def _item(self, mb: Any, collection: str, item_id: str) -> _Held | None:
+        """The item an id names (either id form), or None."""
+        from simulators.graph import contacts, events, ids, messages_store
+
+        ref = ids.decode(item_id)
+        if ref is None:
+            return None
+        with self._state.lock:
+            if collection == "events":
+                inst = events.find(mb, ref)
+                if inst is None:
+                    return None
+                own = events.instance_ref(inst)
+                return _Held(
+                    immutable=ids.encode(own, immutable=True),
+                    regular=ids.encode(own, immutable=False),
+                    change_key=events.instance_change_key(inst),
+                    folder=None,
+                )
+            if collection == "contacts":
+                try:
+                    contact = contacts.find_contact(contacts.book(self._state, mb), item_id)
+                except GraphError:
+                    return None
+                return _Held(
+                    immutable=contacts.contact_id(contact, immutable=True),
+                    regular=contacts.contact_id(contact, immutable=False),
+                    change_key=contacts.change_key(contact),
+                    folder=contact.folder,
+                )
+            try:
+                message = messages_store.find_message(messages_store.store_for(self._state, mb), item_id)
+            except GraphError:
+                return None
+            return _Held(
+                immutable=ids.encode(ids.ItemRef(message.key), immutable=True),
+                regular=ids.encode(ids.ItemRef(message.key), immutable=False),
+                change_key=messages_store.change_key(message),
+                folder=message.folder,
+            )
 
     def notify_lifecycle(self, subscription_id: str, event: str, tenant_id: str = "") -> int:
         """Send a lifecycle notification; `subscriptionRemoved` also removes the subscription."""

@@ -109,6 +109,9 @@ async def _create(state: GraphState, req: GraphRequest) -> GraphResponse:
         user_id=mb.user.id.lower(),
         collection=collection,
         folder_key=folder_key,
+        # outlook-immutable-id.md, "Immutable ID with change notifications": the header on the create
+        # decides the id format of every notification the subscription sends.
+        immutable_ids=req.prefer.immutable_ids,
     )
     subs.add(sub)
     return json_response(201, _render(req, sub, entity=True))

@@ -17,6 +17,7 @@ from typing import Any
 from sync_core.exchange.errors import GraphError
 from sync_core.model import hostile_json
 from sync_core.notifications.client_state import notification_key
+from sync_core.notifications.echo import Notified, already_synced
 from sync_core.notifications.resources import parse_resource
 from sync_core.notifications.routing import Router
 from sync_core.notifications.subscriptions import (
@@ -63,6 +64,7 @@ class Outcome:
     ignored: int = 0
     renewed: int = 0
     unread: int = 0  # scanned though the resource was not understood (or named another mailbox or kind)
+    echoes: int = 0  # pairs not scanned: every item notified was already synced (echo.py)
 
 
 def parse_batch(body: bytes) -> list[dict[str, Any]]:
@@ -137,10 +139,11 @@ async def _queue(ctx: SyncContext, pairs: set[tuple[str, str]]) -> int:
 
 async def receive_changes(ctx: SyncContext, items: list[dict[str, Any]]) -> Outcome:
     """One scan per (mailbox, kind) the items name by clientState or subscription, however many items name
-    it. The resource is only checked: one we cannot read (or that disagrees) is counted, and scanned all the
-    same."""
+    it, unless every item it names is already synced (the echo of our own write, echo.py). The resource is
+    only checked: one we cannot read (or that disagrees) is counted, and scanned all the same."""
     router = await _router(ctx)
     pairs: set[tuple[str, str]] = set()
+    notified = Notified()
     dropped: list[dict[str, Any]] = []
     unread: dict[str, int] = {}
     for item in items:
@@ -148,19 +151,32 @@ async def receive_changes(ctx: SyncContext, items: list[dict[str, Any]]) -> Outc
         if target is None:
             dropped.append(item)
             continue
-        pairs.add((target.record.mailbox, target.kind))
+        pair = (target.record.mailbox, target.kind)
+        pairs.add(pair)
         ref = parse_resource(item.get("resource"))
         names_it = ref is not None and ref.user in (target.record.user_id.lower(), target.record.mailbox)
         if not names_it or ref is None or ref.collection != KIND_COLLECTIONS[target.kind]:
             unread[target.kind] = unread.get(target.kind, 0) + 1
-    queued = await _queue(ctx, pairs)
+            notified.add(pair, {})  # not understood: never taken for an echo
+        else:
+            notified.add(pair, item)
+    echoes = await already_synced(ctx, notified)
+    queued = await _queue(ctx, pairs - echoes)
     _dropped(CHANGE, dropped)
     for kind, n in sorted(unread.items()):
         _count(CHANGE, kind, "resource-unread", n)
-    outcome = Outcome(queued=queued, ignored=len(dropped), unread=sum(unread.values()))
+    for _mailbox, kind in sorted(echoes):
+        _count(CHANGE, kind, "echo", 1)
+    outcome = Outcome(queued=queued, ignored=len(dropped), unread=sum(unread.values()), echoes=len(echoes))
     log.info(
         "change notifications",
-        extra={"items": len(items), "queued": queued, "ignored": outcome.ignored, "unread": outcome.unread},
+        extra={
+            "items": len(items),
+            "queued": queued,
+            "ignored": outcome.ignored,
+            "unread": outcome.unread,
+            "echoes": outcome.echoes,
+        },
     )
     return outcome
 

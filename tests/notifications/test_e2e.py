@@ -158,3 +158,32 @@ def test_with_healthy_subscriptions_the_timer_leaves_the_feeds_to_notifications(
     assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
     asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))
     assert any(a.get("Purpose") == "Moved, notified only" for a in tenant.appointments())
+
+
+def test_the_notification_of_an_fno_edit_written_to_outlook_costs_no_scan(azure_tenant: Tenant) -> None:
+    """The echo filter (sync_core/notifications/echo.py) through the HTTP function on Azurite: Graph's
+    notification of our own write names the version the link holds, so nothing is queued and no feed is
+    read; the user's next edit in Outlook is scanned."""
+    tenant = azure_tenant
+    asyncio.run(_full_cycle(tenant))
+    tenant.fno.update(
+        "Activities",
+        {"dataAreaId": "usmf", "ActivityNumber": tenant.handles["review"]},
+        {"Purpose": "Edited in F&O"},
+    )
+    asyncio.run(_full_cycle(tenant))  # the F&O feed queues it; the pair job writes the event
+    [event] = [e for e in tenant.graph.events(ALICE) if e.get("subject") == "Edited in F&O"]
+    settings = tenant.settings()
+    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 0
+
+    mark = len(tenant.graph.request_log)
+    assert book(tenant.graph).notify(ALICE, "events", str(event["id"])) == 1  # the echo, answered 202
+    assert asyncio.run(_peek_scans(tenant)) == []
+    assert tenant.graph.request_log[mark:] == []  # no delta read (no Graph request at all)
+
+    tenant.graph.update_event(ALICE, str(event["id"]), {"subject": "Then edited in Outlook"})
+    assert book(tenant.graph).notify(ALICE, "events", str(event["id"])) == 1
+    assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
+    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
+    asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))
+    assert any(a.get("Purpose") == "Then edited in Outlook" for a in tenant.appointments())
