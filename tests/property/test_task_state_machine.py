@@ -384,3 +384,20 @@ def test_edits_made_while_unmarked_survive_marking_again() -> None:
             machine.quiesce()
         finally:
             machine.teardown()
+
+
+def test_unlink_retried_after_a_crash_drops_the_link() -> None:
+    """Was a product bug (found by the long run): unmarked in To Do, the pair job unmarked the activity and
+    kept the pair's record for a later re-link (pipeline/unlinked_base.py), then crashed before dropping
+    the link. Every retry then failed on the record already kept (an insert of an existing cursor), so the
+    link stayed, with both sides unmarked, for good. The record is now replaced."""
+    machine = TaskMachine()
+    try:
+        machine.existing_data([("Call back", 1)], [])
+        machine.mark_in_todo(0, False)
+        # Write 1: the activity's KeepSynchronized = No; write 2: the link's deletion (the worker dies).
+        machine.sync_cycle(0, False, 2, False)
+        machine.quiesce()
+        assert machine.links() == [], "the unlinked pair is still linked"
+    finally:
+        machine.teardown()
