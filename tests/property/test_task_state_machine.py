@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
@@ -404,17 +403,13 @@ def test_unlink_retried_after_a_crash_drops_the_link() -> None:
         machine.teardown()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: a task created by sync and deleted before its list's next delta round is never "
-    "reported removed; only the reconciliation (hours later) sees the deletion",
-)
 def test_task_created_in_todo_and_deleted_before_the_next_round() -> None:
-    """Found by the long run: sync creates a To Do task from F&O (after the cycle's delta round), the user
-    deletes it before the list's next round. Delta lists what changed since the round that issued its
-    token, so a task created and deleted in between is neither listed nor reported removed: the link
-    stays and the activity lives on until the periodic reconciliation (SYNC_RECONCILE_HOURS) compares
-    the links with the lists. Deleting an open task deletes its partner at the next cycle."""
+    """Was a product bug (found by the long run): sync creates a To Do task from F&O (after the cycle's
+    delta round), the user deletes it before the list's next round. Delta lists what changed since the
+    round that issued its token, so a task created and deleted in between is neither listed nor reported
+    removed: the link stayed and the activity lived on until the periodic reconciliation
+    (SYNC_RECONCILE_HOURS). The scan cursor now names the tasks created since the last round, and the
+    next scan looks for each one its round did not list (TaskKind._follow_moves)."""
     machine = TaskMachine()
     try:
         machine.existing_data([("Call back", 1)], [])
