@@ -38,14 +38,16 @@ async def remember(ctx: SyncContext, link: Link) -> None:
     # The record may be there already: this unlink ran before and crashed before dropping the link (the
     # retry must not fail on it, or the link is never dropped), or an older unlink was never used up.
     # The link's record now is the one to keep, so it replaces whatever is there.
+    # Usually there is none: the first write inserts, with no read before it.
+    etag: str | None = None
     for _attempt in range(3):
-        stored = await ctx.store.get_cursor(name)
-        cursor = Cursor(name=name, value=value, updated_at=ctx.now(), etag=stored.etag if stored else None)
+        cursor = Cursor(name=name, value=value, updated_at=ctx.now(), etag=etag)
         try:
             await ctx.store.save_cursor(cursor)
             return
         except ConcurrencyError:
-            continue  # another worker wrote it meanwhile: read it again and replace it
+            stored = await ctx.store.get_cursor(name)  # there (or changed meanwhile): replace what it is now
+            etag = stored.etag if stored else None
     raise ConcurrencyError("the unlink record keeps changing")
 
 
