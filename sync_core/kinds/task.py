@@ -31,7 +31,7 @@ from sync_core.kinds import task_todo as todo
 from sync_core.kinds.activity_feed import FEED_PAGE
 from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
 from sync_core.kinds.fno_activities import FnoActivities
-from sync_core.kinds.task_cursor import TaskCursor, load_cursor
+from sync_core.kinds.task_cursor import CREATED_MAX, TaskCursor, load_cursor
 from sync_core.model.task import (
     REMINDER_FIELDS,
     content_hash,
@@ -124,6 +124,7 @@ class TaskKind(KindDefaults):
                 watched, lists_read = fresh, True
         current = set(watched) - found.gone_lists
         vanished = {list_id for list_id in saved.links if list_id not in current}
+        seen = {change.graph_id for change in found.listed} | set(found.removed)
         moved = await self._follow_moves(
             ctx,
             mailbox,
@@ -133,6 +134,7 @@ class TaskKind(KindDefaults):
             found.carrying,
             full=not saved.links,
             vanished=vanished,
+            unlisted=[graph_id for graph_id in saved.created if graph_id not in seen],
             may_have_moved=lists_read or bool(found.removed) or not saved.links or bool(vanished),
             read=found.read,
         )
@@ -203,6 +205,7 @@ class TaskKind(KindDefaults):
         *,
         full: bool,
         vanished: set[str],
+        unlisted: list[str],
         may_have_moved: bool,
         read: dict[str, dict[str, Any] | None],
     ) -> list[ExchangeChange]:
@@ -211,8 +214,10 @@ class TaskKind(KindDefaults):
         Two ways to notice: a task the round lists under an unknown id carries the category and this
         product's linkedResource of a linked F&O key whose old id is gone; or a linked id was reported
         removed, was not listed by a full round, or was in a list that is gone (then the lists are read
-        once to find the stamp elsewhere). Relinking happens before the changes are queued, so the pair
-        job finds the link under the new id. Returns changes to queue besides `listed`.
+        once to find the stamp elsewhere), or was created by this product since the last round and not
+        listed by this one (`unlisted`: deleted or moved before its first round, which delta never
+        reports). Relinking happens before the changes are queued, so the pair job finds the link under
+        the new id. Returns changes to queue besides `listed`.
 
         The first way reads each such task (delta does not send the linkedResource), so only when a move
         may have happened: a task was removed, or the list of lists was read (after this product created
@@ -237,7 +242,7 @@ class TaskKind(KindDefaults):
                 continue
             followed.add(link.graph_id)
             out.append(await self._relink(ctx, link, graph_id))
-        if not removed and not full and not vanished:
+        if not removed and not full and not vanished and not unlisted:
             return out
         links = {
             link.graph_id: link
@@ -245,12 +250,14 @@ class TaskKind(KindDefaults):
             if _is_task_ref(link.graph_id) and link.graph_id not in followed
         }
         seen = {change.graph_id for change in listed}
-        gone = set(removed)
-        suspects = [links[g] for g in dict.fromkeys(removed) if g in links]
+        first = dict.fromkeys([*removed, *unlisted])
+        suspects = [links[g] for g in first if g in links]
         suspects += [
             link
             for graph_id, link in links.items()
-            if graph_id not in gone and graph_id not in seen and (full or todo.split(graph_id)[0] in vanished)
+            if graph_id not in first
+            and graph_id not in seen
+            and (full or todo.split(graph_id)[0] in vanished)
         ]
         out += [ExchangeChange(g, removed=True) for g in removed if g not in links and g not in followed]
         if not suspects:
@@ -294,18 +301,24 @@ class TaskKind(KindDefaults):
             out.append(change)
         return out
 
-    async def _lists_stale(self, ctx: SyncContext, mailbox: Mailbox) -> None:
-        """A task created in To Do now is listed by its list's next delta round, unless the user moves it
-        to another list first: then no round reports it removed, and a list created for it is not known
-        while the list of lists is cached. So the next scan reads the list of lists (marked in its cursor;
-        a scan saving meanwhile is detected by the ETag, and the mark is made again on its cursor)."""
+    async def _lists_stale(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
+        """A task created in To Do now is listed by its list's next delta round, unless the user moves or
+        deletes it first: then no round reports it removed (delta reports only what a round listed), and
+        a list created for it is not known while the list of lists is cached. So the next scan reads the
+        list of lists and checks that its round listed the task (both marked in its cursor; a scan saving
+        meanwhile is detected by the ETag, and the mark is made again on its cursor)."""
         name = exchange_cursor_name(self.name, mailbox.address)
         for _attempt in range(3):
             cursor = await ctx.store.get_cursor(name)
             saved = load_cursor(cursor.value if cursor else None)
-            if cursor is None or saved.lists_stale or saved.lists_read_at is None:
-                return  # the next scan reads the lists anyway
+            if cursor is None or not saved.links:
+                return  # the next scan is a full round: it compares every link with what the lists hold
+            noted = graph_id in saved.created or len(saved.created) >= CREATED_MAX
+            if saved.lists_stale and noted:
+                return
             saved.lists_stale = True
+            if not noted:
+                saved.created.append(graph_id)
             update = {"value": saved.dump(), "updated_at": ctx.now()}
             try:
                 await ctx.store.save_cursor(cursor.model_copy(update=update))
@@ -513,7 +526,7 @@ class TaskKind(KindDefaults):
         body["linkedResources"] = [todo.linked_resource(ctx.settings.d365_url, fno.key)]
         task = await todo.create_task(ctx.graph, mailbox.address, list_id, body)
         item = _graph_item(list_id, task, stamp=fno.key)
-        await self._lists_stale(ctx, mailbox)
+        await self._lists_stale(ctx, mailbox, item.id)
         # F&O remembers where the task is, so the partner is found without reading every list.
         await self.fno_side.update(ctx, fno.key, {"OutlookEntryId": todo.ENTRY_PREFIX + str(task["id"])})
         return item

@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 from sync_core.runtime.keys import parse_fno_time
 
 VERSION = 2
+# Tasks created since the last scan are remembered up to this many (a cursor stays small; beyond it a
+# deletion before the next round waits for the periodic reconciliation, as before).
+CREATED_MAX = 50
 
 
 @dataclass
@@ -23,6 +26,10 @@ class TaskCursor:
     # Set by a pair job that created a task in To Do: read the list of lists at the next scan (see
     # TaskKind.create_in_graph).
     lists_stale: bool = False
+    # The tasks (composed ids) pair jobs created in To Do since the last scan. The next round must list
+    # each (it is new since the round's token); one it does not list was deleted or moved meanwhile, and
+    # delta reports neither for a task it never listed (TaskKind.scan_exchange checks them).
+    created: list[str] = field(default_factory=list)
 
     def lists_due(self, now: datetime, refresh_minutes: int, list_name: str) -> bool:
         """Whether the list of lists must be read before the deltas (not known, too old, or resolved
@@ -43,6 +50,8 @@ class TaskCursor:
             value["listName"] = self.list_name or ""
         if self.lists_stale:
             value["listsStale"] = True
+        if self.created:
+            value["created"] = self.created
         return json.dumps(value, sort_keys=True)
 
 
@@ -64,13 +73,15 @@ def load_cursor(raw: str | None) -> TaskCursor:
     )
     read_at = value.get("listsReadAt")
     sync_list, name = value.get("syncList"), value.get("listName")
+    created = value.get("created")
     return TaskCursor(
         links=links,
         lists_read_at=parse_fno_time(read_at) if isinstance(read_at, str) else None,
         sync_list=sync_list if isinstance(sync_list, str) and sync_list in links else None,
         list_name=name if isinstance(name, str) else None,
         lists_stale=value.get("listsStale") is True,
+        created=[g for g in created if isinstance(g, str) and g] if isinstance(created, list) else [],
     )
 
 
-__all__ = ["TaskCursor", "load_cursor"]
+__all__ = ["CREATED_MAX", "TaskCursor", "load_cursor"]

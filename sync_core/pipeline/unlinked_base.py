@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync_core.runtime.context import SyncContext
-from sync_core.state.base import Cursor, Link
+from sync_core.state.base import ConcurrencyError, Cursor, Link
 
 log = logging.getLogger(__name__)
 PREFIX = "unlinked"
@@ -33,10 +33,22 @@ async def remember(ctx: SyncContext, link: Link) -> None:
     """Keep `link`'s record before it is dropped by an unlink."""
     if not link.snapshot or link.is_claim:
         return
+    name = cursor_name(link.kind, link.mailbox, link.fno_key)
     value = json.dumps({"graph_id": link.graph_id, "snapshot": link.snapshot}, sort_keys=True)
-    await ctx.store.save_cursor(
-        Cursor(name=cursor_name(link.kind, link.mailbox, link.fno_key), value=value, updated_at=ctx.now())
-    )
+    # The record may be there already: this unlink ran before and crashed before dropping the link (the
+    # retry must not fail on it, or the link is never dropped), or an older unlink was never used up.
+    # The link's record now is the one to keep, so it replaces whatever is there.
+    # Usually there is none: the first write inserts, with no read before it.
+    etag: str | None = None
+    for _attempt in range(3):
+        cursor = Cursor(name=name, value=value, updated_at=ctx.now(), etag=etag)
+        try:
+            await ctx.store.save_cursor(cursor)
+            return
+        except ConcurrencyError:
+            stored = await ctx.store.get_cursor(name)  # there (or changed meanwhile): replace what it is now
+            etag = stored.etag if stored else None
+    raise ConcurrencyError("the unlink record keeps changing")
 
 
 async def recall(

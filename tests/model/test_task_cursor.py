@@ -24,7 +24,7 @@ def _cursor(**changes: object) -> TaskCursor:
 
 
 def test_round_trip() -> None:
-    cursor = _cursor(lists_stale=True, list_name="Dynamics 365")
+    cursor = _cursor(lists_stale=True, list_name="Dynamics 365", created=["L1|T1", "L1|T2"])
     assert load_cursor(cursor.dump()) == cursor
 
 
@@ -71,3 +71,9 @@ def test_a_version_1_cursor_keeps_its_delta_links() -> None:
     cursor = load_cursor(json.dumps({"v": 1, "lists": {"L1": "link1"}}))
     assert cursor.links == {"L1": "link1"}
     assert cursor.lists_due(NOW, 60, "") is True
+
+
+def test_created_tasks_survive_only_as_strings() -> None:
+    raw = json.dumps({"v": 2, "lists": {"L1": "d"}, "created": ["L1|T1", 5, "", None]})
+    assert load_cursor(raw).created == ["L1|T1"]
+    assert load_cursor(json.dumps({"v": 2, "lists": {"L1": "d"}, "created": "L1|T1"})).created == []

@@ -384,3 +384,40 @@ def test_edits_made_while_unmarked_survive_marking_again() -> None:
             machine.quiesce()
         finally:
             machine.teardown()
+
+
+def test_unlink_retried_after_a_crash_drops_the_link() -> None:
+    """Was a product bug (found by the long run): unmarked in To Do, the pair job unmarked the activity and
+    kept the pair's record for a later re-link (pipeline/unlinked_base.py), then crashed before dropping
+    the link. Every retry then failed on the record already kept (an insert of an existing cursor), so the
+    link stayed, with both sides unmarked, for good. The record is now replaced."""
+    machine = TaskMachine()
+    try:
+        machine.existing_data([("Call back", 1)], [])
+        machine.mark_in_todo(0, False)
+        # Write 1: the activity's KeepSynchronized = No; write 2: the link's deletion (the worker dies).
+        machine.sync_cycle(0, False, 2, False)
+        machine.quiesce()
+        assert machine.links() == [], "the unlinked pair is still linked"
+    finally:
+        machine.teardown()
+
+
+def test_task_created_in_todo_and_deleted_before_the_next_round() -> None:
+    """Was a product bug (found by the long run): sync creates a To Do task from F&O (after the cycle's
+    delta round), the user deletes it before the list's next round. Delta lists what changed since the
+    round that issued its token, so a task created and deleted in between is neither listed nor reported
+    removed: the link stayed and the activity lived on until the periodic reconciliation
+    (SYNC_RECONCILE_HOURS). The scan cursor now names the tasks created since the last round, and the
+    next scan looks for each one its round did not list (TaskKind._follow_moves)."""
+    machine = TaskMachine()
+    try:
+        machine.existing_data([("Call back", 1)], [])
+        machine.create_in_fno("Send quote", 3, True)
+        machine.sync_cycle(0, False, None, False)  # creates the To Do task after the round
+        [created] = [t for t in machine.todos() if t["title"] == "Send quote"]
+        machine.graph.todo.delete_task(MAILBOX, created["listId"], created["id"])
+        machine.quiesce()
+        assert [a["Purpose"] for a in machine.activities()] == ["Call back"], "the partner was not deleted"
+    finally:
+        machine.teardown()
