@@ -101,7 +101,9 @@ async def _sync_once(
         groups=kind.merge_groups,
         facts=replace(
             facts_of(ctx, kind, hooks, message, link, fno, graph, fno_view, graph_view),
-            relink_base=await _relink_base(ctx, kind, mailbox, link, fno, graph, fno_view, graph_view),
+            relink_base=await _relink_base(
+                ctx, kind, mailbox, link, fno, graph, marked=fno_view.marked or graph_view.marked
+            ),
         ),
     )
     if not reads.assumption_holds(hooks, decision, fno, graph):
@@ -207,11 +209,12 @@ async def _relink_base(
     link: Link | None,
     fno: FnoItem | None,
     graph: GraphItem | None,
-    fno_view: SideView,
-    graph_view: SideView,
+    *,
+    marked: bool,
 ) -> dict[str, Any]:
-    """The record of this pair's last unlink, read only when it is being linked again (rare)."""
-    if not _relinking(link, fno, graph) or not (fno_view.marked or graph_view.marked):
+    """The record of this pair's last unlink, read only when it is being linked again (rare): marked again
+    on either side."""
+    if not marked or not _relinking(link, fno, graph):
         return {}
     assert fno is not None and graph is not None
     return dict(await unlinked_base.recall(ctx, kind.name, mailbox.address, fno.key, graph.id) or {})
