@@ -8,11 +8,11 @@ import asyncio
 import pytest
 
 from sync_core import functions
-from sync_core.instance import close_instance
 from sync_core.state.tables import TableStateStore
 from tests.cli_errors.test_cli_errors import closed_port
 from tests.e2e.harness import Tenant
 from tests.e2e.test_functions import azure_tenant as azure_tenant  # the fixture, shared
+from tests.instance_run import run as run_functions
 
 
 async def _service_failures(tenant: Tenant) -> list[str]:
@@ -31,11 +31,10 @@ def test_the_timer_records_an_unreachable_fno_and_clears_it_when_it_is_back(
     monkeypatch.setenv("SYNC_NETWORK_RETRY_SECONDS", "0.05")
     monkeypatch.setenv("D365_URL", f"http://127.0.0.1:{closed_port()}")
     functions.settings.cache_clear()
-    assert asyncio.run(functions.on_timer()) == 0
+    assert run_functions(functions.on_timer()) == 0
     assert asyncio.run(_service_failures(azure_tenant)) == ["F&O"]
 
-    asyncio.run(close_instance())
     monkeypatch.setenv("D365_URL", reachable)
     functions.settings.cache_clear()
-    assert asyncio.run(functions.on_timer()) > 0
+    assert run_functions(functions.on_timer()) > 0
     assert asyncio.run(_service_failures(azure_tenant)) == []

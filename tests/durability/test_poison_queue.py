@@ -17,6 +17,7 @@ from tests.e2e.deletion_helpers import graph_time
 from tests.e2e.harness import Tenant
 from tests.e2e.test_functions import _USER_FUNCTIONS, _drain, _full_cycle, _queue
 from tests.e2e.test_functions import azure_tenant as azure_tenant  # the fixture, shared
+from tests.instance_run import run as run_functions
 
 pytestmark = pytest.mark.azurite
 ALICE = "alice@contoso.com"
@@ -45,7 +46,7 @@ async def _poison_depth(tenant: Tenant) -> int:
 
 def test_a_poisoned_pair_message_is_retried_by_a_later_timer(azure_tenant: Tenant, monkeypatch: Any) -> None:
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     start = tenant.now.replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     event = tenant.graph.add_event(
         ALICE,

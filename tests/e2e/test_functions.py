@@ -23,6 +23,7 @@ from sync_core.pipeline.handlers import TransientError
 from sync_core.runtime.queues import StorageQueues
 from sync_core.state.tables import TableStateStore
 from tests.e2e.harness import Tenant, sample_tenant
+from tests.instance_run import run as run_functions
 
 pytestmark = pytest.mark.azurite
 
@@ -116,7 +117,7 @@ async def _links(tenant: Tenant) -> list[Any]:
 
 def test_timer_scan_and_item_functions_sync_through_azure_queues_and_tables(azure_tenant: Tenant) -> None:
     tenant = azure_tenant
-    scans, items = asyncio.run(_full_cycle(tenant))
+    scans, items = run_functions(_full_cycle(tenant))
     # Per kind: one scan per mailbox it serves plus one F&O feed scan. Appointments, tasks, e-mail import
     # and private contacts serve the 3 mailboxes with a worker; shared contact lists serve the 1 shared
     # mailbox. Then one item message per changed pair.
@@ -135,7 +136,7 @@ def test_timer_scan_and_item_functions_sync_through_azure_queues_and_tables(azur
     assert len(tenant.appointments()) == 8
 
     mark = tenant.mark_logs()
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     assert tenant.writes_since(mark) == []
 
 
@@ -149,10 +150,10 @@ def test_transient_failure_is_recorded_and_left_for_the_queue_to_retry(
         raise ConnectionError("F&O unreachable")
 
     asyncio.run(_USER_FUNCTIONS["plan_cycle"](TimerRequest()))
-    asyncio.run(_drain(tenant, settings.scan_queue, "scan"))
+    run_functions(_drain(tenant, settings.scan_queue, "scan"))
     monkeypatch.setattr("sync_core.pipeline.handlers.sync_pair", broken)
     monkeypatch.setattr("sync_core.pipeline.handlers.import_message", broken)
-    handled = asyncio.run(_drain(tenant, settings.item_queue, "sync_item", fail_ok=True))
+    handled = run_functions(_drain(tenant, settings.item_queue, "sync_item", fail_ok=True))
     assert handled == 0
 
     async def failures() -> list[Any]:

@@ -25,6 +25,7 @@ from sync_core.state.tables import TableStateStore
 from tests.e2e.harness import Tenant, sample_tenant
 from tests.e2e.test_functions import _full_cycle
 from tests.e2e.test_functions import azure_tenant as azure_tenant  # the fixture, shared
+from tests.instance_run import run as run_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB, CAROL, DAVE = "alice@contoso.com", "bob@contoso.com", "carol@contoso.com", "dave@contoso.com"
@@ -551,7 +552,7 @@ def test_run_once_syncs_tasks_both_ways(live_tenant: Tenant) -> None:
 def test_functions_sync_tasks_through_azure_queues_and_tables(azure_tenant: Tenant) -> None:
     """Timer -> scan queue -> item queue on Azurite, links in Azure Tables: tasks both ways."""
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
 
     async def task_links() -> list[Link]:
         settings = tenant.settings()
@@ -573,7 +574,7 @@ def test_functions_sync_tasks_through_azure_queues_and_tables(azure_tenant: Tena
 
     # Completing in To Do completes the activity in F&O on the next run of the Functions.
     tenant.graph.todo.update_task(CAROL, samples["listId"], samples["id"], {"status": "completed"})
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     row = _activity_titled(tenant, "Order samples")
     assert (row["ActivityStatus"], row["Closed"], float(row["CompletedPercentage"])) == (
         "Completed",
@@ -584,7 +585,7 @@ def test_functions_sync_tasks_through_azure_queues_and_tables(azure_tenant: Tena
     # And a cycle with nothing new writes no task anywhere.
     mark = tenant.mark_logs()
     before = _task_activities(tenant)
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     assert [w for w in tenant.writes_since(mark) if "/todo/" in w["path"]] == []
     assert _task_activities(tenant) == before
 

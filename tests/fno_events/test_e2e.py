@@ -18,6 +18,7 @@ from sync_core import functions
 from tests.e2e.harness import Tenant, sample_tenant
 from tests.e2e.test_functions import _USER_FUNCTIONS, _drain, _ensure_queues, _full_cycle
 from tests.fno_events.helpers import ALICE
+from tests.instance_run import run as run_functions
 
 pytestmark = pytest.mark.azurite
 
@@ -51,7 +52,7 @@ async def _deliver(bodies: list[bytes]) -> None:
 
 def test_an_fno_edit_reaches_outlook_through_its_data_event_without_a_feed_read(azure_tenant: Tenant) -> None:
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     bodies: list[bytes] = []
     events = DataEvents(bodies.append, duplicate_every=1).attach(tenant.fno)  # every event twice
     try:
@@ -67,8 +68,8 @@ def test_an_fno_edit_reaches_outlook_through_its_data_event_without_a_feed_read(
     asyncio.run(_deliver(bodies))  # both copies in one batch: one read, one pair
     asyncio.run(_deliver(bodies[:1]))  # and a late copy in a batch of its own
     settings = tenant.settings()
-    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 0  # no scan: straight to the pair
-    assert asyncio.run(_drain(tenant, settings.item_queue, "sync_item")) == 2
+    assert run_functions(_drain(tenant, settings.scan_queue, "scan")) == 0  # no scan: straight to the pair
+    assert run_functions(_drain(tenant, settings.item_queue, "sync_item")) == 2
 
     subjects = [e.get("subject") for e in tenant.graph.events(ALICE)]
     assert "Moved by a data event" in subjects

@@ -17,6 +17,7 @@ from sync_core.app import open_store
 from sync_core.pipeline.poll_schedule import Marker, marker_name
 from tests.e2e.harness import Tenant
 from tests.e2e.test_functions import _drain, _full_cycle
+from tests.instance_run import run as run_functions
 from tests.notifications.test_e2e import ALICE, _linked_event, _peek_scans, azure_tenant  # noqa: F401
 
 pytestmark = pytest.mark.azurite
@@ -35,8 +36,8 @@ async def _marker(tenant: Tenant) -> Marker:
 
 def test_a_worker_killed_before_noting_its_read_loses_no_change(azure_tenant: Tenant) -> None:  # noqa: F811
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     before = asyncio.run(_marker(tenant))
     event = _linked_event(tenant)
     tenant.graph.update_event(ALICE, str(event["id"]), {"subject": "Survives a kill"})
@@ -61,9 +62,9 @@ def test_a_worker_killed_before_noting_its_read_loses_no_change(azure_tenant: Te
     deadline, scanned = time.monotonic() + 60, 0
     while not scanned and time.monotonic() < deadline:
         time.sleep(0.5)
-        scanned = asyncio.run(_drain(tenant, settings.scan_queue, "scan"))
+        scanned = run_functions(_drain(tenant, settings.scan_queue, "scan"))
     assert scanned == 1
-    asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))
+    run_functions(_drain(tenant, settings.item_queue, "sync_item"))
     assert any(a.get("Purpose") == "Survives a kill" for a in tenant.appointments())
     after = asyncio.run(_marker(tenant))
     assert after.read is not None and (before.read is None or after.read > before.read)

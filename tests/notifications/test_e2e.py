@@ -18,6 +18,7 @@ from sync_core.pipeline import poll_schedule
 from sync_core.runtime.messages import ScanMailbox, decode
 from tests.e2e.harness import Tenant, sample_tenant
 from tests.e2e.test_functions import _drain, _ensure_queues, _full_cycle
+from tests.instance_run import run as run_functions
 from tests.notifications.conftest import SECRET
 from tests.notifications.webhook import webhook
 
@@ -70,7 +71,7 @@ def _linked_event(tenant: Tenant) -> dict[str, object]:
 
 def test_an_outlook_edit_syncs_through_a_notification_without_the_timer(azure_tenant: Tenant) -> None:
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     subs = book(tenant.graph)
     assert len(subs.active()) == 10
     event = _linked_event(tenant)
@@ -79,14 +80,14 @@ def test_an_outlook_edit_syncs_through_a_notification_without_the_timer(azure_te
     assert subs.notify(ALICE, "events", str(event["id"]), spelling="tenant") == 1
     assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
     settings = tenant.settings()
-    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
-    assert asyncio.run(_drain(tenant, settings.item_queue, "sync_item")) >= 1
+    assert run_functions(_drain(tenant, settings.scan_queue, "scan")) == 1
+    assert run_functions(_drain(tenant, settings.item_queue, "sync_item")) >= 1
     assert any(a.get("Purpose") == "Moved by a notification" for a in tenant.appointments())
 
 
 def test_lifecycle_missed_scans_and_removed_is_made_again(azure_tenant: Tenant) -> None:
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     subs = book(tenant.graph)
     alice = tenant.graph.find_mailbox(ALICE)
     assert alice is not None
@@ -96,7 +97,7 @@ def test_lifecycle_missed_scans_and_removed_is_made_again(azure_tenant: Tenant) 
 
     assert subs.notify_lifecycle(events_sub.id, "missed") == 1
     assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
-    asyncio.run(_drain(tenant, tenant.settings().scan_queue, "scan"))
+    run_functions(_drain(tenant, tenant.settings().scan_queue, "scan"))
 
     assert subs.notify_lifecycle(events_sub.id, "subscriptionRemoved") == 1
     remade = [s for s in subs.active() if s.user_id == alice.user.id.lower() and s.collection == "events"]
@@ -104,7 +105,7 @@ def test_lifecycle_missed_scans_and_removed_is_made_again(azure_tenant: Tenant) 
     assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
     # The next timer cycle keeps the new one (no second subscription, no Graph call for it).
     mark = len(tenant.graph.request_log)
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     assert [r for r in tenant.graph.request_log[mark:] if r["path"].startswith("/subscriptions")] == []
 
 
@@ -115,17 +116,17 @@ def test_after_the_secret_changes_old_client_states_are_refused_until_the_planne
     valid, so a known subscription id alone routes nothing; the next cycle remakes the subscriptions with the
     new secret and their notifications are scanned again. The id holds '/', '+' and '='."""
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     monkeypatch.setenv("SYNC_NOTIFICATION_SECRET", SECRET[::-1] + "-rotated")
     functions.settings.cache_clear()
     subs = book(tenant.graph)
     subs.notify(ALICE, "events", "AAMk/x+y=/z")
     assert asyncio.run(_peek_scans(tenant)) == []
-    asyncio.run(_full_cycle(tenant))  # remakes every subscription with the new secret
+    run_functions(_full_cycle(tenant))  # remakes every subscription with the new secret
     for spelling in ("path", "key", "tenant"):
         assert subs.notify(ALICE, "events", "AAMk/x+y=/z", spelling=spelling) >= 1
         assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")], spelling
-        asyncio.run(_drain(tenant, tenant.settings().scan_queue, "scan"))
+        run_functions(_drain(tenant, tenant.settings().scan_queue, "scan"))
 
 
 def test_with_healthy_subscriptions_the_timer_leaves_the_feeds_to_notifications(
@@ -138,11 +139,11 @@ def test_with_healthy_subscriptions_the_timer_leaves_the_feeds_to_notifications(
         poll_schedule, "last_slot", lambda now, key, interval: datetime(2000, 1, 1, tzinfo=UTC)
     )
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))  # first sync; the subscriptions are made after its scans
-    asyncio.run(_full_cycle(tenant))  # every feed read once since
+    run_functions(_full_cycle(tenant))  # first sync; the subscriptions are made after its scans
+    run_functions(_full_cycle(tenant))  # every feed read once since
 
     mark = len(tenant.graph.request_log)
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     workers = {ALICE, "bob@contoso.com", "carol@contoso.com"}  # their feeds have subscriptions
     feeds = [
         r
@@ -155,8 +156,8 @@ def test_with_healthy_subscriptions_the_timer_leaves_the_feeds_to_notifications(
     tenant.graph.update_event(ALICE, str(event["id"]), {"subject": "Moved, notified only"})
     assert book(tenant.graph).notify(ALICE, "events", str(event["id"])) == 1
     settings = tenant.settings()
-    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
-    asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))
+    assert run_functions(_drain(tenant, settings.scan_queue, "scan")) == 1
+    run_functions(_drain(tenant, settings.item_queue, "sync_item"))
     assert any(a.get("Purpose") == "Moved, notified only" for a in tenant.appointments())
 
 
@@ -165,16 +166,16 @@ def test_the_notification_of_an_fno_edit_written_to_outlook_costs_no_scan(azure_
     notification of our own write names the version the link holds, so nothing is queued and no feed is
     read; the user's next edit in Outlook is scanned."""
     tenant = azure_tenant
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     tenant.fno.update(
         "Activities",
         {"dataAreaId": "usmf", "ActivityNumber": tenant.handles["review"]},
         {"Purpose": "Edited in F&O"},
     )
-    asyncio.run(_full_cycle(tenant))  # the F&O feed queues it; the pair job writes the event
+    run_functions(_full_cycle(tenant))  # the F&O feed queues it; the pair job writes the event
     [event] = [e for e in tenant.graph.events(ALICE) if e.get("subject") == "Edited in F&O"]
     settings = tenant.settings()
-    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 0
+    assert run_functions(_drain(tenant, settings.scan_queue, "scan")) == 0
 
     mark = len(tenant.graph.request_log)
     assert book(tenant.graph).notify(ALICE, "events", str(event["id"])) == 1  # the echo, answered 202
@@ -184,6 +185,6 @@ def test_the_notification_of_an_fno_edit_written_to_outlook_costs_no_scan(azure_
     tenant.graph.update_event(ALICE, str(event["id"]), {"subject": "Then edited in Outlook"})
     assert book(tenant.graph).notify(ALICE, "events", str(event["id"])) == 1
     assert asyncio.run(_peek_scans(tenant)) == [(ALICE, "appointment")]
-    assert asyncio.run(_drain(tenant, settings.scan_queue, "scan")) == 1
-    asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))
+    assert run_functions(_drain(tenant, settings.scan_queue, "scan")) == 1
+    run_functions(_drain(tenant, settings.item_queue, "sync_item"))
     assert any(a.get("Purpose") == "Then edited in Outlook" for a in tenant.appointments())

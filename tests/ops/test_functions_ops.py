@@ -11,6 +11,7 @@ from azure.functions.timer import TimerRequest
 from sync_core.pipeline.retry import PARKED
 from tests.e2e.harness import Tenant
 from tests.e2e.test_functions import _USER_FUNCTIONS, _drain, _full_cycle, _queue, azure_tenant
+from tests.instance_run import run as run_functions
 from tests.ops.helpers import ALICE, command, read
 
 __all__ = ["azure_tenant"]  # the fixture
@@ -26,14 +27,14 @@ def test_pause_parks_queued_items_and_resume_sends_them(azure_tenant: Tenant) ->
     settings = tenant.settings()
     asyncio.run(_plan_and_scan(tenant))  # scans queued alice's pair messages, not yet run
     assert command(tenant, "pause", "--mailbox", ALICE, "--actor", "ops") == 0
-    asyncio.run(_drain(tenant, settings.item_queue, "sync_item"))  # the host delivers: parked, none fails
+    run_functions(_drain(tenant, settings.item_queue, "sync_item"))  # the host delivers: parked, none fails
     assert not _lunch_in_fno(tenant)
     parked = [f for f in read(tenant, lambda s: s.list_failures()) if f.mailbox == ALICE]
     assert parked and all(f.reason == PARKED and f.message for f in parked)
-    asyncio.run(_full_cycle(tenant))  # the timer plans no scan of alice, requeues nothing
+    run_functions(_full_cycle(tenant))  # the timer plans no scan of alice, requeues nothing
     assert not _lunch_in_fno(tenant)
     assert command(tenant, "resume", "--mailbox", ALICE, "--actor", "ops") == 0
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     assert _lunch_in_fno(tenant)
     assert [f for f in read(tenant, lambda s: s.list_failures()) if f.mailbox == ALICE] == []
 
@@ -49,7 +50,7 @@ def test_retry_takes_poison_queue_messages_back(
     assert command(tenant, "retry", "--mailbox", ALICE, "--actor", "ops") == 0
     out = capsys.readouterr().out
     assert "message(s) taken from the poison queues" in out and not out.startswith("0 ")
-    asyncio.run(_full_cycle(tenant))
+    run_functions(_full_cycle(tenant))
     assert _lunch_in_fno(tenant)
     assert [f for f in read(tenant, lambda s: s.list_failures()) if f.mailbox == ALICE] == []
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync_core.settings import AuthMode, SettingsError, load_settings
+from tests.instance_run import run as run_functions
 
 BASE = {
     "D365_URL": "https://contoso.operations.dynamics.com/",
@@ -151,10 +152,8 @@ def test_fno_data_events_are_off_unless_switched_on() -> None:
 
 
 def test_a_data_event_while_they_are_off_is_acknowledged_and_dropped() -> None:
-    import asyncio
-
     from sync_core import functions
 
     settings = load_settings(BASE, local_settings=None)
-    outcome = asyncio.run(functions.on_fno_event(b"{}", 1, settings))  # no store, no F&O touched
+    outcome = run_functions(functions.on_fno_event(b"{}", 1, settings))  # no store, no F&O touched
     assert outcome.ignored == ["data events are off"] and outcome.pairs == outcome.scans == 0

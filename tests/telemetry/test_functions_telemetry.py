@@ -19,6 +19,7 @@ from sync_core.settings import Settings
 from sync_core.telemetry import names, record_queue_depths
 from sync_core.telemetry.queue_depth import watched_queues
 from tests.e2e.harness import Tenant, sample_tenant
+from tests.instance_run import run as run_functions
 from tests.telemetry.conftest import Captured
 
 pytestmark = pytest.mark.azurite
@@ -71,10 +72,10 @@ def _depths(otel: Captured) -> dict[str, float]:
 
 def test_timer_and_queue_invocations_share_the_cycle_trace(azure_tenant: Tenant, otel: Captured) -> None:
     settings = azure_tenant.settings()
-    queued = asyncio.run(functions.on_timer(settings))
+    queued = run_functions(functions.on_timer(settings))
     assert _depths(otel)[settings.scan_queue] == queued  # read right after the plan was queued
     assert _depths(otel)[f"{settings.item_queue}-poison"] == 0
-    handled = asyncio.run(_deliver_scans(settings))
+    handled = run_functions(_deliver_scans(settings))
     assert handled == queued
     [plan] = otel.spans(names.SPAN_PLAN)
     cycle_id = str((plan.attributes or {})[names.CYCLE_ID])
