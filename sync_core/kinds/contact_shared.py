@@ -3,29 +3,29 @@ in a shared mailbox (docs/spec.md §3.4). Contacts entering the query are added,
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sync_core.contacts.membership import (
-    contacts_changed_since,
     effective,
     matches_shared,
     row_key,
     shared_members,
 )
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
-from sync_core.kinds import activity_feed, inventory
-from sync_core.kinds.activity_feed import MovedRows
-from sync_core.kinds.contact import FEED_PAGE, ON_LIST_KEY, ContactKindBase, feed_cursor, page_checkpoint
+from sync_core.kinds import inventory
+from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.fno_contact_persons import (
+    ON_LIST_KEY,
+    FeedWindow,
+    carried_rows,
+    change,
+    settle_entries,
+)
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.keys import feed_watermark, parse_fno_time
 from sync_core.runtime.kind import EmitFno, FnoChange
 from sync_core.state.base import ContactListEntry, MailboxRecord
-
-log = logging.getLogger(__name__)
 
 
 class SharedContactKind(ContactKindBase):
@@ -52,17 +52,11 @@ class SharedContactKind(ContactKindBase):
             return inventory.Inventory({}, lambda _link: False)
         return await inventory.shared_contact_fno(ctx, mailbox, await shared_members(ctx.fno, shared))
 
-    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        """Per list: the linked members edited since the last scan (queued per page of the feed, the
-        cursor saved once a page's work is queued; the read stops at the feed's time budget, as the
-        activity feed's), then the query's members compared with the list's links (entering, leaving)
-        and the entries changed from the command line. Those do not depend on the cursor: a scan cut
-        short resumes at its last page and the next one still compares the lists."""
-        started = ctx.now()  # before reading (see feed_watermark)
-        deadline = time.monotonic() + activity_feed.FEED_BUDGET_SECONDS
-        since, newest = self.feed_since(ctx, cursor)
-        moved = MovedRows()
-        watermark = newest
+    async def feed_lists(self, ctx: SyncContext, window: FeedWindow) -> _SharedLists:
+        """Per list, the F&O feed (kinds/fno_contact_persons.py) queues the linked members edited since the
+        last scan; after it, the query's members are compared with the list's links (entering, leaving)
+        and the entries changed from the command line are queued. Those do not depend on the cursor: a
+        scan cut short resumes at its last page and the next one still compares the lists."""
         records = {r.mailbox: r for r in await ctx.mailbox_records() if r.status == "ok"}
         lists: list[_ListState] = []
         for shared in ctx.settings.shared_lists:
@@ -81,81 +75,7 @@ class SharedContactKind(ContactKindBase):
             lists.append(_ListState(record, members, links, entries, wanted))
         # Rows the comparison after the feed carries (leaving contacts, explicit entries): kept as read.
         kept_keys = set().union(*(s.links - s.wanted | s.pending_keys for s in lists))
-        kept: dict[str, dict[str, Any]] = {}
-        page: dict[str, dict[str, Any]] = {}
-        stopped_at: str | None = None
-
-        async def flush(checkpoint: str | None) -> None:
-            batch: list[FnoChange] = []
-            for state in lists:
-                edited = state.links & state.wanted & set(page)
-                # Only an edit is judged by the row's edit stamp; explicit entries are list changes.
-                versioned = edited - state.pending_keys
-                rows = [state.members.get(k) or page[k] for k in edited]
-                # Names only for rows a pair job will map as they are (edits new since the last scan).
-                named = {k for k in versioned if self.edited_after(page[k], watermark)}
-                carried = await self.carried_rows(ctx, rows, named)
-                for key in sorted(edited):
-                    state.emitted.add(key)
-                    carried_row = carried.get(key, page[key])
-                    carried_row[ON_LIST_KEY] = key in state.members
-                    change = self.change(
-                        carried_row, state.record.personnel_number, True, versioned=key in versioned
-                    )
-                    if change is not None:
-                        batch.append(change)
-            page.clear()
-            if batch or checkpoint is not None:
-                await emit(batch, checkpoint=checkpoint)
-
-        async for row in contacts_changed_since(ctx.fno, since):
-            edited_at = parse_fno_time(row.get("LastEditDateTime"))
-            if edited_at is not None and (newest is None or edited_at > newest):
-                newest = edited_at
-            key = row_key(row)
-            if key is None:
-                continue
-            moved.see(key, edited_at)
-            page[key] = row
-            if key in kept_keys:
-                kept[key] = row
-            if len(page) >= FEED_PAGE:
-                checkpoint = page_checkpoint(ctx, newest, started, watermark, moved.held)
-                await flush(checkpoint)
-                if checkpoint is not None and time.monotonic() > deadline:
-                    log.info("F&O contact feed stopped at its time budget", extra={"kind": self.name})
-                    stopped_at = checkpoint
-                    break
-        await flush(None)
-        for state in lists:
-            keys: dict[str, bool] = {}
-            for key in state.wanted - state.links:
-                keys[key] = True  # entering the list
-            for key in state.links - state.wanted:
-                keys[key] = False  # leaving it
-            for key in state.pending_keys - state.emitted:
-                keys.setdefault(key, effective(key in state.members, state.entries[key]))
-            rows = [found for key in keys if (found := state.members.get(key) or kept.get(key)) is not None]
-            carried = await self.carried_rows(ctx, rows, set())
-            batch: list[FnoChange] = []
-            for key, marked in sorted(keys.items()):
-                owner = state.record.personnel_number
-                carried_row = carried.get(key)
-                if carried_row is None:
-                    batch.append(FnoChange(fno_key=key, owner=owner, marked=marked, edited_at=None))
-                    continue
-                carried_row[ON_LIST_KEY] = key in state.members
-                change = self.change(carried_row, owner, marked, versioned=False)
-                if change is not None:
-                    batch.append(change)
-            if batch:
-                await emit(batch)
-            await self.settle_entries(ctx, [e for e in state.entries.values() if e.pending])
-        if stopped_at is not None:
-            return stopped_at
-        return feed_cursor(
-            feed_watermark(newest, started, ctx.settings.fno_overlap_seconds, held=moved.held), cursor
-        )
+        return _SharedLists(window, lists, kept_keys)
 
 
 @dataclass
@@ -172,3 +92,71 @@ class _ListState:
     @property
     def pending_keys(self) -> set[str]:
         return {k for k, e in self.entries.items() if e.pending}
+
+
+@dataclass
+class _SharedLists:
+    """Every shared list as one feed scan sees them."""
+
+    window: FeedWindow
+    lists: list[_ListState]
+    kept_keys: set[str]
+    kept: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def page(
+        self, ctx: SyncContext, rows: list[dict[str, Any]], checkpoint: str | None, emit: EmitFno
+    ) -> None:
+        page: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            key = row_key(row)
+            if key is None:
+                continue
+            page[key] = row
+            if key in self.kept_keys:
+                self.kept[key] = row
+        batch: list[FnoChange] = []
+        for state in self.lists:
+            edited = state.links & state.wanted & set(page)
+            # Only an edit is judged by the row's edit stamp; explicit entries are list changes.
+            versioned = edited - state.pending_keys
+            members = [state.members.get(k) or page[k] for k in edited]
+            # Names only for rows a pair job will map as they are (edits new since the last scan).
+            named = {k for k in versioned if self.window.edited_after(page[k])}
+            carried = await carried_rows(ctx, members, named)
+            for key in sorted(edited):
+                state.emitted.add(key)
+                carried_row = carried.get(key, page[key])
+                carried_row[ON_LIST_KEY] = key in state.members
+                made = change(carried_row, state.record.personnel_number, True, versioned=key in versioned)
+                if made is not None:
+                    batch.append(made)
+        if batch or checkpoint is not None:
+            await emit(batch, checkpoint=checkpoint)
+
+    async def finish(self, ctx: SyncContext, emit: EmitFno) -> None:
+        for state in self.lists:
+            keys: dict[str, bool] = {}
+            for key in state.wanted - state.links:
+                keys[key] = True  # entering the list
+            for key in state.links - state.wanted:
+                keys[key] = False  # leaving it
+            for key in state.pending_keys - state.emitted:
+                keys.setdefault(key, effective(key in state.members, state.entries[key]))
+            rows = [
+                found for key in keys if (found := state.members.get(key) or self.kept.get(key)) is not None
+            ]
+            carried = await carried_rows(ctx, rows, set())
+            batch: list[FnoChange] = []
+            for key, marked in sorted(keys.items()):
+                owner = state.record.personnel_number
+                carried_row = carried.get(key)
+                if carried_row is None:
+                    batch.append(FnoChange(fno_key=key, owner=owner, marked=marked, edited_at=None))
+                    continue
+                carried_row[ON_LIST_KEY] = key in state.members
+                made = change(carried_row, owner, marked, versioned=False)
+                if made is not None:
+                    batch.append(made)
+            if batch:
+                await emit(batch)
+            await settle_entries(ctx, [e for e in state.entries.values() if e.pending])

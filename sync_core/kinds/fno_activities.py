@@ -34,7 +34,9 @@ class FnoActivities:
         company, number = split_fno_key(key)
         return await entities.get_activity(ctx.fno, company, number)
 
-    async def pointing_at(self, ctx: SyncContext, reference: str) -> list[dict[str, Any]]:
+    async def pointing_at(
+        self, ctx: SyncContext, reference: str, *, mailbox: Mailbox | None = None
+    ) -> list[dict[str, Any]]:
         rows = await entities.find_activities_by_outlook_entry_id(ctx.fno, reference)
         return [row for row in rows if row.get("Category") == self.category]
 
@@ -62,10 +64,12 @@ class FnoActivities:
         company, number = split_fno_key(key)
         await ctx.fno.update(ENTITY, entities.activity_key(company, number), dict(fields), if_match=if_match)
 
-    async def set_mark(self, ctx: SyncContext, key: str, marked: bool) -> None:
+    async def set_mark(
+        self, ctx: SyncContext, key: str, marked: bool, *, mailbox: Mailbox | None = None
+    ) -> None:  # the mark is the record's own (`mailbox`: runtime/side.py)
         await self.update(ctx, key, {"KeepSynchronized": "Yes" if marked else "No"})
 
-    async def delete(self, ctx: SyncContext, key: str) -> None:
+    async def delete(self, ctx: SyncContext, key: str, *, mailbox: Mailbox | None = None) -> None:
         company, number = split_fno_key(key)
         await ctx.fno.delete(ENTITY, entities.activity_key(company, number))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,3 +111,14 @@ def page_mark(
         return None
     mark = min(newest, started + timedelta(seconds=overlap_seconds))
     return mark if held is None or held >= mark else held
+
+
+def cursor_object(text: str | None) -> dict[str, Any]:
+    """A cursor saved as a JSON object; empty when there is none or it cannot be read (read anew)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

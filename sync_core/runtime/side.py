@@ -3,8 +3,13 @@
 A kind (runtime/kind.py) pairs an F&O side with an Exchange side and adds what is its own: the field
 mapping, merge groups, deletion rule and the finer points of its resource (series, attendees, lists).
 Implemented so far: F&O activities of one category (`kinds/fno_activities.py`, shared by appointments and
-tasks) and Graph calendar events (`kinds/graph_events.py`). To Do tasks, the contacts of a folder and F&O
-contact persons are still written inside their kinds (`kinds/task.py`, `kinds/contact.py`)."""
+tasks), Graph calendar events (`kinds/graph_events.py`), the contacts of a list's folder
+(`kinds/graph_contacts.py`) and F&O contact persons (`kinds/fno_contact_persons.py`, shared by private and
+shared lists). To Do tasks are still written inside their kind (`kinds/task.py`).
+
+`mailbox` on `FnoSide.pointing_at`, `set_mark` and `delete`: a contact person's mark is its place on one
+mailbox's list, not a field of the record, and what finds it again is a creation token searched in that
+mailbox's company; sides whose records carry their own mark (activities) ignore it."""
 
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ class FnoSide(Protocol):
 
     async def get(self, ctx: SyncContext, key: str) -> dict[str, Any] | None: ...
 
-    async def pointing_at(self, ctx: SyncContext, reference: str) -> list[dict[str, Any]]:
+    async def pointing_at(
+        self, ctx: SyncContext, reference: str, *, mailbox: Mailbox | None = None
+    ) -> list[dict[str, Any]]:
         """The records that name this Exchange item (the reference they hold, e.g. `OutlookEntryId`)."""
         ...
 
@@ -41,9 +48,11 @@ class FnoSide(Protocol):
         """`if_match`: the version the pair job holds (written only if the record is still so)."""
         ...
 
-    async def set_mark(self, ctx: SyncContext, key: str, marked: bool) -> None: ...
+    async def set_mark(
+        self, ctx: SyncContext, key: str, marked: bool, *, mailbox: Mailbox | None = None
+    ) -> None: ...
 
-    async def delete(self, ctx: SyncContext, key: str) -> None: ...
+    async def delete(self, ctx: SyncContext, key: str, *, mailbox: Mailbox | None = None) -> None: ...
 
     async def existing(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """Which keys still exist (batched: F&O shows no deletions over OData)."""

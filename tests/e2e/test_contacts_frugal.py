@@ -16,7 +16,8 @@ from simulators.sample_contacts import PRIVATE_FOLDER, SHARED_FOLDER, SHARED_MAI
 from simulators.sample_data import COMPANY
 from sync_core.app import open_context
 from sync_core.contacts.membership import FEED_FIELDS
-from sync_core.kinds.contact import COMPANY_NAME_KEY, ON_LIST_KEY, ContactKindBase
+from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.fno_contact_persons import COMPANY_NAME_KEY, ON_LIST_KEY, carried_rows
 from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant, sample_tenant
 
@@ -259,7 +260,7 @@ def test_a_carried_row_maps_as_a_read_one_and_must_belong_to_its_pair(tenant: Te
             with pytest.raises(ValueError, match="does not belong"):
                 await kind.fno_item_from_row(ctx, f"{COMPANY}|CP-0001", row)
             # An F&O row cannot pass for the feed's own annotations.
-            carried = await kind.carried_rows(ctx, [{**row, ON_LIST_KEY: True, COMPANY_NAME_KEY: "x"}], set())
+            carried = await carried_rows(ctx, [{**row, ON_LIST_KEY: True, COMPANY_NAME_KEY: "x"}], set())
             assert ON_LIST_KEY not in carried[key] and COMPANY_NAME_KEY not in carried[key]
 
     asyncio.run(check())

@@ -15,7 +15,7 @@ from simulators.sample_contacts import PRIVATE_FOLDER, SHARED_FOLDER, SHARED_MAI
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.app import open_context
 from sync_core.contacts.registry import PRIVATE_KIND, SHARED_KIND
-from sync_core.kinds import activity_feed, contact_private, contact_shared
+from sync_core.kinds import activity_feed, fno_contact_persons
 from sync_core.pipeline.scan import scan_fno_feed
 from sync_core.runtime.keys import fno_cursor_name, parse_fno_time
 from sync_core.runtime.messages import ScanFnoFeed
@@ -28,8 +28,7 @@ COUNT = 7
 
 @pytest.fixture
 def tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tenant]:
-    for module in (contact_private, contact_shared):
-        monkeypatch.setattr(module, "FEED_PAGE", 2)
+    monkeypatch.setattr(fno_contact_persons, "FEED_PAGE", 2)
     with sample_tenant(tmp_path) as t:
         yield t
 
