@@ -1,0 +1,20 @@
+"""The sides (runtime/side.py) and the kinds built on them: mypy checks each side against its protocol on the
+annotated names below; the test checks which side each kind holds."""
+
+from __future__ import annotations
+
+from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.fno_activities import FnoActivities
+from sync_core.kinds.graph_events import GraphEvents
+from sync_core.kinds.task import TaskKind
+from sync_core.kinds.todo_tasks import TodoTasks
+from sync_core.runtime.side import FnoSide, GraphSide
+
+
+def test_appointments_and_tasks_are_built_on_their_sides() -> None:
+    appointment, task = AppointmentKind(), TaskKind()
+    fno_sides: list[FnoSide] = [appointment.fno_side, task.fno_side]
+    graph_sides: list[GraphSide] = [appointment.graph_side, task.graph_side]
+    assert [type(side) for side in fno_sides] == [FnoActivities, FnoActivities]
+    assert [type(side) for side in graph_sides] == [GraphEvents, TodoTasks]
+    assert [side.category for side in (appointment.fno_side, task.fno_side)] == ["Appointment", "Task"]
