@@ -4,8 +4,9 @@ What is special about To Do, and where it is handled:
 - No change notifications for app-only callers: every list of the mailbox is polled with delta
   (`scan_exchange`; the cursor, `task_cursor`, holds one delta link per list and what the last read of
   the list of lists found, which is read again only when due or when a linked task left its list).
-- No extended properties: the stamp is a linkedResource (`task_todo`), and the F&O activity keeps the
-  To Do task id in `OutlookEntryId` (as `todo:<id>`), so a partner is found again without listing every task.
+- No extended properties: the stamp is a linkedResource (`task_todo`; read and written by the To Do side,
+  `todo_tasks`), and the F&O activity keeps the To Do task id in `OutlookEntryId` (as `todo:<id>`), so a
+  partner is found again without listing every task.
 - No immutable ids: a task moved to another list gets a new id. Its old id then answers 404 or comes
   as `@removed`; the task is found again by its linkedResource and the link follows it (scan and
   `load_graph`), so nothing is deleted or duplicated.
