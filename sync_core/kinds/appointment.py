@@ -394,7 +394,7 @@ class AppointmentKind(KindDefaults):
         key, _row = await self.fno_side.create(ctx, mailbox, activity_fields(appointment), reference=graph.id)
         await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
         if graph.stamp != key and graph.item.get("type") in _STAMPABLE_TYPES:
-            await self.graph_side.stamp(ctx, mailbox, graph.id, key)
+            await self.graph_side.stamp(ctx, mailbox, graph, key)
         loaded = await self.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the activity just created cannot be read back")
@@ -450,7 +450,7 @@ class AppointmentKind(KindDefaults):
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         if graph.item.get("type") not in _STAMPABLE_TYPES:
             return  # writing to a series member would change it; series are found by their links
-        await self.graph_side.stamp(ctx, mailbox, graph.id, fno_key)
+        await self.graph_side.stamp(ctx, mailbox, graph, fno_key)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
         await self.fno_side.set_mark(ctx, fno.key, marked)

@@ -257,7 +257,7 @@ class ContactKindBase(KindDefaults):
         token = token_for(body, ctx.now())
         earlier = parse_token(graph.stamp)
         if earlier is None or not earlier.same_create(token):
-            await self.graph_side.stamp(ctx, mailbox, graph.id, token.value)
+            await self.graph_side.stamp(ctx, mailbox, graph, token.value)
         key, _row = await self.fno_side.create(ctx, mailbox, body, reference=token.value)
         await self._finish_create(ctx, mailbox, graph, key)
         loaded = await self.load_fno(ctx, key)
@@ -273,7 +273,7 @@ class ContactKindBase(KindDefaults):
         # The stamp replaces the creation token: a retry finds the contact person by it.
         categories = [c for c in graph.item.get("categories") or [] if c not in PROBLEM_CATEGORIES]
         changed = categories != list(graph.item.get("categories") or [])
-        await self.graph_side.stamp(ctx, mailbox, graph.id, key, categories=categories if changed else None)
+        await self.graph_side.stamp(ctx, mailbox, graph, key, categories=categories if changed else None)
         await self._offer_to_shared_lists(ctx, mailbox, key)
 
     async def _offer_to_shared_lists(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:

@@ -135,8 +135,15 @@ class GraphContacts:
         return await self.get(ctx, mailbox, str(found[0]["id"])) if found else None
 
     async def create(
-        self, ctx: SyncContext, mailbox: Mailbox, body: Mapping[str, Any], *, stamp: str
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        body: Mapping[str, Any],
+        *,
+        stamp: str,
+        container: str | None = None,
     ) -> GraphItem:
+        """Made in the list's folder (`container` unused: the folder is found per mailbox)."""
         fields = dict(body)
         fields["singleValueExtendedProperties"] = _stamp_property(stamp)
         folder_id = await self.folder_id(ctx, mailbox)
@@ -167,7 +174,7 @@ class GraphContacts:
         self,
         ctx: SyncContext,
         mailbox: Mailbox,
-        graph_id: str,
+        item: GraphItem,
         fno_key: str,
         *,
         categories: list[str] | None = None,
@@ -177,7 +184,7 @@ class GraphContacts:
         patch: dict[str, Any] = {"singleValueExtendedProperties": _stamp_property(fno_key)}
         if categories is not None:
             patch["categories"] = categories
-        await contact_graph.update_contact(ctx.graph, mailbox.address, graph_id, patch)
+        await contact_graph.update_contact(ctx.graph, mailbox.address, item.id, patch)
 
     async def set_categories(
         self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, categories: list[str]

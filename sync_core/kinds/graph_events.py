@@ -36,7 +36,13 @@ class GraphEvents:
         return await self.get(ctx, mailbox, str(live[0]["id"]))
 
     async def create(
-        self, ctx: SyncContext, mailbox: Mailbox, body: Mapping[str, Any], *, stamp: str
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        body: Mapping[str, Any],
+        *,
+        stamp: str,
+        container: str | None = None,  # events go to the mailbox's calendar: no other place
     ) -> GraphItem:
         fields = dict(body)
         fields["singleValueExtendedProperties"] = _stamp_property(stamp)
@@ -53,9 +59,9 @@ class GraphEvents:
         categories = toggled(item.item.get("categories"), ctx.settings.category, marked)
         await ctx.graph.update_event(mailbox.address, item.id, {"categories": categories})
 
-    async def stamp(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, fno_key: str) -> None:
+    async def stamp(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, fno_key: str) -> None:
         await ctx.graph.update_event(
-            mailbox.address, graph_id, {"singleValueExtendedProperties": _stamp_property(fno_key)}
+            mailbox.address, item.id, {"singleValueExtendedProperties": _stamp_property(fno_key)}
         )
 
     async def delete(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:

@@ -4,8 +4,9 @@ What is special about To Do, and where it is handled:
 - No change notifications for app-only callers: every list of the mailbox is polled with delta
   (`scan_exchange`; the cursor, `task_cursor`, holds one delta link per list and what the last read of
   the list of lists found, which is read again only when due or when a linked task left its list).
-- No extended properties: the stamp is a linkedResource (`task_todo`), and the F&O activity keeps the
-  To Do task id in `OutlookEntryId` (as `todo:<id>`), so a partner is found again without listing every task.
+- No extended properties: the stamp is a linkedResource (`task_todo`; read and written by the To Do side,
+  `todo_tasks`), and the F&O activity keeps the To Do task id in `OutlookEntryId` (as `todo:<id>`), so a
+  partner is found again without listing every task.
 - No immutable ids: a task moved to another list gets a new id. Its old id then answers 404 or comes
   as `@removed`; the task is found again by its linkedResource and the link follows it (scan and
   `load_graph`), so nothing is deleted or duplicated.
@@ -29,9 +30,10 @@ from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
 from sync_core.kinds.activity_feed import FEED_PAGE
-from sync_core.kinds.exchange_feed import graph_item, read_delta, toggled
+from sync_core.kinds.exchange_feed import read_delta
 from sync_core.kinds.fno_activities import FnoActivities
 from sync_core.kinds.task_cursor import CREATED_MAX, TaskCursor, load_cursor
+from sync_core.kinds.todo_tasks import TodoTasks, list_id_of, task_item
 from sync_core.model.task import (
     REMINDER_FIELDS,
     content_hash,
@@ -59,7 +61,6 @@ from sync_core.state.base import ConcurrencyError, Link
 log = logging.getLogger(__name__)
 
 ACTIVITY_CATEGORY = "Task"
-_FLAGGED = "flaggedEmails"  # To Do's view of flagged messages: not tasks this product syncs
 
 
 class SyncListMissing(RuntimeError):
@@ -82,7 +83,9 @@ class TaskKind(KindDefaults):
         return (link.graph_version or None) if settings.todo_write_without_read else None
 
     def __init__(self) -> None:
-        self.fno_side = FnoActivities(ACTIVITY_CATEGORY)  # runtime/side.py; To Do is still written here
+        # The two sides (runtime/side.py).
+        self.fno_side = FnoActivities(ACTIVITY_CATEGORY)
+        self.graph_side = TodoTasks()
         # Per mailbox: the id of the list tasks go to (read once per context; lists rarely change).
         self._sync_lists: dict[str, str] = {}
 
@@ -147,10 +150,10 @@ class TaskKind(KindDefaults):
         self, ctx: SyncContext, mailbox: Mailbox, out: TaskCursor, now: datetime
     ) -> list[str]:
         """Read the list of lists: the watched lists' ids, the sync list (created if missing) into `out`."""
-        lists = await todo.list_lists(ctx.graph, mailbox.address)
+        lists = await self.graph_side.lists(ctx, mailbox)
         out.sync_list = await self._resolve_sync_list(ctx, mailbox, lists, create=True)
         out.lists_read_at = now
-        return [_list_id(lst) for lst in lists if _list_id(lst) and lst.get("wellknownListName") != _FLAGGED]
+        return [list_id_of(lst) for lst in lists if list_id_of(lst)]
 
     async def _read_deltas(
         self,
@@ -207,7 +210,7 @@ class TaskKind(KindDefaults):
         vanished: set[str],
         unlisted: list[str],
         may_have_moved: bool,
-        read: dict[str, dict[str, Any] | None],
+        read: dict[str, GraphItem | None],
     ) -> list[ExchangeChange]:
         """Links whose task moved to another list (To Do gives it a new id there) follow it.
 
@@ -230,9 +233,8 @@ class TaskKind(KindDefaults):
         for graph_id in unknown_ids:
             if await store.get_link_by_graph(self.name, address, graph_id) is not None:
                 continue
-            list_id, task_id = todo.split(graph_id)
-            task = read[graph_id] = await todo.get_task(ctx.graph, address, list_id, task_id)
-            stamp = todo.stamp_of(task) if task else None
+            task = read[graph_id] = await self.graph_side.get(ctx, mailbox, graph_id)
+            stamp = task.stamp if task else None
             link = await store.get_link_by_fno(self.name, address, stamp) if stamp else None
             if (
                 link is None
@@ -287,15 +289,15 @@ class TaskKind(KindDefaults):
             if change.marked or change.graph_id not in found.carrying:
                 out.append(change)
                 continue
-            list_id, task_id = todo.split(change.graph_id)
+            list_id, _task_id = todo.split(change.graph_id)
             if list_id == sync_list or await store.get_link_by_graph(self.name, address, change.graph_id):
                 out.append(change)
                 continue
             if change.graph_id in found.read:  # read by _follow_moves, or listed twice by delta
                 task = found.read[change.graph_id]
             else:
-                task = found.read[change.graph_id] = await todo.get_task(ctx.graph, address, list_id, task_id)
-            if task is not None and todo.stamp_of(task):
+                task = found.read[change.graph_id] = await self.graph_side.get(ctx, mailbox, change.graph_id)
+            if task is not None and task.stamp:
                 log.info("stamped To Do task marked outside the sync list; queued")
                 change = replace(change, marked=True)
             out.append(change)
@@ -328,8 +330,7 @@ class TaskKind(KindDefaults):
         log.info("To Do lists not marked for reading; the periodic read finds a moved task")
 
     async def _still_there(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> bool:
-        list_id, task_id = todo.split(graph_id)
-        return await todo.get_task(ctx.graph, mailbox.address, list_id, task_id) is not None
+        return await self.graph_side.get(ctx, mailbox, graph_id) is not None
 
     async def _relink(self, ctx: SyncContext, link: Link, new_id: str) -> ExchangeChange:
         if not ctx.dry_run:
@@ -346,10 +347,9 @@ class TaskKind(KindDefaults):
         """F&O key -> tasks carrying it, over all the given lists (one read of each list)."""
         index: dict[str, list[str]] = {}
         for list_id in list_ids:
-            async for task in todo.iter_tasks(ctx.graph, mailbox.address, list_id):
-                stamp = todo.stamp_of(task)
-                if stamp and todo.is_usable_id(task.get("id")):
-                    index.setdefault(stamp, []).append(todo.compose(list_id, task["id"]))
+            async for task in self.graph_side.tasks(ctx, mailbox, list_id):
+                if task.stamp:
+                    index.setdefault(task.stamp, []).append(task.id)
         return index
 
     async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
@@ -370,18 +370,16 @@ class TaskKind(KindDefaults):
         return _fno_item(key, dict(row))
 
     async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
-        try:
-            list_id, task_id = todo.split(graph_id)
-        except ValueError:
+        if not _is_task_ref(graph_id):
             return None
-        task = await todo.get_task(ctx.graph, mailbox.address, list_id, task_id)
+        task = await self.graph_side.get(ctx, mailbox, graph_id)
         if task is not None:
-            return _graph_item(list_id, task)
+            return task
         # Not where the link says: moved to another list (new id) or deleted. The stamp tells which.
         link = await ctx.store.get_link_by_graph(self.name, mailbox.address, graph_id)
         if link is None or link.claimed_side == "fno":
             return None
-        return await self._search(ctx, mailbox, link.fno_key, skip_linked=True)
+        return await self._unlinked_stamped(ctx, mailbox, link.fno_key)
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
         """The To Do task of activity `fno`: first the one its OutlookEntryId names (written when the
@@ -397,7 +395,7 @@ class TaskKind(KindDefaults):
         claimed = await ctx.store.get_link_by_fno(self.name, mailbox.address, key)
         if not entry and claimed is None:
             return None  # never sent to To Do: no need to read every list
-        return await self._search(ctx, mailbox, key, skip_linked=False)
+        return await self.graph_side.find_stamped(ctx, mailbox, key)
 
     async def _task_named(
         self, ctx: SyncContext, mailbox: Mailbox, key: str, task_id: str
@@ -406,39 +404,28 @@ class TaskKind(KindDefaults):
         activity or not at all (a task made into an activity whose answer was lost is not stamped yet)."""
         sync_list = await self._sync_list_id(ctx, mailbox)
         list_ids = [sync_list] if sync_list else []
-        task = await todo.get_task(ctx.graph, mailbox.address, sync_list, task_id) if sync_list else None
+        task = await self.graph_side.get_in(ctx, mailbox, sync_list, task_id) if sync_list else None
         if task is None:
             others = [
-                _list_id(lst)
-                for lst in await todo.list_lists(ctx.graph, mailbox.address)
-                if _list_id(lst) not in list_ids and lst.get("wellknownListName") != _FLAGGED
+                list_id_of(lst)
+                for lst in await self.graph_side.lists(ctx, mailbox)
+                if list_id_of(lst) not in list_ids
             ]
             for list_id in others:
                 if not list_id or not todo.is_usable_id(task_id):
                     continue
-                task = await todo.get_task(ctx.graph, mailbox.address, list_id, task_id)
+                task = await self.graph_side.get_in(ctx, mailbox, list_id, task_id)
                 if task is not None:
-                    sync_list = list_id
                     break
-        if task is None or sync_list is None or todo.stamp_of(task) not in (None, key):
+        if task is None or task.stamp not in (None, key):
             return None
-        return _graph_item(sync_list, task)
+        return task
 
-    async def _search(
-        self, ctx: SyncContext, mailbox: Mailbox, key: str, *, skip_linked: bool
-    ) -> GraphItem | None:
-        lists = await todo.list_lists(ctx.graph, mailbox.address)
-        for lst in lists:
-            list_id = _list_id(lst)
-            if not list_id or lst.get("wellknownListName") == _FLAGGED:
-                continue
-            async for task in todo.iter_tasks(ctx.graph, mailbox.address, list_id):
-                if todo.stamp_of(task) != key or not todo.is_usable_id(task.get("id")):
-                    continue
-                graph_id = todo.compose(list_id, task["id"])
-                if skip_linked and await ctx.store.get_link_by_graph(self.name, mailbox.address, graph_id):
-                    continue
-                return _graph_item(list_id, task)
+    async def _unlinked_stamped(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
+        """The first task carrying the stamp that no link holds (the one a linked task moved to)."""
+        async for task in self.graph_side.stamped(ctx, mailbox, key):
+            if not await ctx.store.get_link_by_graph(self.name, mailbox.address, task.id):
+                return task
         return None
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
@@ -523,23 +510,20 @@ class TaskKind(KindDefaults):
             time_zone_name=mailbox.zone_name,
             sync_category=ctx.settings.category,
         )
-        body["linkedResources"] = [todo.linked_resource(ctx.settings.d365_url, fno.key)]
-        task = await todo.create_task(ctx.graph, mailbox.address, list_id, body)
-        item = _graph_item(list_id, task, stamp=fno.key)
+        item = await self.graph_side.create(ctx, mailbox, body, stamp=fno.key, container=list_id)
         await self._lists_stale(ctx, mailbox, item.id)
         # F&O remembers where the task is, so the partner is found without reading every list.
-        await self.fno_side.update(ctx, fno.key, {"OutlookEntryId": todo.ENTRY_PREFIX + str(task["id"])})
+        await self.fno_side.update(ctx, fno.key, {"OutlookEntryId": todo.ENTRY_PREFIX + str(item.item["id"])})
         return item
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
     ) -> FnoItem:
-        list_id, task_id = todo.split(graph.id)
+        _list_id, task_id = todo.split(graph.id)
         body = task_activity_fields(from_record(record), time_zone=mailbox.zone)
         key, row = await self.fno_side.create(ctx, mailbox, body, reference=todo.ENTRY_PREFIX + task_id)
         if graph.stamp != key:
-            resource = todo.linked_resource(ctx.settings.d365_url, key)
-            await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
+            await self.graph_side.stamp(ctx, mailbox, graph, key)
         if _whole_row_of(key, row):
             return _fno_item(key, row)  # F&O answered the POST with the record: no read back
         loaded = await self.load_fno(ctx, key)
@@ -564,11 +548,7 @@ class TaskKind(KindDefaults):
         )
         if not patch:
             return graph.version
-        list_id, task_id = todo.split(graph.id)
-        task = await todo.update_task(
-            ctx.graph, mailbox.address, list_id, task_id, patch, if_match=graph.if_match
-        )
-        return str(task.get("@odata.etag") or "")
+        return await self.graph_side.update(ctx, mailbox, graph, patch)
 
     async def update_fno(
         self,
@@ -588,29 +568,16 @@ class TaskKind(KindDefaults):
     async def set_graph_mark(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
     ) -> None:
-        await self._write_category(ctx, mailbox, graph.id, graph.item, marked)
-
-    async def _write_category(
-        self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, item: Mapping[str, Any], marked: bool
-    ) -> None:
-        categories = toggled(item.get("categories"), ctx.settings.category, marked)
-        list_id, task_id = todo.split(graph_id)
-        await todo.update_task(ctx.graph, mailbox.address, list_id, task_id, {"categories": categories})
+        await self.graph_side.set_mark(ctx, mailbox, graph, marked)
 
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
-        list_id, _task_id = todo.split(graph.id)
-        resource = todo.linked_resource(ctx.settings.d365_url, fno_key)
-        await todo.set_stamp(ctx.graph, mailbox.address, list_id, graph.item, resource)
+        await self.graph_side.stamp(ctx, mailbox, graph, fno_key)
 
     async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
         await self.fno_side.set_mark(ctx, fno.key, marked)
 
     async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
-        list_id, task_id = todo.split(graph_id)
-        task = await todo.get_task(ctx.graph, mailbox.address, list_id, task_id)
-        if task is None:
-            return
-        await todo.delete_task(ctx.graph, mailbox.address, list_id, task_id)
+        await self.graph_side.delete(ctx, mailbox, graph_id)
 
     async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
         row = await self.fno_side.get(ctx, key)
@@ -629,7 +596,7 @@ class TaskKind(KindDefaults):
         if saved.sync_list and saved.list_name == ctx.settings.todo_list.strip():
             self._sync_lists[mailbox.address] = saved.sync_list
             return saved.sync_list
-        lists = await todo.list_lists(ctx.graph, mailbox.address)
+        lists = await self.graph_side.lists(ctx, mailbox)
         return await self._resolve_sync_list(ctx, mailbox, lists, create=False)
 
     async def _resolve_sync_list(
@@ -639,29 +606,21 @@ class TaskKind(KindDefaults):
         name = ctx.settings.todo_list.strip()
         found: str | None = None
         for lst in lists:
-            if lst.get("wellknownListName") == _FLAGGED:
-                continue
             if name and str(lst.get("displayName") or "").strip().casefold() == name.casefold():
-                found = _list_id(lst)
+                found = list_id_of(lst)
                 break
             if not name and lst.get("wellknownListName") == "defaultList":
-                found = _list_id(lst)
+                found = list_id_of(lst)
                 break
         if found is None and name and create and not ctx.dry_run:
-            created = await todo.create_list(ctx.graph, mailbox.address, name)
-            found = _list_id(created)
+            created = await self.graph_side.create_list(ctx, mailbox, name)
+            found = list_id_of(created)
             if found:
                 lists.append(created)
                 log.info("To Do list created")
         if found:
             self._sync_lists[mailbox.address] = found
         return found or None
-
-
-def _list_id(lst: Mapping[str, Any]) -> str:
-    """The list's id, or "" for one that cannot be addressed (never seen from Graph)."""
-    value = lst.get("id")
-    return value if isinstance(value, str) and todo.is_usable_id(value) and ":" not in value else ""
 
 
 def _owned_task(row: Mapping[str, Any], mailbox: Mailbox) -> bool:
@@ -720,11 +679,6 @@ def _fno_item(key: str, row: Mapping[str, Any]) -> FnoItem:
     return FnoItem(key=key, row=row, version=row_version(row, "LastDateTimeEdited"), extra={})
 
 
-def _graph_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    item_id = todo.compose(list_id, str(task["id"]))
-    return graph_item(task, stamp, item_id=item_id, version_key="@odata.etag", stamp_in=todo.stamp_of)
-
-
 def _composed_id(list_id: str, item: Mapping[str, Any]) -> str | None:
     """A delta item's id as the pair job knows it (list and task), None for one that is not a task's."""
     task_id = item.get("id")
@@ -745,7 +699,7 @@ class _Round:
     carrying: set[str] = field(default_factory=set)  # listed tasks that carry the sync category
     gone_lists: set[str] = field(default_factory=set)  # watched lists whose delta answered 404
     # Tasks the scan read with their linkedResources (composed id -> task, None when not there).
-    read: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    read: dict[str, GraphItem | None] = field(default_factory=dict)
 
     def add(
         self, list_id: str, graph_id: str, item: Mapping[str, Any], *, category: str, sync_list: str | None
@@ -762,7 +716,7 @@ class _Round:
         # does not decide whether the task counts as marked, so the pair job may use the task as listed;
         # elsewhere only a stamped task counts: the scan reads it for its stamp when it is not linked
         # (TaskKind._stamped_elsewhere), and the pair job reads it with its stamp.
-        carried = _graph_item(list_id, item) if in_sync_list and version else None
+        carried = task_item(list_id, item) if in_sync_list and version else None
         self.listed.append(
             ExchangeChange(graph_id, marked=tagged and in_sync_list, version=version, item=carried)
         )

@@ -3,9 +3,9 @@
 A kind (runtime/kind.py) pairs an F&O side with an Exchange side and adds what is its own: the field
 mapping, merge groups, deletion rule and the finer points of its resource (series, attendees, lists).
 Implemented so far: F&O activities of one category (`kinds/fno_activities.py`, shared by appointments and
-tasks), Graph calendar events (`kinds/graph_events.py`), the contacts of a list's folder
-(`kinds/graph_contacts.py`) and F&O contact persons (`kinds/fno_contact_persons.py`, shared by private and
-shared lists). To Do tasks are still written inside their kind (`kinds/task.py`).
+tasks), Graph calendar events (`kinds/graph_events.py`), To Do tasks (`kinds/todo_tasks.py`), the contacts
+of a list's folder (`kinds/graph_contacts.py`) and F&O contact persons (`kinds/fno_contact_persons.py`,
+shared by private and shared lists).
 
 `mailbox` on `FnoSide.pointing_at`, `set_mark` and `delete`: a contact person's mark is its place on one
 mailbox's list, not a field of the record, and what finds it again is a creation token searched in that
@@ -69,9 +69,17 @@ class GraphSide(Protocol):
         ...
 
     async def create(
-        self, ctx: SyncContext, mailbox: Mailbox, body: Mapping[str, Any], *, stamp: str
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        body: Mapping[str, Any],
+        *,
+        stamp: str,
+        container: str | None = None,
     ) -> GraphItem:
-        """An item stamped with the F&O key in the same request that makes it."""
+        """An item stamped with the F&O key in the same request that makes it. `container`: where it is
+        made when the resource has more than one place, the To Do list (the kind knows which: it is found
+        through the kind's cursor); None for a mailbox's calendar."""
         ...
 
     async def update(
@@ -84,6 +92,9 @@ class GraphSide(Protocol):
         """Set or clear the sync category, the user's other categories kept."""
         ...
 
-    async def stamp(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str, fno_key: str) -> None: ...
+    async def stamp(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, fno_key: str) -> None:
+        """Write the stamp on an item as read: a To Do task's stamp is a linkedResource, replaced in place
+        when the task already has one, which only the task as read tells (no second read)."""
+        ...
 
     async def delete(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None: ...
