@@ -57,7 +57,40 @@ def decide(
     decision = _decide(
         snapshot, fno, graph, policy, deletion_rule, now, mailbox_is_organizer, groups, facts.relink_base
     )
+    if decision.unmark_graph and facts.graph_unmark_removes and snapshot is not None:
+        decision = _keep_edits_of_removed(decision, snapshot, fno, graph, policy, groups)
     return _verdict(decision, facts, fno, graph)
+
+
+def _keep_edits_of_removed(
+    decision: Decision,
+    snapshot: Mapping[str, Any],
+    fno: SideView,
+    graph: SideView,
+    policy: Policy,
+    groups: Sequence[Sequence[str]],
+) -> Decision:
+    """The Exchange item goes with its unmark: what was edited in it since the last sync goes to F&O
+    first, merged as a linked pair would be (a field F&O changed too is decided by the policy)."""
+    if fno.record is None or graph.record is None:
+        return decision
+    result = three_way_merge(
+        snapshot,
+        fno.record,
+        graph.record,
+        policy=policy,
+        fno_modified=fno.modified_at,
+        graph_modified=graph.modified_at,
+        groups=groups,
+    )
+    if not result.write_fno:
+        return decision
+    return replace(
+        decision,
+        write_fno=result.write_fno,
+        conflicts=result.conflicts,
+        reason=decision.reason + "; its Exchange edits written to F&O before it is removed",
+    )
 
 
 def would_create(fno: SideView, graph: SideView) -> Side | None:

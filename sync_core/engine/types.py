@@ -122,6 +122,9 @@ class PairFacts:
     # Of a pair with no link found again by our stamp: its record when it was unlinked (an unmark), so
     # linking it again merges three-way and an edit made on either side meanwhile is kept (empty: none kept).
     relink_base: Mapping[str, Any] = field(default_factory=dict)
+    # Unmarking the Exchange side removes the item (a contact leaves its list's folder when its person
+    # leaves the list): its edits since the last sync go to F&O first, or they would be lost with it.
+    graph_unmark_removes: bool = False
 
 
 DeletionRule = Callable[[DeletionContext], Literal["delete_partner", "unlink"]]

@@ -72,6 +72,7 @@ class ContactKindBase(KindDefaults):
     name = "contact"
     merge_groups = MERGE_GROUPS
     fields_finished_after_create: frozenset[str] = frozenset()
+    graph_unmark_removes: bool = True  # off the list in F&O, the contact leaves the list's folder
     accepts_category_elsewhere = False
     # Written without reading first (pipeline/reads.py) unless one of these fields changes: the other
     # addresses and phones of the Outlook contact survive an update, and a new company is looked up.

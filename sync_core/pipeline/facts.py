@@ -95,6 +95,7 @@ def facts_of(
         created_side=created_side,
         sent_record=dict(link.snapshot) if created_side is not None and link is not None else {},
         finished_after_create=frozenset(kind.fields_finished_after_create),
+        graph_unmark_removes=kind.graph_unmark_removes,
         graph_write_effects=(
             dict(hooks.graph_write_effects(graph))
             if graph is not None and hooks.graph_write_effects is not None

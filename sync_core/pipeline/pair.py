@@ -315,6 +315,11 @@ async def _apply(
         await _drop(ctx, link)
         report.count(kind.name, "to_fno", "deleted")
     elif action is ActionKind.UNLINK:
+        if decision.write_fno and fno is not None:
+            # The Exchange item goes with its unmark: its edits first (engine, `graph_unmark_removes`).
+            record = {**(fno_view.record or {}), **decision.write_fno}
+            await kind.update_fno(ctx, mailbox, fno, decision.write_fno, record)
+            report.count(kind.name, "to_fno", "updated")
         # The engine unmarks only a side it saw marked (tests/engine/test_facts_properties.py).
         if decision.unmark_graph and graph is not None:
             await kind.set_graph_mark(ctx, mailbox, graph, False)

@@ -87,6 +87,9 @@ class KindAdapter(Protocol):
     # attendees are its parent links): when the create's answer was lost they may be missing, and finishing
     # it must not count that as an edit of the created item.
     fields_finished_after_create: frozenset[str]
+    # Unmarking the Exchange side removes the item (a contact leaving its list's folder): its edits since
+    # the last sync are written to F&O first (engine PairFacts.graph_unmark_removes).
+    graph_unmark_removes: bool
     # Writing without reading first (pipeline/reads.py): the fields whose write needs the side as it is
     # now, so a change of one of them reads that side first.
     fields_needing_graph_item: frozenset[str]
@@ -213,6 +216,8 @@ class KindAdapter(Protocol):
 class KindDefaults:
     """The answers of a kind without series, first-run matching or a folder of its own: every kind inherits
     them and overrides what it does differently (appointments: series and matching; contacts: the folder)."""
+
+    graph_unmark_removes: bool = False  # an unmarked event or task stays where it is
 
     async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
         return []  # no matching by content: an unlinked item is created on the other side

@@ -12,7 +12,7 @@ from sync_core.engine import (
     appointment_deletion_rule,
     decide,
 )
-from sync_core.engine.types import ABSENT, Decision
+from sync_core.engine.types import ABSENT, Decision, PairFacts
 from tests.engine.helpers import apply
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -245,3 +245,24 @@ def test_reasons_carry_no_content() -> None:
         "Secret" not in d.reason and "Secret" not in " ".join(c.reason for c in d.conflicts)
         for d in decisions
     )
+
+
+@pytest.mark.parametrize("removes", [True, False])
+def test_an_exchange_item_removed_by_its_unmark_gives_its_edits_to_f_and_o_first(removes: bool) -> None:
+    """A contact leaves its list's folder when its person leaves the list (`graph_unmark_removes`): the
+    edits made in it since the last sync go to F&O in the same decision. An event or task just loses its
+    category and keeps its edits itself."""
+    edited = {**FUTURE, "location": "Room 7"}
+    fno_edit = {**FUTURE, "subject": "Review (F&O)"}
+    decision = decide(
+        snapshot=FUTURE,
+        fno=_side(fno_edit, marked=False),
+        graph=_side(edited),
+        policy=Policy.NEWEST,
+        deletion_rule=appointment_deletion_rule,
+        now=NOW,
+        facts=PairFacts(graph_unmark_removes=removes),
+    )
+    assert decision.action is ActionKind.UNLINK and decision.unmark_graph and decision.snapshot is None
+    assert decision.write_fno == ({"location": "Room 7"} if removes else {})  # F&O's own edit stays
+    assert not decision.write_graph

@@ -70,6 +70,7 @@ class TwoListMachine(ContactMachine):
     def __init__(self) -> None:
         super().__init__()
         self.graph.add_user(SHARED, "Sales North (shared)", time_zone="UTC")
+        self.copy_of: dict[str, str] = {}  # "graph:<id>" -> the F&O key it was linked to when edited
         for row in self.fno.all("CustomersV3"):
             self.fno.update(
                 "CustomersV3",
@@ -79,6 +80,14 @@ class TwoListMachine(ContactMachine):
 
     def extra_settings(self) -> dict[str, str]:
         return {**super().extra_settings(), "SYNC_SHARED_LISTS": json.dumps(SHARED_LISTS)}
+
+    def _record(self, item: str, fld: str, side: str, value: str) -> None:
+        """As the base, and which person an edited Outlook contact was a copy of: its link may be gone by
+        the check (a person leaving the shared list), its edit still counts."""
+        super()._record(item, fld, side, value)
+        for link in self.links() + self.shared_links():
+            if item == f"graph:{link.graph_id}":
+                self.copy_of[item] = link.fno_key
 
     def kinds(self) -> dict[str, KindAdapter]:
         return {"contact": PrivateContactKind(), SHARED_KIND: SharedContactKind()}
@@ -264,6 +273,9 @@ class TwoListMachine(ContactMachine):
         copies: dict[str, list[str]] = {}
         for link in self.links() + self.shared_links():
             copies.setdefault(link.fno_key, []).append(f"graph:{link.graph_id}")
+        for item, key in self.copy_of.items():
+            if item not in copies.get(key, []):
+                copies.setdefault(key, []).append(item)
         for key, graph_items in copies.items():
             row = persons.get(key)
             if row is None:
@@ -335,5 +347,21 @@ def test_a_company_change_in_f_and_o_moves_the_person_off_the_shared_list() -> N
         machine.quiesce()
         assert not machine.shared_contacts() and not machine.shared_links()
         assert len(machine.links()) == 1, "Alice keeps her contact"
+    finally:
+        machine.teardown()
+
+
+def test_an_edit_in_the_shared_folder_survives_the_person_leaving_the_list() -> None:
+    """A shared-folder user edits a contact while an F&O user moves its person out of the list's query in
+    the same interval: the contact leaves the folder, and its edit reaches F&O first."""
+    machine = TwoListMachine()
+    try:
+        machine.existing_data(["Maria"], [])
+        machine.edit_in_shared(0, "job_title", 0)
+        edited = machine.shared_contacts()[0]["jobTitle"]
+        machine.edit_in_fno(0, "company", 1)  # to Northwind: SOUTH, out of the query
+        machine.quiesce()
+        assert not machine.shared_contacts()
+        assert machine.persons()[0]["EmploymentJobTitle"] == edited
     finally:
         machine.teardown()
