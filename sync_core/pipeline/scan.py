@@ -48,20 +48,26 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
     cursor = await ctx.store.get_cursor(name)
     observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
-    seen: set[str] = set()
+    seen: set[str] = set()  # every item the feed named, listed or removed
+    listed: set[str] = set()  # the items it listed as present: one message each
     removed: set[str] = set()
 
     async def emit(changes: list[ExchangeChange]) -> None:
         nonlocal queued
         pairs: list[SyncPair] = []
         for change in changes:
-            if change.graph_id in seen:
-                continue  # delta may repeat an item; one message is enough
             seen.add(change.graph_id)
+            if change.graph_id in listed:
+                continue  # delta may repeat an item; one message is enough
             if change.removed:
                 if await ctx.store.get_link_by_graph(kind.name, mailbox.address, change.graph_id):
                     removed.add(change.graph_id)  # a deletion candidate: the deletion check decides
                 continue
+            # Listed after a removal in the same scan: moved from one folder the feed reads into another
+            # (a contact dragged from the list's folder to the default one, where it carries the category).
+            # It is there: not a deletion, and its change must not be skipped as a repeat.
+            listed.add(change.graph_id)
+            removed.discard(change.graph_id)
             link = await ctx.store.get_link_by_graph(kind.name, mailbox.address, change.graph_id)
             if link is not None and change.version and change.version == link.graph_version:
                 continue  # unchanged since the last sync (the echo of our own write): nothing to do
@@ -87,6 +93,7 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         log.info("delta token expired; full resync", extra={"kind": kind.name})
         full = True
         seen.clear()
+        listed.clear()
         removed.clear()
         new_value = await kind.scan_exchange(ctx, mailbox, None, emit)
     if full and new_value is not None:

@@ -354,3 +354,19 @@ def test_claim_left_by_an_unmatched_company() -> None:
         assert not claims, f"claims left behind: {claims}"
     finally:
         machine.teardown()
+
+
+def test_a_contact_dragged_out_of_the_folder_and_marked_in_contacts_is_imported() -> None:
+    """Found by the long run: a new contact moved from the list's folder to the default Contacts folder
+    and given the category there, before the next cycle. The folder's delta reports it removed, the
+    default folder's lists it marked, in the same scan: the removal must not hide the listing."""
+    machine = ContactMachine()
+    try:
+        machine.existing_data([], [])
+        machine.create_in_outlook("Maria", "Fabrikam Retail", "folder")
+        machine.mark_in_outlook(0, "out_of_folder")
+        machine.mark_in_outlook(0, "category_on")
+        machine.quiesce()
+        assert len(machine.links()) == 1 and len(machine.persons()) == 1
+    finally:
+        machine.teardown()
