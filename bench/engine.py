@@ -102,7 +102,7 @@ def decide_cost(links: int) -> dict[str, Any]:
             policy=Policy.NEWEST,
             deletion_rule=appointment_deletion_rule,
             now=now,
-            groups=kind.merge_groups,
+            groups=kind.rules.merge_groups,
         )
         kind.content_hash(decision.snapshot or snapshot)
         actions[decision.action.value] = actions.get(decision.action.value, 0) + 1

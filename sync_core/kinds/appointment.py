@@ -11,7 +11,7 @@ from typing import Any
 from sync_core.d365 import entities
 from sync_core.engine.merge import DEFAULT_GROUPS
 from sync_core.engine.rules import appointment_deletion_rule
-from sync_core.engine.types import DeletionContext, SideView
+from sync_core.engine.types import SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.kinds import inventory
 from sync_core.kinds.activity_feed import (
@@ -44,7 +44,6 @@ from sync_core.runtime.keys import (
     split_fno_key,
 )
 from sync_core.runtime.kind import (
-    DeletionOutcome,
     EmitExchange,
     EmitFno,
     ExchangeChange,
@@ -52,6 +51,7 @@ from sync_core.runtime.kind import (
     GraphItem,
     KindDefaults,
 )
+from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
 from sync_core.state.base import Link
 
@@ -62,14 +62,55 @@ _SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exceptio
 _STAMPABLE_TYPES = {"singleInstance", None}
 
 
+# ---- the rules (runtime/rules.py) -------------------------------------------------------------------
+def _in_scope(ctx: SyncContext, record: Mapping[str, Any]) -> bool:
+    """Inside the calendar window (docs/spec.md §4); a series master always (its start is the first
+    occurrence's, and the series reaches into the window)."""
+    appointment = from_record(record)
+    if appointment.series == "master":
+        return True
+    start, end = ctx.window()
+    return appointment.end >= start and appointment.start <= end
+
+
+def _may_create_in_graph(record: Mapping[str, Any]) -> bool:
+    """F&O has no recurrence pattern: series and their members are created in Outlook only."""
+    return from_record(record).series == "single"
+
+
+def _protects_graph_item(graph: GraphItem) -> bool:
+    """Any write turns an occurrence into an exception: linking must never write to one."""
+    return graph.item.get("type") == "occurrence"
+
+
+def _graph_write_effects(graph: GraphItem) -> dict[str, Any]:
+    return {"series": "exception"} if graph.item.get("type") == "occurrence" else {}
+
+
+def _names_graph_item(fno: FnoItem, graph: GraphItem) -> bool:
+    """The activity names this event in OutlookEntryId (made from it, or adopted from a predecessor)."""
+    return fno.row.get("OutlookEntryId") == graph.id
+
+
+RULES = KindRules(
+    merge_groups=(*DEFAULT_GROUPS, SERIES_FIELDS),
+    # The attendees are the activity's parent links, written after the activity is made.
+    fields_finished_after_create=frozenset({"attendees"}),
+    # Written without reading first (pipeline/reads.py) unless the attendees change: they are the
+    # activity's parent links, which only the read side holds.
+    fields_needing_fno_row=frozenset({"attendees"}),
+    deletion_rule=appointment_deletion_rule,
+    in_scope=_in_scope,
+    may_create_in_graph=_may_create_in_graph,
+    protects_graph_item=_protects_graph_item,
+    names_graph_item=_names_graph_item,
+    graph_write_effects=_graph_write_effects,
+)
+
+
 class AppointmentKind(KindDefaults):
     name = "appointment"
-    merge_groups = (*DEFAULT_GROUPS, SERIES_FIELDS)
-    fields_finished_after_create: frozenset[str] = frozenset({"attendees"})
-    # Written without reading first (pipeline/reads.py) unless one of these fields changes: the
-    # attendees are the activity's parent links, which only the read side holds.
-    fields_needing_graph_item: frozenset[str] = frozenset()
-    fields_needing_fno_row: frozenset[str] = frozenset({"attendees"})
+    rules = RULES
 
     def __init__(self) -> None:
         # The two sides (runtime/side.py); the F&O feed reads each page's attendees with it.
@@ -83,9 +124,6 @@ class AppointmentKind(KindDefaults):
 
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
-
-    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
-        return appointment_deletion_rule(context)
 
     # ---- feeds -------------------------------------------------------------------------------------
     async def scan_exchange(
@@ -236,10 +274,6 @@ class AppointmentKind(KindDefaults):
             return None
         return item
 
-    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
-        """The activity names this event in OutlookEntryId (made from it, or adopted from a predecessor)."""
-        return fno.row.get("OutlookEntryId") == graph.id
-
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if graph.stamp:
             try:
@@ -314,13 +348,6 @@ class AppointmentKind(KindDefaults):
             fno = _with_attendees(fno, sorted(fno_attendees | unlinkable))
         return fno, graph
 
-    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
-        appointment = from_record(record)
-        if appointment.series == "master":
-            return True  # its start is the series' first; the series reaches into the window
-        start, end = ctx.window()
-        return appointment.end >= start and appointment.start <= end
-
     async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
         """Batched key-set check for the deletion check (F&O shows no deletions over OData)."""
         return await self.fno_side.existing(ctx, keys)
@@ -332,19 +359,7 @@ class AppointmentKind(KindDefaults):
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.appointment_fno(ctx, mailbox, ACTIVITY_CATEGORY)
 
-    # ---- recurrence (optional pipeline hooks) ---------------------------------------------------------
-    def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:
-        """F&O has no recurrence pattern: series and their members are created in Outlook only."""
-        return from_record(record).series == "single"
-
-    def protects_graph_item(self, graph: GraphItem) -> bool:
-        """Any write turns an occurrence into an exception: linking must never write to one."""
-        return graph.item.get("type") == "occurrence"
-
-    def graph_write_effects(self, graph: GraphItem) -> dict[str, Any]:
-        return {"series": "exception"} if graph.item.get("type") == "occurrence" else {}
-
-    # ---- first-run matching (optional pipeline hooks) -------------------------------------------------
+    # ---- first-run matching ----------------------------------------------------------------------------
     async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
         view = await self.fno_view(ctx, mailbox, fno)
         if view.record is None:

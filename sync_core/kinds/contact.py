@@ -52,6 +52,7 @@ from sync_core.runtime.kind import (
     KindDefaults,
 )
 from sync_core.runtime.messages import SyncPair
+from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
 from sync_core.state.base import Link
 
@@ -66,18 +67,29 @@ class CompanyNotResolved(ValueError):
     the user edits it; the message carries no personal data)."""
 
 
+# ---- the rules (runtime/rules.py) -------------------------------------------------------------------
+def _deletion_rule(context: DeletionContext) -> DeletionOutcome:
+    # Gone in F&O: it leaves the folder. Gone in Outlook: it leaves the list, never F&O (docs/spec.md §4).
+    return "delete_partner" if context.side_deleted == "fno" else "unlink"
+
+
+RULES = KindRules(
+    merge_groups=MERGE_GROUPS,
+    # Written without reading first (pipeline/reads.py) unless one of these fields changes: the other
+    # addresses and phones of the Outlook contact survive an update, and a new company is looked up.
+    fields_needing_graph_item=frozenset({"email", *PHONE_FIELDS}),
+    fields_needing_fno_row=frozenset({"company_name"}),
+    graph_unmark_removes=True,  # off the list in F&O, the contact leaves the list's folder
+    deletion_rule=_deletion_rule,
+)
+
+
 class ContactKindBase(KindDefaults):
     """What private and shared contact lists have in common; subclasses say who is on a list."""
 
     name = "contact"
-    merge_groups = MERGE_GROUPS
-    fields_finished_after_create: frozenset[str] = frozenset()
-    graph_unmark_removes: bool = True  # off the list in F&O, the contact leaves the list's folder
+    rules = RULES  # the same for private and shared lists
     accepts_category_elsewhere = False
-    # Written without reading first (pipeline/reads.py) unless one of these fields changes: the other
-    # addresses and phones of the Outlook contact survive an update, and a new company is looked up.
-    fields_needing_graph_item: frozenset[str] = frozenset({"email", *PHONE_FIELDS})
-    fields_needing_fno_row: frozenset[str] = frozenset({"company_name"})
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         return f'W/"{link.graph_version}"'
@@ -109,13 +121,6 @@ class ContactKindBase(KindDefaults):
     # ---- small things ----------------------------------------------------------------------------
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
-
-    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
-        # Gone in F&O: it leaves the folder. Gone in Outlook: it leaves the list, never F&O (docs/spec.md §4).
-        return "delete_partner" if context.side_deleted == "fno" else "unlink"
-
-    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
-        return True
 
     def is_organizer(self, graph: GraphItem | None) -> bool:
         return True

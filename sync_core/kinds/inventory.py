@@ -187,7 +187,7 @@ async def appointment_fno(ctx: SyncContext, mailbox: Mailbox, category: str) -> 
 
 
 def _task_wanted(ctx: SyncContext, completed: bool, day: date | None) -> bool:
-    """kinds/task.py in_scope: open tasks always, a completed one only if dated in the window's past part."""
+    """kinds/task.py RULES.in_scope: open tasks always, a completed one only if dated in the window's past part."""
     return not completed or day is None or day >= ctx.window()[0].date()
 
 

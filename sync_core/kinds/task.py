@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from sync_core.engine.rules import task_deletion_rule
-from sync_core.engine.types import DeletionContext, SideView
+from sync_core.engine.types import SideView
 from sync_core.exchange.errors import GraphNotFound
 from sync_core.kinds import inventory
 from sync_core.kinds import task_todo as todo
@@ -47,7 +47,6 @@ from sync_core.model.task import (
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import exchange_cursor_name, fno_key, parse_fno_time, row_version
 from sync_core.runtime.kind import (
-    DeletionOutcome,
     EmitExchange,
     EmitFno,
     ExchangeChange,
@@ -55,6 +54,7 @@ from sync_core.runtime.kind import (
     GraphItem,
     KindDefaults,
 )
+from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
 from sync_core.state.base import ConcurrencyError, Link
 
@@ -67,14 +67,30 @@ class SyncListMissing(RuntimeError):
     """The configured To Do list does not exist yet; the mailbox scan creates it (retried, transient)."""
 
 
-class TaskKind(KindDefaults):
-    name = "task"
-    merge_groups: tuple[tuple[str, ...], ...] = (REMINDER_FIELDS,)
-    fields_finished_after_create: frozenset[str] = frozenset()
+# ---- the rules (runtime/rules.py) -------------------------------------------------------------------
+def _in_scope(ctx: SyncContext, record: Mapping[str, Any]) -> bool:
+    """Open tasks always; a completed one only if it is dated inside the window's past part
+    (years of finished F&O tasks are not pushed into To Do, nor the other way round)."""
+    task = from_record(record)
+    day = task.due or task.start
+    if not task.completed or day is None:
+        return True
+    return day >= (ctx.window()[0]).date()
+
+
+RULES = KindRules(
+    merge_groups=(REMINDER_FIELDS,),
     # Written without reading first (pipeline/reads.py) unless the status changes: reopening a task
     # depends on the percentage F&O holds now.
-    fields_needing_graph_item: frozenset[str] = frozenset()
-    fields_needing_fno_row: frozenset[str] = frozenset({"status"})
+    fields_needing_fno_row=frozenset({"status"}),
+    deletion_rule=task_deletion_rule,
+    in_scope=_in_scope,
+)
+
+
+class TaskKind(KindDefaults):
+    name = "task"
+    rules = RULES
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The task's `@odata.etag` (its version), only with SYNC_TODO_WRITE_WITHOUT_READ: Update todoTask
@@ -91,9 +107,6 @@ class TaskKind(KindDefaults):
 
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
-
-    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome:
-        return task_deletion_rule(context)
 
     # ---- feeds -------------------------------------------------------------------------------------
     async def scan_exchange(
@@ -474,15 +487,6 @@ class TaskKind(KindDefaults):
         self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
     ) -> tuple[SideView, SideView]:
         return fno, graph  # every canonical task field exists on both sides
-
-    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
-        """Open tasks always; a completed one only if it is dated inside the window's past part
-        (years of finished F&O tasks are not pushed into To Do, nor the other way round)."""
-        task = from_record(record)
-        day = task.due or task.start
-        if not task.completed or day is None:
-            return True
-        return day >= (ctx.window()[0]).date()
 
     def is_organizer(self, graph: GraphItem | None) -> bool:
         return True  # a To Do task has no organizer: the mailbox owns it

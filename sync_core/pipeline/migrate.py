@@ -96,7 +96,7 @@ async def plan_mailbox(ctx: SyncContext, mailbox: Mailbox) -> MailboxMigration:
         if record is None:
             candidate.reason = "unreadable-activity"
             continue
-        if not kind.in_scope(ctx, record):
+        if not kind.rules.in_scope(ctx, record):
             candidate.reason = "outside-window"
             continue
         pool = events.get(strict_key(record)) or []

@@ -19,7 +19,7 @@ from sync_core.engine.latency import pair_latency
 from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.pipeline import reads, unlinked_base
-from sync_core.pipeline.facts import KindHooks, facts_of, hooks_of
+from sync_core.pipeline.facts import facts_of
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime import owner
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -40,9 +40,8 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
     mailbox = await ctx.mailbox(message.mailbox)
     if mailbox is None:
         return ActionKind.NOTHING
-    hooks = hooks_of(kind)
     for assume in (True, False) if ctx.settings.write_without_read else (False,):
-        action = await _sync_once(ctx, kind, hooks, mailbox, message, assume=assume)
+        action = await _sync_once(ctx, kind, mailbox, message, assume=assume)
         if action is not None:
             return action
     raise AssertionError("a pair read on both sides is never read again")
@@ -51,7 +50,6 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
 async def _sync_once(
     ctx: SyncContext,
     kind: KindAdapter,
-    hooks: KindHooks,
     mailbox: Mailbox,
     message: SyncPair,
     *,
@@ -64,7 +62,7 @@ async def _sync_once(
         link = await store.get_link_by_fno(kind.name, mailbox.address, message.fno_key)
     if link is None and message.graph_id:
         link = await store.get_link_by_graph(kind.name, mailbox.address, message.graph_id)
-    sides = await reads.read_sides(ctx, kind, hooks, mailbox, message, link, assume=assume)
+    sides = await reads.read_sides(ctx, kind, mailbox, message, link, assume=assume)
     if sides is None:
         return ActionKind.NOTHING
     fno, graph = sides.fno, sides.graph
@@ -86,7 +84,7 @@ async def _sync_once(
     fno_view, graph_view = await reads.views(ctx, kind, mailbox, link, fno, graph)
     if not settled and would_create(fno_view, graph_view) is not None:
         # Before creating anything: the partner may exist unlinked (first run on existing data).
-        matched = await _match_partner(ctx, kind, hooks, mailbox, fno, graph)
+        matched = await _match_partner(ctx, kind, mailbox, fno, graph)
         if matched is not None:
             fno, graph = matched
             fno_view, graph_view = await reads.views(ctx, kind, mailbox, link, fno, graph)
@@ -95,18 +93,18 @@ async def _sync_once(
         fno=fno_view,
         graph=graph_view,
         policy=Policy(ctx.settings.conflict_policy.value),
-        deletion_rule=kind.deletion_rule,
+        deletion_rule=kind.rules.deletion_rule,
         now=ctx.now(),
         mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
-        groups=kind.merge_groups,
+        groups=kind.rules.merge_groups,
         facts=replace(
-            facts_of(ctx, kind, hooks, message, link, fno, graph, fno_view, graph_view),
+            facts_of(ctx, kind.rules, message, link, fno, graph, fno_view, graph_view),
             relink_base=await _relink_base(
                 ctx, kind, mailbox, link, fno, graph, marked=fno_view.marked or graph_view.marked
             ),
         ),
     )
-    if not reads.assumption_holds(hooks, decision, fno, graph):
+    if not reads.assumption_holds(kind.rules, decision, fno, graph):
         return None
     if decision.untouched:
         log.info("pair left as it is", extra={"kind": kind.name, "reason": decision.reason})
@@ -152,24 +150,19 @@ async def _sync_once(
 async def _match_partner(
     ctx: SyncContext,
     kind: KindAdapter,
-    hooks: KindHooks,
     mailbox: Mailbox,
     fno: FnoItem | None,
     graph: GraphItem | None,
 ) -> tuple[FnoItem | None, GraphItem | None] | None:
-    """First-run matching by the kind's strict key (optional kind hooks `match_graph_partners` and
-    `match_fno_partners`, candidates best first); a candidate already linked to something else is skipped."""
+    """First-run matching by the kind's strict key (`match_graph_partners` and `match_fno_partners`, candidates
+    best first; none for a kind without matching); a candidate already linked to something else is skipped."""
     store = ctx.store
     if fno is not None and graph is None:
-        if hooks.match_graph_partners is None:
-            return None
-        for candidate in await hooks.match_graph_partners(ctx, mailbox, fno):
+        for candidate in await kind.match_graph_partners(ctx, mailbox, fno):
             if await store.get_link_by_graph(kind.name, mailbox.address, candidate.id) is None:
                 return fno, candidate
     elif graph is not None and fno is None:
-        if hooks.match_fno_partners is None:
-            return None
-        for item in await hooks.match_fno_partners(ctx, mailbox, graph):
+        for item in await kind.match_fno_partners(ctx, mailbox, graph):
             if await store.get_link_by_fno(kind.name, mailbox.address, item.key) is None:
                 return item, graph
     return None

@@ -10,8 +10,8 @@
   after the read carry no `If-Match`, so a service that takes no `If-Match` at all cannot loop. Whether a
   kind's Exchange side may be assumed is its hook `graph_if_match(settings, link)` (off for To Do unless
   SYNC_TODO_WRITE_WITHOUT_READ). Only plain updates of fields the kind can write without the current item
-  are done this way (kind attributes `fields_needing_graph_item` and `fields_needing_fno_row`; a kind
-  without them is never assumed), so the conditional write is the pair job's only write.
+  are done this way (the kind's rules `fields_needing_graph_item` and `fields_needing_fno_row`,
+  runtime/rules.py), so the conditional write is the pair job's only write.
 - **Carried**: the item the feed read (the message's `graph_item` / `fno_row`), used for a settled link last
   synced before the scan began; a carried item exactly as the link left it ends the job (`echo`).
 - **Read**: otherwise, the kind's `load_fno` / `load_graph`.
@@ -28,10 +28,10 @@ from typing import Any
 from sync_core.d365.errors import FnoError
 from sync_core.engine.types import ActionKind, Decision, SideView
 from sync_core.exchange.errors import GraphError
-from sync_core.pipeline.facts import KindHooks
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.kind import FnoItem, GraphItem, KindAdapter
 from sync_core.runtime.messages import CarriedGraphItem, SyncPair
+from sync_core.runtime.rules import KindRules
 from sync_core.state.base import ConcurrencyError, Link, is_claimed_key
 
 CLOCK_MARGIN = timedelta(seconds=30)
@@ -48,7 +48,6 @@ class Sides:
 async def read_sides(
     ctx: SyncContext,
     kind: KindAdapter,
-    hooks: KindHooks,
     mailbox: Mailbox,
     message: SyncPair,
     link: Link | None,
@@ -58,12 +57,12 @@ async def read_sides(
     """Both sides of the pair, or None when the side the feed carried is exactly as the link left it
     (typically the echo of our own write): nothing to carry over, and the other side's feed reports its own
     changes."""
-    if await _stale_echo(ctx, kind, hooks, mailbox, message, link):
+    if await _stale_echo(ctx, kind, mailbox, message, link):
         return None
-    fno = await fno_side(ctx, kind, hooks, message, link, assume=assume)
+    fno = await fno_side(ctx, kind, message, link, assume=assume)
     if message.fno_row is not None and await echo(ctx, kind, mailbox, link, fno=fno):
         return None
-    graph = await graph_side(ctx, kind, hooks, mailbox, message, link, assume=assume)
+    graph = await graph_side(ctx, kind, mailbox, message, link, assume=assume)
     if message.graph_item is not None and await echo(ctx, kind, mailbox, link, graph=graph):
         return None
     return Sides(fno, graph)
@@ -72,7 +71,6 @@ async def read_sides(
 async def fno_side(
     ctx: SyncContext,
     kind: KindAdapter,
-    hooks: KindHooks,
     message: SyncPair,
     link: Link | None,
     *,
@@ -80,22 +78,20 @@ async def fno_side(
 ) -> FnoItem | None:
     """The F&O side: assumed from the link, carried by the scan, or read (None: not there, or only claimed)."""
     if assume:
-        assumed = _assumed_fno(hooks, message, link)
+        assumed = _assumed_fno(message, link)
         if assumed is not None:
             return assumed
     key = link.fno_key if link else message.fno_key
     if not key or is_claimed_key(key):
         return None
-    from_row = hooks.fno_item_from_row
-    if message.fno_row is not None and from_row is not None and _carried_is_current(message, link, key):
-        return await from_row(ctx, key, message.fno_row)
+    if message.fno_row is not None and _carried_is_current(message, link, key):
+        return await kind.fno_item_from_row(ctx, key, message.fno_row)
     return await kind.load_fno(ctx, key)
 
 
 async def graph_side(
     ctx: SyncContext,
     kind: KindAdapter,
-    hooks: KindHooks,
     mailbox: Mailbox,
     message: SyncPair,
     link: Link | None,
@@ -104,7 +100,7 @@ async def graph_side(
 ) -> GraphItem | None:
     """The Exchange side: assumed from the link, carried by the scan, or read (None: not there, or claimed)."""
     if assume:
-        assumed = _assumed_graph(hooks, ctx, message, link)
+        assumed = _assumed_graph(kind, ctx, message, link)
         if assumed is not None:
             return assumed
     graph_id = link.graph_id if link else message.graph_id
@@ -177,7 +173,6 @@ async def echo(
 async def _stale_echo(
     ctx: SyncContext,
     kind: KindAdapter,
-    hooks: KindHooks,
     mailbox: Mailbox,
     message: SyncPair,
     link: Link | None,
@@ -190,9 +185,8 @@ async def _stale_echo(
     carried = message.graph_item
     if carried is not None and carried.id == link.graph_id and message.fno_row is None:
         return await echo(ctx, kind, mailbox, link, graph=_graph_item(carried))
-    from_row = hooks.fno_item_from_row
-    if message.fno_row is not None and from_row is not None and message.fno_key == link.fno_key:
-        fno = await from_row(ctx, link.fno_key, message.fno_row)
+    if message.fno_row is not None and message.fno_key == link.fno_key:
+        fno = await kind.fno_item_from_row(ctx, link.fno_key, message.fno_row)
         return await echo(ctx, kind, mailbox, link, fno=fno)
     return False
 
@@ -233,16 +227,14 @@ def is_assumed(item: FnoItem | GraphItem | None) -> bool:
 
 
 def _assumed_graph(
-    hooks: KindHooks, ctx: SyncContext, message: SyncPair, link: Link | None
+    kind: KindAdapter, ctx: SyncContext, message: SyncPair, link: Link | None
 ) -> GraphItem | None:
     """The Exchange side of a pair whose F&O side the feed reported changed, taken from the link."""
-    if hooks.graph_if_match is None or hooks.fields_needing_graph_item is None:
-        return None
     if message.fno_row is None or message.graph_item is not None or message.allow_delete:
         return None
     if link is None or not _assumable(link) or not link.graph_version:
         return None
-    token = hooks.graph_if_match(ctx.settings, link)
+    token = kind.graph_if_match(ctx.settings, link)
     if not token:
         return None
     return GraphItem(
@@ -254,10 +246,8 @@ def _assumed_graph(
     )
 
 
-def _assumed_fno(hooks: KindHooks, message: SyncPair, link: Link | None) -> FnoItem | None:
+def _assumed_fno(message: SyncPair, link: Link | None) -> FnoItem | None:
     """The F&O side of a pair whose Exchange side the feed reported changed, taken from the link."""
-    if hooks.fields_needing_fno_row is None:
-        return None
     if message.graph_item is None or message.fno_row is not None or message.allow_delete:
         return None
     if link is None or not _assumable(link) or not link.fno_etag:
@@ -271,7 +261,7 @@ def _assumed_view(link: Link) -> SideView:
 
 
 def assumption_holds(
-    hooks: KindHooks, decision: Decision, fno: FnoItem | None, graph: GraphItem | None
+    rules: KindRules, decision: Decision, fno: FnoItem | None, graph: GraphItem | None
 ) -> bool:
     """The decision is a plain update of the assumed side only, with fields writable without it."""
     graph_assumed, fno_assumed = is_assumed(graph), is_assumed(fno)
@@ -284,9 +274,9 @@ def assumption_holds(
     if decision.mark_graph or decision.mark_fno or decision.unmark_graph or decision.unmark_fno:
         return False
     if graph_assumed:
-        needing: Collection[str] = hooks.fields_needing_graph_item or ()
+        needing: Collection[str] = rules.fields_needing_graph_item
         return not decision.write_fno and not set(decision.write_graph) & set(needing)
-    needing = hooks.fields_needing_fno_row or ()
+    needing = rules.fields_needing_fno_row
     return not decision.write_graph and not set(decision.write_fno) & set(needing)
 
 

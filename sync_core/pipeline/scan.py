@@ -134,7 +134,7 @@ async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen:
         if link.graph_id in seen or link.claimed_side == "graph":
             continue
         try:
-            in_scope = kind.in_scope(ctx, link.snapshot) if link.snapshot else True
+            in_scope = kind.rules.in_scope(ctx, link.snapshot) if link.snapshot else True
         except (ValueError, TypeError):
             in_scope = True  # an unreadable snapshot: ask rather than assume
         if in_scope:

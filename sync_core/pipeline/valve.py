@@ -254,7 +254,7 @@ async def _release(ctx: SyncContext, kind: str, mailbox: str, why: str, count: D
 
 def would_do(kind: KindAdapter, link: Link, *, deleted_in_fno: bool, now: datetime) -> str:
     """What the pair job will do with a vanished side (for previews): delete the partner or unlink."""
-    verdict = kind.deletion_rule(
+    verdict = kind.rules.deletion_rule(
         DeletionContext(
             side_deleted="fno" if deleted_in_fno else "graph",
             snapshot=link.snapshot,

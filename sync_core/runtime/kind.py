@@ -1,18 +1,21 @@
-"""What a kind of item (appointment, task, ...) declares once: its feeds, its mapping, how it is
-found again after a crash, and its deletion rule. The pipeline has no special case per kind."""
+"""What a kind of item (appointment, task, ...) declares once: its two sides, its mapping, how it is
+found again after a crash, and its rules record (runtime/rules.py). The pipeline has no special case per kind."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from sync_core.engine.types import DeletionContext, SideView
+from sync_core.engine.types import SideView
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.inventory import Inventory
 from sync_core.settings import Settings
 from sync_core.state.base import Link
+
+if TYPE_CHECKING:
+    from sync_core.runtime.rules import KindRules
 
 
 @dataclass(frozen=True)
@@ -81,19 +84,8 @@ class KindAdapter(Protocol):
     name. What most kinds answer the same way has its default in `KindDefaults`."""
 
     name: str
-    # Fields that merge as one unit (never one side's start with the other side's end).
-    merge_groups: tuple[tuple[str, ...], ...]
-    # Canonical fields a create writes in a request after the one that makes the item (an activity's
-    # attendees are its parent links): when the create's answer was lost they may be missing, and finishing
-    # it must not count that as an edit of the created item.
-    fields_finished_after_create: frozenset[str]
-    # Unmarking the Exchange side removes the item (a contact leaving its list's folder): its edits since
-    # the last sync are written to F&O first (engine PairFacts.graph_unmark_removes).
-    graph_unmark_removes: bool
-    # Writing without reading first (pipeline/reads.py): the fields whose write needs the side as it is
-    # now, so a change of one of them reads that side first.
-    fields_needing_graph_item: frozenset[str]
-    fields_needing_fno_row: frozenset[str]
+    # Everything that decides a pair besides its two views (merge groups, scope, the deletion rule, ...).
+    rules: KindRules
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The `If-Match` a write to the Exchange side may carry when that side is taken from the link
@@ -103,8 +95,6 @@ class KindAdapter(Protocol):
     def content_hash(self, record: Mapping[str, Any]) -> str:
         """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""
         ...
-
-    def deletion_rule(self, context: DeletionContext) -> DeletionOutcome: ...
 
     # Feeds. Each returns the new cursor value; the caller saves it after the changes are queued.
     async def scan_exchange(
@@ -135,32 +125,12 @@ class KindAdapter(Protocol):
     async def match_fno_partners(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
     ) -> list[FnoItem]: ...
-    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
-        """The F&O record names this Exchange item (it was made from it, or adopted from a predecessor)."""
-        ...
-
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView: ...
     async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView: ...
     async def align(
         self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
     ) -> tuple[SideView, SideView]:
         """Make the two views comparable where one side cannot hold a value (e.g. attendees F&O cannot link)."""
-        ...
-
-    def in_scope(self, ctx: SyncContext, record: Mapping[str, Any]) -> bool:
-        """Whether a new item may be created on the other side (e.g. inside the calendar window)."""
-        ...
-
-    def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:
-        """Whether this F&O record may be created in Exchange at all (series members never are)."""
-        ...
-
-    def protects_graph_item(self, graph: GraphItem) -> bool:
-        """Linking must not write to this Exchange item (a write would change what it is)."""
-        ...
-
-    def graph_write_effects(self, graph: GraphItem) -> Mapping[str, Any]:
-        """Canonical fields that writing to this Exchange item changes by itself."""
         ...
 
     # Writing.
@@ -214,28 +184,15 @@ class KindAdapter(Protocol):
 
 
 class KindDefaults:
-    """The answers of a kind without series, first-run matching or a folder of its own: every kind inherits
-    them and overrides what it does differently (appointments: series and matching; contacts: the folder)."""
-
-    graph_unmark_removes: bool = False  # an unmarked event or task stays where it is
+    """The answers of a kind without first-run matching or a folder of its own: every kind inherits them and
+    overrides what it does differently (appointments: matching; contacts: the folder). Its rules have their
+    defaults in `KindRules` (runtime/rules.py)."""
 
     async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
         return []  # no matching by content: an unlinked item is created on the other side
 
     async def match_fno_partners(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> list[FnoItem]:
         return []
-
-    def names_graph_item(self, fno: FnoItem, graph: GraphItem) -> bool:
-        return False
-
-    def may_create_in_graph(self, record: Mapping[str, Any]) -> bool:
-        return True
-
-    def protects_graph_item(self, graph: GraphItem) -> bool:
-        return False
-
-    def graph_write_effects(self, graph: GraphItem) -> Mapping[str, Any]:
-        return {}
 
     async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
         return None  # the mailbox's own calendar or lists, no folder of the product's

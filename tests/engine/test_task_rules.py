@@ -55,9 +55,9 @@ def test_decide_with_the_task_kind(status: str) -> None:
             fno=fno,
             graph=graph,
             policy=Policy.NEWEST,
-            deletion_rule=kind.deletion_rule,
+            deletion_rule=kind.rules.deletion_rule,
             now=NOW,
-            groups=kind.merge_groups,
+            groups=kind.rules.merge_groups,
         )
         if status == "completed":
             assert decision.action is ActionKind.UNLINK
@@ -76,9 +76,9 @@ def test_reminder_switch_and_time_merge_as_one_unit() -> None:
         fno=SideView(present=True, marked=True, record=fno),
         graph=SideView(present=True, marked=True, record=graph),
         policy=Policy.NEWEST,
-        deletion_rule=kind.deletion_rule,
+        deletion_rule=kind.rules.deletion_rule,
         now=NOW,
-        groups=kind.merge_groups,
+        groups=kind.rules.merge_groups,
     )
     assert decision.action is ActionKind.UPDATE
     assert decision.write_graph == {"reminder_on": True, "reminder_at": "2026-03-21T08:00:00Z"}

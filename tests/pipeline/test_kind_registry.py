@@ -31,16 +31,10 @@ def test_scans_are_planned_in_the_schedules_order() -> None:
 
 
 def test_kinds_answer_themselves_what_they_do_differently() -> None:
-    """A misspelt override would silently fall back to the default of KindDefaults."""
+    """A misspelt override would silently fall back to the default of KindDefaults (the rules: see
+    test_kind_rules.py)."""
     own = {
-        "appointment": {
-            "match_graph_partners",
-            "match_fno_partners",
-            "names_graph_item",
-            "may_create_in_graph",
-            "protects_graph_item",
-            "graph_write_effects",
-        },
+        "appointment": {"match_graph_partners", "match_fno_partners"},
         "task": set(),
         "contact": {"existing_folder_id"},
         "shared_contact": {"existing_folder_id"},

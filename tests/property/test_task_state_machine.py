@@ -85,7 +85,7 @@ class TaskMachine(PipelineMachine):
         )
 
     def in_scope(self, record: dict[str, Any]) -> bool:
-        """Open tasks always; completed ones dated inside the window's past part (TaskKind.in_scope)."""
+        """Open tasks always; completed ones dated inside the window's past part (kinds/task.py RULES.in_scope)."""
         day = record["due"] or record["start"]
         if record["status"] != "completed" or day is None:
             return True
