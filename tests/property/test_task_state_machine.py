@@ -421,3 +421,21 @@ def test_task_created_in_todo_and_deleted_before_the_next_round() -> None:
         assert [a["Purpose"] for a in machine.activities()] == ["Call back"], "the partner was not deleted"
     finally:
         machine.teardown()
+
+
+def test_task_created_in_todo_whose_create_died_and_deleted_before_the_next_round() -> None:
+    """Was a product bug (found by the long run, shrunk): the worker dies right after To Do made the task
+    (write 1: the claim, write 2: the POST, which lands), before the task was noted for the next scan. The
+    retry finds the task by its stamp and links it, but the note was never made: deleted by the user before
+    its list's next delta round, the task was never reported removed and the activity lived on. Finishing
+    an earlier create now does what the create had left undone (TaskKind.find_graph_partner)."""
+    machine = TaskMachine()
+    try:
+        machine.existing_data([], [])
+        machine.create_in_fno("Call back", 0, True)
+        machine.sync_cycle(0, False, 2, True)
+        machine.delete_in_todo(0)
+        machine.quiesce()
+        assert machine.activities() == [], "the partner was not deleted"
+    finally:
+        machine.teardown()
