@@ -439,3 +439,22 @@ def test_task_created_in_todo_whose_create_died_and_deleted_before_the_next_roun
         assert machine.activities() == [], "the partner was not deleted"
     finally:
         machine.teardown()
+
+
+def test_task_whose_create_died_is_found_again_after_an_unlink() -> None:
+    """The same crash as above: the activity's OutlookEntryId (written after the POST) is written when the
+    retry links the task, so after an unmark in F&O and marking it again the task is linked again, not made
+    a second time (without it the pair job thought the activity was never sent to To Do)."""
+    machine = TaskMachine()
+    try:
+        machine.existing_data([], [])
+        machine.create_in_fno("Call back", 0, True)
+        machine.sync_cycle(0, False, 2, True)
+        machine.quiesce()
+        machine.mark_in_fno(0, False)
+        machine.quiesce()
+        machine.mark_in_fno(0, True)
+        machine.quiesce()
+        assert len(machine.todos()) == 1, "a second To Do task was made"
+    finally:
+        machine.teardown()
