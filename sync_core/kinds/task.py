@@ -408,7 +408,22 @@ class TaskKind(KindDefaults):
         claimed = await ctx.store.get_link_by_fno(self.name, mailbox.address, key)
         if not entry and claimed is None:
             return None  # never sent to To Do: no need to read every list
-        return await self.graph_side.find_stamped(ctx, mailbox, key)
+        found = await self.graph_side.find_stamped(ctx, mailbox, key)
+        if found is not None and claimed is not None and claimed.claimed_side == "graph" and not ctx.dry_run:
+            await self._finish_create(ctx, mailbox, fno, found)
+        return found
+
+    async def _finish_create(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, task: GraphItem) -> None:
+        """A create of ours made `task` but its worker died (or the answer was lost) before the steps after
+        the POST (create_in_graph): note the task for the next scan, or a deletion before its list's next
+        delta round is never reported; and name it in OutlookEntryId, or the activity marked again after an
+        unlink would not find it and make a second one."""
+        await self._lists_stale(ctx, mailbox, task.id)
+        _list_id, task_id = todo.split(task.id)
+        entry = todo.ENTRY_PREFIX + task_id
+        # No row: a claim settled after its activity went (pipeline/pair.py), nothing to write to.
+        if fno.row and fno.row.get("OutlookEntryId") != entry:
+            await self.fno_side.update(ctx, fno.key, {"OutlookEntryId": entry})
 
     async def _task_named(
         self, ctx: SyncContext, mailbox: Mailbox, key: str, task_id: str

@@ -319,7 +319,9 @@ async def _apply(
         if decision.unmark_fno and fno is not None:
             await kind.set_fno_mark(ctx, mailbox, fno, False)
         if link is not None and fno is not None and graph is not None:
-            await unlinked_base.remember(ctx, link)  # both sides stay: marking one again links them again
+            # Both sides stay: marking one again links them again. Kept under the partner as read (a To Do
+            # task moved to another list has a new id the link may not have followed yet).
+            await unlinked_base.remember(ctx, link.model_copy(update={"graph_id": graph.id}))
         await _drop(ctx, link)
         report.count(kind.name, "to_exchange" if decision.unmark_graph else "to_fno", "unlinked")
     elif action is ActionKind.FORGET:
