@@ -85,6 +85,7 @@ RULES = KindRules(
     fields_needing_fno_row=frozenset({"status"}),
     deletion_rule=task_deletion_rule,
     in_scope=_in_scope,
+    unlink_record_follows_stamp=True,  # a moved task has a new id, the same linkedResource
 )
 
 

@@ -210,7 +210,9 @@ async def _relink_base(
     if not marked or not _relinking(link, fno, graph):
         return {}
     assert fno is not None and graph is not None
-    return dict(await unlinked_base.recall(ctx, kind.name, mailbox.address, fno.key, graph.id) or {})
+    follows = kind.rules.unlink_record_follows_stamp
+    found = await unlinked_base.recall(ctx, kind.name, mailbox.address, fno.key, graph.id, any_item=follows)
+    return dict(found or {})
 
 
 async def _apply(

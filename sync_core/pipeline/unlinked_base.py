@@ -52,9 +52,11 @@ async def remember(ctx: SyncContext, link: Link) -> None:
 
 
 async def recall(
-    ctx: SyncContext, kind: str, mailbox: str, fno_key: str, graph_id: str
+    ctx: SyncContext, kind: str, mailbox: str, fno_key: str, graph_id: str, *, any_item: bool = False
 ) -> Mapping[str, Any] | None:
-    """The record kept at the unlink of exactly this pair, or None (never unlinked, or another partner)."""
+    """The record kept at the unlink of exactly this pair, or None (never unlinked, or another partner).
+    `any_item`: of this F&O record with whichever Exchange item now carries its stamp (a moved To Do task
+    has a new id; KindRules.unlink_record_follows_stamp)."""
     cursor = await ctx.store.get_cursor(cursor_name(kind, mailbox, fno_key))
     if cursor is None:
         return None
@@ -63,7 +65,7 @@ async def recall(
     except ValueError:
         log.warning("unreadable unlink record ignored", extra={"kind": kind})
         return None
-    if not isinstance(data, dict) or data.get("graph_id") != graph_id:
+    if not isinstance(data, dict) or (data.get("graph_id") != graph_id and not any_item):
         return None
     snapshot = data.get("snapshot")
     return snapshot if isinstance(snapshot, dict) and snapshot else None

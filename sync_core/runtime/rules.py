@@ -62,6 +62,10 @@ class KindRules:
     # Unmarking the Exchange side removes the item (a contact leaving its list's folder): its edits since the
     # last sync are written to F&O first (engine PairFacts.graph_unmark_removes).
     graph_unmark_removes: bool = False
+    # The record kept when the pair was unlinked is the merge base of any item carrying our stamp of the
+    # record, not only of the item unlinked (pipeline/unlinked_base.py): a To Do task moved to another list
+    # gets a new id but keeps its stamp. Events keep to the id: a copied event may carry the stamp.
+    unlink_record_follows_stamp: bool = False
     # Whether deleting one side of a linked pair deletes its partner or only unlinks (docs/spec.md §4).
     deletion_rule: DeletionRule = never_delete_partner
     # Whether a new item may be created on the other side from this record (e.g. inside the calendar window).

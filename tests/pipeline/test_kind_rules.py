@@ -35,7 +35,13 @@ OWN = {
         "names_graph_item",
         "graph_write_effects",
     },
-    "task": {"merge_groups", "fields_needing_fno_row", "deletion_rule", "in_scope"},
+    "task": {
+        "merge_groups",
+        "fields_needing_fno_row",
+        "deletion_rule",
+        "in_scope",
+        "unlink_record_follows_stamp",
+    },
     "contact": {
         "merge_groups",
         "fields_needing_graph_item",

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
@@ -482,13 +481,12 @@ def test_fno_edit_made_while_unlinked_survives_marking_again_in_another_list() -
         machine.teardown()
 
 
-@pytest.mark.xfail(strict=True, reason="open product bug found by the long run; cause known, not fixed yet")
 def test_fno_edit_made_while_unlinked_survives_marking_again_and_moving() -> None:
-    """Found by the long run (shrunk), not fixed yet: unlinked as in the story above (the record kept under
-    the task's id then), the title is edited in F&O; the user marks the task again in To Do and moves it to
-    another list before a cycle (a new id). unlinked_base.recall matches the record by graph id only, so the
-    re-link finds no base and To Do's old title wins: the F&O edit is lost. (Matching by the stamp would
-    find it; for Outlook events a copy can carry the stamp, so that is a per-kind choice.)"""
+    """Found by the long run (shrunk): unlinked as in the story above (the record kept under the task's id
+    then), the title is edited in F&O; the user marks the task again in To Do and moves it to another list
+    before a cycle (a new id). The re-link found no base when the record was matched by graph id, and To
+    Do's old title won: the F&O edit was lost. Tasks match it by the stamp
+    (KindRules.unlink_record_follows_stamp)."""
     machine = TaskMachine()
     try:
         machine.existing_data([("Call back", 6)], [])
