@@ -74,15 +74,7 @@ def _keep_edits_of_removed(
     first, merged as a linked pair would be (a field F&O changed too is decided by the policy)."""
     if fno.record is None or graph.record is None:
         return decision
-    result = three_way_merge(
-        snapshot,
-        fno.record,
-        graph.record,
-        policy=policy,
-        fno_modified=fno.modified_at,
-        graph_modified=graph.modified_at,
-        groups=groups,
-    )
+    result = _both_linked(snapshot, fno, graph, policy, groups)
     if not result.write_fno:
         return decision
     return replace(
