@@ -5,7 +5,8 @@ and handed to the functions as the host would (base64 decoded body, dequeue coun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,24 @@ _USER_FUNCTIONS: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {
 }
 
 
-@pytest.fixture
-def azure_tenant(
-    tmp_path: Path, azurite_connection_string: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+@contextmanager
+def functions_tenant(
+    tmp_path: Path,
+    connection_string: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+    extra: Mapping[str, str] | None = None,
 ) -> Iterator[Tenant]:
+    """The sample tenant set up as the Functions app sees it (Azurite tables and queues, settings in the
+    environment); `extra`: settings of the test's own."""
     with sample_tenant(tmp_path, now=datetime.now(UTC)) as tenant:
         tenant.extra_env = {
-            "AzureWebJobsStorage": azurite_connection_string,
-            "SYNC_TABLE_PREFIX": unique_prefix,
-            "SYNC_SCAN_QUEUE": f"{unique_prefix}-scan",
-            "SYNC_ITEM_QUEUE": f"{unique_prefix}-items",
+            "AzureWebJobsStorage": connection_string,
+            "SYNC_TABLE_PREFIX": prefix,
+            "SYNC_SCAN_QUEUE": f"{prefix}-scan",
+            "SYNC_ITEM_QUEUE": f"{prefix}-items",
             "SYNC_SCHEDULE": "0 */5 * * * *",
+            **(extra or {}),
         }
         for name, value in {**tenant.environ, **tenant.extra_env}.items():
             monkeypatch.setenv(name, value)
@@ -51,6 +59,14 @@ def azure_tenant(
         asyncio.run(_ensure_queues(tenant))
         yield tenant
         functions.settings.cache_clear()
+
+
+@pytest.fixture
+def azure_tenant(
+    tmp_path: Path, azurite_connection_string: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Tenant]:
+    with functions_tenant(tmp_path, azurite_connection_string, unique_prefix, monkeypatch) as tenant:
+        yield tenant
 
 
 async def _ensure_queues(tenant: Tenant) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import azure.functions as func
@@ -14,9 +13,8 @@ import pytest
 
 from simulators.fno.events import DataEvents
 from simulators.sample_data import COMPANY
-from sync_core import functions
-from tests.e2e.harness import Tenant, sample_tenant
-from tests.e2e.test_functions import _USER_FUNCTIONS, _drain, _ensure_queues, _full_cycle
+from tests.e2e.harness import Tenant
+from tests.e2e.test_functions import _USER_FUNCTIONS, _drain, _full_cycle, functions_tenant
 from tests.fno_events.helpers import ALICE
 from tests.instance_run import run as run_functions
 
@@ -27,22 +25,9 @@ pytestmark = pytest.mark.azurite
 def azure_tenant(
     tmp_path: Path, azurite_connection_string: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Tenant]:
-    with sample_tenant(tmp_path, now=datetime.now(UTC)) as tenant:
-        tenant.extra_env = {
-            "AzureWebJobsStorage": azurite_connection_string,
-            "SYNC_TABLE_PREFIX": unique_prefix,
-            "SYNC_SCAN_QUEUE": f"{unique_prefix}-scan",
-            "SYNC_ITEM_QUEUE": f"{unique_prefix}-items",
-            "SYNC_SCHEDULE": "0 */5 * * * *",
-            "SYNC_FNO_EVENTS": "true",
-        }
-        for name, value in {**tenant.environ, **tenant.extra_env}.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.chdir(tmp_path)
-        functions.settings.cache_clear()
-        asyncio.run(_ensure_queues(tenant))
+    extra = {"SYNC_FNO_EVENTS": "true"}
+    with functions_tenant(tmp_path, azurite_connection_string, unique_prefix, monkeypatch, extra) as tenant:
         yield tenant
-        functions.settings.cache_clear()
 
 
 async def _deliver(bodies: list[bytes]) -> None:

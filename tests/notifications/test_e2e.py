@@ -16,8 +16,8 @@ from simulators.graph.subscriptions import book
 from sync_core import functions
 from sync_core.pipeline import poll_schedule
 from sync_core.runtime.messages import ScanMailbox, decode
-from tests.e2e.harness import Tenant, sample_tenant
-from tests.e2e.test_functions import _drain, _ensure_queues, _full_cycle
+from tests.e2e.harness import Tenant
+from tests.e2e.test_functions import _drain, _full_cycle, functions_tenant
 from tests.instance_run import run as run_functions
 from tests.notifications.conftest import SECRET
 from tests.notifications.webhook import webhook
@@ -30,23 +30,12 @@ ALICE = "alice@contoso.com"
 def azure_tenant(
     tmp_path: Path, azurite_connection_string: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Tenant]:
-    with sample_tenant(tmp_path, now=datetime.now(UTC)) as tenant, webhook() as url:
-        tenant.extra_env = {
-            "AzureWebJobsStorage": azurite_connection_string,
-            "SYNC_TABLE_PREFIX": unique_prefix,
-            "SYNC_SCAN_QUEUE": f"{unique_prefix}-scan",
-            "SYNC_ITEM_QUEUE": f"{unique_prefix}-items",
-            "SYNC_SCHEDULE": "0 */5 * * * *",
-            "SYNC_NOTIFICATION_URL": url,
-            "SYNC_NOTIFICATION_SECRET": SECRET,
-        }
-        for name, value in {**tenant.environ, **tenant.extra_env}.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.chdir(tmp_path)
-        functions.settings.cache_clear()
-        asyncio.run(_ensure_queues(tenant))
-        yield tenant
-        functions.settings.cache_clear()
+    with webhook() as url:
+        extra = {"SYNC_NOTIFICATION_URL": url, "SYNC_NOTIFICATION_SECRET": SECRET}
+        with functions_tenant(
+            tmp_path, azurite_connection_string, unique_prefix, monkeypatch, extra
+        ) as tenant:
+            yield tenant
 
 
 async def _peek_scans(tenant: Tenant) -> list[tuple[str, str]]:
