@@ -299,6 +299,8 @@ class PipelineMachine(RuleBasedStateMachine):
 
     @rule()
     def operator_approves(self) -> None:
+        """The operator approves every held valve of the machine's lists (`valves`)."""
+
         async def approve() -> bool:
             store = SqliteStateStore(self.folder / "state.sqlite3")
             try:
@@ -311,11 +313,14 @@ class PipelineMachine(RuleBasedStateMachine):
                     kinds={},
                     clock=lambda: self.now,
                 )
-                state, cursor = await load_state(ctx, self.KIND, MAILBOX)
-                if not state.held:
-                    return False
-                await save_state(ctx, self.KIND, MAILBOX, state.model_copy(update={"approved": True}), cursor)
-                return True
+                approved = False
+                for kind, mailbox in self.valves():
+                    state, cursor = await load_state(ctx, kind, mailbox)
+                    if state.held:
+                        update = state.model_copy(update={"approved": True})
+                        await save_state(ctx, kind, mailbox, update, cursor)
+                        approved = True
+                return approved
             finally:
                 await store.close()
 
@@ -347,11 +352,17 @@ class PipelineMachine(RuleBasedStateMachine):
             self.approved = False
         return report
 
-    def held(self) -> bool:
+    def valves(self) -> list[tuple[str, str]]:
+        """The (kind, mailbox) whose safety valves the operator approves: the machine's own list."""
+        return [(self.KIND, MAILBOX)]
+
+    def held(self, kind: str | None = None, mailbox: str = MAILBOX) -> bool:
+        """Whether a list's valve holds (the machine's own list unless named)."""
+
         async def read() -> bool:
             store = SqliteStateStore(self.folder / "state.sqlite3")
             try:
-                cursor = await store.get_cursor(state_name(self.KIND, MAILBOX))
+                cursor = await store.get_cursor(state_name(kind or self.KIND, mailbox))
                 return cursor is not None and DeletionState.model_validate_json(cursor.value).held
             finally:
                 await store.close()

@@ -34,14 +34,11 @@ from sync_core.kinds.contact import PROBLEM_CATEGORIES
 from sync_core.kinds.contact_private import PrivateContactKind
 from sync_core.kinds.contact_shared import SharedContactKind
 from sync_core.model.contact import company_key, contact_from_graph, contact_from_person
-from sync_core.pipeline.valve import load_state, save_state
-from sync_core.runtime.context import SyncContext
 from sync_core.runtime.keys import stamp_of
 from sync_core.runtime.kind import KindAdapter
-from sync_core.runtime.queues import InProcessQueues
 from sync_core.state.base import ContactListEntry, Link
 from sync_core.state.sqlite import SqliteStateStore
-from tests.property.pipeline_machine import COMPANY, MAILBOX, MAX_SHARE, MIN_ITEMS, Faults
+from tests.property.pipeline_machine import COMPANY, MAX_SHARE, MIN_ITEMS, Faults
 from tests.property.test_contact_state_machine import (
     FIELDS,
     KNOWN,
@@ -138,7 +135,7 @@ class TwoListMachine(ContactMachine):
     def _checked_cycle(self, faults: Faults) -> Any:
         shared_before = self._shared_gone()
         shared_links = len([link for link in self.shared_links() if not link.is_claim])
-        shared_held = self._valve(approve=False, kind=SHARED_KIND)
+        shared_held = self.held(SHARED_KIND, SHARED)
         shared_approved = self.approved
         report = super()._checked_cycle(faults)
         deleted = len(shared_before - {c["id"] for c in self.shared_contacts()})
@@ -148,41 +145,8 @@ class TwoListMachine(ContactMachine):
             assert not too_many, ("shared list", deleted, shared_links)
         return report
 
-    def _valve(self, approve: bool, kind: str | None = None) -> bool:
-        """Whether a list's valve holds (both lists': `kind` None); with `approve`, the operator approves
-        every list whose valve holds."""
-
-        async def run() -> bool:
-            store = SqliteStateStore(self.folder / "state.sqlite3")
-            try:
-                ctx = SyncContext(
-                    settings=self.settings,
-                    store=store,
-                    graph=None,  # type: ignore[arg-type]
-                    fno=None,  # type: ignore[arg-type]
-                    queues=InProcessQueues(),
-                    kinds={},
-                    clock=lambda: self.now,
-                )
-                held = False
-                for name, mailbox in ((self.KIND, MAILBOX), (SHARED_KIND, SHARED)):
-                    if kind is not None and name != kind:
-                        continue
-                    state, cursor = await load_state(ctx, name, mailbox)
-                    if state.held:
-                        held = True
-                        if approve:
-                            update = state.model_copy(update={"approved": True})
-                            await save_state(ctx, name, mailbox, update, cursor)
-                return held
-            finally:
-                await store.close()
-
-        return asyncio.run(run())
-
-    @rule()
-    def operator_approves(self) -> None:
-        self.approved = self._valve(approve=True) or self.approved
+    def valves(self) -> list[tuple[str, str]]:
+        return [*super().valves(), (SHARED_KIND, SHARED)]
 
     # ---- rules: users of the shared folder --------------------------------------------------------------
     @rule(given=st.sampled_from(["Ola", "Kim"]), company=st.sampled_from(OUTLOOK_COMPANIES))
@@ -242,7 +206,7 @@ class TwoListMachine(ContactMachine):
         for link in links:
             row, contact = persons.get(link.fno_key), contacts.get(link.graph_id)
             if row is None or contact is None:
-                assert self._valve(approve=False, kind=SHARED_KIND), f"{link}: one side gone, valve not held"
+                assert self.held(SHARED_KIND, SHARED), f"{link}: one side gone, valve not held"
                 continue
             assert self.on_shared_list(row, entries), (link, row)
             party = PARTIES.get(str(row.get("AssociatedPartyNumber") or ""), "")
