@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,8 +58,9 @@ class MovedRows:
             self.held = first
 
 
-def without_carried_keys(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if not k.startswith(CARRIED_PREFIX)}
+def without_carried_keys(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The F&O row without what a feed added to it (and without any such key F&O might have sent)."""
+    return {k: v for k, v in row.items() if not str(k).startswith(CARRIED_PREFIX)}
 
 
 def activity_change(row: dict[str, Any]) -> FnoChange | None:

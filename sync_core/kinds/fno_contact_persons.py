@@ -49,9 +49,8 @@ log = logging.getLogger(__name__)
 FEED_PAGE = 100
 # What a feed adds to the row it carries to the pair job (never F&O columns: F&O's own annotations are
 # `@odata.*`): the associated party's name and, for a shared list, whether its query selects the contact.
-COMPANY_NAME_KEY = "@sync.companyName"
-ON_LIST_KEY = "@sync.onList"
-_ANNOTATION = "@sync."
+COMPANY_NAME_KEY = activity_feed.CARRIED_PREFIX + "companyName"
+ON_LIST_KEY = activity_feed.CARRIED_PREFIX + "onList"
 
 
 @dataclass(frozen=True)
@@ -149,7 +148,7 @@ class FnoContactPersons:
     async def item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
         """What `load` would return, from the row a feed carried: the party's name and the list query's
         answer come with it when the feed knew them, else are looked up."""
-        clean = {k: v for k, v in row.items() if not str(k).startswith(_ANNOTATION)}
+        clean = activity_feed.without_carried_keys(row)
         if row_key(clean) != key:
             raise ValueError("the carried contact person row does not belong to the pair")
         name = row.get(COMPANY_NAME_KEY)
@@ -246,7 +245,7 @@ async def carried_rows(
         key = row_key(row)
         if key is None:
             continue
-        out[key] = {k: v for k, v in row.items() if not str(k).startswith(_ANNOTATION)}
+        out[key] = activity_feed.without_carried_keys(row)
         party = row.get("AssociatedPartyNumber")
         if key in named and isinstance(party, str) and party:
             by_company.setdefault(split_fno_key(key)[0], []).append(party)
