@@ -63,7 +63,7 @@ async def find_held(ctx: SyncContext, kind_name: str, address: str) -> HeldDelet
     links = settled_links(await ctx.store.list_links(kind.name, address))
     fno_gone = await missing_fno_keys(ctx, kind, [link.fno_key for link in links]) if links else set()
     for link in links:
-        graph_gone = await kind.load_graph(ctx, mailbox, link.graph_id) is None
+        graph_gone = await kind.graph_side.get(ctx, mailbox, link.graph_id) is None
         if link.fno_key not in fno_gone and not graph_gone:
             continue
         in_fno = link.fno_key in fno_gone

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sync_core.d365 import entities
@@ -20,8 +18,7 @@ from sync_core.kinds.activity_feed import (
 )
 from sync_core.kinds.appointment_adopt import adopt_at_first_scan, adopted_partner
 from sync_core.kinds.appointment_match import fno_candidates, graph_candidates, same_key
-from sync_core.kinds.appointment_series import SeriesReads
-from sync_core.kinds.exchange_feed import graph_item, read_delta
+from sync_core.kinds.events_feed import SYNCED_EVENT_TYPES
 from sync_core.kinds.fno_activities import FnoActivities
 from sync_core.kinds.graph_events import GraphEvents
 from sync_core.kinds.task_todo import ENTRY_PREFIX as TODO_ENTRY_PREFIX
@@ -33,7 +30,6 @@ from sync_core.model.appointment import (
     content_hash,
     event_fields,
     from_record,
-    is_whole,
     to_record,
 )
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -43,23 +39,12 @@ from sync_core.runtime.keys import (
     row_version,
     split_fno_key,
 )
-from sync_core.runtime.kind import (
-    EmitExchange,
-    EmitFno,
-    ExchangeChange,
-    FnoItem,
-    GraphItem,
-    KindDefaults,
-)
+from sync_core.runtime.kind import FnoItem, GraphItem, KindDefaults
 from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
 from sync_core.state.base import Link
 
 ACTIVITY_CATEGORY = "Appointment"
-# Event types this kind syncs (docs/spec.md §3.1): single events, and of a series the master plus each occurrence and
-# exception inside the window. Only single events are ever written merely to stamp them.
-_SYNCED_EVENT_TYPES = {"singleInstance", "seriesMaster", "occurrence", "exception", None}
-_STAMPABLE_TYPES = {"singleInstance", None}
 
 
 # ---- the rules (runtime/rules.py) -------------------------------------------------------------------
@@ -111,11 +96,15 @@ RULES = KindRules(
 class AppointmentKind(KindDefaults):
     name = "appointment"
     rules = RULES
+    fno_side: FnoActivities
+    graph_side: GraphEvents
 
     def __init__(self) -> None:
-        # The two sides (runtime/side.py); the F&O feed reads each page's attendees with it.
+        # The two sides (runtime/side.py): the F&O feed reads each page's attendees with it; a mailbox's
+        # first calendar scan adopts the links an earlier Outlook sync left (kinds/appointment_adopt.py,
+        # docs/migration.md) before anything is matched by content or created.
         self.fno_side = FnoActivities(ACTIVITY_CATEGORY, enrich=_with_attendee_rows)
-        self.graph_side = GraphEvents()
+        self.graph_side = GraphEvents(self.name, first_scan=adopt_at_first_scan)
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The event's `@odata.etag` as the link knows it; series members are always read (a write may
@@ -125,107 +114,9 @@ class AppointmentKind(KindDefaults):
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
 
-    # ---- feeds -------------------------------------------------------------------------------------
-    async def scan_exchange(
-        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
-    ) -> str | None:
-        start, end = ctx.window()
-        if cursor is None:
-            # First scan of this mailbox: links an earlier Outlook sync left are adopted before anything is
-            # matched by content or created (kinds/appointment_adopt.py, docs/migration.md).
-            adopted = await adopt_at_first_scan(ctx, mailbox)
-            if adopted:
-                await emit(adopted)
-        saved = _load_cursor(cursor)
-        delta_link: str | None = None
-        if saved and saved.get("windowStart") == start.isoformat():
-            delta_link = saved.get("deltaLink")
-        elif saved and saved.get("deltaLink"):
-            # The window moved (a new day): read what changed under the old token before starting anew,
-            # so a deletion made since the last cycle is not missed.
-            await self._read_delta(ctx, mailbox, saved["deltaLink"], start, end, emit)
-        new_link = await self._read_delta(ctx, mailbox, delta_link, start, end, emit)
-        return json.dumps({"windowStart": start.isoformat(), "deltaLink": new_link})
-
-    async def _read_delta(
-        self,
-        ctx: SyncContext,
-        mailbox: Mailbox,
-        delta_link: str | None,
-        start: datetime,
-        end: datetime,
-        emit: EmitExchange,
-    ) -> str | None:
-        series = SeriesReads(ctx, mailbox, self.name)
-
-        async def changes_of(graph_id: str, item: Mapping[str, Any]) -> list[ExchangeChange]:
-            return await self._changes_of(ctx, mailbox, graph_id, item, series)
-
-        pages = ctx.graph.iter_event_delta(mailbox.address, delta_link=delta_link, start=start, end=end)
-        done = await read_delta(pages, changes_of, emit)
-        if done.removals:
-            # Deleting a whole series reports its occurrences removed, not always the master: let the
-            # deletion check confirm each linked master too (one read per series).
-            await emit(await _linked_masters(ctx, self.name, mailbox))
-        return done.delta_link
-
-    async def _changes_of(
-        self,
-        ctx: SyncContext,
-        mailbox: Mailbox,
-        graph_id: str,
-        item: Mapping[str, Any],
-        series: SeriesReads,
-    ) -> list[ExchangeChange]:
-        kind = item.get("type")
-        master_id = item.get("seriesMasterId")
-        if kind in ("occurrence", "exception") and isinstance(master_id, str) and master_id:
-            return await self._member_changes(ctx, graph_id, master_id, item, series)
-        # An item the delta sent without every mapped field is read whole first (see is_whole).
-        whole = item if is_whole(item) else await ctx.graph.get_event(mailbox.address, graph_id)
-        if whole is None:
-            return [ExchangeChange(graph_id, removed=True)]  # gone meanwhile: the deletion check confirms
-        changes = [_change(ctx, graph_id, whole)]
-        if kind == "seriesMaster":
-            # Graph documents no master in the calendar delta; where one comes, its series changed.
-            gone = await series.master_listed(whole)
-            changes += [ExchangeChange(member, removed=True) for member in gone]
-        return changes
-
-    async def _member_changes(
-        self,
-        ctx: SyncContext,
-        graph_id: str,
-        master_id: str,
-        item: Mapping[str, Any],
-        series: SeriesReads,
-    ) -> list[ExchangeChange]:
-        first = not series.knows_master(master_id)
-        master = await series.master(master_id)  # the mark is the series' (read once a scan)
-        changes = [ExchangeChange(master_id, marked=_marked(ctx, master, "seriesMaster"))] if first else []
-        whole = item if is_whole(item) else series.instance(graph_id)
-        if whole is not None:
-            return [*changes, _change(ctx, graph_id, whole)]
-        # Bare and not read yet: nothing is carried, the pair job reads it (missing fields are never mapped).
-        categories = item.get("categories")
-        if categories is None and master is not None:
-            categories = master.get("categories")
-        marked = self._marked(ctx, item.get("type"), categories)
-        return [*changes, ExchangeChange(graph_id, marked=marked)]
-
-    @staticmethod
-    def _marked(ctx: SyncContext, kind: object, categories: object) -> bool:
-        return (
-            isinstance(categories, list)
-            and ctx.settings.category in categories
-            and kind in _SYNCED_EVENT_TYPES
-        )
-
-    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await self.fno_side.read_changes(ctx, cursor, emit)
-
     # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
+        # The kind's: the mapping needs the activity's attendees (its parent links) beside the row.
         row = await self.fno_side.get(ctx, key)
         return None if row is None else await self.fno_item_from_row(ctx, key, without_carried_keys(row))
 
@@ -244,9 +135,6 @@ class AppointmentKind(KindDefaults):
             extra={"contact_emails": emails, "parent_links": links},
         )
 
-    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
-        return await self.graph_side.get(ctx, mailbox, graph_id)
-
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
         pointed = await self._event_the_activity_names(ctx, mailbox, fno)
         if pointed is not None:
@@ -263,7 +151,7 @@ class AppointmentKind(KindDefaults):
         if not isinstance(entry, str) or not entry or entry.startswith(TODO_ENTRY_PREFIX):
             return None
         try:
-            item = await self.load_graph(ctx, mailbox, entry)
+            item = await self.graph_side.get(ctx, mailbox, entry)
         except GraphError as exc:
             if exc.status not in (400, 404):
                 raise
@@ -308,7 +196,7 @@ class AppointmentKind(KindDefaults):
             return SideView(present=False, marked=False)
         event = dict(item.item)
         categories = event.get("categories") or []
-        marked = ctx.settings.category in categories and event.get("type") in _SYNCED_EVENT_TYPES
+        marked = ctx.settings.category in categories and event.get("type") in SYNCED_EVENT_TYPES
         appointment = appointment_from_event(
             event,
             sync_category=ctx.settings.category,
@@ -348,10 +236,6 @@ class AppointmentKind(KindDefaults):
             fno = _with_attendees(fno, sorted(fno_attendees | unlinkable))
         return fno, graph
 
-    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
-        """Batched key-set check for the deletion check (F&O shows no deletions over OData)."""
-        return await self.fno_side.existing(ctx, keys)
-
     # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.appointment_graph(ctx, mailbox)
@@ -366,7 +250,7 @@ class AppointmentKind(KindDefaults):
             return []
         items: list[GraphItem] = []
         for graph_id in await graph_candidates(ctx, mailbox, view.record):
-            item = await self.load_graph(ctx, mailbox, graph_id)
+            item = await self.graph_side.get(ctx, mailbox, graph_id)
             if item is not None and item.stamp is None:
                 items.append(item)
         return items
@@ -408,8 +292,8 @@ class AppointmentKind(KindDefaults):
         appointment = from_record(record)
         key, _row = await self.fno_side.create(ctx, mailbox, activity_fields(appointment), reference=graph.id)
         await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
-        if graph.stamp != key and graph.item.get("type") in _STAMPABLE_TYPES:
-            await self.graph_side.stamp(ctx, mailbox, graph, key)
+        if graph.stamp != key:
+            await self.graph_side.stamp(ctx, mailbox, graph, key)  # a series member is not stamped
         loaded = await self.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the activity just created cannot be read back")
@@ -455,27 +339,6 @@ class AppointmentKind(KindDefaults):
             await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))
         return ""
 
-    async def set_graph_mark(
-        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
-    ) -> None:
-        if marked and graph.item.get("type") == "occurrence":
-            return  # an occurrence carries its series' mark; writing it would make it an exception
-        await self.graph_side.set_mark(ctx, mailbox, graph, marked)
-
-    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
-        if graph.item.get("type") not in _STAMPABLE_TYPES:
-            return  # writing to a series member would change it; series are found by their links
-        await self.graph_side.stamp(ctx, mailbox, graph, fno_key)
-
-    async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
-        await self.fno_side.set_mark(ctx, fno.key, marked)
-
-    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
-        await self.graph_side.delete(ctx, mailbox, graph_id)
-
-    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        await self.fno_side.delete(ctx, key)
-
     # ---- parent links (attendees) ------------------------------------------------------------------
     async def _add_parent_links(
         self, ctx: SyncContext, mailbox: Mailbox, key: str, emails: list[str], *, primary_first: bool
@@ -513,25 +376,6 @@ class AppointmentKind(KindDefaults):
 _TRANSACTION_NS = uuid.UUID("6f1e4a52-8d0b-4a8e-9d36-5d365e5c7a11")
 
 
-async def _linked_masters(ctx: SyncContext, kind: str, mailbox: Mailbox) -> list[ExchangeChange]:
-    links = await ctx.store.list_links(kind, mailbox.address)
-    return [
-        ExchangeChange(link.graph_id, removed=True)
-        for link in links
-        if link.snapshot.get("series") == "master"
-    ]
-
-
-def _load_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        value = json.loads(cursor)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 _LINKS_KEY, _EMAILS_KEY = CARRIED_PREFIX + "parentLinks", CARRIED_PREFIX + "contactEmails"
 
 
@@ -562,21 +406,6 @@ async def _with_attendee_rows(ctx: SyncContext, rows: list[dict[str, Any]]) -> N
                 continue  # not asked for (an unsafe number): the pair job reads it
             row[_LINKS_KEY] = found
             row[_EMAILS_KEY] = {cid: emails[cid] for cid in _contact_ids(found) if cid in emails}
-
-
-def _marked(ctx: SyncContext, event: Mapping[str, Any] | None, kind: object) -> bool:
-    return event is not None and AppointmentKind._marked(ctx, kind, event.get("categories"))
-
-
-def _change(ctx: SyncContext, graph_id: str, event: Mapping[str, Any]) -> ExchangeChange:
-    """A change carrying the whole event as the feed listed it (the pair job then need not read it)."""
-    version = event.get("changeKey")
-    return ExchangeChange(
-        graph_id,
-        marked=_marked(ctx, event, event.get("type")),
-        version=version if isinstance(version, str) and version else None,
-        item=graph_item(event),
-    )
 
 
 def _with_attendees(view: SideView, attendees: list[str]) -> SideView:

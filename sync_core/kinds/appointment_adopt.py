@@ -111,7 +111,7 @@ async def _check(ctx: SyncContext, mailbox: Mailbox, candidate: Candidate, trans
         candidate.reason = "item-deleted" if translation.error == ITEM_NOT_FOUND else "id-unreadable"
         return
     kind = ctx.kinds[KIND]
-    item = await kind.load_graph(ctx, mailbox, translation.target)
+    item = await kind.graph_side.get(ctx, mailbox, translation.target)
     if item is None or item.item.get("isCancelled"):
         candidate.reason = "item-deleted"
         return
@@ -218,5 +218,5 @@ async def adopted_partner(ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> G
         return None
     kind = ctx.kinds[KIND]
     if not ctx.dry_run and await adopt(ctx, mailbox, candidate):
-        return await kind.load_graph(ctx, mailbox, candidate.graph_id)  # its categories may have changed
-    return await kind.load_graph(ctx, mailbox, candidate.graph_id)
+        return await kind.graph_side.get(ctx, mailbox, candidate.graph_id)  # its categories may have changed
+    return await kind.graph_side.get(ctx, mailbox, candidate.graph_id)

@@ -43,14 +43,7 @@ from sync_core.model.contact import (
 from sync_core.model.contact_base import PHONE_FIELDS
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import parse_fno_time, split_fno_key
-from sync_core.runtime.kind import (
-    DeletionOutcome,
-    EmitExchange,
-    EmitFno,
-    FnoItem,
-    GraphItem,
-    KindDefaults,
-)
+from sync_core.runtime.kind import DeletionOutcome, FnoItem, GraphItem, KindDefaults
 from sync_core.runtime.messages import SyncPair
 from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
@@ -90,6 +83,8 @@ class ContactKindBase(KindDefaults):
     name = "contact"
     rules = RULES  # the same for private and shared lists
     accepts_category_elsewhere = False
+    fno_side: FnoContactPersons
+    graph_side: GraphContacts
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         return f'W/"{link.graph_version}"'
@@ -142,28 +137,14 @@ class ContactKindBase(KindDefaults):
         """The list's folder (change notifications subscribe to it); a dry run never creates it."""
         return await self.graph_side.existing_folder_id(ctx, mailbox)
 
-    async def scan_exchange(
-        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
-    ) -> str | None:
-        return await self.graph_side.read_changes(ctx, mailbox, cursor, emit)
-
-    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
-        return await self.fno_side.read_changes(ctx, cursor, emit)
-
     # ---- reading a pair --------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
+        # The kind's: the pair job's FnoItem carries the company's name the mapping needs.
         return await self.fno_side.load(ctx, key)
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
         """The FnoItem `load_fno` would return, from the row a feed carried (pipeline hook)."""
         return await self.fno_side.item_from_row(ctx, key, row)
-
-    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
-        """For the deletion check: which linked contact persons F&O still has."""
-        return await self.fno_side.existing(ctx, keys)
-
-    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
-        return await self.graph_side.get(ctx, mailbox, graph_id)
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
         if await self.graph_side.existing_folder_id(ctx, mailbox) is None:
@@ -180,7 +161,7 @@ class ContactKindBase(KindDefaults):
         for claim in await ctx.store.list_links(self.name, mailbox.address):
             if claim.claimed_side != "fno":
                 continue
-            graph = await self.load_graph(ctx, mailbox, claim.graph_id)
+            graph = await self.graph_side.get(ctx, mailbox, claim.graph_id)
             if graph is None or graph.stamp is None or parse_token(graph.stamp) is None:
                 continue
             made = await self._find_created(ctx, mailbox, graph)
@@ -346,7 +327,7 @@ class ContactKindBase(KindDefaults):
             await self.fno_side.update(ctx, fno.key, person_fields(contact, plain), if_match=fno.if_match)
         if "company_name" in fields:
             link = await ctx.store.get_link_by_fno(self.name, mailbox.address, fno.key)
-            graph = await self.load_graph(ctx, mailbox, link.graph_id) if link else None
+            graph = await self.graph_side.get(ctx, mailbox, link.graph_id) if link else None
             parties = (
                 await parties_named(ctx.fno, company, contact.company_name) if contact.company_name else []
             )
@@ -360,23 +341,7 @@ class ContactKindBase(KindDefaults):
                 await self.graph_side.set_categories(ctx, mailbox, graph.id, kept)
         return ""
 
-    async def set_graph_mark(
-        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
-    ) -> None:
-        await self.graph_side.set_mark(ctx, mailbox, graph, marked)
-
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         """The pair links a contact person to the Outlook contact whose create lost its answer: what the
         create did after the POST is done now (list entry, stamp over the creation token, categories)."""
         await self._finish_create(ctx, mailbox, graph, fno_key)
-
-    async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
-        # The F&O mark of a contact is its place on this mailbox's list: an explicit entry, never the record.
-        await self.fno_side.set_mark(ctx, fno.key, marked, mailbox=mailbox)
-
-    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
-        await self.graph_side.delete(ctx, mailbox, graph_id)
-
-    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
-        # Never deletes a contact person (docs/spec.md §4): it only leaves this mailbox's list.
-        await self.fno_side.delete(ctx, key, mailbox=mailbox)

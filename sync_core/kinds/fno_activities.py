@@ -26,6 +26,9 @@ class FnoActivities:
     # Adds to each page of feed rows what the kind's mapping needs beside the row (an appointment's
     # attendees), read for the page at once.
     enrich: EnrichRows | None = None
+    # Tasks read the activity before deleting it and leave one already gone alone, as they always have
+    # (one read more than appointments; F&O's client already takes a 404 on DELETE as deleted).
+    read_before_delete: bool = False
 
     async def read_changes(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
         return await scan_activity_feed(ctx, self.category, cursor, emit, enrich=self.enrich)
@@ -70,6 +73,8 @@ class FnoActivities:
         await self.update(ctx, key, {"KeepSynchronized": "Yes" if marked else "No"})
 
     async def delete(self, ctx: SyncContext, key: str, *, mailbox: Mailbox | None = None) -> None:
+        if self.read_before_delete and await self.get(ctx, key) is None:
+            return
         company, number = split_fno_key(key)
         await ctx.fno.delete(ENTITY, entities.activity_key(company, number))
 

@@ -1,8 +1,9 @@
 """The Exchange side of appointments: calendar events of a mailbox (runtime/side.py GraphSide).
 
 Events carry the product's stamp (the F&O key) in a single-value extended property, written in the same
-request that creates an event. The calendar delta stays with the kind (kinds/appointment.py): what an
-event in it means depends on series and on the calendar window."""
+request that creates an event. The calendar delta is read in kinds/events_feed.py (series, the window). What
+is a fact of events lives here: an occurrence carries its series' mark and no series member is stamped
+(a write turns an occurrence into an exception)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sync_core.kinds.events_feed import STAMPABLE_TYPES, FirstScan, read_event_changes
 from sync_core.kinds.exchange_feed import graph_item, toggled
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import STAMP_PROPERTY_ID
-from sync_core.runtime.kind import GraphItem
+from sync_core.runtime.kind import EmitExchange, GraphItem
 
 
 def _stamp_property(fno_key: str) -> list[dict[str, str]]:
@@ -22,6 +24,16 @@ def _stamp_property(fno_key: str) -> list[dict[str, str]]:
 
 @dataclass(frozen=True)
 class GraphEvents:
+    kind: str  # whose links the feed reads (the linked series masters a removal may concern)
+    first_scan: FirstScan | None = None  # the kind's step before a mailbox's first delta round
+
+    async def read_changes(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None:
+        return await read_event_changes(
+            ctx, mailbox, cursor, emit, kind=self.kind, first_scan=self.first_scan
+        )
+
     async def get(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
         event = await ctx.graph.get_event(mailbox.address, graph_id, stamp_property_id=STAMP_PROPERTY_ID)
         return graph_item(event) if event else None
@@ -56,10 +68,14 @@ class GraphEvents:
         return str(event.get("changeKey") or "")
 
     async def set_mark(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, marked: bool) -> None:
+        if marked and item.item.get("type") == "occurrence":
+            return  # an occurrence carries its series' mark; writing it would make it an exception
         categories = toggled(item.item.get("categories"), ctx.settings.category, marked)
         await ctx.graph.update_event(mailbox.address, item.id, {"categories": categories})
 
     async def stamp(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, fno_key: str) -> None:
+        if item.item.get("type") not in STAMPABLE_TYPES:
+            return  # writing to a series member would change it; series are found by their links
         await ctx.graph.update_event(
             mailbox.address, item.id, {"singleValueExtendedProperties": _stamp_property(fno_key)}
         )

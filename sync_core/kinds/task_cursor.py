@@ -6,10 +6,15 @@ Stored as JSON in the state store; anything unreadable counts as no cursor (a fu
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sync_core.runtime.keys import parse_fno_time
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.keys import exchange_cursor_name, parse_fno_time
+from sync_core.state.base import ConcurrencyError
+
+log = logging.getLogger(__name__)
 
 VERSION = 2
 # Tasks created since the last scan are remembered up to this many (a cursor stays small; beyond it a
@@ -24,11 +29,11 @@ class TaskCursor:
     sync_list: str | None = None  # the list tasks go to, as resolved then
     list_name: str | None = None  # the SYNC_TODO_LIST it was resolved for ("" = the default list)
     # Set by a pair job that created a task in To Do: read the list of lists at the next scan (see
-    # TaskKind.create_in_graph).
+    # note_created).
     lists_stale: bool = False
     # The tasks (composed ids) pair jobs created in To Do since the last scan. The next round must list
     # each (it is new since the round's token); one it does not list was deleted or moved meanwhile, and
-    # delta reports neither for a task it never listed (TaskKind.scan_exchange checks them).
+    # delta reports neither for a task it never listed (kinds/todo_feed.py checks them).
     created: list[str] = field(default_factory=list)
 
     def lists_due(self, now: datetime, refresh_minutes: int, list_name: str) -> bool:
@@ -84,4 +89,31 @@ def load_cursor(raw: str | None) -> TaskCursor:
     )
 
 
-__all__ = ["CREATED_MAX", "TaskCursor", "load_cursor"]
+async def note_created(ctx: SyncContext, kind: str, mailbox: Mailbox, graph_id: str) -> None:
+    """A task created in To Do now is listed by its list's next delta round, unless the user moves or
+    deletes it first: then no round reports it removed (delta reports only what a round listed), and
+    a list created for it is not known while the list of lists is cached. So the next scan reads the
+    list of lists and checks that its round listed the task (both marked in its cursor; a scan saving
+    meanwhile is detected by the ETag, and the mark is made again on its cursor)."""
+    name = exchange_cursor_name(kind, mailbox.address)
+    for _attempt in range(3):
+        cursor = await ctx.store.get_cursor(name)
+        saved = load_cursor(cursor.value if cursor else None)
+        if cursor is None or not saved.links:
+            return  # the next scan is a full round: it compares every link with what the lists hold
+        noted = graph_id in saved.created or len(saved.created) >= CREATED_MAX
+        if saved.lists_stale and noted:
+            return
+        saved.lists_stale = True
+        if not noted:
+            saved.created.append(graph_id)
+        update = {"value": saved.dump(), "updated_at": ctx.now()}
+        try:
+            await ctx.store.save_cursor(cursor.model_copy(update=update))
+            return
+        except ConcurrencyError:
+            continue
+    log.info("To Do lists not marked for reading; the periodic read finds a moved task")
+
+
+__all__ = ["CREATED_MAX", "TaskCursor", "load_cursor", "note_created"]

@@ -17,7 +17,9 @@ from urllib.parse import quote, urlencode
 from sync_core.exchange.client import GraphClient
 from sync_core.exchange.errors import GraphError, GraphNotFound
 from sync_core.exchange.urls import seg, user_seg
+from sync_core.kinds.exchange_feed import graph_item
 from sync_core.runtime.keys import split_fno_key
+from sync_core.runtime.kind import GraphItem
 
 APPLICATION_NAME = "Dynamics 365 Finance and Operations"
 # F&O's OutlookEntryId of a task activity holds "todo:<task id>": other tools (the old Outlook add-in) kept
@@ -45,6 +47,15 @@ def split(graph_id: str) -> tuple[str, str]:
     if not sep or not list_id or not task_id or _SEPARATOR in task_id or ":" in list_id:
         raise ValueError("not a To Do task reference")
     return list_id, task_id
+
+
+def is_task_ref(graph_id: str) -> bool:
+    """Whether the pair job's id names a list and a task."""
+    try:
+        split(graph_id)
+    except ValueError:
+        return False
+    return True
 
 
 def _lists_path(mailbox: str) -> str:
@@ -196,3 +207,15 @@ def deep_link(d365_url: str, company: str, number: str) -> str:
 def _resources(task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     value = task.get("linkedResources")
     return [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
+
+
+def list_id_of(lst: Mapping[str, Any]) -> str:
+    """The list's id, or "" for one that cannot be addressed (never seen from Graph)."""
+    value = lst.get("id")
+    return value if isinstance(value, str) and is_usable_id(value) and ":" not in value else ""
+
+
+def task_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
+    """A task of `list_id` as the pair job sees it (its version is the task's `@odata.etag`)."""
+    item_id = compose(list_id, str(task["id"]))
+    return graph_item(task, stamp, item_id=item_id, version_key="@odata.etag", stamp_in=stamp_of)

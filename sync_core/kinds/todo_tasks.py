@@ -1,39 +1,45 @@
 """The Exchange side of tasks: Microsoft To Do tasks of a mailbox (runtime/side.py GraphSide).
 
 A task lives in a list and the pair job knows it by `{listId}|{taskId}` (kinds/task_todo.py). Its stamp is
-this product's linkedResource, sent in the same request that creates the task. The per-list delta, which
-list new tasks go to (the configured one, remembered in the scan's cursor) and following a task moved to
-another list stay with the kind (kinds/task.py): they need the kind's cursor and links."""
+this product's linkedResource, sent in the same request that creates the task. To Do has no immutable ids:
+a task moved to another list gets a new id there, so `get` follows a linked task by its stamp, and the feed
+(one delta per list, kinds/todo_feed.py) lets the link follow it. New tasks go to the sync list (the
+default list, or the one named SYNC_TODO_LIST), remembered in the scan's cursor. Built by the task kind
+with its name: the links and the cursor are the kind's."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sync_core.kinds import task_todo as todo
-from sync_core.kinds.exchange_feed import graph_item, toggled
+from sync_core.kinds.exchange_feed import toggled
+from sync_core.kinds.task_cursor import load_cursor, note_created
+from sync_core.kinds.task_todo import list_id_of, task_item
+from sync_core.kinds.todo_feed import TodoFeed
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import GraphItem
+from sync_core.runtime.keys import exchange_cursor_name
+from sync_core.runtime.kind import EmitExchange, GraphItem
+
+log = logging.getLogger(__name__)
 
 _FLAGGED = "flaggedEmails"  # To Do's view of flagged messages: not tasks this product syncs
 
 
-def list_id_of(lst: Mapping[str, Any]) -> str:
-    """The list's id, or "" for one that cannot be addressed (never seen from Graph)."""
-    value = lst.get("id")
-    return value if isinstance(value, str) and todo.is_usable_id(value) and ":" not in value else ""
-
-
-def task_item(list_id: str, task: Mapping[str, Any], stamp: str | None = None) -> GraphItem:
-    """A task of `list_id` as the pair job sees it (its version is the task's `@odata.etag`)."""
-    item_id = todo.compose(list_id, str(task["id"]))
-    return graph_item(task, stamp, item_id=item_id, version_key="@odata.etag", stamp_in=todo.stamp_of)
-
-
 @dataclass(frozen=True)
 class TodoTasks:
-    # ---- lists (read by the kind to find the configured list and the lists its scan watches) ----------
+    kind: str  # whose links a moved task is followed by, and whose scan cursor knows the sync list
+    # Per mailbox: the id of the list tasks go to (read once per context; lists rarely change).
+    sync_lists: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    async def read_changes(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None:
+        return await TodoFeed(self).read_changes(ctx, mailbox, cursor, emit)
+
+    # ---- lists (the sync list, and the lists the feed watches) ---------------------------------------
     async def lists(self, ctx: SyncContext, mailbox: Mailbox) -> list[dict[str, Any]]:
         """The mailbox's task lists, To Do's view of flagged e-mails left out."""
         found = await todo.list_lists(ctx.graph, mailbox.address)
@@ -48,8 +54,58 @@ class TodoTasks:
             if todo.is_usable_id(task.get("id")):
                 yield task_item(list_id, task)
 
+    async def sync_list_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
+        """The list new tasks go to (None: it does not exist yet; the mailbox scan creates it)."""
+        cached = self.sync_lists.get(mailbox.address)
+        if cached is not None:
+            return cached
+        # A pair job runs in a context of its own: the mailbox scan's cursor knows the list (no Graph read).
+        cursor = await ctx.store.get_cursor(exchange_cursor_name(self.kind, mailbox.address))
+        saved = load_cursor(cursor.value if cursor else None)
+        if saved.sync_list and saved.list_name == ctx.settings.todo_list.strip():
+            self.sync_lists[mailbox.address] = saved.sync_list
+            return saved.sync_list
+        lists = await self.lists(ctx, mailbox)
+        return await self.resolve_sync_list(ctx, mailbox, lists, create=False)
+
+    async def resolve_sync_list(
+        self, ctx: SyncContext, mailbox: Mailbox, lists: list[dict[str, Any]], *, create: bool
+    ) -> str | None:
+        """The default list, or the one named SYNC_TODO_LIST (created when `create` and not a dry run)."""
+        name = ctx.settings.todo_list.strip()
+        found: str | None = None
+        for lst in lists:
+            if name and str(lst.get("displayName") or "").strip().casefold() == name.casefold():
+                found = list_id_of(lst)
+                break
+            if not name and lst.get("wellknownListName") == "defaultList":
+                found = list_id_of(lst)
+                break
+        if found is None and name and create and not ctx.dry_run:
+            created = await self.create_list(ctx, mailbox, name)
+            found = list_id_of(created)
+            if found:
+                lists.append(created)
+                log.info("To Do list created")
+        if found:
+            self.sync_lists[mailbox.address] = found
+        return found or None
+
     # ---- items ---------------------------------------------------------------------------------------
     async def get(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
+        """The task, or the one a linked task moved to (not where the link says: moved to another list,
+        with a new id, or deleted; the stamp tells which). None: gone, or the id is no task's."""
+        if not todo.is_task_ref(graph_id):
+            return None
+        task = await self.get_at(ctx, mailbox, graph_id)
+        if task is not None:
+            return task
+        link = await ctx.store.get_link_by_graph(self.kind, mailbox.address, graph_id)
+        if link is None or link.claimed_side == "fno":
+            return None
+        return await self.unlinked_stamped(ctx, mailbox, link.fno_key)
+
+    async def get_at(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
         """The task, None when it is not in the list its id names (deleted or moved) or the id is no task's."""
         try:
             list_id, task_id = todo.split(graph_id)
@@ -81,6 +137,13 @@ class TodoTasks:
             return item
         return None
 
+    async def unlinked_stamped(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> GraphItem | None:
+        """The first task carrying the stamp that no link holds (the one a linked task moved to)."""
+        async for task in self.stamped(ctx, mailbox, key):
+            if not await ctx.store.get_link_by_graph(self.kind, mailbox.address, task.id):
+                return task
+        return None
+
     async def create(
         self,
         ctx: SyncContext,
@@ -95,7 +158,9 @@ class TodoTasks:
         fields = dict(body)
         fields["linkedResources"] = [todo.linked_resource(ctx.settings.d365_url, stamp)]
         task = await todo.create_task(ctx.graph, mailbox.address, container, fields)
-        return task_item(container, task, stamp=stamp)
+        item = task_item(container, task, stamp=stamp)
+        await note_created(ctx, self.kind, mailbox, item.id)  # the next round checks it listed the task
+        return item
 
     async def update(
         self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem, patch: Mapping[str, Any]

@@ -277,9 +277,9 @@ async def _apply(
             report.count(kind.name, "to_fno", "updated")
         # Linking a pair the user re-marked on one side marks the other side again.
         if decision.mark_graph and "categories" not in decision.write_graph:
-            await kind.set_graph_mark(ctx, mailbox, graph, True)
+            await kind.graph_side.set_mark(ctx, mailbox, graph, True)
         if decision.mark_fno:
-            await kind.set_fno_mark(ctx, mailbox, fno, True)
+            await kind.fno_side.set_mark(ctx, fno.key, True, mailbox=mailbox)
         if decision.mark_graph or decision.mark_fno:
             report.count(kind.name, "to_exchange" if decision.mark_graph else "to_fno", "updated")
         elif not decision.write_graph and not write_fno:
@@ -301,12 +301,12 @@ async def _apply(
             await unlinked_base.drop(ctx, kind.name, mailbox.address, fno.key)  # linked again: used up
     elif action is ActionKind.DELETE_IN_GRAPH:
         if graph is not None:
-            await kind.delete_graph(ctx, mailbox, graph.id)
+            await kind.graph_side.delete(ctx, mailbox, graph.id)
         await _drop(ctx, link)
         report.count(kind.name, "to_exchange", "deleted")
     elif action is ActionKind.DELETE_IN_FNO:
         if fno is not None:
-            await kind.delete_fno(ctx, mailbox, fno.key)
+            await kind.fno_side.delete(ctx, fno.key, mailbox=mailbox)
         await _drop(ctx, link)
         report.count(kind.name, "to_fno", "deleted")
     elif action is ActionKind.UNLINK:
@@ -317,9 +317,9 @@ async def _apply(
             report.count(kind.name, "to_fno", "updated")
         # The engine unmarks only a side it saw marked (tests/engine/test_facts_properties.py).
         if decision.unmark_graph and graph is not None:
-            await kind.set_graph_mark(ctx, mailbox, graph, False)
+            await kind.graph_side.set_mark(ctx, mailbox, graph, False)
         if decision.unmark_fno and fno is not None:
-            await kind.set_fno_mark(ctx, mailbox, fno, False)
+            await kind.fno_side.set_mark(ctx, fno.key, False, mailbox=mailbox)
         if link is not None and fno is not None and graph is not None:
             # Both sides stay: marking one again links them again. Kept under the partner as read (a To Do
             # task moved to another list has a new id the link may not have followed yet).

@@ -14,7 +14,7 @@
   runtime/rules.py), so the conditional write is the pair job's only write.
 - **Carried**: the item the feed read (the message's `graph_item` / `fno_row`), used for a settled link last
   synced before the scan began; a carried item exactly as the link left it ends the job (`echo`).
-- **Read**: otherwise, the kind's `load_fno` / `load_graph`.
+- **Read**: otherwise, the kind's `load_fno` / the Exchange side's `get`.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ async def graph_side(
     carried = message.graph_item
     if carried is not None and carried.id == graph_id and _carried_is_current(message, link, None):
         return _graph_item(carried)
-    return await kind.load_graph(ctx, mailbox, graph_id)
+    return await kind.graph_side.get(ctx, mailbox, graph_id)
 
 
 async def views(

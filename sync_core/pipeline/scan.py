@@ -87,7 +87,7 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
 
     full = cursor is None
     try:
-        new_value = await kind.scan_exchange(ctx, mailbox, cursor.value if cursor else None, emit)
+        new_value = await kind.graph_side.read_changes(ctx, mailbox, cursor.value if cursor else None, emit)
     except DeltaTokenExpired:
         # The token is gone: resynchronise fully against the links; the pair job creates nothing twice.
         log.info("delta token expired; full resync", extra={"kind": kind.name})
@@ -95,7 +95,7 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         seen.clear()
         listed.clear()
         removed.clear()
-        new_value = await kind.scan_exchange(ctx, mailbox, None, emit)
+        new_value = await kind.graph_side.read_changes(ctx, mailbox, None, emit)
     if full and new_value is not None:
         # A complete round listed everything in scope: what it did not list may be gone.
         removed.update(await _unseen_links(ctx, kind, mailbox.address, seen))
@@ -165,7 +165,7 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
             # This page's work is queued: a scan cut short after it resumes here.
             cursor = await _save_cursor(ctx, name, checkpoint, cursor)
 
-    new_value = await kind.scan_fno(ctx, started_from, emit)
+    new_value = await kind.fno_side.read_changes(ctx, started_from, emit)
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
     await note_fno_changes(ctx, kind.name, changed_mailboxes)  # their To Do tasks read every cycle again

@@ -89,7 +89,7 @@ def settled_links(links: Iterable[Link]) -> list[Link]:
 
 async def missing_fno_keys(ctx: SyncContext, kind: KindAdapter, keys: list[str]) -> set[str]:
     """Keys of `keys` F&O no longer returns (the kind's batched lookup: F&O shows no deletions over OData)."""
-    existing = await kind.existing_fno_keys(ctx, keys)
+    existing = await kind.fno_side.existing(ctx, keys)
     return {key for key in keys if key not in existing}
 
 
@@ -128,7 +128,7 @@ async def check_deletions(
             if claim is not None and claim.is_claim:
                 still_there.append(claim)
             continue
-        if await kind.load_graph(ctx, mailbox, graph_id) is None:
+        if await kind.graph_side.get(ctx, mailbox, graph_id) is None:
             graph_gone.add(graph_id)
         else:
             still_there.append(link)  # moved out of the window or changed outside it: an ordinary sync

@@ -16,6 +16,7 @@ from sync_core.state.base import Link
 
 if TYPE_CHECKING:
     from sync_core.runtime.rules import KindRules
+    from sync_core.runtime.side import FnoSide, GraphSide
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ExchangeChange:
     # The item's version as the feed listed it (the kind's GraphItem.version); equal to the link's, the
     # item is as the last sync left it (typically the echo of our own write) and no pair job is queued.
     version: str | None = None
-    # The item as the feed listed it, when the feed sends it whole (as the kind's load_graph would
+    # The item as the feed listed it, when the feed sends it whole (as the side's `get` would
     # return it, the stamp aside): the pair job of a linked pair then decides without reading it again.
     item: GraphItem | None = None
 
@@ -81,11 +82,21 @@ class EmitFno(Protocol):
 
 class KindAdapter(Protocol):
     """Everything the pipeline asks of a kind, declared here and nowhere else: no member is looked up by
-    name. What most kinds answer the same way has its default in `KindDefaults`."""
+    name. What most kinds answer the same way has its default in `KindDefaults`.
+
+    The pipeline reads, writes, marks and deletes through the kind's two sides (runtime/side.py); what is
+    left here is the kind's own: its mapping (views, creates, updates), finding a partner, and reading or
+    stamping where the kind adds to what the side does."""
 
     name: str
     # Everything that decides a pair besides its two views (merge groups, scope, the deletion rule, ...).
     rules: KindRules
+
+    # The two sides (read-only for the pipeline; a kind's own attribute may name the concrete side).
+    @property
+    def fno_side(self) -> FnoSide: ...
+    @property
+    def graph_side(self) -> GraphSide: ...
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The `If-Match` a write to the Exchange side may carry when that side is taken from the link
@@ -96,20 +107,16 @@ class KindAdapter(Protocol):
         """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""
         ...
 
-    # Feeds. Each returns the new cursor value; the caller saves it after the changes are queued.
-    async def scan_exchange(
-        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
-    ) -> str | None: ...
-    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None: ...
-
     # Reading one pair.
-    async def load_fno(self, ctx: SyncContext, fno_key: str) -> FnoItem | None: ...
+    async def load_fno(self, ctx: SyncContext, fno_key: str) -> FnoItem | None:
+        """The kind's, not the side's: the mapping may need more than the row (an appointment's attendees)."""
+        ...
+
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem | None:
         """The pair's F&O side from the row its feed carried (FnoChange.row), without reading it again
         (None: the row is not the kind's, as load_fno would answer)."""
         ...
 
-    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None: ...
     # The partner of an unlinked item (no link, or a claim left by a create whose answer was lost): by the
     # product's stamp, or by what points at it (the activity's OutlookEntryId, a To Do linkedResource).
     async def find_graph_partner(
@@ -156,17 +163,12 @@ class KindAdapter(Protocol):
         fields: Mapping[str, Any],
         record: Mapping[str, Any],
     ) -> str: ...
-    async def set_graph_mark(
-        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
-    ) -> None: ...
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         """Write the product's stamp (the F&O key) on an Exchange item that lacks it: the last step of a
-        create from Exchange, finished here when its answer was lost."""
+        create from Exchange, finished here when its answer was lost. The kind's, not the side's: for a
+        contact that step is more than the stamp (the list entry, the problem category, shared lists)."""
         ...
 
-    async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None: ...
-    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None: ...
-    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> None: ...
     def is_organizer(self, graph: GraphItem | None) -> bool: ...
 
     async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
@@ -174,19 +176,23 @@ class KindAdapter(Protocol):
         change notifications subscribe to it); never created here."""
         ...
 
-    # The deletion check and the periodic reconciliation (pipeline/valve.py, pipeline/reconcile.py).
-    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
-        """Which of these F&O keys still exist (batched: F&O shows no deletions over OData)."""
-        ...
-
+    # The periodic reconciliation (pipeline/reconcile.py).
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory: ...
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory: ...
 
 
 class KindDefaults:
-    """The answers of a kind without first-run matching or a folder of its own: every kind inherits them and
-    overrides what it does differently (appointments: matching; contacts: the folder). Its rules have their
-    defaults in `KindRules` (runtime/rules.py)."""
+    """The answers of a kind without first-run matching or a folder of its own, whose create from Exchange
+    is finished by the stamp alone: every kind inherits them and overrides what it does differently
+    (appointments: matching; contacts: the folder, finishing a create). Its rules have their defaults in
+    `KindRules` (runtime/rules.py)."""
+
+    # Set by each kind when it is built (a kind's class names the concrete sides).
+    fno_side: FnoSide
+    graph_side: GraphSide
+
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
+        await self.graph_side.stamp(ctx, mailbox, graph, fno_key)
 
     async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
         return []  # no matching by content: an unlinked item is created on the other side

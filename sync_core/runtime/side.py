@@ -1,11 +1,15 @@
 """A side: one resource of one service, read and written the same way whichever kind pairs it.
 
-A kind (runtime/kind.py) pairs an F&O side with an Exchange side and adds what is its own: the field
-mapping, merge groups, deletion rule and the finer points of its resource (series, attendees, lists).
-Implemented so far: F&O activities of one category (`kinds/fno_activities.py`, shared by appointments and
-tasks), Graph calendar events (`kinds/graph_events.py`), To Do tasks (`kinds/todo_tasks.py`), the contacts
-of a list's folder (`kinds/graph_contacts.py`) and F&O contact persons (`kinds/fno_contact_persons.py`,
-shared by private and shared lists).
+A kind (runtime/kind.py) holds an F&O side and an Exchange side (`fno_side`, `graph_side`) and adds what is
+its own: the field mapping, finding a partner, merge groups and the other rules. The pipeline calls the
+sides directly for what needs no mapping: the feeds (`read_changes`), reading an Exchange item, marks,
+deletions and the deletion check. What a side needs of its kind (whose links and cursor, what the kind does
+before a first scan, which page of F&O rows is on which list) is given when the kind builds it.
+Implemented: F&O activities of one category (`kinds/fno_activities.py`, shared by appointments and tasks),
+Graph calendar events (`kinds/graph_events.py`, its delta in `kinds/events_feed.py`), To Do tasks
+(`kinds/todo_tasks.py`, the round of list deltas in `kinds/todo_feed.py`), the contacts of a list's folder
+(`kinds/graph_contacts.py`) and F&O contact persons (`kinds/fno_contact_persons.py`, shared by private and
+shared lists).
 
 `mailbox` on `FnoSide.pointing_at`, `set_mark` and `delete`: a contact person's mark is its place on one
 mailbox's list, not a field of the record, and what finds it again is a creation token searched in that
@@ -17,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import EmitFno, GraphItem
+from sync_core.runtime.kind import EmitExchange, EmitFno, GraphItem
 
 
 class FnoSide(Protocol):
@@ -62,7 +66,17 @@ class FnoSide(Protocol):
 class GraphSide(Protocol):
     """Items of one mailbox resource in Microsoft Graph, keyed by the id the pair job holds."""
 
-    async def get(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None: ...
+    async def read_changes(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None:
+        """The mailbox's items changed since `cursor` (its delta); returns the new cursor, which the caller
+        saves after the changes are queued."""
+        ...
+
+    async def get(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
+        """The item the pair job knows by this id, as it is now (None: gone). A To Do task moved to another
+        list has a new id: its link's old id finds it by its stamp."""
+        ...
 
     async def find_stamped(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> GraphItem | None:
         """The item carrying the product's stamp for this F&O key (the oldest, should there be two)."""

@@ -252,7 +252,7 @@ async def _sync_outlook_change(tenant: Tenant, event_id: str) -> ActionKind:
         kind = ctx.kinds["appointment"]
         mailbox = await ctx.mailbox(ALICE)
         assert mailbox is not None
-        event = await kind.load_graph(ctx, mailbox, event_id)
+        event = await kind.graph_side.get(ctx, mailbox, event_id)
         assert event is not None
         carried = CarriedGraphItem(
             id=event.id, item=dict(event.item), version=event.version, stamp=event.stamp

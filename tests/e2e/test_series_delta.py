@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 
 from simulators.sample_data import CATEGORY
-from sync_core.kinds.appointment import AppointmentKind
 from sync_core.kinds.appointment_series import SeriesReads
+from sync_core.kinds.events_feed import changes_of
 from sync_core.runtime.context import Mailbox, SyncContext
 from tests.e2e.deletion_helpers import appt_tenant, instances
 from tests.e2e.harness import Tenant
@@ -116,8 +116,7 @@ async def test_a_bare_occurrence_is_never_carried_to_the_pair_job() -> None:
         "start": {"dateTime": "2026-03-24T13:00:00", "timeZone": "UTC"},
         "end": {"dateTime": "2026-03-24T14:00:00", "timeZone": "UTC"},
     }
-    kind = AppointmentKind()
-    changes = await kind._changes_of(ctx, mailbox, "O1", bare, SeriesReads(ctx, mailbox, kind.name))
+    changes = await changes_of(ctx, mailbox, "O1", bare, SeriesReads(ctx, mailbox, "appointment"))
     assert [(c.graph_id, c.marked, c.item, c.version) for c in changes] == [
         ("M", True, None, None),
         ("O1", True, None, None),

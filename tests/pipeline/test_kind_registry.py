@@ -36,8 +36,8 @@ def test_kinds_answer_themselves_what_they_do_differently() -> None:
     own = {
         "appointment": {"match_graph_partners", "match_fno_partners"},
         "task": set(),
-        "contact": {"existing_folder_id"},
-        "shared_contact": {"existing_folder_id"},
+        "contact": {"existing_folder_id", "stamp_graph"},  # finishing a create: more than the stamp
+        "shared_contact": {"existing_folder_id", "stamp_graph"},
     }
     kinds = all_kinds()
     assert sorted(own) == sorted(kinds)

@@ -349,7 +349,7 @@ def test_task_marked_again_outside_the_sync_list() -> None:
     """Was a product bug: a To Do task carrying the product's linkedResource, unlinked (unmarked in F&O, so
     sync removed its category) and marked again by the user in a list other than the sync list was never
     queued (the scan counted only the sync list's tasks as marked; graph_view counts the stamp). The scan
-    now reads such a task for its stamp (TaskKind._stamped_elsewhere)."""
+    now reads such a task for its stamp (TodoFeed._stamped_elsewhere, kinds/todo_feed.py)."""
     machine = TaskMachine()
     try:
         machine.existing_data([("Call back", 5)], [])
@@ -409,7 +409,7 @@ def test_task_created_in_todo_and_deleted_before_the_next_round() -> None:
     round that issued its token, so a task created and deleted in between is neither listed nor reported
     removed: the link stayed and the activity lived on until the periodic reconciliation
     (SYNC_RECONCILE_HOURS). The scan cursor now names the tasks created since the last round, and the
-    next scan looks for each one its round did not list (TaskKind._follow_moves)."""
+    next scan looks for each one its round did not list (TodoFeed._follow_moves, kinds/todo_feed.py)."""
     machine = TaskMachine()
     try:
         machine.existing_data([("Call back", 1)], [])
