@@ -80,8 +80,14 @@ class TwoListMachine(ContactMachine):
 
     def _record(self, item: str, fld: str, side: str, value: str) -> None:
         """As the base, and which person an edited Outlook contact was a copy of: its link may be gone by
-        the check (a person leaving the shared list), its edit still counts."""
+        the check (a person leaving the shared list), its edit still counts. Not so for an edit of one of
+        Alice's contacts while it is unmarked (out of the folder, no category): an unmark stops the pair, and
+        such an edit is not synced (docs/sync-rules.md, rule 5; it is merged if the contact is marked again)."""
         super()._record(item, fld, side, value)
+        mine = next((c for c in self.outlook() if item == f"graph:{c['id']}"), None)
+        if mine is not None and not self.in_folder(mine):
+            self.copy_of.pop(item, None)
+            return
         for link in self.links() + self.shared_links():
             if item == f"graph:{link.graph_id}":
                 self.copy_of[item] = link.fno_key
