@@ -143,7 +143,7 @@ class Schedule:
         else:
             quiet = max(marker.read - marker.changed, timedelta(0))
             if marker.changed > marker.read:
-                return True  # a change noted after the last read (a marker an older version wrote)
+                return True  # noted after the last read (a pair job found the task changed in To Do)
         if quiet < longest:
             return self.now - marker.read >= quiet - TOLERANCE
         return marker.read < last_slot(self.now, f"{TODO_KIND}:{mailbox.lower()}", longest)
