@@ -260,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only scenario 7 (1 and 4 worker processes); JSON to bench/results/instances.json",
     )
+    parser.add_argument(
+        "--notified-only",
+        action="store_true",
+        help="only scenario 8 (notifications on; 40 mailboxes, --quick 10); JSON to bench/results/notified.json",
+    )
     parser.add_argument("--latency", action="store_true", help="edit-to-other-side latency, real time")
     parser.add_argument(
         "--latency-edits", type=int, default=latency.Plan.edits, help="--latency: per direction"
@@ -299,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         return _first_sync_only(costs, 150 if quick else 5000, args.out)
     if args.instances_only:
         return _instances_only(costs, args.out)
+    if args.notified_only:
+        return _notified_only(NOTIFIED_QUICK if quick else NOTIFIED, args.out)
     begun = time.perf_counter()
     result: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -430,6 +437,27 @@ def _instances_only(costs: CostModel, out: Path | None) -> int:
     four = result["instances"]["four_workers"]
     if four["failures"] or four["poisoned"]:
         problems.append("the four workers left failures or poisoned messages")
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _notified_only(shape: Shape, out: Path | None) -> int:
+    """Scenario 8 alone (a few minutes): its figures and its --quick checks, without the cost estimate (that
+    takes section 6's Functions-path counts, which only the whole run has)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        notified = idle_notified.run(Path(tmp) / "notified", shape)
+    result = {
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "notified": notified,
+    }
+    print_table(idle_notified.targets(notified))
+    out = out or RESULTS / "notified.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"written: {out}")
+    problems = idle_notified.problems(notified)
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 1 if problems else 0

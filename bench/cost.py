@@ -19,9 +19,9 @@ PRICES = {
 }
 CYCLES_PER_DAY = 288  # the timer runs every 5 minutes
 CHANGES_PER_MAILBOX_PER_DAY = 40  # a busy sales person: appointments, tasks and contacts, either side
-# Reads an idle cycle does not show, due once an hour per mailbox at the defaults: the list of To Do lists
-# (SYNC_TODO_LISTS_REFRESH_MINUTES) and the default Contacts folder (SYNC_CONTACT_MARK_SCAN_MINUTES).
-HOURLY_READS_PER_MAILBOX = 2
+# Reads an idle cycle does not show, per mailbox and hour at the defaults: the default Contacts folder
+# (SYNC_CONTACT_MARK_SCAN_MINUTES, 60) and the list of To Do lists (SYNC_TODO_LISTS_REFRESH_MINUTES, 360).
+HOURLY_READS_PER_MAILBOX = 1 + 60 / 360
 QUEUE_OPS_PER_MESSAGE = 3  # put, get, delete (the trigger's gets are batched, so this is an upper bound)
 SECONDS_PER_CALL = 0.040  # the executions wait on the wire: duration ~ calls x latency
 

@@ -200,7 +200,7 @@ param todoList string = ''
 @minValue(0)
 @maxValue(1440)
 @description('SYNC_TODO_LISTS_REFRESH_MINUTES: minutes between reads of each mailbox\'s list of To Do lists (0: every cycle).')
-param todoListsRefreshMinutes int = 60
+param todoListsRefreshMinutes int = 360
 
 @minValue(0)
 @maxValue(1440)

@@ -88,7 +88,7 @@ _SETTINGS: dict[str, tuple[str, str | None]] = {
     "SYNC_RETRY_MINUTES": ("retry_minutes", "5"),
     "SYNC_CREATE_OUTCOME_WAIT_SECONDS": ("create_outcome_wait_seconds", "600"),
     "SYNC_CONTACT_MARK_SCAN_MINUTES": ("contact_mark_scan_minutes", "60"),
-    "SYNC_TODO_LISTS_REFRESH_MINUTES": ("todo_lists_refresh_minutes", "60"),
+    "SYNC_TODO_LISTS_REFRESH_MINUTES": ("todo_lists_refresh_minutes", "360"),
     "SYNC_WRITE_WITHOUT_READ": ("write_without_read", "true"),
     "SYNC_TODO_WRITE_WITHOUT_READ": ("todo_write_without_read", "false"),
     "SYNC_NOTIFICATION_URL": ("notification_url", ""),

@@ -31,7 +31,6 @@ from sync_core.d365 import entities
 from sync_core.fno_events.event import BadEvent, DataEvent, parse
 from sync_core.kinds import appointment, task
 from sync_core.kinds.activity_feed import activity_change, without_carried_keys
-from sync_core.pipeline.poll_schedule import note_fno_changes
 from sync_core.pipeline.scan import queue_fno_changes
 from sync_core.pipeline.valve import load_state, save_state
 from sync_core.runtime.context import SyncContext
@@ -138,11 +137,7 @@ async def _activities(ctx: SyncContext, items: list[tuple[Outcome, DataEvent]]) 
             continue
         for kind in _activity_kinds(ctx):
             if row.get("Category") == ACTIVITY_KINDS[kind]:
-                changed: set[str] = set()
-                outcome.pairs += await queue_fno_changes(
-                    ctx, kind, owners, [change], cycle_id, observed, changed=changed
-                )
-                await note_fno_changes(ctx, kind, changed)  # a task's To Do side read often again
+                outcome.pairs += await queue_fno_changes(ctx, kind, owners, [change], cycle_id, observed)
 
 
 async def _gone(

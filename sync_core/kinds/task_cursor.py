@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import exchange_cursor_name, parse_fno_time
+from sync_core.runtime.phase import last_slot
 from sync_core.state.base import ConcurrencyError
 
 log = logging.getLogger(__name__)
@@ -36,16 +37,18 @@ class TaskCursor:
     # delta reports neither for a task it never listed (kinds/todo_feed.py checks them).
     created: list[str] = field(default_factory=list)
 
-    def lists_due(self, now: datetime, refresh_minutes: int, list_name: str) -> bool:
-        """Whether the list of lists must be read before the deltas (not known, too old, or resolved
-        for another configured list)."""
+    def lists_due(self, now: datetime, refresh_minutes: int, list_name: str, mailbox: str) -> bool:
+        """Whether the list of lists must be read before the deltas (not known, resolved for another
+        configured list, or not read since the mailbox's latest refresh slot: once per refresh period, at
+        a slot shifted per mailbox so that mailboxes set up together do not all read it in one cycle)."""
         if not self.links or self.lists_read_at is None or not self.sync_list or self.lists_stale:
             return True
         if self.list_name != list_name or refresh_minutes <= 0:
             return True
-        age = now - self.lists_read_at
-        # A clock that went back (or a cursor from the future) is not trusted either.
-        return age < timedelta(0) or age >= timedelta(minutes=refresh_minutes)
+        if self.lists_read_at > now:
+            return True  # a clock that went back (or a cursor from the future) is not trusted
+        period = timedelta(minutes=refresh_minutes)
+        return self.lists_read_at < last_slot(now, f"todo-lists:{mailbox.lower()}", period)
 
     def dump(self) -> str:
         value: dict[str, object] = {"v": VERSION, "lists": self.links}

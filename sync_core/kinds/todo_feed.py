@@ -49,7 +49,7 @@ class TodoFeed:
             links={}, lists_read_at=saved.lists_read_at, sync_list=saved.sync_list, list_name=name
         )
         watched: list[str] | None = None
-        lists_read = saved.lists_due(now, ctx.settings.todo_lists_refresh_minutes, name)
+        lists_read = saved.lists_due(now, ctx.settings.todo_lists_refresh_minutes, name, mailbox.address)
         if lists_read:
             watched = await self._read_lists(ctx, mailbox, out, now)
         else:

@@ -20,6 +20,7 @@ from sync_core.engine.types import ActionKind, Decision, Policy, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.pipeline import reads, unlinked_base
 from sync_core.pipeline.facts import facts_of
+from sync_core.pipeline.poll_schedule import note_todo_side_read
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime import owner
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -66,6 +67,9 @@ async def _sync_once(
     if sides is None:
         return ActionKind.NOTHING
     fno, graph = sides.fno, sides.graph
+    if not message.graph_id and not reads.is_assumed(graph):
+        # An F&O change's job read the To Do side: changed there meanwhile, To Do is polled often again.
+        await note_todo_side_read(ctx, kind.name, mailbox.address, link, graph)
 
     settled = link is not None and not link.is_claim
     if not settled:

@@ -10,8 +10,14 @@ without notifications.
 
 To Do sends no change notifications to applications (docs/notifications.md cites the page), so a mailbox's
 tasks are read every cycle while they changed lately, then less often: the wait after a read equals how long
-the tasks had been unchanged at that read (so it doubles), up to SYNC_TODO_POLL_MAX_MINUTES. A change seen on
-either side (the mailbox's task feed, or the F&O feed queueing a task of its owner) starts over.
+the tasks had been unchanged at that read (so it doubles), up to SYNC_TODO_POLL_MAX_MINUTES. Only a change a
+person made in To Do starts over: one the mailbox's task feed lists and the scan queues, or one the pair job
+of an F&O change finds when it reads the To Do task to write it (another version than its link's, moved, or
+deleted: note_todo_side_read). Not the feed's echo of the sync's own write (a task at the version its link
+holds: scan.py queues nothing for it), and not a task changed in F&O as such: its pair job writes To Do
+itself, and an edit in F&O (often by someone else than the task's owner) tells nothing about edits in To Do.
+A To Do edit made right after one in F&O so waits what any To Do edit waits at that point of the back-off:
+at most SYNC_TODO_POLL_MAX_MINUTES (docs/notifications.md).
 
 State: the subscription records (notifications/subscriptions.py, their `since`) and one record per mailbox and
 kind, `polled:{kind}:{mailbox}` = {"read": start of the last complete feed read, "changed": when a change was
@@ -29,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -38,9 +44,10 @@ from sync_core.model.datetimes import parse_instant
 from sync_core.notifications.subscriptions import KIND_COLLECTIONS, Stored, notification_urls
 from sync_core.pipeline.reconcile import last_slot
 from sync_core.runtime.context import SyncContext
+from sync_core.runtime.kind import GraphItem
 from sync_core.runtime.messages import ScanMailbox
 from sync_core.settings import Settings
-from sync_core.state.base import ConcurrencyError, Cursor, MailboxRecord
+from sync_core.state.base import ConcurrencyError, Cursor, Link, MailboxRecord
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +143,7 @@ class Schedule:
         else:
             quiet = max(marker.read - marker.changed, timedelta(0))
             if marker.changed > marker.read:
-                return True  # a change seen after the last read (the F&O feed queued one)
+                return True  # noted after the last read (a pair job found the task changed in To Do)
         if quiet < longest:
             return self.now - marker.read >= quiet - TOLERANCE
         return marker.read < last_slot(self.now, f"{TODO_KIND}:{mailbox.lower()}", longest)
@@ -224,7 +231,8 @@ async def note_scan(
     ctx: SyncContext, kind: str, mailbox: str, started: datetime, *, complete: bool, changed: bool
 ) -> None:
     """After a mailbox scan: when it started reading, if it read the feed in full and its work is queued
-    (else the read counts for nothing: scanned every cycle until one does), and whether it saw a change."""
+    (else the read counts for nothing: scanned every cycle until one does), and whether it saw a change
+    (work it queued: the feed's echoes of the sync's own writes queue none, so they are no change)."""
     if not active(ctx.settings, ctx.dry_run) or not _kind_scheduled(ctx.settings, kind):
         return
 
@@ -234,13 +242,22 @@ async def note_scan(
     await _update(ctx, marker_name(kind, mailbox), update)
 
 
-async def note_fno_changes(ctx: SyncContext, kind: str, mailboxes: Iterable[str]) -> None:
-    """The F&O feed queued changes of these mailboxes' tasks: read their To Do tasks every cycle again."""
-    if kind != TODO_KIND or not active(ctx.settings, ctx.dry_run) or not _kind_scheduled(ctx.settings, kind):
+async def note_todo_side_read(
+    ctx: SyncContext, kind: str, mailbox: str, link: Link | None, graph: GraphItem | None
+) -> None:
+    """A pair job of an F&O change read the To Do task (`graph`; None: gone) of a settled link. Not as the
+    link left it (another version, moved to another list, deleted): a person changed it in To Do, so read
+    the mailbox's To Do every cycle again (a deletion or a move is acted on by that scan, not by this job).
+    As the link left it: nothing noted (an F&O change alone says nothing about To Do). A note lost in a
+    crash costs latency only: the back-off still reads To Do within SYNC_TODO_POLL_MAX_MINUTES."""
+    if kind != TODO_KIND or link is None or link.is_claim or not link.graph_version:
+        return
+    if graph is not None and graph.id == link.graph_id and graph.version in ("", link.graph_version):
+        return
+    if not active(ctx.settings, ctx.dry_run) or not _kind_scheduled(ctx.settings, kind):
         return
     now = ctx.now()
-    for mailbox in sorted(set(mailboxes)):
-        await _update(ctx, marker_name(kind, mailbox), lambda m: Marker(read=m.read, changed=now))
+    await _update(ctx, marker_name(kind, mailbox), lambda m: Marker(read=m.read, changed=now))
 
 
 async def _update(ctx: SyncContext, name: str, change: Callable[[Marker], Marker]) -> None:

@@ -39,23 +39,15 @@ from sync_core.runtime.inventory import Inventory
 from sync_core.runtime.keys import parse_fno_time
 from sync_core.runtime.kind import KindAdapter
 from sync_core.runtime.messages import SyncPair
-from sync_core.runtime.phase import offset_seconds
+from sync_core.runtime.phase import last_slot as last_slot  # re-exported: moved to runtime/phase.py
 from sync_core.state.base import ConcurrencyError, Cursor, Link
 from sync_core.telemetry import names
 
 log = logging.getLogger(__name__)
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def cursor_name(kind: str, mailbox: str) -> str:
     return f"reconcile:{kind}:{mailbox}"
-
-
-def last_slot(now: datetime, mailbox: str, interval: timedelta) -> datetime:
-    """The latest of the mailbox's slots at or before `now` (slots: epoch + offset + k * interval)."""
-    offset = timedelta(seconds=offset_seconds(mailbox, interval))
-    elapsed = now.astimezone(UTC) - _EPOCH - offset
-    return _EPOCH + offset + interval * (elapsed // interval)
 
 
 def is_due(now: datetime, last: datetime, mailbox: str, interval: timedelta) -> bool:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sync_core.exchange.errors import DeltaTokenExpired
-from sync_core.pipeline.poll_schedule import covered, note_fno_changes, note_scan
+from sync_core.pipeline.poll_schedule import covered, note_scan
 from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime.context import Mailbox, SyncContext
@@ -112,7 +112,8 @@ async def scan_mailbox(ctx: SyncContext, message: ScanMailbox) -> int:
         if reconciled is not None and not held:
             await reconciled.finish(ctx)  # while held it runs again, so its candidates stay counted
         await _note_synced(ctx, mailbox)
-        # With notifications on, when this feed is next read without one (pipeline/poll_schedule.py).
+        # With notifications on, when this feed is next read without one (pipeline/poll_schedule.py). Echoes
+        # of our own writes queued nothing (above), so they do not count as a change.
         changed = bool(queued or removed or (reconciled is not None and reconciled.pairs))
         await note_scan(ctx, kind.name, mailbox.address, observed, complete=not held, changed=changed)
     return queued
@@ -154,13 +155,10 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     started_from = cursor.value if cursor else None
     observed = ctx.now()  # before reading: what the feed lists is at least this new
     queued = 0
-    changed_mailboxes: set[str] = set()
 
     async def emit(changes: list[FnoChange], *, checkpoint: str | None = None) -> None:
         nonlocal queued, cursor
-        queued += await queue_fno_changes(
-            ctx, kind.name, owners, changes, message.cycle_id, observed, changed=changed_mailboxes
-        )
+        queued += await queue_fno_changes(ctx, kind.name, owners, changes, message.cycle_id, observed)
         if checkpoint is not None and not ctx.dry_run:
             # This page's work is queued: a scan cut short after it resumes here.
             cursor = await _save_cursor(ctx, name, checkpoint, cursor)
@@ -168,7 +166,9 @@ async def scan_fno_feed(ctx: SyncContext, message: ScanFnoFeed) -> int:
     new_value = await kind.fno_side.read_changes(ctx, started_from, emit)
     if not ctx.dry_run and new_value is not None:
         await _save_cursor(ctx, name, new_value, cursor)
-    await note_fno_changes(ctx, kind.name, changed_mailboxes)  # their To Do tasks read every cycle again
+    # A task changed in F&O does not bring its owner's To Do back to every-cycle polling: its pair job
+    # writes To Do itself, and whoever edited it in F&O says nothing about edits in To Do
+    # (pipeline/poll_schedule.py).
     return queued
 
 
@@ -179,12 +179,9 @@ async def queue_fno_changes(
     changes: list[FnoChange],
     cycle_id: str,
     observed: datetime,
-    *,
-    changed: set[str] | None = None,
 ) -> int:
     """Queue the pair messages of F&O changes (`owners`: personnel number -> mailbox in scope): what the F&O
-    feed queues, and what an F&O data event queues for its row (fno_events/). Returns how many; the
-    mailboxes that got work are added to `changed`."""
+    feed queues, and what an F&O data event queues for its row (fno_events/). Returns how many."""
     owned = [(owners[c.owner], c) for c in changes if c.owner in owners]  # others: not in scope
     links = await _links_of(ctx, kind, owned)
     pairs: list[SyncPair] = []
@@ -199,8 +196,6 @@ async def queue_fno_changes(
             pairs.append(pair)
     if pairs:
         await ctx.queues.send(ctx.settings.item_queue, pairs)
-        if changed is not None:
-            changed.update(p.mailbox for p in pairs)
     return len(pairs)
 
 

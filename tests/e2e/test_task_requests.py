@@ -5,6 +5,7 @@ decides on what the feeds carried. Counted in the stand-ins' request logs."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sync_core.engine.types import ActionKind
 from sync_core.kinds.task import TaskKind
 from sync_core.pipeline.pair import sync_pair
 from sync_core.runtime.messages import SyncPair
+from sync_core.runtime.phase import last_slot
 from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant
 from tests.e2e.test_tasks import (
@@ -75,25 +77,26 @@ def _activity_calls(tenant: Tenant, mark: tuple[int, int]) -> list[str]:
 
 
 def test_an_idle_mailbox_reads_one_delta_per_list_until_the_lists_are_due(tenant: Tenant) -> None:
-    _settle(tenant)  # the lists were last read in the echo cycle, 5 minutes ago
-    for _ in range(2):
+    tenant.extra_env = {"SYNC_RECONCILE_HOURS": "0"}  # its listings are counted elsewhere
+    _settle(tenant)
+    read_at = dict.fromkeys(MAILBOXES, tenant.now - timedelta(minutes=5))  # in the echo cycle
+    start, period = read_at[ALICE], timedelta(minutes=360)  # SYNC_TODO_LISTS_REFRESH_MINUTES default
+    for _ in range(14):  # 7 hours in 30-minute steps
         mark = tenant.mark_logs()
-        report = tenant.cycle()
-        assert report.failures == []
+        assert tenant.cycle().failures == []
         for mailbox in MAILBOXES:
-            assert _todo_calls(tenant, mark, mailbox) == ["GET delta"]
-        tenant.advance(minutes=25)
-    # 60 minutes after the last read (SYNC_TODO_LISTS_REFRESH_MINUTES default): read once, then cached again.
-    tenant.advance(minutes=5)
-    mark = tenant.mark_logs()
-    assert tenant.cycle().failures == []
-    for mailbox in MAILBOXES:
-        assert _todo_calls(tenant, mark, mailbox) == ["GET lists", "GET delta"]
-    tenant.advance(minutes=5)
-    mark = tenant.mark_logs()
-    assert tenant.cycle().failures == []
-    for mailbox in MAILBOXES:
-        assert _todo_calls(tenant, mark, mailbox) == ["GET delta"]
+            # Once a period, at the first scan after the mailbox's own slot (spread: runtime/phase.py).
+            due = last_slot(tenant.now, f"todo-lists:{mailbox}", period) > read_at[mailbox]
+            assert _todo_calls(tenant, mark, mailbox) == (
+                ["GET lists", "GET delta"] if due else ["GET delta"]
+            )
+            if due:
+                read_at[mailbox] = tenant.now
+        tenant.advance(minutes=30)
+    assert all(
+        start + timedelta(minutes=30) < read <= start + period + timedelta(minutes=30)
+        for read in read_at.values()
+    )
 
 
 @pytest.mark.parametrize(("minutes", "reads"), [("0", [1, 1, 1]), ("10", [0, 1, 0])])

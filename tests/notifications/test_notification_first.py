@@ -167,16 +167,8 @@ def test_without_notifications_every_feed_is_read_every_cycle(
     assert len(first) == 13  # 3 workers x 4 kinds + the shared list
 
 
-def test_to_do_backs_off_and_a_task_changed_in_fno_resets_it(
-    notified_tenant: Tenant, planned: list[list[Pair]]
-) -> None:
-    tenant = notified_tenant
-    _settle(tenant, planned)
-    todo = (ALICE, TODO_KIND)
-    seen = [todo in _cycle(tenant, planned) for _ in range(12)]
-    assert seen.count(False) >= 6  # idle: backed off
-
-    async def marker() -> Marker:
+def _marker(tenant: Tenant) -> Marker:
+    async def read() -> Marker:
         store = open_store(tenant.settings())
         try:
             cursor = await store.get_cursor(marker_name(TODO_KIND, ALICE))
@@ -184,15 +176,86 @@ def test_to_do_backs_off_and_a_task_changed_in_fno_resets_it(
         finally:
             await store.close()
 
-    before = asyncio.run(marker())
-    row = tenant.handles["tasks"]["task_quote"]  # alice's, synced
+    return asyncio.run(read())
+
+
+def _read_todo(tenant: Tenant) -> None:
+    """Alice's To Do read now, whatever the schedule says (as at its slot)."""
+
+    async def scan() -> None:
+        settings = tenant.settings(SYNC_RECONCILE_HOURS="0", SYNC_SAFETY_POLL_MINUTES="120")
+        async with open_context(settings, InProcessQueues(), clock=lambda: tenant.now) as ctx:
+            await scan_mailbox(ctx, ScanMailbox(kind=TODO_KIND, mailbox=ALICE, cycle_id="read-now"))
+
+    asyncio.run(scan())
+
+
+def _alices_task(tenant: Tenant) -> dict[str, Any]:
+    number = tenant.handles["tasks"]["task_quote"]  # alice's, synced
+    [task] = [
+        t
+        for t in tenant.graph.todo.tasks(ALICE)
+        if any(str(r.get("externalId", "")).endswith(f"|{number}") for r in t["linkedResources"])
+    ]
+    return task
+
+
+def _backed_off(tenant: Tenant, planned: list[list[Pair]]) -> None:
+    _settle(tenant, planned)
+    seen = [(ALICE, TODO_KIND) in _cycle(tenant, planned) for _ in range(12)]
+    assert seen.count(False) >= 6  # idle: backed off
+
+
+def test_to_do_is_not_polled_again_for_a_task_changed_in_fno_nor_for_its_echo(
+    notified_tenant: Tenant, planned: list[list[Pair]]
+) -> None:
+    """Only a person's change in To Do brings its every-cycle polling back (pipeline/poll_schedule.py)."""
+    tenant = notified_tenant
+    _backed_off(tenant, planned)
+    before = _marker(tenant)
     tenant.fno.update(
-        "Activities", {"dataAreaId": "usmf", "ActivityNumber": row}, {"Purpose": "Changed in F&O"}
+        "Activities",
+        {"dataAreaId": "usmf", "ActivityNumber": tenant.handles["tasks"]["task_quote"]},
+        {"Purpose": "Changed in F&O"},
     )
-    _cycle(tenant, planned)  # the F&O feed queues it: the mailbox's tasks are read every cycle again
-    after = asyncio.run(marker())
-    assert after.changed is not None and (before.changed is None or after.changed > before.changed)
-    assert todo in _cycle(tenant, planned)
+    mark = tenant.mark_logs()
+    _cycle(tenant, planned)  # the F&O feed queues it, its pair job writes the task to To Do
+    assert any(w["method"] == "PATCH" and "/todo/" in w["path"] for w in tenant.writes_since(mark))
+    assert _marker(tenant).changed == before.changed  # an F&O change is no To Do change
+    tenant.advance(minutes=5)
+    _read_todo(tenant)  # lists the task at the version the sync wrote: the echo
+    after = _marker(tenant)
+    assert after.read == tenant.now and after.changed == before.changed
+    # A person's edit in To Do is a change: the next cycle reads To Do again, and the one after.
+    task = _alices_task(tenant)
+    tenant.graph.todo.update_task(ALICE, task["listId"], task["id"], {"title": "Changed in To Do"})
+    tenant.advance(minutes=5)
+    _read_todo(tenant)
+    assert _marker(tenant).changed == tenant.now
+    assert (ALICE, TODO_KIND) in _cycle(tenant, planned)
+    assert (ALICE, TODO_KIND) in _cycle(tenant, planned)
+
+
+def test_a_task_changed_in_to_do_found_by_an_fno_change_brings_to_do_polling_back(
+    notified_tenant: Tenant, planned: list[list[Pair]]
+) -> None:
+    """The pair job of an F&O change reads the To Do task; changed there since the last sync, it was a
+    person: To Do is read the next cycle (and a deletion there is acted on by that read)."""
+    tenant = notified_tenant
+    _backed_off(tenant, planned)
+    before = _marker(tenant)
+    task = _alices_task(tenant)
+    tenant.graph.todo.update_task(ALICE, task["listId"], task["id"], {"importance": "high"})
+    tenant.fno.update(
+        "Activities",
+        {"dataAreaId": "usmf", "ActivityNumber": tenant.handles["tasks"]["task_quote"]},
+        {"Purpose": "Changed in F&O"},
+    )
+    _cycle(tenant, planned)
+    after = _marker(tenant)
+    assert after.changed is not None and after.read is not None and after.changed > after.read
+    assert before.changed is None or after.changed > before.changed
+    assert (ALICE, TODO_KIND) in _cycle(tenant, planned)
 
 
 def test_a_burst_of_notifications_costs_one_feed_read(

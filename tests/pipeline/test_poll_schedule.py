@@ -181,15 +181,16 @@ def test_to_do_is_read_every_cycle_after_a_change_then_less_often_up_to_the_boun
     assert len(reads) <= 8
 
 
-def test_to_do_change_on_either_side_resets_to_every_cycle() -> None:
+def test_a_change_seen_in_to_do_resets_to_every_cycle() -> None:
     settings = _settings(SYNC_TODO_POLL_MAX_MINUTES="60")
     read = T0 + timedelta(hours=5)
     now = read + CYCLE
     quiet = _marker("task", ALICE, read, T0)  # idle for hours: backed off to the bound
     assert not _schedule(read + timedelta(seconds=1), quiet, settings=settings).wants("task", ALICE)
-    # The F&O feed queued a task of this mailbox's owner after the last read (note_fno_changes).
-    fno_change = _marker("task", ALICE, read, read + timedelta(minutes=2))
-    assert _schedule(now, fno_change, settings=settings).wants("task", ALICE)
+    # A pair job of an F&O change found the To Do task changed by a person after the last read
+    # (note_todo_side_read); an F&O change alone notes nothing (tests/notifications/test_notification_first.py).
+    found_by_fno_job = _marker("task", ALICE, read, read + timedelta(minutes=2))
+    assert _schedule(now, found_by_fno_job, settings=settings).wants("task", ALICE)
     # The last read itself saw a change (note_scan): the next cycle reads again.
     seen = _marker("task", ALICE, read, read)
     assert _schedule(now, seen, settings=settings).wants("task", ALICE)
