@@ -158,9 +158,24 @@ class AppointmentKind(KindDefaults):
             item = None  # an id in another format (an older Outlook sync wrote it), or gone
         if item is None and ctx.settings.adopt_predecessor_ids:
             item = await adopted_partner(ctx, mailbox, fno)
-        if item is None or item.item.get("isCancelled") or item.stamp not in (None, fno.key):
+        if item is None or item.item.get("isCancelled"):
             return None
+        if item.stamp not in (None, fno.key) and await self._stamp_names_a_record(ctx, item.stamp):
+            return None  # the event is another activity's
         return item
+
+    async def _stamp_names_a_record(self, ctx: SyncContext, stamp: str | None) -> bool:
+        """Whether an event's stamp names an activity that exists. A stamp outlives its activity: deleted in
+        F&O, the pair was unlinked and the event kept it. Such a stale stamp must not hide the activity a
+        later create made from the event (its answer lost before the new stamp was written): that activity
+        would get a second event, and the event a second activity."""
+        if not stamp:
+            return False
+        try:
+            split_fno_key(stamp)
+        except ValueError:
+            return True  # a stamp we did not write: not trusted to be stale either
+        return await self.fno_side.get(ctx, stamp) is not None
 
     async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         if graph.stamp:
@@ -168,7 +183,11 @@ class AppointmentKind(KindDefaults):
                 split_fno_key(graph.stamp)
             except ValueError:
                 return None  # a stamp we did not write: ignore it rather than trust it
-            return await self.load_fno(ctx, graph.stamp)
+            stamped = await self.load_fno(ctx, graph.stamp)
+            if stamped is not None:
+                return stamped
+            # A stale stamp (its activity deleted since): the activity a crashed create made from the
+            # event names it, as for an event not stamped yet.
         for row in await self.fno_side.pointing_at(ctx, graph.id):
             return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
         return None
