@@ -16,7 +16,7 @@ from simulators.sample_contacts import PRIVATE_FOLDER, SHARED_FOLDER, SHARED_MAI
 from simulators.sample_data import COMPANY
 from sync_core.app import open_context
 from sync_core.contacts.membership import FEED_FIELDS
-from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.contact import ContactMapping
 from sync_core.kinds.fno_contact_persons import COMPANY_NAME_KEY, ON_LIST_KEY, carried_rows
 from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant, sample_tenant
@@ -231,8 +231,8 @@ def test_a_carried_row_maps_as_a_read_one_and_must_belong_to_its_pair(tenant: Te
 
     async def check() -> None:
         async with open_context(tenant.settings(), InProcessQueues(), clock=lambda: tenant.now) as ctx:
-            kind = ctx.kinds["shared_contact"]
-            assert isinstance(kind, ContactKindBase)
+            kind = ctx.kinds["shared_contact"].mapping
+            assert isinstance(kind, ContactMapping)
             key = f"{COMPANY}|CP-0003"
             loaded = await kind.load_fno(ctx, key)
             assert loaded is not None
