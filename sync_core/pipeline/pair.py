@@ -99,9 +99,9 @@ async def _sync_once(
         policy=Policy(ctx.settings.conflict_policy.value),
         deletion_rule=kind.rules.deletion_rule,
         now=ctx.now(),
-        mailbox_is_organizer=kind.mapping.is_organizer(graph)
-        if graph
-        else (link.organizer if link else True),
+        mailbox_is_organizer=(
+            kind.mapping.is_organizer(graph) if graph else (link.organizer if link else True)
+        ),
         groups=kind.rules.merge_groups,
         facts=replace(
             facts_of(ctx, kind.rules, message, link, fno, graph, fno_view, graph_view),

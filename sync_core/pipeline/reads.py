@@ -14,7 +14,7 @@
   runtime/rules.py), so the conditional write is the pair job's only write.
 - **Carried**: the item the feed read (the message's `graph_item` / `fno_row`), used for a settled link last
   synced before the scan began; a carried item exactly as the link left it ends the job (`echo`).
-- **Read**: otherwise, the kind's `load_fno` / the Exchange side's `get`.
+- **Read**: otherwise, the kind's `mapping.load_fno` / the Exchange side's `get`.
 """
 
 from __future__ import annotations
