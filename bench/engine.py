@@ -16,7 +16,7 @@ from sync_core import app as app_module
 from sync_core.engine.decide import decide
 from sync_core.engine.rules import appointment_deletion_rule
 from sync_core.engine.types import Policy, SideView
-from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.appointment import appointment_kind
 from sync_core.model.appointment import appointment_from_activity, appointment_from_event, to_record
 from sync_core.pipeline.plan import refresh_registry
 from sync_core.pipeline.scan import scan_mailbox
@@ -86,7 +86,7 @@ def decide_cost(links: int) -> dict[str, Any]:
         if n % 3 == 2:
             activity = {**activity, "Purpose": f"Visit {n} (F&O)"}
         inputs.append((snapshot, activity, _event(n, start, subject)))
-    kind = AppointmentKind()
+    kind = appointment_kind()
     now = NOW
     started = time.process_time()
     actions: dict[str, int] = {}
@@ -104,7 +104,7 @@ def decide_cost(links: int) -> dict[str, Any]:
             now=now,
             groups=kind.rules.merge_groups,
         )
-        kind.content_hash(decision.snapshot or snapshot)
+        kind.mapping.content_hash(decision.snapshot or snapshot)
         actions[decision.action.value] = actions.get(decision.action.value, 0) + 1
     cpu = time.process_time() - started
     return {

@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 MESSAGE_TYPE = "fno-data-event"  # `sync.messages` type of the counts
 # Activity kind -> the Activities category it syncs (the category its feed reads).
 ACTIVITY_KINDS = {
-    appointment.AppointmentKind.name: appointment.ACTIVITY_CATEGORY,
-    task.TaskKind.name: task.ACTIVITY_CATEGORY,
+    appointment.NAME: appointment.ACTIVITY_CATEGORY,
+    task.NAME: task.ACTIVITY_CATEGORY,
 }
 CONTACT_KINDS = (PRIVATE_KIND, SHARED_KIND)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sync_core.runtime.feed import OneWayFeed
-    from sync_core.runtime.kind import KindAdapter
+    from sync_core.runtime.kind import Kind
 
 
 # The order the planner queues scans in (runtime/context.py SyncContext.schedule), as when the e-mail
@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 SCHEDULE = ("appointment", "email", "task", "contact", "shared_contact")
 
 
-def all_kinds() -> dict[str, KindAdapter]:
-    from sync_core.kinds.appointment import AppointmentKind
-    from sync_core.kinds.contact_private import PrivateContactKind
-    from sync_core.kinds.contact_shared import SharedContactKind
-    from sync_core.kinds.task import TaskKind
+def all_kinds() -> dict[str, Kind]:
+    from sync_core.kinds.appointment import appointment_kind
+    from sync_core.kinds.contact_private import private_contact_kind
+    from sync_core.kinds.contact_shared import shared_contact_kind
+    from sync_core.kinds.task import task_kind
 
-    kinds: list[KindAdapter] = [AppointmentKind(), TaskKind(), PrivateContactKind(), SharedContactKind()]
+    kinds = [appointment_kind(), task_kind(), private_contact_kind(), shared_contact_kind()]
     return {kind.name: kind for kind in kinds}
 
 

@@ -39,11 +39,12 @@ from sync_core.runtime.keys import (
     row_version,
     split_fno_key,
 )
-from sync_core.runtime.kind import FnoItem, GraphItem, KindDefaults
+from sync_core.runtime.kind import FnoItem, GraphItem, Kind
 from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
 from sync_core.state.base import Link
 
+NAME = "appointment"
 ACTIVITY_CATEGORY = "Appointment"
 
 
@@ -93,18 +94,11 @@ RULES = KindRules(
 )
 
 
-class AppointmentKind(KindDefaults):
-    name = "appointment"
-    rules = RULES
-    fno_side: FnoActivities
-    graph_side: GraphEvents
+class AppointmentMapping:
+    """Activities of category Appointment <-> calendar events (model/appointment.py)."""
 
-    def __init__(self) -> None:
-        # The two sides (runtime/side.py): the F&O feed reads each page's attendees with it; a mailbox's
-        # first calendar scan adopts the links an earlier Outlook sync left (kinds/appointment_adopt.py,
-        # docs/migration.md) before anything is matched by content or created.
-        self.fno_side = FnoActivities(ACTIVITY_CATEGORY, enrich=_with_attendee_rows)
-        self.graph_side = GraphEvents(self.name, first_scan=adopt_at_first_scan)
+    def __init__(self, fno_side: FnoActivities) -> None:
+        self._fno = fno_side
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The event's `@odata.etag` as the link knows it; series members are always read (a write may
@@ -114,10 +108,9 @@ class AppointmentKind(KindDefaults):
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
 
-    # ---- reading a pair ----------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
-        # The kind's: the mapping needs the activity's attendees (its parent links) beside the row.
-        row = await self.fno_side.get(ctx, key)
+        # The mapping needs the activity's attendees (its parent links) beside the row.
+        row = await self._fno.get(ctx, key)
         return None if row is None else await self.fno_item_from_row(ctx, key, without_carried_keys(row))
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
@@ -134,63 +127,6 @@ class AppointmentKind(KindDefaults):
             version=row_version(row, "LastDateTimeEdited"),
             extra={"contact_emails": emails, "parent_links": links},
         )
-
-    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
-        pointed = await self._event_the_activity_names(ctx, mailbox, fno)
-        if pointed is not None:
-            return pointed
-        return await self.graph_side.find_stamped(ctx, mailbox, fno.key)
-
-    async def _event_the_activity_names(
-        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
-    ) -> GraphItem | None:
-        """The event an activity made from Outlook names in OutlookEntryId (written in the same request
-        that created the activity). It counts when it is not stamped for another activity: after a lost
-        answer the event is not stamped yet, and nothing else would find it."""
-        entry = fno.row.get("OutlookEntryId")
-        if not isinstance(entry, str) or not entry or entry.startswith(TODO_ENTRY_PREFIX):
-            return None
-        try:
-            item = await self.graph_side.get(ctx, mailbox, entry)
-        except GraphError as exc:
-            if exc.status not in (400, 404):
-                raise
-            item = None  # an id in another format (an older Outlook sync wrote it), or gone
-        if item is None and ctx.settings.adopt_predecessor_ids:
-            item = await adopted_partner(ctx, mailbox, fno)
-        if item is None or item.item.get("isCancelled"):
-            return None
-        if item.stamp not in (None, fno.key) and await self._stamp_names_a_record(ctx, item.stamp):
-            return None  # the event is another activity's
-        return item
-
-    async def _stamp_names_a_record(self, ctx: SyncContext, stamp: str | None) -> bool:
-        """Whether an event's stamp names an activity that exists. A stamp outlives its activity: deleted in
-        F&O, the pair was unlinked and the event kept it. Such a stale stamp must not hide the activity a
-        later create made from the event (its answer lost before the new stamp was written): that activity
-        would get a second event, and the event a second activity."""
-        if not stamp:
-            return False
-        try:
-            split_fno_key(stamp)
-        except ValueError:
-            return True  # a stamp we did not write: not trusted to be stale either
-        return await self.fno_side.get(ctx, stamp) is not None
-
-    async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
-        if graph.stamp:
-            try:
-                split_fno_key(graph.stamp)
-            except ValueError:
-                return None  # a stamp we did not write: ignore it rather than trust it
-            stamped = await self.load_fno(ctx, graph.stamp)
-            if stamped is not None:
-                return stamped
-            # A stale stamp (its activity deleted since): the activity a crashed create made from the
-            # event names it, as for an event not stamped yet.
-        for row in await self.fno_side.pointing_at(ctx, graph.id):
-            return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
-        return None
 
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
         if item is None or item.row.get("Category") != ACTIVITY_CATEGORY:
@@ -255,40 +191,116 @@ class AppointmentKind(KindDefaults):
             fno = _with_attendees(fno, sorted(fno_attendees | unlinkable))
         return fno, graph
 
-    # ---- reconciliation (pipeline/reconcile.py) -----------------------------------------------------------
-    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
-        return await inventory.appointment_graph(ctx, mailbox)
+    def is_organizer(self, graph: GraphItem | None) -> bool:
+        return graph is None or graph.item.get("isOrganizer") is not False
 
-    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
-        return await inventory.appointment_fno(ctx, mailbox, ACTIVITY_CATEGORY)
 
-    # ---- first-run matching ----------------------------------------------------------------------------
+class AppointmentPartners:
+    """The event an activity names or that carries its stamp; the activity a stamp or an event id names."""
+
+    def __init__(self, fno_side: FnoActivities, graph_side: GraphEvents, mapping: AppointmentMapping) -> None:
+        self._fno, self._graph, self._mapping = fno_side, graph_side, mapping
+
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
+        pointed = await self._event_the_activity_names(ctx, mailbox, fno)
+        if pointed is not None:
+            return pointed
+        return await self._graph.find_stamped(ctx, mailbox, fno.key)
+
+    async def _event_the_activity_names(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
+    ) -> GraphItem | None:
+        """The event an activity made from Outlook names in OutlookEntryId (written in the same request
+        that created the activity). It counts when it is not stamped for another activity: after a lost
+        answer the event is not stamped yet, and nothing else would find it."""
+        entry = fno.row.get("OutlookEntryId")
+        if not isinstance(entry, str) or not entry or entry.startswith(TODO_ENTRY_PREFIX):
+            return None
+        try:
+            item = await self._graph.get(ctx, mailbox, entry)
+        except GraphError as exc:
+            if exc.status not in (400, 404):
+                raise
+            item = None  # an id in another format (an older Outlook sync wrote it), or gone
+        if item is None and ctx.settings.adopt_predecessor_ids:
+            item = await adopted_partner(ctx, mailbox, fno)
+        if item is None or item.item.get("isCancelled"):
+            return None
+        if item.stamp not in (None, fno.key) and await self._stamp_names_a_record(ctx, item.stamp):
+            return None  # the event is another activity's
+        return item
+
+    async def _stamp_names_a_record(self, ctx: SyncContext, stamp: str | None) -> bool:
+        """Whether an event's stamp names an activity that exists. A stamp outlives its activity: deleted in
+        F&O, the pair was unlinked and the event kept it. Such a stale stamp must not hide the activity a
+        later create made from the event (its answer lost before the new stamp was written): that activity
+        would get a second event, and the event a second activity."""
+        if not stamp:
+            return False
+        try:
+            split_fno_key(stamp)
+        except ValueError:
+            return True  # a stamp we did not write: not trusted to be stale either
+        return await self._fno.get(ctx, stamp) is not None
+
+    async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
+        if graph.stamp:
+            try:
+                split_fno_key(graph.stamp)
+            except ValueError:
+                return None  # a stamp we did not write: ignore it rather than trust it
+            stamped = await self._mapping.load_fno(ctx, graph.stamp)
+            if stamped is not None:
+                return stamped
+            # A stale stamp (its activity deleted since): the activity a crashed create made from the
+            # event names it, as for an event not stamped yet.
+        for row in await self._fno.pointing_at(ctx, graph.id):
+            return await self._mapping.load_fno(
+                ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"]))
+            )
+        return None
+
+
+class AppointmentMatching:
+    """First-run matching by content (kinds/appointment_match.py): an unstamped event and an activity of
+    the same subject and time are linked, not created twice."""
+
+    def __init__(self, graph_side: GraphEvents, mapping: AppointmentMapping) -> None:
+        self._graph, self._mapping = graph_side, mapping
+
     async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
-        view = await self.fno_view(ctx, mailbox, fno)
+        view = await self._mapping.fno_view(ctx, mailbox, fno)
         if view.record is None:
             return []
         items: list[GraphItem] = []
         for graph_id in await graph_candidates(ctx, mailbox, view.record):
-            item = await self.graph_side.get(ctx, mailbox, graph_id)
+            item = await self._graph.get(ctx, mailbox, graph_id)
             if item is not None and item.stamp is None:
                 items.append(item)
         return items
 
     async def match_fno_partners(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> list[FnoItem]:
-        view = await self.graph_view(ctx, mailbox, graph)
+        mapping = self._mapping
+        view = await mapping.graph_view(ctx, mailbox, graph)
         if view.record is None:
             return []
         items: list[FnoItem] = []
         for key in await fno_candidates(ctx, mailbox, view.record, graph.id):
-            item = await self.load_fno(ctx, key)
-            if item is not None and same_key((await self.fno_view(ctx, mailbox, item)).record, view.record):
+            item = await mapping.load_fno(ctx, key)
+            if item is not None and same_key(
+                (await mapping.fno_view(ctx, mailbox, item)).record, view.record
+            ):
                 items.append(item)
         return items
 
-    def is_organizer(self, graph: GraphItem | None) -> bool:
-        return graph is None or graph.item.get("isOrganizer") is not False
 
-    # ---- writing -----------------------------------------------------------------------------------
+class AppointmentWrites:
+    """Events and activities written from the canonical record; an activity's attendees are its parent
+    links, written after it."""
+
+    def __init__(self, fno_side: FnoActivities, graph_side: GraphEvents, mapping: AppointmentMapping) -> None:
+        self._fno, self._graph, self._mapping = fno_side, graph_side, mapping
+
     async def create_in_graph(
         self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
     ) -> GraphItem:
@@ -303,17 +315,17 @@ class AppointmentKind(KindDefaults):
             body.pop("attendees", None)  # no invitation goes out for the past
         # Same F&O key and version -> same transactionId: a retried create is recognised by Exchange.
         body["transactionId"] = str(uuid.uuid5(_TRANSACTION_NS, f"{mailbox.address}|{fno.key}|{fno.version}"))
-        return await self.graph_side.create(ctx, mailbox, body, stamp=fno.key)
+        return await self._graph.create(ctx, mailbox, body, stamp=fno.key)
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
     ) -> FnoItem:
         appointment = from_record(record)
-        key, _row = await self.fno_side.create(ctx, mailbox, activity_fields(appointment), reference=graph.id)
-        await self._add_parent_links(ctx, mailbox, key, list(appointment.attendees), primary_first=True)
+        key, _row = await self._fno.create(ctx, mailbox, activity_fields(appointment), reference=graph.id)
+        await _add_parent_links(ctx, key, list(appointment.attendees), primary_first=True)
         if graph.stamp != key:
-            await self.graph_side.stamp(ctx, mailbox, graph, key)  # a series member is not stamped
-        loaded = await self.load_fno(ctx, key)
+            await self._graph.stamp(ctx, mailbox, graph, key)  # a series member is not stamped
+        loaded = await self._mapping.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the activity just created cannot be read back")
         return loaded
@@ -338,7 +350,7 @@ class AppointmentKind(KindDefaults):
             patch.pop("attendees", None)
         if not patch:
             return graph.version
-        return await self.graph_side.update(ctx, mailbox, graph, patch)
+        return await self._graph.update(ctx, mailbox, graph, patch)
 
     async def update_fno(
         self,
@@ -351,45 +363,50 @@ class AppointmentKind(KindDefaults):
         appointment = from_record(record)
         plain = set(fields) - {"attendees"}
         if plain:
-            await self.fno_side.update(
-                ctx, fno.key, activity_fields(appointment, plain), if_match=fno.if_match
-            )
+            await self._fno.update(ctx, fno.key, activity_fields(appointment, plain), if_match=fno.if_match)
         if "attendees" in fields:
-            await self._sync_contact_links(ctx, mailbox, fno, list(appointment.attendees))
+            await _sync_contact_links(ctx, fno, list(appointment.attendees))
         return ""
 
-    # ---- parent links (attendees) ------------------------------------------------------------------
-    async def _add_parent_links(
-        self, ctx: SyncContext, mailbox: Mailbox, key: str, emails: list[str], *, primary_first: bool
-    ) -> None:
-        if not emails or not entities.parent_links_available(ctx.fno):
-            return
-        company, number = split_fno_key(key)
-        resolved = await ctx.party_resolver(company).resolve(emails)
-        first = primary_first
-        for email in emails:
-            party = resolved.get(email)
-            if party is None:
-                continue
-            await entities.add_parent_link(
-                ctx.fno, company, number, party.parent_type, party.parent_id, first
-            )
-            first = False
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
+        await self._graph.stamp(ctx, mailbox, graph, fno_key)  # the stamp alone finishes a create
 
-    async def _sync_contact_links(
-        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, wanted: list[str]
-    ) -> None:
-        company, number = split_fno_key(fno.key)
-        current: Mapping[str, str] = fno.extra.get("contact_emails", {})
-        wanted_set = set(wanted)
-        for contact_id, email in current.items():
-            if email.lower() not in wanted_set:
-                await entities.remove_parent_link(ctx.fno, company, number, "ContactPerson", contact_id)
-        have = {email.lower() for email in current.values()}
-        has_primary = any(link.get("IsPrimaryLink") == "Yes" for link in fno.extra.get("parent_links", []))
-        await self._add_parent_links(
-            ctx, mailbox, fno.key, [e for e in wanted if e not in have], primary_first=not has_primary
-        )
+
+class AppointmentListings:
+    """The calendar window of events and of the worker's appointment activities (kinds/inventory.py)."""
+
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.appointment_graph(ctx, mailbox)
+
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
+        return await inventory.appointment_fno(ctx, mailbox, ACTIVITY_CATEGORY)
+
+
+# ---- parent links (attendees) ------------------------------------------------------------------------
+async def _add_parent_links(ctx: SyncContext, key: str, emails: list[str], *, primary_first: bool) -> None:
+    if not emails or not entities.parent_links_available(ctx.fno):
+        return
+    company, number = split_fno_key(key)
+    resolved = await ctx.party_resolver(company).resolve(emails)
+    first = primary_first
+    for email in emails:
+        party = resolved.get(email)
+        if party is None:
+            continue
+        await entities.add_parent_link(ctx.fno, company, number, party.parent_type, party.parent_id, first)
+        first = False
+
+
+async def _sync_contact_links(ctx: SyncContext, fno: FnoItem, wanted: list[str]) -> None:
+    company, number = split_fno_key(fno.key)
+    current: Mapping[str, str] = fno.extra.get("contact_emails", {})
+    wanted_set = set(wanted)
+    for contact_id, email in current.items():
+        if email.lower() not in wanted_set:
+            await entities.remove_parent_link(ctx.fno, company, number, "ContactPerson", contact_id)
+    have = {email.lower() for email in current.values()}
+    has_primary = any(link.get("IsPrimaryLink") == "Yes" for link in fno.extra.get("parent_links", []))
+    await _add_parent_links(ctx, fno.key, [e for e in wanted if e not in have], primary_first=not has_primary)
 
 
 _TRANSACTION_NS = uuid.UUID("6f1e4a52-8d0b-4a8e-9d36-5d365e5c7a11")
@@ -432,3 +449,25 @@ def _with_attendees(view: SideView, attendees: list[str]) -> SideView:
     record = dict(view.record)
     record["attendees"] = attendees
     return SideView(present=view.present, marked=view.marked, record=record, modified_at=view.modified_at)
+
+
+def appointment_kind() -> Kind:
+    """The appointment kind: activities of category Appointment and calendar events (a factory: the sides
+    are built per kind instance, as each process's kinds are)."""
+    # The F&O feed reads each page's attendees with it; a mailbox's first calendar scan adopts the links an
+    # earlier Outlook sync left (kinds/appointment_adopt.py, docs/migration.md) before anything is matched
+    # by content or created.
+    fno = FnoActivities(ACTIVITY_CATEGORY, enrich=_with_attendee_rows)
+    graph = GraphEvents(NAME, first_scan=adopt_at_first_scan)
+    mapping = AppointmentMapping(fno)
+    return Kind(
+        name=NAME,
+        rules=RULES,
+        fno_side=fno,
+        graph_side=graph,
+        mapping=mapping,
+        partners=AppointmentPartners(fno, graph, mapping),
+        matching=AppointmentMatching(graph, mapping),
+        writes=AppointmentWrites(fno, graph, mapping),
+        listings=AppointmentListings(),
+    )

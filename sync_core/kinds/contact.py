@@ -19,7 +19,8 @@ the list's folder (private lists also accept a contact carrying the sync categor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sync_core.contacts.companies import parties_named
@@ -28,8 +29,8 @@ from sync_core.contacts.membership import effective, row_key
 from sync_core.contacts.registry import SHARED_KIND
 from sync_core.engine.types import DeletionContext, SideView
 from sync_core.exchange.errors import GraphError
-from sync_core.kinds.fno_contact_persons import FeedWindow, FnoContactPersons, ListPages
-from sync_core.kinds.graph_contacts import GraphContacts
+from sync_core.kinds.fno_contact_persons import FnoContactPersons, StartLists
+from sync_core.kinds.graph_contacts import FolderName, GraphContacts
 from sync_core.model.contact import (
     MERGE_GROUPS,
     company_key,
@@ -43,7 +44,7 @@ from sync_core.model.contact import (
 from sync_core.model.contact_base import PHONE_FIELDS
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import parse_fno_time, split_fno_key
-from sync_core.runtime.kind import DeletionOutcome, FnoItem, GraphItem, KindDefaults
+from sync_core.runtime.kind import DeletionOutcome, FnoItem, GraphItem, Kind, Listings
 from sync_core.runtime.messages import SyncPair
 from sync_core.runtime.rules import KindRules
 from sync_core.settings import Settings
@@ -77,43 +78,48 @@ RULES = KindRules(
 )
 
 
-class ContactKindBase(KindDefaults):
-    """What private and shared contact lists have in common; subclasses say who is on a list."""
+OnListByRule = Callable[[SyncContext, Mailbox, Mapping[str, Any]], Awaitable[bool]]
 
-    name = "contact"
-    rules = RULES  # the same for private and shared lists
-    accepts_category_elsewhere = False
-    fno_side: FnoContactPersons
-    graph_side: GraphContacts
+
+def no_creation_fields(ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
+    return {}
+
+
+def no_categories(ctx: SyncContext) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class ContactList:
+    """What a private and a shared contact list do differently; the rest of the kind is this module's."""
+
+    name: str
+    # The folder of a mailbox's list (kinds/graph_contacts.py finds or creates it).
+    folder_name: FolderName
+    # Whether a contact person is on a mailbox's list by its rule or query (without an explicit entry).
+    on_list_by_rule: OnListByRule
+    # This kind's lists for one F&O feed scan (what each page of changed rows means for them).
+    feed_lists: StartLists
+    # Extra ContactPersons fields for a contact created from this mailbox.
+    creation_fields: Callable[[SyncContext, Mailbox], dict[str, Any]] = no_creation_fields
+    # The categories of a contact created in Outlook.
+    categories_on_create: Callable[[SyncContext], list[str]] = no_categories
+    # "or marks it with the category elsewhere": a contact with the sync category outside the folder.
+    accepts_category_elsewhere: bool = False
+
+
+class ContactMapping:
+    """Contact persons (with their company's name) <-> Outlook contacts (model/contact.py); the F&O mark is
+    list membership, the Exchange mark being in the list's folder."""
+
+    def __init__(
+        self, contact_list: ContactList, fno_side: FnoContactPersons, graph_side: GraphContacts
+    ) -> None:
+        self._list, self._fno, self._graph = contact_list, fno_side, graph_side
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         return f'W/"{link.graph_version}"'
 
-    def __init__(self) -> None:
-        # The two sides (runtime/side.py): the folder is found per mailbox by the kind's folder setting,
-        # and the F&O feed hands each page to the kind's lists.
-        self.graph_side = GraphContacts(self.name, self.folder_name, self.accepts_category_elsewhere)
-        self.fno_side = FnoContactPersons(self.name, self.feed_lists)
-
-    # ---- list rules (subclasses) -----------------------------------------------------------------
-    def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
-        raise NotImplementedError
-
-    async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
-        raise NotImplementedError
-
-    async def feed_lists(self, ctx: SyncContext, window: FeedWindow) -> ListPages:
-        """This kind's lists for one F&O feed scan (what each page of changed rows means for them)."""
-        raise NotImplementedError
-
-    def creation_fields(self, ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
-        """Extra ContactPersons fields for a contact created from this mailbox."""
-        return {}
-
-    def categories_on_create(self, ctx: SyncContext) -> list[str]:
-        return []
-
-    # ---- small things ----------------------------------------------------------------------------
     def content_hash(self, record: Mapping[str, Any]) -> str:
         return content_hash(record)
 
@@ -132,24 +138,62 @@ class ContactKindBase(KindDefaults):
             graph = SideView(graph.present, graph.marked, record, graph.modified_at)
         return fno, graph
 
-    # ---- the two sides ---------------------------------------------------------------------------
-    async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
-        """The list's folder (change notifications subscribe to it); a dry run never creates it."""
-        return await self.graph_side.existing_folder_id(ctx, mailbox)
-
-    # ---- reading a pair --------------------------------------------------------------------------
     async def load_fno(self, ctx: SyncContext, key: str) -> FnoItem | None:
-        # The kind's: the pair job's FnoItem carries the company's name the mapping needs.
-        return await self.fno_side.load(ctx, key)
+        # The pair job's FnoItem carries the company's name the mapping needs.
+        return await self._fno.load(ctx, key)
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem:
-        """The FnoItem `load_fno` would return, from the row a feed carried (pipeline hook)."""
-        return await self.fno_side.item_from_row(ctx, key, row)
+        """The FnoItem `load_fno` would return, from the row a feed carried."""
+        return await self._fno.item_from_row(ctx, key, row)
+
+    async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        entry = await ctx.store.get_contact_entry(mailbox.address, item.key)
+        by_rule: bool = False
+        if entry is None:
+            carried = item.extra.get("by_rule")  # the feed asked the list's query already
+            by_rule = (
+                carried
+                if isinstance(carried, bool)
+                else await self._list.on_list_by_rule(ctx, mailbox, item.row)
+            )
+        contact = contact_from_person(item.row, company_name=str(item.extra.get("company", "")))
+        return SideView(
+            present=True,
+            marked=effective(by_rule, entry),
+            record=contact.model_dump(),
+            modified_at=parse_fno_time(item.row.get("LastEditDateTime")),
+        )
+
+    async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        return SideView(
+            present=True,
+            marked=await self._graph.marked(ctx, mailbox, item.item),
+            record=contact_from_graph(item.item).model_dump(),
+            modified_at=parse_fno_time(item.item.get("lastModifiedDateTime")),
+        )
+
+
+class ContactPartners:
+    """The Outlook contact carrying a contact person's key (or the token of an unfinished create from it),
+    and the contact person a stamp or a creation token names."""
+
+    def __init__(
+        self,
+        contact_list: ContactList,
+        fno_side: FnoContactPersons,
+        graph_side: GraphContacts,
+        mapping: ContactMapping,
+    ) -> None:
+        self._list, self._fno, self._graph, self._mapping = contact_list, fno_side, graph_side, mapping
 
     async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
-        if await self.graph_side.existing_folder_id(ctx, mailbox) is None:
+        if await self._graph.existing_folder_id(ctx, mailbox) is None:
             return None
-        found = await self.graph_side.find_stamped(ctx, mailbox, fno.key)
+        found = await self._graph.find_stamped(ctx, mailbox, fno.key)
         return found or await self._unfinished_create_of(ctx, mailbox, fno)
 
     async def _unfinished_create_of(
@@ -158,10 +202,10 @@ class ContactKindBase(KindDefaults):
         """The Outlook contact whose create (still claimed, its token still on it) made this contact
         person. Nothing in F&O points back at the contact, so without this the F&O feed, reporting the new
         person before the create is finished, would have it created in Outlook a second time."""
-        for claim in await ctx.store.list_links(self.name, mailbox.address):
+        for claim in await ctx.store.list_links(self._list.name, mailbox.address):
             if claim.claimed_side != "fno":
                 continue
-            graph = await self.graph_side.get(ctx, mailbox, claim.graph_id)
+            graph = await self._graph.get(ctx, mailbox, claim.graph_id)
             if graph is None or graph.stamp is None or parse_token(graph.stamp) is None:
                 continue
             made = await self._find_created(ctx, mailbox, graph)
@@ -178,7 +222,7 @@ class ContactKindBase(KindDefaults):
             split_fno_key(graph.stamp)
         except ValueError:
             return None  # a stamp we did not write: ignore it rather than trust it
-        return await self.load_fno(ctx, graph.stamp)
+        return await self._mapping.load_fno(ctx, graph.stamp)
 
     async def _find_created(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
         """A create from this contact was sent and not finished (its creation token is still on it): the
@@ -186,48 +230,36 @@ class ContactKindBase(KindDefaults):
         instead of creating a second one, and `stamp_graph` finishes the create."""
         if parse_token(graph.stamp) is None:
             return None
-        for row in await self.fno_side.pointing_at(ctx, str(graph.stamp), mailbox=mailbox):
+        for row in await self._fno.pointing_at(ctx, str(graph.stamp), mailbox=mailbox):
             key = row_key(row)
-            if key is None or await ctx.store.get_link_by_fno(self.name, mailbox.address, key) is not None:
+            if (
+                key is None
+                or await ctx.store.get_link_by_fno(self._list.name, mailbox.address, key) is not None
+            ):
                 continue  # linked already: another contact's person, however alike
-            return await self.load_fno(ctx, key)
+            return await self._mapping.load_fno(ctx, key)
         return None
 
-    async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
-        if item is None:
-            return SideView(present=False, marked=False)
-        entry = await ctx.store.get_contact_entry(mailbox.address, item.key)
-        by_rule: bool = False
-        if entry is None:
-            carried = item.extra.get("by_rule")  # the feed asked the list's query already
-            by_rule = (
-                carried if isinstance(carried, bool) else await self.on_list_by_rule(ctx, mailbox, item.row)
-            )
-        contact = contact_from_person(item.row, company_name=str(item.extra.get("company", "")))
-        return SideView(
-            present=True,
-            marked=effective(by_rule, entry),
-            record=contact.model_dump(),
-            modified_at=parse_fno_time(item.row.get("LastEditDateTime")),
-        )
 
-    async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView:
-        if item is None:
-            return SideView(present=False, marked=False)
-        return SideView(
-            present=True,
-            marked=await self.graph_side.marked(ctx, mailbox, item.item),
-            record=contact_from_graph(item.item).model_dump(),
-            modified_at=parse_fno_time(item.item.get("lastModifiedDateTime")),
-        )
+class ContactWrites:
+    """Outlook contacts and contact persons written from the canonical record; a contact person created from
+    Outlook is attached to the company its name matches, and its create finished by more than the stamp."""
 
-    # ---- writing ---------------------------------------------------------------------------------
+    def __init__(
+        self,
+        contact_list: ContactList,
+        fno_side: FnoContactPersons,
+        graph_side: GraphContacts,
+        mapping: ContactMapping,
+    ) -> None:
+        self._list, self._fno, self._graph, self._mapping = contact_list, fno_side, graph_side, mapping
+
     async def create_in_graph(
         self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
     ) -> GraphItem:
         body = contact_fields(from_record(record))
-        body["categories"] = self.categories_on_create(ctx)
-        return await self.graph_side.create(ctx, mailbox, body, stamp=fno.key)
+        body["categories"] = self._list.categories_on_create(ctx)
+        return await self._graph.create(ctx, mailbox, body, stamp=fno.key)
 
     async def create_in_fno(
         self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
@@ -237,17 +269,21 @@ class ContactKindBase(KindDefaults):
         party = await self._resolve_company(ctx, mailbox, graph, company, contact.company_name)
         body = person_fields(contact)
         body.update(
-            {"dataAreaId": company, "AssociatedPartyNumber": party, **self.creation_fields(ctx, mailbox)}
+            {
+                "dataAreaId": company,
+                "AssociatedPartyNumber": party,
+                **self._list.creation_fields(ctx, mailbox),
+            }
         )
         # The answer to the POST may be lost although F&O applied it (a timeout, a reset connection, a
         # crash): the creation token on the contact lets a retry find what it made (contacts/creation.py).
         token = token_for(body, ctx.now())
         earlier = parse_token(graph.stamp)
         if earlier is None or not earlier.same_create(token):
-            await self.graph_side.stamp(ctx, mailbox, graph, token.value)
-        key, _row = await self.fno_side.create(ctx, mailbox, body, reference=token.value)
+            await self._graph.stamp(ctx, mailbox, graph, token.value)
+        key, _row = await self._fno.create(ctx, mailbox, body, reference=token.value)
         await self._finish_create(ctx, mailbox, graph, key)
-        loaded = await self.load_fno(ctx, key)
+        loaded = await self._mapping.load_fno(ctx, key)
         if loaded is None:
             raise RuntimeError("the contact person just created cannot be read back")
         return loaded
@@ -256,11 +292,11 @@ class ContactKindBase(KindDefaults):
         """What follows the create of a contact person from `graph` (again, after a lost answer)."""
         # It came from this mailbox: it stays on this mailbox's list whatever the rule or query says.
         # Recorded before the stamp: once the stamp is there, nothing repeats this step.
-        await self.fno_side.set_mark(ctx, key, True, mailbox=mailbox)
+        await self._fno.set_mark(ctx, key, True, mailbox=mailbox)
         # The stamp replaces the creation token: a retry finds the contact person by it.
         categories = [c for c in graph.item.get("categories") or [] if c not in PROBLEM_CATEGORIES]
         changed = categories != list(graph.item.get("categories") or [])
-        await self.graph_side.stamp(ctx, mailbox, graph, key, categories=categories if changed else None)
+        await self._graph.stamp(ctx, mailbox, graph, key, categories=categories if changed else None)
         await self._offer_to_shared_lists(ctx, mailbox, key)
 
     async def _offer_to_shared_lists(self, ctx: SyncContext, mailbox: Mailbox, key: str) -> None:
@@ -268,7 +304,7 @@ class ContactKindBase(KindDefaults):
         pairs = [
             SyncPair(kind=SHARED_KIND, mailbox=shared.mailbox.lower(), fno_key=key)
             for shared in ctx.settings.shared_lists
-            if not (self.name == SHARED_KIND and shared.mailbox.lower() == mailbox.address)
+            if not (self._list.name == SHARED_KIND and shared.mailbox.lower() == mailbox.address)
         ]
         if pairs and SHARED_KIND in ctx.kinds:
             await ctx.queues.send(ctx.settings.item_queue, pairs)
@@ -299,7 +335,7 @@ class ContactKindBase(KindDefaults):
             return  # flagged already: no write
         with contextlib.suppress(GraphError):  # the category still works on the item without a colour
             await ctx.graph.ensure_category(mailbox.address, problem, PROBLEM_COLOR)
-        await self.graph_side.set_categories(ctx, mailbox, graph.id, wanted)
+        await self._graph.set_categories(ctx, mailbox, graph.id, wanted)
 
     async def update_graph(
         self,
@@ -310,7 +346,7 @@ class ContactKindBase(KindDefaults):
         record: Mapping[str, Any],
     ) -> str:
         patch = contact_fields(from_record(record), set(fields), current=graph.item)
-        return await self.graph_side.update(ctx, mailbox, graph, patch)
+        return await self._graph.update(ctx, mailbox, graph, patch)
 
     async def update_fno(
         self,
@@ -324,10 +360,10 @@ class ContactKindBase(KindDefaults):
         company = split_fno_key(fno.key)[0]
         plain = set(fields) - {"company_name"}
         if plain:
-            await self.fno_side.update(ctx, fno.key, person_fields(contact, plain), if_match=fno.if_match)
+            await self._fno.update(ctx, fno.key, person_fields(contact, plain), if_match=fno.if_match)
         if "company_name" in fields:
-            link = await ctx.store.get_link_by_fno(self.name, mailbox.address, fno.key)
-            graph = await self.graph_side.get(ctx, mailbox, link.graph_id) if link else None
+            link = await ctx.store.get_link_by_fno(self._list.name, mailbox.address, fno.key)
+            graph = await self._graph.get(ctx, mailbox, link.graph_id) if link else None
             parties = (
                 await parties_named(ctx.fno, company, contact.company_name) if contact.company_name else []
             )
@@ -335,13 +371,35 @@ class ContactKindBase(KindDefaults):
                 if graph is not None:
                     await self._resolve_company(ctx, mailbox, graph, company, contact.company_name)
                 raise CompanyNotResolved("the contact's new company cannot be matched in F&O")
-            await self.fno_side.update(ctx, fno.key, {"AssociatedPartyNumber": parties[0].party_number})
+            await self._fno.update(ctx, fno.key, {"AssociatedPartyNumber": parties[0].party_number})
             if any(c in PROBLEM_CATEGORIES for c in graph.item.get("categories") or []):
                 kept = [c for c in graph.item.get("categories") or [] if c not in PROBLEM_CATEGORIES]
-                await self.graph_side.set_categories(ctx, mailbox, graph.id, kept)
+                await self._graph.set_categories(ctx, mailbox, graph.id, kept)
         return ""
 
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         """The pair links a contact person to the Outlook contact whose create lost its answer: what the
         create did after the POST is done now (list entry, stamp over the creation token, categories)."""
         await self._finish_create(ctx, mailbox, graph, fno_key)
+
+
+def contact_kind(contact_list: ContactList, listings: Callable[[GraphContacts], Listings]) -> Kind:
+    """A contact list kind (private or shared): its two sides, this module's mapping, partners and writes, and
+    the list's own listings for the reconciliation. A factory: the Graph side keeps the folders it found."""
+    graph = GraphContacts(
+        contact_list.name, contact_list.folder_name, contact_list.accepts_category_elsewhere
+    )
+    fno = FnoContactPersons(contact_list.name, contact_list.feed_lists)
+    mapping = ContactMapping(contact_list, fno, graph)
+    return Kind(
+        name=contact_list.name,
+        rules=RULES,  # the same for private and shared lists
+        fno_side=fno,
+        graph_side=graph,
+        mapping=mapping,
+        partners=ContactPartners(contact_list, fno, graph, mapping),
+        writes=ContactWrites(contact_list, fno, graph, mapping),
+        listings=listings(graph),
+        # The list's folder (change notifications subscribe to it); a dry run never creates it.
+        existing_folder_id=graph.existing_folder_id,
+    )

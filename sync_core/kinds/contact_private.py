@@ -15,7 +15,7 @@ from sync_core.contacts.membership import (
 )
 from sync_core.contacts.registry import PRIVATE_KIND, is_shared_only
 from sync_core.kinds import inventory
-from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.contact import ContactList, contact_kind
 from sync_core.kinds.fno_contact_persons import (
     FeedWindow,
     carried_rows,
@@ -23,25 +23,55 @@ from sync_core.kinds.fno_contact_persons import (
     chunked,
     settle_entries,
 )
+from sync_core.kinds.graph_contacts import GraphContacts
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import EmitFno, FnoChange
+from sync_core.runtime.kind import EmitFno, FnoChange, Kind
 from sync_core.state.base import ContactListEntry, MailboxRecord
 
 
-class PrivateContactKind(ContactKindBase):
-    name = PRIVATE_KIND
-    # "or marks it with the category elsewhere": the default Contacts folder is read too.
-    accepts_category_elsewhere = True
+def _folder_name(ctx: SyncContext, mailbox: Mailbox) -> str:
+    return ctx.settings.contact_folder
 
-    def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
-        return ctx.settings.contact_folder
 
-    async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
-        return on_private_rule(row, mailbox.record.personnel_number, ctx.settings.contact_categories)
+async def _on_list_by_rule(ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
+    return on_private_rule(row, mailbox.record.personnel_number, ctx.settings.contact_categories)
 
-    # ---- reconciliation (pipeline/reconcile.py) ---------------------------------------------------------
+
+def _creation_fields(ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
+    return {
+        "ContactPersonResponsiblePersonnelNumber": mailbox.record.personnel_number,
+        "MicrosoftOutlookCategories": ctx.settings.contact_categories[0],
+    }
+
+
+def _categories_on_create(ctx: SyncContext) -> list[str]:
+    return [ctx.settings.category]
+
+
+async def _feed_lists(ctx: SyncContext, window: FeedWindow) -> _PrivateLists:
+    """The F&O feed (kinds/fno_contact_persons.py) offers each changed contact person to every employee
+    mailbox whose list it is on (or may have left: the scan keeps those that are linked there); after
+    it, the list entries changed from the command line since the last scan. Each change carries its row."""
+    records = [
+        r
+        for r in await ctx.mailbox_records()
+        if r.status == "ok" and r.personnel_number and not is_shared_only(r)
+    ]
+    entries = await ctx.store.list_contact_entries()
+    entry_of = {(e.mailbox, e.contact_key): e for e in entries}
+    by_mailbox = {r.mailbox: r for r in records}
+    pending = [e for e in entries if e.pending and e.mailbox in by_mailbox]
+    return _PrivateLists(window, records, entry_of, pending)
+
+
+class PrivateListings:
+    """The list's folder and the default Contacts folder; the contact persons on the employee's list."""
+
+    def __init__(self, graph_side: GraphContacts) -> None:
+        self._graph = graph_side
+
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
-        folder = await self.graph_side.existing_folder(ctx, mailbox)
+        folder = await self._graph.existing_folder(ctx, mailbox)
         if folder is None:
             return await inventory.contact_graph(ctx, mailbox, None, None)
         return await inventory.contact_graph(ctx, mailbox, folder.id, default_folder_id(folder))
@@ -49,29 +79,21 @@ class PrivateContactKind(ContactKindBase):
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
         return await inventory.private_contact_fno(ctx, mailbox)
 
-    def creation_fields(self, ctx: SyncContext, mailbox: Mailbox) -> dict[str, Any]:
-        return {
-            "ContactPersonResponsiblePersonnelNumber": mailbox.record.personnel_number,
-            "MicrosoftOutlookCategories": ctx.settings.contact_categories[0],
-        }
 
-    def categories_on_create(self, ctx: SyncContext) -> list[str]:
-        return [ctx.settings.category]
+PRIVATE_LIST = ContactList(
+    name=PRIVATE_KIND,
+    folder_name=_folder_name,
+    on_list_by_rule=_on_list_by_rule,
+    feed_lists=_feed_lists,
+    creation_fields=_creation_fields,
+    categories_on_create=_categories_on_create,
+    # "or marks it with the category elsewhere": the default Contacts folder is read too.
+    accepts_category_elsewhere=True,
+)
 
-    async def feed_lists(self, ctx: SyncContext, window: FeedWindow) -> _PrivateLists:
-        """The F&O feed (kinds/fno_contact_persons.py) offers each changed contact person to every employee
-        mailbox whose list it is on (or may have left: the scan keeps those that are linked there); after
-        it, the list entries changed from the command line since the last scan. Each change carries its row."""
-        records = [
-            r
-            for r in await ctx.mailbox_records()
-            if r.status == "ok" and r.personnel_number and not is_shared_only(r)
-        ]
-        entries = await ctx.store.list_contact_entries()
-        entry_of = {(e.mailbox, e.contact_key): e for e in entries}
-        by_mailbox = {r.mailbox: r for r in records}
-        pending = [e for e in entries if e.pending and e.mailbox in by_mailbox]
-        return _PrivateLists(window, records, entry_of, pending)
+
+def private_contact_kind() -> Kind:
+    return contact_kind(PRIVATE_LIST, PrivateListings)
 
 
 @dataclass

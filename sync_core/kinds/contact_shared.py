@@ -15,7 +15,7 @@ from sync_core.contacts.membership import (
 )
 from sync_core.contacts.registry import SHARED_KIND, shared_list_for
 from sync_core.kinds import inventory
-from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.contact import ContactList, contact_kind
 from sync_core.kinds.fno_contact_persons import (
     ON_LIST_KEY,
     FeedWindow,
@@ -23,27 +23,58 @@ from sync_core.kinds.fno_contact_persons import (
     change,
     settle_entries,
 )
+from sync_core.kinds.graph_contacts import GraphContacts
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import EmitFno, FnoChange
+from sync_core.runtime.kind import EmitFno, FnoChange, Kind
 from sync_core.state.base import ContactListEntry, MailboxRecord
 
 
-class SharedContactKind(ContactKindBase):
-    name = SHARED_KIND
+def _folder_name(ctx: SyncContext, mailbox: Mailbox) -> str:
+    shared = shared_list_for(ctx.settings, mailbox.address)
+    if shared is None:
+        raise ValueError("this mailbox holds no shared contact list (SYNC_SHARED_LISTS)")
+    return shared.folder
 
-    def folder_name(self, ctx: SyncContext, mailbox: Mailbox) -> str:
-        shared = shared_list_for(ctx.settings, mailbox.address)
-        if shared is None:
-            raise ValueError("this mailbox holds no shared contact list (SYNC_SHARED_LISTS)")
-        return shared.folder
 
-    async def on_list_by_rule(self, ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
-        shared = shared_list_for(ctx.settings, mailbox.address)
-        return shared is not None and await matches_shared(ctx.fno, shared, row)
+async def _on_list_by_rule(ctx: SyncContext, mailbox: Mailbox, row: Mapping[str, Any]) -> bool:
+    shared = shared_list_for(ctx.settings, mailbox.address)
+    return shared is not None and await matches_shared(ctx.fno, shared, row)
 
-    # ---- reconciliation (pipeline/reconcile.py) ---------------------------------------------------------
+
+async def _feed_lists(ctx: SyncContext, window: FeedWindow) -> _SharedLists:
+    """Per list, the F&O feed (kinds/fno_contact_persons.py) queues the linked members edited since the
+    last scan; after it, the query's members are compared with the list's links (entering, leaving)
+    and the entries changed from the command line are queued. Those do not depend on the cursor: a
+    scan cut short resumes at its last page and the next one still compares the lists."""
+    records = {r.mailbox: r for r in await ctx.mailbox_records() if r.status == "ok"}
+    lists: list[_ListState] = []
+    for shared in ctx.settings.shared_lists:
+        record = records.get(shared.mailbox.lower())
+        if record is None:
+            continue  # not resolved this cycle (reported as skipped)
+        members = await shared_members(ctx.fno, shared)
+        links = {
+            link.fno_key
+            for link in await ctx.store.list_links(SHARED_KIND, record.mailbox)
+            if not link.is_claim
+        }
+        entries = {e.contact_key: e for e in await ctx.store.list_contact_entries(record.mailbox)}
+        wanted = {k for k in members if effective(True, entries.get(k))}
+        wanted |= {k for k, e in entries.items() if e.member}
+        lists.append(_ListState(record, members, links, entries, wanted))
+    # Rows the comparison after the feed carries (leaving contacts, explicit entries): kept as read.
+    kept_keys = set().union(*(s.links - s.wanted | s.pending_keys for s in lists))
+    return _SharedLists(window, lists, kept_keys)
+
+
+class SharedListings:
+    """The shared list's folder; the members of its query."""
+
+    def __init__(self, graph_side: GraphContacts) -> None:
+        self._graph = graph_side
+
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
-        folder_id = await self.existing_folder_id(ctx, mailbox)
+        folder_id = await self._graph.existing_folder_id(ctx, mailbox)
         return await inventory.contact_graph(ctx, mailbox, folder_id, None)
 
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> inventory.Inventory:
@@ -52,30 +83,14 @@ class SharedContactKind(ContactKindBase):
             return inventory.Inventory({}, lambda _link: False)
         return await inventory.shared_contact_fno(ctx, mailbox, await shared_members(ctx.fno, shared))
 
-    async def feed_lists(self, ctx: SyncContext, window: FeedWindow) -> _SharedLists:
-        """Per list, the F&O feed (kinds/fno_contact_persons.py) queues the linked members edited since the
-        last scan; after it, the query's members are compared with the list's links (entering, leaving)
-        and the entries changed from the command line are queued. Those do not depend on the cursor: a
-        scan cut short resumes at its last page and the next one still compares the lists."""
-        records = {r.mailbox: r for r in await ctx.mailbox_records() if r.status == "ok"}
-        lists: list[_ListState] = []
-        for shared in ctx.settings.shared_lists:
-            record = records.get(shared.mailbox.lower())
-            if record is None:
-                continue  # not resolved this cycle (reported as skipped)
-            members = await shared_members(ctx.fno, shared)
-            links = {
-                link.fno_key
-                for link in await ctx.store.list_links(self.name, record.mailbox)
-                if not link.is_claim
-            }
-            entries = {e.contact_key: e for e in await ctx.store.list_contact_entries(record.mailbox)}
-            wanted = {k for k in members if effective(True, entries.get(k))}
-            wanted |= {k for k, e in entries.items() if e.member}
-            lists.append(_ListState(record, members, links, entries, wanted))
-        # Rows the comparison after the feed carries (leaving contacts, explicit entries): kept as read.
-        kept_keys = set().union(*(s.links - s.wanted | s.pending_keys for s in lists))
-        return _SharedLists(window, lists, kept_keys)
+
+SHARED_LIST = ContactList(
+    name=SHARED_KIND, folder_name=_folder_name, on_list_by_rule=_on_list_by_rule, feed_lists=_feed_lists
+)
+
+
+def shared_contact_kind() -> Kind:
+    return contact_kind(SHARED_LIST, SharedListings)
 
 
 @dataclass

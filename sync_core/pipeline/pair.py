@@ -24,7 +24,7 @@ from sync_core.pipeline.poll_schedule import note_todo_side_read
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime import owner
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import FnoItem, GraphItem, KindAdapter
+from sync_core.runtime.kind import FnoItem, GraphItem, Kind
 from sync_core.runtime.messages import SyncPair
 from sync_core.runtime.report import PlannedAction
 from sync_core.state.base import PENDING, AuditEntry, ConcurrencyError, Link
@@ -50,7 +50,7 @@ async def sync_pair(ctx: SyncContext, message: SyncPair) -> ActionKind:
 
 async def _sync_once(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     message: SyncPair,
     *,
@@ -76,9 +76,9 @@ async def _sync_once(
         # No link yet (or a claim left by a crash or a lost answer): the partner may exist already, found
         # by our stamp or by what points at it (the activity's OutlookEntryId, a linkedResource).
         if fno is not None and graph is None:
-            graph = await kind.find_graph_partner(ctx, mailbox, fno)
+            graph = await kind.partners.find_graph_partner(ctx, mailbox, fno)
         elif graph is not None and fno is None:
-            fno = await kind.find_fno_partner(ctx, mailbox, graph)
+            fno = await kind.partners.find_fno_partner(ctx, mailbox, graph)
         claim = await _claim_of_this_pair(ctx, kind, mailbox, link, fno, graph)
         if claim is not None:
             link = claim  # a create whose outcome was not known: resolved by what both sides hold
@@ -99,7 +99,9 @@ async def _sync_once(
         policy=Policy(ctx.settings.conflict_policy.value),
         deletion_rule=kind.rules.deletion_rule,
         now=ctx.now(),
-        mailbox_is_organizer=kind.is_organizer(graph) if graph else (link.organizer if link else True),
+        mailbox_is_organizer=(
+            kind.mapping.is_organizer(graph) if graph else (link.organizer if link else True)
+        ),
         groups=kind.rules.merge_groups,
         facts=replace(
             facts_of(ctx, kind.rules, message, link, fno, graph, fno_view, graph_view),
@@ -153,7 +155,7 @@ async def _sync_once(
 
 async def _match_partner(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     fno: FnoItem | None,
     graph: GraphItem | None,
@@ -162,11 +164,11 @@ async def _match_partner(
     best first; none for a kind without matching); a candidate already linked to something else is skipped."""
     store = ctx.store
     if fno is not None and graph is None:
-        for candidate in await kind.match_graph_partners(ctx, mailbox, fno):
+        for candidate in await kind.matching.match_graph_partners(ctx, mailbox, fno):
             if await store.get_link_by_graph(kind.name, mailbox.address, candidate.id) is None:
                 return fno, candidate
     elif graph is not None and fno is None:
-        for item in await kind.match_fno_partners(ctx, mailbox, graph):
+        for item in await kind.matching.match_fno_partners(ctx, mailbox, graph):
             if await store.get_link_by_fno(kind.name, mailbox.address, item.key) is None:
                 return item, graph
     return None
@@ -174,7 +176,7 @@ async def _match_partner(
 
 async def _linked_elsewhere(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     link: Link | None,
     fno: FnoItem | None,
@@ -201,7 +203,7 @@ def _relinking(link: Link | None, fno: FnoItem | None, graph: GraphItem | None) 
 
 async def _relink_base(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     link: Link | None,
     fno: FnoItem | None,
@@ -221,7 +223,7 @@ async def _relink_base(
 
 async def _apply(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     link: Link | None,
     fno: FnoItem | None,
@@ -246,7 +248,7 @@ async def _apply(
         )
         with owner.creating(_claim_key(link)):
             async with _unclaimed_if_refused(ctx, link, GraphError):
-                graph = await kind.create_in_graph(ctx, mailbox, fno, decision.snapshot)
+                graph = await kind.writes.create_in_graph(ctx, mailbox, fno, decision.snapshot)
         await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_exchange", "created")
     elif action is ActionKind.CREATE_IN_FNO:
@@ -262,7 +264,7 @@ async def _apply(
         )
         with owner.creating(_claim_key(link)):
             async with _unclaimed_if_refused(ctx, link, FnoError):
-                fno = await kind.create_in_fno(ctx, mailbox, graph, decision.snapshot)
+                fno = await kind.writes.create_in_fno(ctx, mailbox, graph, decision.snapshot)
         await _save(ctx, kind, mailbox.address, link, fno, graph, decision.snapshot)
         report.count(kind.name, "to_fno", "created")
     elif action in (ActionKind.UPDATE, ActionKind.LINK):
@@ -270,14 +272,16 @@ async def _apply(
         fno_version, graph_version = fno.version, graph.version
         if link is not None and link.is_claim and graph.stamp != fno.key:
             # The last step of a create from Exchange whose answer was lost: stamp the item now.
-            await kind.stamp_graph(ctx, mailbox, graph, fno.key)
+            await kind.writes.stamp_graph(ctx, mailbox, graph, fno.key)
         snapshot = dict(decision.snapshot)
         write_fno = dict(decision.write_fno)  # with what the write to Exchange changes by itself (engine)
         if decision.write_graph:
-            graph_version = await kind.update_graph(ctx, mailbox, graph, decision.write_graph, snapshot)
+            graph_version = await kind.writes.update_graph(
+                ctx, mailbox, graph, decision.write_graph, snapshot
+            )
             report.count(kind.name, "to_exchange", "updated")
         if write_fno:
-            fno_version = await kind.update_fno(ctx, mailbox, fno, write_fno, snapshot) or fno.version
+            fno_version = await kind.writes.update_fno(ctx, mailbox, fno, write_fno, snapshot) or fno.version
             report.count(kind.name, "to_fno", "updated")
         # Linking a pair the user re-marked on one side marks the other side again.
         if decision.mark_graph and "categories" not in decision.write_graph:
@@ -317,7 +321,7 @@ async def _apply(
         if decision.write_fno and fno is not None:
             # The Exchange item goes with its unmark: its edits first (engine, `graph_unmark_removes`).
             record = {**(fno_view.record or {}), **decision.write_fno}
-            await kind.update_fno(ctx, mailbox, fno, decision.write_fno, record)
+            await kind.writes.update_fno(ctx, mailbox, fno, decision.write_fno, record)
             report.count(kind.name, "to_fno", "updated")
         # The engine unmarks only a side it saw marked (tests/engine/test_facts_properties.py).
         if decision.unmark_graph and graph is not None:
@@ -417,7 +421,7 @@ async def _give_up_claim(ctx: SyncContext, claim: Link) -> None:
 
 async def _claim_of_this_pair(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     link: Link | None,
     fno: FnoItem | None,
@@ -439,7 +443,7 @@ async def _claim_of_this_pair(
 
 async def _settle_orphaned_claim(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     claim: Link,
     cycle_id: str,
@@ -452,18 +456,18 @@ async def _settle_orphaned_claim(
     safety valve like any other; if it made nothing, the claim just goes."""
     made: FnoItem | GraphItem | None = None
     if claim.claimed_side == "fno" and graph is None:
-        made = await kind.find_fno_partner(
+        made = await kind.partners.find_fno_partner(
             ctx, mailbox, GraphItem(id=claim.graph_id, item={}, version="", stamp=None)
         )
     elif claim.claimed_side == "graph" and fno is None:
-        made = await kind.find_graph_partner(
+        made = await kind.partners.find_graph_partner(
             ctx, mailbox, FnoItem(key=claim.fno_key, row={}, version="", extra={})
         )
     view = None
     if isinstance(made, FnoItem):
-        view = await kind.fno_view(ctx, mailbox, made)
+        view = await kind.mapping.fno_view(ctx, mailbox, made)
     elif isinstance(made, GraphItem):
-        view = await kind.graph_view(ctx, mailbox, made)
+        view = await kind.mapping.graph_view(ctx, mailbox, made)
     if made is None or view is None or view.record is None:
         await ctx.store.delete_link(claim)  # nothing was made: the claim has nothing left to guard
         return
@@ -477,9 +481,9 @@ async def _settle_orphaned_claim(
         fno_version=made.version if isinstance(made, FnoItem) else "",
         graph_version=made.version if isinstance(made, GraphItem) else "",
         snapshot=dict(view.record),
-        snapshot_hash=kind.content_hash(view.record),
+        snapshot_hash=kind.mapping.content_hash(view.record),
         synced_at=ctx.now(),
-        organizer=kind.is_organizer(made) if isinstance(made, GraphItem) else True,
+        organizer=kind.mapping.is_organizer(made) if isinstance(made, GraphItem) else True,
         etag=claim.etag,
     )
     await ctx.store.save_link(link)
@@ -494,7 +498,7 @@ async def _settle_orphaned_claim(
 
 async def _save(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: str,
     link: Link | None,
     fno: FnoItem,
@@ -514,9 +518,9 @@ async def _save(
         graph_version=graph_version,
         fno_etag=reads.fno_etag(fno) if fno_etag is None else fno_etag,
         snapshot=dict(snapshot),
-        snapshot_hash=kind.content_hash(snapshot),
+        snapshot_hash=kind.mapping.content_hash(snapshot),
         synced_at=ctx.now(),
-        organizer=kind.is_organizer(graph),
+        organizer=kind.mapping.is_organizer(graph),
         etag=link.etag if link else None,
     )
     if link is not None and record.model_dump(exclude={"etag", "synced_at"}) == link.model_dump(

@@ -14,7 +14,7 @@
   runtime/rules.py), so the conditional write is the pair job's only write.
 - **Carried**: the item the feed read (the message's `graph_item` / `fno_row`), used for a settled link last
   synced before the scan began; a carried item exactly as the link left it ends the job (`echo`).
-- **Read**: otherwise, the kind's `load_fno` / the Exchange side's `get`.
+- **Read**: otherwise, the kind's `mapping.load_fno` / the Exchange side's `get`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sync_core.d365.errors import FnoError
 from sync_core.engine.types import ActionKind, Decision, SideView
 from sync_core.exchange.errors import GraphError
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import FnoItem, GraphItem, KindAdapter
+from sync_core.runtime.kind import FnoItem, GraphItem, Kind
 from sync_core.runtime.messages import CarriedGraphItem, SyncPair
 from sync_core.runtime.rules import KindRules
 from sync_core.state.base import ConcurrencyError, Link, is_claimed_key
@@ -47,7 +47,7 @@ class Sides:
 
 async def read_sides(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     message: SyncPair,
     link: Link | None,
@@ -70,7 +70,7 @@ async def read_sides(
 
 async def fno_side(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     message: SyncPair,
     link: Link | None,
     *,
@@ -85,13 +85,13 @@ async def fno_side(
     if not key or is_claimed_key(key):
         return None
     if message.fno_row is not None and _carried_is_current(message, link, key):
-        return await kind.fno_item_from_row(ctx, key, message.fno_row)
-    return await kind.load_fno(ctx, key)
+        return await kind.mapping.fno_item_from_row(ctx, key, message.fno_row)
+    return await kind.mapping.load_fno(ctx, key)
 
 
 async def graph_side(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     message: SyncPair,
     link: Link | None,
@@ -114,7 +114,7 @@ async def graph_side(
 
 async def views(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     link: Link | None,
     fno: FnoItem | None,
@@ -124,17 +124,17 @@ async def views(
     if link is not None and is_assumed(fno):
         fno_view = _assumed_view(link)
     else:
-        fno_view = await kind.fno_view(ctx, mailbox, fno)
+        fno_view = await kind.mapping.fno_view(ctx, mailbox, fno)
     if link is not None and is_assumed(graph):
         graph_view = _assumed_view(link)
     else:
-        graph_view = await kind.graph_view(ctx, mailbox, graph)
-    return await kind.align(ctx, mailbox, fno_view, graph_view)
+        graph_view = await kind.mapping.graph_view(ctx, mailbox, graph)
+    return await kind.mapping.align(ctx, mailbox, fno_view, graph_view)
 
 
 async def echo(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     link: Link | None,
     *,
@@ -149,13 +149,13 @@ async def echo(
     if link.is_claim:
         return False
     view = (
-        await kind.fno_view(ctx, mailbox, fno)
+        await kind.mapping.fno_view(ctx, mailbox, fno)
         if fno is not None
-        else await kind.graph_view(ctx, mailbox, graph)
+        else await kind.mapping.graph_view(ctx, mailbox, graph)
     )
     if not (view.present and view.marked and view.record is not None):
         return False
-    if kind.content_hash(view.record) != link.snapshot_hash:
+    if kind.mapping.content_hash(view.record) != link.snapshot_hash:
         return False
     ctx.report.count_unchanged(kind.name, mailbox.address, link.fno_key)
     version = (
@@ -172,7 +172,7 @@ async def echo(
 
 async def _stale_echo(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     message: SyncPair,
     link: Link | None,
@@ -186,7 +186,7 @@ async def _stale_echo(
     if carried is not None and carried.id == link.graph_id and message.fno_row is None:
         return await echo(ctx, kind, mailbox, link, graph=_graph_item(carried))
     if message.fno_row is not None and message.fno_key == link.fno_key:
-        fno = await kind.fno_item_from_row(ctx, link.fno_key, message.fno_row)
+        fno = await kind.mapping.fno_item_from_row(ctx, link.fno_key, message.fno_row)
         return await echo(ctx, kind, mailbox, link, fno=fno)
     return False
 
@@ -226,15 +226,13 @@ def is_assumed(item: FnoItem | GraphItem | None) -> bool:
     return item is not None and item.if_match is not None
 
 
-def _assumed_graph(
-    kind: KindAdapter, ctx: SyncContext, message: SyncPair, link: Link | None
-) -> GraphItem | None:
+def _assumed_graph(kind: Kind, ctx: SyncContext, message: SyncPair, link: Link | None) -> GraphItem | None:
     """The Exchange side of a pair whose F&O side the feed reported changed, taken from the link."""
     if message.fno_row is None or message.graph_item is not None or message.allow_delete:
         return None
     if link is None or not _assumable(link) or not link.graph_version:
         return None
-    token = kind.graph_if_match(ctx.settings, link)
+    token = kind.mapping.graph_if_match(ctx.settings, link)
     if not token:
         return None
     return GraphItem(

@@ -37,7 +37,7 @@ from opentelemetry.trace import get_current_span
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.inventory import Inventory
 from sync_core.runtime.keys import parse_fno_time
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from sync_core.runtime.messages import SyncPair
 from sync_core.runtime.phase import last_slot as last_slot  # re-exported: moved to runtime/phase.py
 from sync_core.state.base import ConcurrencyError, Cursor, Link
@@ -97,7 +97,7 @@ async def _save_time(ctx: SyncContext, kind: str, mailbox: str, previous: Cursor
         log.info("reconciliation time saved by a concurrent scan", extra={"kind": kind})
 
 
-async def due(ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox) -> tuple[bool, Cursor | None]:
+async def due(ctx: SyncContext, kind: Kind, mailbox: Mailbox) -> tuple[bool, Cursor | None]:
     """Whether this mailbox and kind reconcile now (and the cursor read to decide)."""
     hours = ctx.settings.reconcile_hours
     if hours <= 0:
@@ -112,15 +112,15 @@ async def due(ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox) -> tuple[bo
 
 
 async def reconcile_mailbox(
-    ctx: SyncContext, kind: KindAdapter, mailbox: Mailbox, cycle_id: str, *, seen: Iterable[str] = ()
+    ctx: SyncContext, kind: Kind, mailbox: Mailbox, cycle_id: str, *, seen: Iterable[str] = ()
 ) -> Reconciliation | None:
     """Reconcile when due: queue the out-of-step pairs, return the Exchange deletion candidates (None when
     not due). `seen`: Exchange ids the scan queued or judged already in this run (not queued twice)."""
     is_now, cursor = await due(ctx, kind, mailbox)
     if not is_now:
         return None
-    graph = await kind.graph_inventory(ctx, mailbox)
-    fno = await kind.fno_inventory(ctx, mailbox)
+    graph = await kind.listings.graph_inventory(ctx, mailbox)
+    fno = await kind.listings.fno_inventory(ctx, mailbox)
     links = await ctx.store.list_links(kind.name, mailbox.address)
     found = compare(kind.name, mailbox.address, links, graph, fno, cycle_id, skip=set(seen))
     found._cursor = cursor

@@ -15,7 +15,7 @@ from sync_core.pipeline.reconcile import reconcile_mailbox
 from sync_core.pipeline.valve import check_deletions
 from sync_core.runtime.context import Mailbox, SyncContext
 from sync_core.runtime.keys import exchange_cursor_name, fno_cursor_name
-from sync_core.runtime.kind import ExchangeChange, FnoChange, GraphItem, KindAdapter
+from sync_core.runtime.kind import ExchangeChange, FnoChange, GraphItem, Kind
 from sync_core.runtime.messages import CarriedGraphItem, ScanFnoFeed, ScanMailbox, SyncPair, fits
 from sync_core.state.base import ConcurrencyError, Cursor, Link
 
@@ -127,7 +127,7 @@ async def _note_synced(ctx: SyncContext, mailbox: Mailbox) -> None:
         await ctx.store.upsert_mailbox(mailbox.record.model_copy(update={"last_synced_at": ctx.now()}))
 
 
-async def _unseen_links(ctx: SyncContext, kind: KindAdapter, mailbox: str, seen: set[str]) -> set[str]:
+async def _unseen_links(ctx: SyncContext, kind: Kind, mailbox: str, seen: set[str]) -> set[str]:
     """After a full round, a linked item in scope (e.g. inside the calendar window) that the round did not
     list may have been deleted. Items that simply lie outside the window are not asked about again."""
     unseen: set[str] = set()

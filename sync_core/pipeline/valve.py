@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sync_core.engine.types import DeletionContext
 from sync_core.engine.valve import DeletionCount, valve_reason
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from sync_core.runtime.messages import SyncPair
 from sync_core.runtime.report import FailureNote, PlannedAction
 from sync_core.state.base import AuditEntry, ConcurrencyError, Cursor, Link
@@ -87,7 +87,7 @@ def settled_links(links: Iterable[Link]) -> list[Link]:
     return [link for link in links if not link.is_claim]
 
 
-async def missing_fno_keys(ctx: SyncContext, kind: KindAdapter, keys: list[str]) -> set[str]:
+async def missing_fno_keys(ctx: SyncContext, kind: Kind, keys: list[str]) -> set[str]:
     """Keys of `keys` F&O no longer returns (the kind's batched lookup: F&O shows no deletions over OData)."""
     existing = await kind.fno_side.existing(ctx, keys)
     return {key for key in keys if key not in existing}
@@ -95,7 +95,7 @@ async def missing_fno_keys(ctx: SyncContext, kind: KindAdapter, keys: list[str])
 
 async def check_deletions(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     graph_candidates: Iterable[str],
     cycle_id: str,
@@ -196,7 +196,7 @@ async def _send(
 
 async def _hold(
     ctx: SyncContext,
-    kind: KindAdapter,
+    kind: Kind,
     mailbox: Mailbox,
     reason: str,
     count: DeletionCount,
@@ -252,7 +252,7 @@ async def _release(ctx: SyncContext, kind: str, mailbox: str, why: str, count: D
     )
 
 
-def would_do(kind: KindAdapter, link: Link, *, deleted_in_fno: bool, now: datetime) -> str:
+def would_do(kind: Kind, link: Link, *, deleted_in_fno: bool, now: datetime) -> str:
     """What the pair job will do with a vanished side (for previews): delete the partner or unlink."""
     verdict = kind.rules.deletion_rule(
         DeletionContext(

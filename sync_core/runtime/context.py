@@ -19,7 +19,7 @@ from sync_core.state.base import MailboxRecord, StateStore
 
 if TYPE_CHECKING:
     from sync_core.runtime.feed import OneWayFeed
-    from sync_core.runtime.kind import KindAdapter
+    from sync_core.runtime.kind import Kind
 
 
 def utc_now() -> datetime:
@@ -57,7 +57,7 @@ class SyncContext:
     graph: GraphClient
     fno: FnoClient
     queues: QueueSender
-    kinds: dict[str, KindAdapter]
+    kinds: dict[str, Kind]
     clock: Callable[[], datetime] = utc_now
     dry_run: bool = False
     # One-way feeds scheduled beside the kinds (the e-mail import): no pairs, a job of their own.

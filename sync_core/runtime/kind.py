@@ -1,5 +1,7 @@
-"""What a kind of item (appointment, task, ...) declares once: its two sides, its mapping, how it is
-found again after a crash, and its rules record (runtime/rules.py). The pipeline has no special case per kind."""
+"""What a kind of item (appointment, task, ...) is: one frozen record, `Kind`, of its two sides, its field
+mapping, how a partner is found, its writes and its rules record (runtime/rules.py). Every field is typed
+here and has its explicit default where kinds share one; nothing is looked up by name. The pipeline has no
+special case per kind."""
 
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ class FnoChange:
     edited_at: datetime | None
     version: str | None = None  # as ExchangeChange.version (the kind's FnoItem.version)
     # The F&O row as the feed read it (every field the mapping needs): the pair job then takes the F&O side
-    # from it (KindAdapter.fno_item_from_row) instead of reading the row again.
+    # from it (FieldMapping.fno_item_from_row) instead of reading the row again.
     row: Mapping[str, Any] | None = None
 
 
@@ -80,67 +82,67 @@ class EmitFno(Protocol):
     async def __call__(self, changes: list[FnoChange], *, checkpoint: str | None = None) -> None: ...
 
 
-class KindAdapter(Protocol):
-    """Everything the pipeline asks of a kind, declared here and nowhere else: no member is looked up by
-    name. What most kinds answer the same way has its default in `KindDefaults`.
+class FieldMapping(Protocol):
+    """A kind's field mapping: the pair's two sides as canonical views (`model/`), and what the pair job needs
+    of them beside the views (the F&O item the mapping reads, the hash and version the link keeps)."""
 
-    The pipeline reads, writes, marks and deletes through the kind's two sides (runtime/side.py); what is
-    left here is the kind's own: its mapping (views, creates, updates), finding a partner, and reading or
-    stamping where the kind adds to what the side does."""
-
-    name: str
-    # Everything that decides a pair besides its two views (merge groups, scope, the deletion rule, ...).
-    rules: KindRules
-
-    # The two sides (read-only for the pipeline; a kind's own attribute may name the concrete side).
-    @property
-    def fno_side(self) -> FnoSide: ...
-    @property
-    def graph_side(self) -> GraphSide: ...
+    def content_hash(self, record: Mapping[str, Any]) -> str:
+        """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""
+        ...
 
     def graph_if_match(self, settings: Settings, link: Link) -> str | None:
         """The `If-Match` a write to the Exchange side may carry when that side is taken from the link
         instead of read (None: the side is always read before it is written)."""
         ...
 
-    def content_hash(self, record: Mapping[str, Any]) -> str:
-        """Normalised content hash of a canonical record (the link keeps it beside the snapshot)."""
-        ...
-
-    # Reading one pair.
     async def load_fno(self, ctx: SyncContext, fno_key: str) -> FnoItem | None:
-        """The kind's, not the side's: the mapping may need more than the row (an appointment's attendees)."""
+        """The pair's F&O item, read: the mapping may need more than the row (an appointment's attendees,
+        a contact's company name)."""
         ...
 
     async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem | None:
-        """The pair's F&O side from the row its feed carried (FnoChange.row), without reading it again
+        """The pair's F&O item from the row its feed carried (FnoChange.row), without reading it again
         (None: the row is not the kind's, as load_fno would answer)."""
         ...
 
-    # The partner of an unlinked item (no link, or a claim left by a create whose answer was lost): by the
-    # product's stamp, or by what points at it (the activity's OutlookEntryId, a To Do linkedResource).
-    async def find_graph_partner(
-        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
-    ) -> GraphItem | None: ...
-    async def find_fno_partner(
-        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
-    ) -> FnoItem | None: ...
-    # First-run matching by content (candidates best first; a candidate linked elsewhere is skipped).
-    async def match_graph_partners(
-        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
-    ) -> list[GraphItem]: ...
-    async def match_fno_partners(
-        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
-    ) -> list[FnoItem]: ...
     async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView: ...
     async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView: ...
+
     async def align(
         self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
     ) -> tuple[SideView, SideView]:
         """Make the two views comparable where one side cannot hold a value (e.g. attendees F&O cannot link)."""
         ...
 
-    # Writing.
+    def is_organizer(self, graph: GraphItem | None) -> bool: ...
+
+
+class Partners(Protocol):
+    """The partner of an unlinked item (no link, or a claim left by a create whose answer was lost): by the
+    product's stamp, or by what points at it (the activity's OutlookEntryId, a To Do linkedResource)."""
+
+    async def find_graph_partner(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
+    ) -> GraphItem | None: ...
+    async def find_fno_partner(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
+    ) -> FnoItem | None: ...
+
+
+class Matching(Protocol):
+    """First-run matching by content (candidates best first; a candidate linked elsewhere is skipped)."""
+
+    async def match_graph_partners(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem
+    ) -> list[GraphItem]: ...
+    async def match_fno_partners(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem
+    ) -> list[FnoItem]: ...
+
+
+class Writes(Protocol):
+    """The writes that carry the mapping: creates, updates, and finishing a create from Exchange."""
+
     async def create_in_graph(
         self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
     ) -> GraphItem: ...
@@ -163,42 +165,63 @@ class KindAdapter(Protocol):
         fields: Mapping[str, Any],
         record: Mapping[str, Any],
     ) -> str: ...
+
     async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
         """Write the product's stamp (the F&O key) on an Exchange item that lacks it: the last step of a
-        create from Exchange, finished here when its answer was lost. The kind's, not the side's: for a
-        contact that step is more than the stamp (the list entry, the problem category, shared lists)."""
+        create from Exchange, finished here when its answer was lost (the side's `stamp`, or for a contact
+        more: the list entry, the problem category, shared lists)."""
         ...
 
-    def is_organizer(self, graph: GraphItem | None) -> bool: ...
 
-    async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
-        """The Exchange folder of the kind's own, when it has one and it exists (a contact list's folder:
-        change notifications subscribe to it); never created here."""
-        ...
+class Listings(Protocol):
+    """The periodic reconciliation's listing of each side for one mailbox (pipeline/reconcile.py)."""
 
-    # The periodic reconciliation (pipeline/reconcile.py).
     async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory: ...
     async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory: ...
 
 
-class KindDefaults:
-    """The answers of a kind without first-run matching or a folder of its own, whose create from Exchange
-    is finished by the stamp alone: every kind inherits them and overrides what it does differently
-    (appointments: matching; contacts: the folder, finishing a create). Its rules have their defaults in
-    `KindRules` (runtime/rules.py)."""
-
-    # Set by each kind when it is built (a kind's class names the concrete sides).
-    fno_side: FnoSide
-    graph_side: GraphSide
-
-    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
-        await self.graph_side.stamp(ctx, mailbox, graph, fno_key)
+class _NoMatching:
+    """No matching by content: an unlinked item is created on the other side."""
 
     async def match_graph_partners(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> list[GraphItem]:
-        return []  # no matching by content: an unlinked item is created on the other side
+        return []
 
     async def match_fno_partners(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> list[FnoItem]:
         return []
 
-    async def existing_folder_id(self, ctx: SyncContext, mailbox: Mailbox) -> str | None:
-        return None  # the mailbox's own calendar or lists, no folder of the product's
+
+NO_MATCHING: Matching = _NoMatching()
+
+ExistingFolderId = Callable[[SyncContext, Mailbox], Awaitable[str | None]]
+
+
+async def no_folder(ctx: SyncContext, mailbox: Mailbox) -> str | None:
+    return None  # the mailbox's own calendar or lists, no folder of the product's
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything the pipeline asks of a kind, in one record (built by each kind module's factory,
+    `kinds/__init__.py` all_kinds). "What happens to this pair, and why?": `engine/decide.py` gives the
+    verdict from the two views (`mapping`) and the `rules`; the pair job carries it out through `writes`
+    and the two sides."""
+
+    name: str
+    # Everything that decides a pair besides its two views (merge groups, scope, the deletion rule, ...).
+    rules: KindRules
+    # The two sides (runtime/side.py): the pipeline reads changes, marks and deletes through them directly.
+    fno_side: FnoSide
+    graph_side: GraphSide
+    # Both sides as canonical views, and the F&O item the mapping reads.
+    mapping: FieldMapping
+    # Finding the partner of an unlinked item by the stamp or what points at it.
+    partners: Partners
+    # Creates and updates (the mapping written), and finishing a create whose answer was lost.
+    writes: Writes
+    # Each side listed for the periodic reconciliation.
+    listings: Listings
+    # First-run matching by content; the default matches nothing (an unlinked item is created).
+    matching: Matching = NO_MATCHING
+    # The Exchange folder of the kind's own, when it has one and it exists (a contact list's folder: change
+    # notifications subscribe to it); never created here. The default: no folder of the product's.
+    existing_folder_id: ExistingFolderId = no_folder

@@ -19,7 +19,7 @@ import pytest
 
 from sync_core import cli
 from sync_core.d365.errors import FnoError
-from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.appointment import AppointmentWrites
 from tests.e2e.harness import Tenant, sample_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,8 +135,8 @@ def test_one_failed_item_exits_1(tenant: Tenant, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tenant.settings().state_dir.parent)
 
-    async def rejected(self: AppointmentKind, *args: Any, **kwargs: Any) -> Any:
+    async def rejected(self: AppointmentWrites, *args: Any, **kwargs: Any) -> Any:
         raise FnoError(400, "Field 'Purpose' must be filled in.")
 
-    monkeypatch.setattr(AppointmentKind, "create_in_fno", rejected)
+    monkeypatch.setattr(AppointmentWrites, "create_in_fno", rejected)
     assert cli.main(["run", "--once"]) == cli.EXIT_ITEM_FAILED

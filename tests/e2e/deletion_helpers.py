@@ -14,7 +14,7 @@ from simulators.graph import events as graph_events
 from simulators.graph import ids as graph_ids
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core import app
-from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.appointment import appointment_kind
 from sync_core.runtime.keys import stamp_of
 from sync_core.state.base import AuditEntry, Failure, Link
 from sync_core.state.sqlite import SqliteStateStore
@@ -27,7 +27,7 @@ WORKERS = {"alice@contoso.com": "000101", "bob@contoso.com": "000102", "carol@co
 @pytest.fixture
 def appt_tenant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tenant]:
     """The sample tenant, syncing appointments only (other kinds are tested on their own)."""
-    monkeypatch.setattr(app, "all_kinds", lambda: {"appointment": AppointmentKind()})
+    monkeypatch.setattr(app, "all_kinds", lambda: {"appointment": appointment_kind()})
     monkeypatch.setattr(app, "all_feeds", dict)  # no e-mail import either
     with sample_tenant(tmp_path) as tenant:
         yield tenant

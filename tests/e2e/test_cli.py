@@ -15,7 +15,7 @@ import pytest
 
 from sync_core import cli
 from sync_core.d365.errors import FnoError
-from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.appointment import AppointmentWrites
 from tests.e2e.harness import Tenant, sample_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,10 +63,10 @@ def test_item_failure_is_reported_recorded_and_exits_non_zero(
 ) -> None:
     _env(live_tenant, monkeypatch)
 
-    async def rejected(self: AppointmentKind, *args: Any, **kwargs: Any) -> Any:
+    async def rejected(self: AppointmentWrites, *args: Any, **kwargs: Any) -> Any:
         raise FnoError(400, "Field 'Purpose' must be filled in.")
 
-    monkeypatch.setattr(AppointmentKind, "create_in_fno", rejected)
+    monkeypatch.setattr(AppointmentWrites, "create_in_fno", rejected)
     assert cli.main(["run", "--once", "--json"]) == cli.EXIT_ITEM_FAILED
     report = json.loads(capsys.readouterr().out)
     failures = report["failures"]

@@ -16,7 +16,7 @@ from simulators.sample_contacts import PRIVATE_FOLDER, SHARED_FOLDER, SHARED_MAI
 from simulators.sample_data import COMPANY
 from sync_core.app import open_context
 from sync_core.contacts.membership import FEED_FIELDS
-from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.contact import ContactMapping
 from sync_core.kinds.fno_contact_persons import COMPANY_NAME_KEY, ON_LIST_KEY, carried_rows
 from sync_core.runtime.queues import InProcessQueues
 from tests.e2e.harness import Tenant, sample_tenant
@@ -231,20 +231,20 @@ def test_a_carried_row_maps_as_a_read_one_and_must_belong_to_its_pair(tenant: Te
 
     async def check() -> None:
         async with open_context(tenant.settings(), InProcessQueues(), clock=lambda: tenant.now) as ctx:
-            kind = ctx.kinds["shared_contact"]
-            assert isinstance(kind, ContactKindBase)
+            mapping = ctx.kinds["shared_contact"].mapping
+            assert isinstance(mapping, ContactMapping)
             key = f"{COMPANY}|CP-0003"
-            loaded = await kind.load_fno(ctx, key)
+            loaded = await mapping.load_fno(ctx, key)
             assert loaded is not None
             row["@odata.etag"] = loaded.row["@odata.etag"]  # as a feed reads the row over OData
             # Without the feed's annotations the name is looked up, as load_fno does.
-            plain = await kind.fno_item_from_row(ctx, key, row)
+            plain = await mapping.fno_item_from_row(ctx, key, row)
             columns = {k: v for k, v in loaded.row.items() if not k.startswith("@odata.")}
             plain_columns = {k: v for k, v in plain.row.items() if not k.startswith("@odata.")}
             assert (plain_columns, plain.version, plain.extra) == (columns, loaded.version, loaded.extra)
             # With them, nothing is looked up and the list query's answer is kept for fno_view.
             mark = tenant.mark_logs()
-            noted = await kind.fno_item_from_row(
+            noted = await mapping.fno_item_from_row(
                 ctx, key, {**row, COMPANY_NAME_KEY: "Name", ON_LIST_KEY: False}
             )
             noted_columns = {k: v for k, v in noted.row.items() if not k.startswith("@odata.")}
@@ -252,13 +252,13 @@ def test_a_carried_row_maps_as_a_read_one_and_must_belong_to_its_pair(tenant: Te
             assert tenant.fno.request_log[mark[1] :] == []
             shared = await ctx.mailbox(SHARED_MAILBOX)
             assert shared is not None
-            assert (await kind.fno_view(ctx, shared, noted)).marked is False
+            assert (await mapping.fno_view(ctx, shared, noted)).marked is False
             # The feeds select FEED_FIELDS only: enough for the same record as a whole row.
-            selected = await kind.fno_item_from_row(ctx, key, {k: row.get(k) for k in FEED_FIELDS})
-            whole = await kind.fno_view(ctx, shared, loaded)
-            assert (await kind.fno_view(ctx, shared, selected)).record == whole.record
+            selected = await mapping.fno_item_from_row(ctx, key, {k: row.get(k) for k in FEED_FIELDS})
+            whole = await mapping.fno_view(ctx, shared, loaded)
+            assert (await mapping.fno_view(ctx, shared, selected)).record == whole.record
             with pytest.raises(ValueError, match="does not belong"):
-                await kind.fno_item_from_row(ctx, f"{COMPANY}|CP-0001", row)
+                await mapping.fno_item_from_row(ctx, f"{COMPANY}|CP-0001", row)
             # An F&O row cannot pass for the feed's own annotations.
             carried = await carried_rows(ctx, [{**row, ON_LIST_KEY: True, COMPANY_NAME_KEY: "x"}], set())
             assert ON_LIST_KEY not in carried[key] and COMPANY_NAME_KEY not in carried[key]

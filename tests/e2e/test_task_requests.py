@@ -13,7 +13,7 @@ import pytest
 from simulators.sample_data import CATEGORY, COMPANY
 from sync_core.app import open_context
 from sync_core.engine.types import ActionKind
-from sync_core.kinds.task import TaskKind
+from sync_core.kinds.task import task_kind
 from sync_core.pipeline.pair import sync_pair
 from sync_core.runtime.messages import SyncPair
 from sync_core.runtime.phase import last_slot
@@ -253,7 +253,7 @@ def test_a_pair_job_in_its_own_context_takes_the_sync_list_from_the_scan_cursor(
 async def _from_row(tenant: Tenant, key: str, row: dict[str, Any]) -> tuple[Any, int]:
     async with open_context(tenant.settings(), InProcessQueues(), clock=lambda: tenant.now) as ctx:
         before = len(tenant.fno.request_log)
-        item = await TaskKind().fno_item_from_row(ctx, key, row)
+        item = await task_kind().mapping.fno_item_from_row(ctx, key, row)
         return item, len(tenant.fno.request_log) - before
 
 

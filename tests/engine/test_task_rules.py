@@ -10,7 +10,7 @@ import pytest
 from sync_core.engine.decide import decide
 from sync_core.engine.rules import task_deletion_rule
 from sync_core.engine.types import ActionKind, DeletionContext, Policy, SideView
-from sync_core.kinds.task import TaskKind
+from sync_core.kinds.task import task_kind
 from sync_core.model.task import STATUSES, Task, to_record
 
 NOW = datetime(2026, 3, 20, 9, 30, tzinfo=UTC)
@@ -44,7 +44,7 @@ def test_task_deletion_rule(side: str, organizer: bool, status: Any, verdict: st
 @pytest.mark.parametrize("status", STATUSES)
 def test_decide_with_the_task_kind(status: str) -> None:
     record = to_record(Task(title="x", status=status))  # type: ignore[arg-type]
-    kind = TaskKind()
+    kind = task_kind()
     survivor = SideView(present=True, marked=True, record=record)
     for fno, graph, delete in (
         (survivor, SideView(present=False, marked=False), ActionKind.DELETE_IN_FNO),
@@ -70,7 +70,7 @@ def test_reminder_switch_and_time_merge_as_one_unit() -> None:
     base = to_record(Task(title="x"))
     fno = to_record(Task(title="x", reminder_on=True, reminder_at=datetime(2026, 3, 21, 8, tzinfo=UTC)))
     graph = to_record(Task(title="y"))
-    kind = TaskKind()
+    kind = task_kind()
     decision = decide(
         snapshot=base,
         fno=SideView(present=True, marked=True, record=fno),

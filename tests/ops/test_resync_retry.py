@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sync_core.d365.errors import FnoError
-from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.appointment import AppointmentWrites
 from sync_core.pipeline import reconcile
 from sync_core.runtime.keys import exchange_cursor_name
 from tests.e2e.deletion_helpers import appt_tenant, delete_activity, links, update_activity
@@ -52,11 +52,11 @@ def test_retry_sends_failed_items_again_now(
 ) -> None:
     tenant = appt_tenant
 
-    async def unavailable(self: AppointmentKind, *args: Any, **kwargs: Any) -> Any:
+    async def unavailable(self: AppointmentWrites, *args: Any, **kwargs: Any) -> Any:
         raise FnoError(503, "Service unavailable")
 
     with monkeypatch.context() as patch:
-        patch.setattr(AppointmentKind, "create_in_fno", unavailable)
+        patch.setattr(AppointmentWrites, "create_in_fno", unavailable)
         tenant.cycle()  # alice's Outlook appointment cannot reach F&O within its attempts
     failed = [f for f in read(tenant, lambda s: s.list_failures()) if f.waiting_for_retry]
     assert {f.mailbox for f in failed} == {ALICE, CAROL}

@@ -1,10 +1,24 @@
-"""The kinds and one-way feeds the planner schedules, and the order it queues their scans in."""
+"""The kinds (each one `Kind` record of parts) and one-way feeds the planner schedules, and the order it
+queues their scans in."""
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, fields
+
+import pytest
+
 from sync_core.kinds import SCHEDULE, all_feeds, all_kinds
 from sync_core.runtime.context import SyncContext
-from sync_core.runtime.kind import KindDefaults
+from sync_core.runtime.kind import (
+    NO_MATCHING,
+    FieldMapping,
+    Kind,
+    Listings,
+    Matching,
+    Partners,
+    Writes,
+    no_folder,
+)
 
 
 def test_every_kind_and_feed_has_its_place_in_the_schedule() -> None:
@@ -30,17 +44,44 @@ def test_scans_are_planned_in_the_schedules_order() -> None:
     assert ctx.scheduled() == [*all_kinds(), *all_feeds()]  # without a schedule: kinds, then feeds
 
 
-def test_kinds_answer_themselves_what_they_do_differently() -> None:
-    """A misspelt override would silently fall back to the default of KindDefaults (the rules: see
-    test_kind_rules.py)."""
-    own = {
-        "appointment": {"match_graph_partners", "match_fno_partners"},
-        "task": set(),
-        "contact": {"existing_folder_id", "stamp_graph"},  # finishing a create: more than the stamp
-        "shared_contact": {"existing_folder_id", "stamp_graph"},
-    }
+def _public(obj: object) -> set[str]:
+    return {name for name in dir(obj) if not name.startswith("_")}
+
+
+def _protocol_members(protocol: type) -> set[str]:
+    return {name for name, value in vars(protocol).items() if callable(value) and not name.startswith("_")}
+
+
+PARTS = {
+    "mapping": FieldMapping,
+    "partners": Partners,
+    "matching": Matching,
+    "writes": Writes,
+    "listings": Listings,
+}
+
+
+def test_each_kind_is_one_record_of_parts_with_one_job_each() -> None:
+    """Each kind is a frozen `Kind`; each part answers its own protocol and nothing else (no kind-wide
+    object passed as several parts), and the parts of a kind are distinct objects. mypy checks each part
+    against its protocol where the kind's factory builds the record."""
+    assert sorted(f.name for f in fields(Kind)) == sorted(
+        ["name", "rules", "fno_side", "graph_side", *PARTS, "existing_folder_id"]
+    )
+    for name, kind in all_kinds().items():
+        assert isinstance(kind, Kind) and kind.name == name
+        with pytest.raises(FrozenInstanceError):
+            kind.name = "other"  # type: ignore[misc]
+        parts = [getattr(kind, field) for field in PARTS]
+        assert len({id(part) for part in parts}) == len(parts), name
+        for field, protocol in PARTS.items():
+            assert _public(getattr(kind, field)) == _protocol_members(protocol), (name, field)
+
+
+def test_kinds_state_what_they_do_differently_from_the_records_defaults() -> None:
+    """A part left out of a kind's record takes the default stated in `Kind` (the rules: test_kind_rules.py)."""
     kinds = all_kinds()
-    assert sorted(own) == sorted(kinds)
-    for name, kind in kinds.items():
-        for member in own[name]:
-            assert getattr(type(kind), member) is not getattr(KindDefaults, member), (name, member)
+    matching = {name for name, kind in kinds.items() if kind.matching is not NO_MATCHING}
+    assert matching == {"appointment"}  # first-run matching by content
+    folders = {name for name, kind in kinds.items() if kind.existing_folder_id is not no_folder}
+    assert folders == {"contact", "shared_contact"}  # the list's folder

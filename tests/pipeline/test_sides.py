@@ -1,5 +1,5 @@
-"""The sides (runtime/side.py) and the kinds built on them: mypy checks each side against its protocol on the
-annotated names below (read_changes included); the tests check which side each kind holds, that the pipeline
+"""The sides (runtime/side.py) and the kinds built on them: mypy checks each side against its protocol where
+a kind's factory puts it in its `Kind` record (read_changes included); the tests check which side each kind holds, that the pipeline
 finds every protocol member on it, and the facts of Graph events that their side keeps (an occurrence carries
 its series' mark, no series member is stamped)."""
 
@@ -9,25 +9,23 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from sync_core.kinds import all_kinds
-from sync_core.kinds.appointment import AppointmentKind
-from sync_core.kinds.contact import ContactKindBase
+from sync_core.kinds.appointment import appointment_kind
+from sync_core.kinds.contact import ContactMapping
 from sync_core.kinds.fno_activities import FnoActivities
 from sync_core.kinds.fno_contact_persons import FnoContactPersons
 from sync_core.kinds.graph_contacts import GraphContacts
 from sync_core.kinds.graph_events import GraphEvents
-from sync_core.kinds.task import TaskKind
+from sync_core.kinds.task import task_kind
 from sync_core.kinds.todo_tasks import TodoTasks
 from sync_core.runtime.context import Mailbox, SyncContext
-from sync_core.runtime.kind import GraphItem, KindAdapter
+from sync_core.runtime.kind import GraphItem, Kind
 from sync_core.runtime.side import FnoSide, GraphSide
 
 
 def test_appointments_and_tasks_are_built_on_their_sides() -> None:
-    appointment, task = AppointmentKind(), TaskKind()
-    fno_sides: list[FnoSide] = [appointment.fno_side, task.fno_side]
-    graph_sides: list[GraphSide] = [appointment.graph_side, task.graph_side]
-    assert [type(side) for side in fno_sides] == [FnoActivities, FnoActivities]
-    assert [type(side) for side in graph_sides] == [GraphEvents, TodoTasks]
+    appointment, task = appointment_kind(), task_kind()
+    assert isinstance(appointment.fno_side, FnoActivities) and isinstance(task.fno_side, FnoActivities)
+    assert isinstance(appointment.graph_side, GraphEvents) and isinstance(task.graph_side, TodoTasks)
     assert [side.category for side in (appointment.fno_side, task.fno_side)] == ["Appointment", "Task"]
     # The Graph sides' feeds read the kind's links (series masters, moved tasks).
     assert appointment.graph_side.kind == "appointment" and task.graph_side.kind == "task"
@@ -36,11 +34,12 @@ def test_appointments_and_tasks_are_built_on_their_sides() -> None:
 def test_the_contact_kinds_pair_folder_contacts_with_contact_persons() -> None:
     for name in ("contact", "shared_contact"):
         kind = all_kinds()[name]
-        assert isinstance(kind, ContactKindBase)
-        fno: FnoSide = kind.fno_side
-        graph: GraphSide = kind.graph_side
+        assert isinstance(kind.mapping, ContactMapping)
+        fno, graph = kind.fno_side, kind.graph_side
         assert isinstance(fno, FnoContactPersons) and isinstance(graph, GraphContacts)
         assert graph.kind == fno.kind == name
+        # The list's folder is its Graph side's (change notifications subscribe to it).
+        assert kind.existing_folder_id == graph.existing_folder_id
 
 
 def _members(protocol: type) -> set[str]:
@@ -66,9 +65,10 @@ def test_the_pipeline_reaches_the_sides_not_members_that_delegate_to_them() -> N
         "delete_fno",
         "existing_fno_keys",
     }
-    assert not delegating & set(vars(KindAdapter))
     for name, kind in all_kinds().items():
-        assert not delegating & set(dir(kind)), name
+        assert isinstance(kind, Kind), name
+        parts = [kind.mapping, kind.partners, kind.matching, kind.writes, kind.listings]
+        assert not delegating & {member for part in parts for member in dir(part)}, name
 
 
 class _Recorder:

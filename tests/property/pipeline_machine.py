@@ -39,7 +39,7 @@ from sync_core.exchange.client import GraphClient
 from sync_core.pipeline.runner import run_cycle
 from sync_core.pipeline.valve import DeletionState, load_state, save_state, state_name
 from sync_core.runtime.context import SyncContext
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from sync_core.runtime.queues import AnyMessage, InProcessQueues
 from sync_core.runtime.report import CycleReport
 from sync_core.settings import Settings, load_settings
@@ -203,7 +203,7 @@ class PipelineMachine(RuleBasedStateMachine):
     def extra_settings(self) -> dict[str, str]:
         return {}
 
-    def kinds(self) -> dict[str, KindAdapter]:
+    def kinds(self) -> dict[str, Kind]:
         raise NotImplementedError
 
     def check_converged(self) -> None:

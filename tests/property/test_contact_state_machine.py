@@ -30,10 +30,10 @@ from hypothesis.stateful import initialize, precondition, rule
 from simulators.graph import contacts as graph_contacts
 from sync_core.contacts.membership import effective, on_private_rule
 from sync_core.kinds.contact import PROBLEM_CATEGORIES
-from sync_core.kinds.contact_private import PrivateContactKind
+from sync_core.kinds.contact_private import private_contact_kind
 from sync_core.model.contact import company_key, contact_from_graph, contact_from_person
 from sync_core.runtime.keys import stamp_of
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from sync_core.state.base import ContactListEntry
 from sync_core.state.sqlite import SqliteStateStore
 from tests.property.pipeline_machine import CATEGORY, COMPANY, MAILBOX, WORKER, PipelineMachine
@@ -70,8 +70,8 @@ class ContactMachine(PipelineMachine):
         # quiet cycle has seen everything.
         return {"SYNC_CONTACT_MARK_SCAN_MINUTES": "0"}
 
-    def kinds(self) -> dict[str, KindAdapter]:
-        return {"contact": PrivateContactKind()}
+    def kinds(self) -> dict[str, Kind]:
+        return {"contact": private_contact_kind()}
 
     # ---- the tenant as users see it -------------------------------------------------------------------
     def persons(self) -> list[dict[str, Any]]:

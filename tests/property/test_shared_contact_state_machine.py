@@ -31,11 +31,11 @@ from simulators.graph import contacts as graph_contacts
 from sync_core.contacts.membership import effective
 from sync_core.contacts.registry import SHARED_KIND
 from sync_core.kinds.contact import PROBLEM_CATEGORIES
-from sync_core.kinds.contact_private import PrivateContactKind
-from sync_core.kinds.contact_shared import SharedContactKind
+from sync_core.kinds.contact_private import private_contact_kind
+from sync_core.kinds.contact_shared import shared_contact_kind
 from sync_core.model.contact import company_key, contact_from_graph, contact_from_person
 from sync_core.runtime.keys import stamp_of
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from sync_core.state.base import ContactListEntry, Link
 from sync_core.state.sqlite import SqliteStateStore
 from tests.property.pipeline_machine import COMPANY, MAX_SHARE, MIN_ITEMS, Faults
@@ -92,8 +92,8 @@ class TwoListMachine(ContactMachine):
             if item == f"graph:{link.graph_id}":
                 self.copy_of[item] = link.fno_key
 
-    def kinds(self) -> dict[str, KindAdapter]:
-        return {"contact": PrivateContactKind(), SHARED_KIND: SharedContactKind()}
+    def kinds(self) -> dict[str, Kind]:
+        return {"contact": private_contact_kind(), SHARED_KIND: shared_contact_kind()}
 
     # ---- the shared folder as its users see it ------------------------------------------------------------
     def shared_contacts(self) -> list[dict[str, Any]]:

@@ -23,9 +23,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
-from sync_core.kinds.appointment import AppointmentKind
+from sync_core.kinds.appointment import appointment_kind
 from sync_core.runtime.keys import stamp_of
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from tests.property.pipeline_machine import (
     CATEGORY,
     COMPANY,
@@ -49,8 +49,8 @@ def _fno_time(value: datetime) -> str:
 class SyncMachine(PipelineMachine):
     KIND = "appointment"
 
-    def kinds(self) -> dict[str, KindAdapter]:
-        return {"appointment": AppointmentKind()}
+    def kinds(self) -> dict[str, Kind]:
+        return {"appointment": appointment_kind()}
 
     def deletes(self) -> int:
         graph = sum(r["method"] == "DELETE" and "/events/" in r["path"] for r in self.graph.request_log)

@@ -23,10 +23,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
-from sync_core.kinds.task import TaskKind
+from sync_core.kinds.task import task_kind
 from sync_core.kinds.task_todo import stamp_of
 from sync_core.model.task import is_closed, task_from_activity, task_from_todo, to_record
-from sync_core.runtime.kind import KindAdapter
+from sync_core.runtime.kind import Kind
 from sync_core.runtime.report import CycleReport
 from tests.property.pipeline_machine import (
     CATEGORY,
@@ -63,8 +63,8 @@ class TaskMachine(PipelineMachine):
         self.default_list = self.graph.todo.default_list_id(MAILBOX)
         self.other_list = self.graph.todo.add_list(MAILBOX, "Errands")  # tasks there are not imported
 
-    def kinds(self) -> dict[str, KindAdapter]:
-        return {"task": TaskKind()}
+    def kinds(self) -> dict[str, Kind]:
+        return {"task": task_kind()}
 
     # ---- the tenant as users see it -------------------------------------------------------------------
     def activities(self) -> list[dict[str, Any]]:
@@ -428,7 +428,7 @@ def test_task_created_in_todo_whose_create_died_and_deleted_before_the_next_roun
     (write 1: the claim, write 2: the POST, which lands), before the task was noted for the next scan. The
     retry finds the task by its stamp and links it, but the note was never made: deleted by the user before
     its list's next delta round, the task was never reported removed and the activity lived on. Finishing
-    an earlier create now does what the create had left undone (TaskKind.find_graph_partner)."""
+    an earlier create now does what the create had left undone (TaskPartners.find_graph_partner)."""
     machine = TaskMachine()
     try:
         machine.existing_data([], [])
