@@ -184,12 +184,7 @@ class PipelineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now = START
-        self.graph = GraphState(token=TOKEN, page_size=self.GRAPH_PAGE_SIZE)
-        self.fno = FnoState(token=TOKEN, default_company=COMPANY)
-        self.graph.clock = lambda: self.now
-        self.fno.clock = lambda: self.now
-        self.graph.add_user(MAILBOX, "Alice", time_zone="W. Europe Standard Time")
-        self.fno.add("Workers", {"PersonnelNumber": WORKER, "Name": "Alice", "PrimaryContactEmail": MAILBOX})
+        self.make_tenant()
         self.folder = Path(tempfile.mkdtemp(prefix="sync-sm-"))
         self.settings = base_settings(self.folder, self.extra_settings())
         self.model = Model()
@@ -198,6 +193,15 @@ class PipelineMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def make_tenant(self) -> None:
+        """Both stand-ins with the mailbox's user and its F&O worker (the memory machine has its own)."""
+        self.graph = GraphState(token=TOKEN, page_size=self.GRAPH_PAGE_SIZE)
+        self.fno = FnoState(token=TOKEN, default_company=COMPANY)
+        self.graph.clock = lambda: self.now
+        self.fno.clock = lambda: self.now
+        self.graph.add_user(MAILBOX, "Alice", time_zone="W. Europe Standard Time")
+        self.fno.add("Workers", {"PersonnelNumber": WORKER, "Name": "Alice", "PrimaryContactEmail": MAILBOX})
 
     # ---- what a kind's machine says --------------------------------------------------------------------
     def extra_settings(self) -> dict[str, str]:

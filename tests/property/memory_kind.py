@@ -1,0 +1,213 @@
+"""A kind on the in-memory sides (tests/property/memory_sides.py), deciding with a real kind's rules record.
+
+The mapping is the identity over a few canonical fields: an F&O record and a Graph item hold the record's
+fields under their own names, so a view's record is those fields as stored. Everything the pipeline asks of
+a kind is a one-line delegation to a side where the side can answer it (the kind record of issue 17 keeps
+only the mapping and the rules); what is left is the mapping itself and how a partner is found again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sync_core.engine.types import SideView
+from sync_core.runtime.context import Mailbox, SyncContext
+from sync_core.runtime.inventory import Inventory, Listed
+from sync_core.runtime.keys import fno_key, parse_fno_time
+from sync_core.runtime.kind import EmitExchange, EmitFno, FnoItem, GraphItem, KindDefaults
+from sync_core.runtime.rules import KindRules
+from sync_core.runtime.side import FnoSide, GraphSide
+from sync_core.settings import Settings
+from sync_core.state.base import Link
+from tests.property.memory_sides import (
+    CATEGORIES,
+    EDITED,
+    ETAG,
+    MARK,
+    ORGANIZER,
+    OWNER,
+    REFERENCE,
+    MemoryFnoSide,
+    MemoryGraphSide,
+)
+
+
+class MemoryKind(KindDefaults):
+    """A kind named `name` whose records are `fields`, decided by `rules` (a real kind's RULES)."""
+
+    def __init__(
+        self,
+        name: str,
+        rules: KindRules,
+        fields: Sequence[str],
+        fno_side: MemoryFnoSide,
+        graph_side: MemoryGraphSide,
+    ) -> None:
+        self.name = name
+        self.rules = rules
+        self.fields = tuple(fields)
+        self.fno_memory, self.graph_memory = fno_side, graph_side
+        # What the pipeline may use of them is what the protocols promise (checked by mypy here).
+        self.fno_side: FnoSide = fno_side
+        self.graph_side: GraphSide = graph_side
+
+    def record_of(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """The mapping, both ways: the canonical fields as stored."""
+        return {name: stored.get(name) for name in self.fields}
+
+    def graph_if_match(self, settings: Settings, link: Link) -> str | None:
+        return link.graph_version or None  # the memory Graph side takes its version as the If-Match
+
+    def content_hash(self, record: Mapping[str, Any]) -> str:
+        text = json.dumps(self.record_of(record), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    # ---- feeds -------------------------------------------------------------------------------------
+    async def scan_exchange(
+        self, ctx: SyncContext, mailbox: Mailbox, cursor: str | None, emit: EmitExchange
+    ) -> str | None:
+        return await self.graph_memory.read_changes(ctx, mailbox, cursor, emit)
+
+    async def scan_fno(self, ctx: SyncContext, cursor: str | None, emit: EmitFno) -> str | None:
+        return await self.fno_memory.read_changes(ctx, cursor, emit)
+
+    # ---- reading a pair ----------------------------------------------------------------------------
+    async def load_fno(self, ctx: SyncContext, fno_key: str) -> FnoItem | None:
+        row = await self.fno_side.get(ctx, fno_key)
+        return None if row is None else await self.fno_item_from_row(ctx, fno_key, row)
+
+    async def fno_item_from_row(self, ctx: SyncContext, key: str, row: Mapping[str, Any]) -> FnoItem | None:
+        return FnoItem(key=key, row=dict(row), version=str(row[ETAG]), extra={})
+
+    async def load_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> GraphItem | None:
+        return await self.graph_side.get(ctx, mailbox, graph_id)
+
+    async def find_graph_partner(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem) -> GraphItem | None:
+        """The item the record was made from (its reference: a create from Exchange whose stamp was not
+        written yet), else the item stamped with its key (a create from F&O whose answer was lost)."""
+        reference = fno.row.get(REFERENCE)
+        if isinstance(reference, str):
+            named = await self.graph_side.get(ctx, mailbox, reference)
+            if named is not None and named.stamp in (None, fno.key):
+                return named
+        return await self.graph_side.find_stamped(ctx, mailbox, fno.key)
+
+    async def find_fno_partner(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem) -> FnoItem | None:
+        if graph.stamp:
+            return await self.load_fno(ctx, graph.stamp)
+        for row in await self.fno_side.pointing_at(ctx, graph.id, mailbox=mailbox):
+            return await self.load_fno(ctx, fno_key(str(row["dataAreaId"]), str(row["ActivityNumber"])))
+        return None
+
+    async def fno_view(self, ctx: SyncContext, mailbox: Mailbox, item: FnoItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        return SideView(
+            present=True,
+            marked=item.row.get(MARK) == "Yes",
+            record=self.record_of(item.row),
+            modified_at=parse_fno_time(item.row.get(EDITED)),
+        )
+
+    async def graph_view(self, ctx: SyncContext, mailbox: Mailbox, item: GraphItem | None) -> SideView:
+        if item is None:
+            return SideView(present=False, marked=False)
+        return SideView(
+            present=True,
+            marked=ctx.settings.category in (item.item.get(CATEGORIES) or []),
+            record=self.record_of(item.item),
+            modified_at=parse_fno_time(item.item.get("lastModifiedDateTime")),
+        )
+
+    async def align(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: SideView, graph: SideView
+    ) -> tuple[SideView, SideView]:
+        return fno, graph  # both sides hold every field
+
+    # ---- writing -----------------------------------------------------------------------------------
+    async def create_in_graph(
+        self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, record: Mapping[str, Any]
+    ) -> GraphItem:
+        return await self.graph_side.create(ctx, mailbox, self.record_of(record), stamp=fno.key)
+
+    async def create_in_fno(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, record: Mapping[str, Any]
+    ) -> FnoItem:
+        key, _row = await self.fno_side.create(ctx, mailbox, self.record_of(record), reference=graph.id)
+        if graph.stamp != key:
+            await self.graph_side.stamp(ctx, mailbox, graph, key)  # the last step (pipeline/pair.py)
+        loaded = await self.load_fno(ctx, key)
+        if loaded is None:
+            raise RuntimeError("the record just created cannot be read back")
+        return loaded
+
+    async def update_graph(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        graph: GraphItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str:
+        return await self.graph_side.update(ctx, mailbox, graph, fields)
+
+    async def update_fno(
+        self,
+        ctx: SyncContext,
+        mailbox: Mailbox,
+        fno: FnoItem,
+        fields: Mapping[str, Any],
+        record: Mapping[str, Any],
+    ) -> str:
+        await self.fno_side.update(ctx, fno.key, fields, if_match=fno.if_match)
+        return ""  # F&O answers a write without the new version (the feed reads it)
+
+    async def set_graph_mark(
+        self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, marked: bool
+    ) -> None:
+        await self.graph_side.set_mark(ctx, mailbox, graph, marked)
+
+    async def stamp_graph(self, ctx: SyncContext, mailbox: Mailbox, graph: GraphItem, fno_key: str) -> None:
+        await self.graph_side.stamp(ctx, mailbox, graph, fno_key)
+
+    async def set_fno_mark(self, ctx: SyncContext, mailbox: Mailbox, fno: FnoItem, marked: bool) -> None:
+        await self.fno_side.set_mark(ctx, fno.key, marked, mailbox=mailbox)
+
+    async def delete_graph(self, ctx: SyncContext, mailbox: Mailbox, graph_id: str) -> None:
+        await self.graph_side.delete(ctx, mailbox, graph_id)
+
+    async def delete_fno(self, ctx: SyncContext, mailbox: Mailbox, fno_key: str) -> None:
+        await self.fno_side.delete(ctx, fno_key, mailbox=mailbox)
+
+    def is_organizer(self, graph: GraphItem | None) -> bool:
+        return graph is None or graph.item.get(ORGANIZER) is not False
+
+    # ---- the deletion check and the reconciliation -------------------------------------------------------
+    async def existing_fno_keys(self, ctx: SyncContext, keys: list[str]) -> set[str]:
+        return await self.fno_side.existing(ctx, keys)
+
+    async def graph_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory:
+        items = {
+            graph_id: Listed(
+                version=str(item["version"]),
+                marked=ctx.settings.category in item[CATEGORIES],
+                wanted=self.rules.in_scope(ctx, self.record_of(item)),
+            )
+            for graph_id, item in self.graph_memory.records.items()
+        }
+        return Inventory(items=items, covers=lambda link: True)  # every item is listed
+
+    async def fno_inventory(self, ctx: SyncContext, mailbox: Mailbox) -> Inventory:
+        items = {
+            key: Listed(
+                version=str(row[ETAG]),
+                marked=row[MARK] == "Yes",
+                wanted=self.rules.in_scope(ctx, self.record_of(row)),
+            )
+            for key, row in self.fno_memory.records.items()
+            if row[OWNER] == mailbox.record.personnel_number
+        }
+        return Inventory(items=items, covers=lambda link: True)
