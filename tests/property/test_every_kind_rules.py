@@ -23,8 +23,9 @@ CI runs the default profile (a few seconds per kind); `HYPOTHESIS_PROFILE=long` 
 from __future__ import annotations
 
 import asyncio
+import random
 import unittest
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,8 +46,7 @@ from sync_core.runtime.kind import KindAdapter
 from sync_core.runtime.queues import InProcessQueues
 from sync_core.runtime.report import CycleReport
 from sync_core.runtime.rules import KindRules
-from sync_core.state.base import Link, MailboxRecord
-from sync_core.state.sqlite import SqliteStateStore
+from sync_core.state.base import Link, MailboxRecord, StateStore
 from tests.property.memory_kind import MemoryKind
 from tests.property.memory_sides import MARK, ORGANIZER, REFERENCE, MemoryFnoSide, MemoryGraphSide
 from tests.property.pipeline_machine import (
@@ -62,6 +62,7 @@ from tests.property.pipeline_machine import (
     Faults,
     PipelineMachine,
     ShufflingQueues,
+    T,
 )
 
 WORDS = ("Call", "Visit", "Review")
@@ -167,7 +168,11 @@ class MemoryMachine(PipelineMachine):
             time_zone="UTC",
             checked_at=START + timedelta(days=3650),
         )
-        asyncio.run(self._store_call(lambda store: store.upsert_mailbox(record)))
+        # One event loop and one store for the machine's life: a cycle costs no new threads, no reopening.
+        self.loop = asyncio.new_event_loop()
+        self.store = CrashingStore(self.folder / "state.sqlite3")
+        self.store.faults = Faults(random.Random(0))  # no crash outside a cycle
+        self.read_store(lambda store: store.upsert_mailbox(record))
 
     def make_tenant(self) -> None:
         self.fno_memory = MemoryFnoSide(lambda: self.now, COMPANY, WORKER)
@@ -178,12 +183,15 @@ class MemoryMachine(PipelineMachine):
             self.KIND, self.PROFILE.rules, self.PROFILE.fields, self.fno_memory, self.graph_memory
         )
 
-    async def _store_call(self, call: Callable[[SqliteStateStore], Any]) -> Any:
-        store = SqliteStateStore(self.folder / "state.sqlite3")
+    def read_store(self, read: Callable[[StateStore], Awaitable[T]]) -> T:
+        return self.loop.run_until_complete(read(self.store))
+
+    def teardown(self) -> None:
         try:
-            return await call(store)
+            self.loop.run_until_complete(self.store.close())
+            self.loop.close()
         finally:
-            await store.close()
+            super().teardown()
 
     def kinds(self) -> dict[str, KindAdapter]:
         return {self.KIND: self.kind}
@@ -191,13 +199,13 @@ class MemoryMachine(PipelineMachine):
     # ---- running the pipeline without HTTP ------------------------------------------------------------
     def run(self, faults: Faults) -> CycleReport:
         refused = RefusingTransport()
-        report = asyncio.run(self._run_memory(faults, refused))
+        report = self.loop.run_until_complete(self._run_memory(faults, refused))
         assert not refused.requests, f"the memory machine sent HTTP: {refused.requests}"
         return report
 
     async def _run_memory(self, faults: Faults, refused: RefusingTransport) -> CycleReport:
         tokens = token_source_from_settings("static", TOKEN)
-        store = CrashingStore(self.folder / "state.sqlite3")
+        store = self.store
         store.faults = faults
         self.fno_memory.faults = self.graph_memory.faults = faults
         graph = GraphClient(GRAPH_URL, tokens, transport=refused)
@@ -216,9 +224,9 @@ class MemoryMachine(PipelineMachine):
             return await run_cycle(ctx, queues, concurrency=1)  # one at a time: replayable (see run())
         finally:
             self.fno_memory.faults = self.graph_memory.faults = None
+            store.faults = Faults(random.Random(0))
             await graph.close()
             await fno.close()
-            await store.close()
 
     def writes(self) -> tuple[int, int]:
         return self.graph_memory.writes.total, self.fno_memory.writes.total
