@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
@@ -353,3 +354,42 @@ def test_edits_made_while_unmarked_survive_marking_again() -> None:
             assert len(machine.links()) == 1
         finally:
             machine.teardown()
+
+
+class _RetriedNextCycle(SyncMachine):
+    """A message whose worker died is delivered again only in the next cycle, as after the queue's
+    visibility timeout in Azure (in process, the queue hands it out again at once)."""
+
+    def extra_settings(self) -> dict[str, str]:
+        return {"SYNC_MAX_ATTEMPTS": "1"}
+
+
+@pytest.mark.xfail(strict=True, reason="product bug: a stale stamp hides the activity made from the event")
+def test_create_from_an_event_with_a_stale_stamp_survives_a_crash() -> None:
+    """Found by the memory machine (tests/property/test_every_kind_rules.py, long run, shrunk). An activity
+    synced to Outlook is deleted in F&O: the past appointment's pair is unlinked, the event keeps the
+    product's stamp of the deleted activity. The user marks the event again; the pair job creates a new
+    activity (OutlookEntryId = the event) and the worker dies right after the POST, before the event is
+    stamped again. Then:
+    - the F&O feed lists the new activity, marked and unlinked; `find_graph_partner` ignores the event it
+      names because the event's stamp names another activity (the deleted one), finds nothing stamped
+      with its key, and creates a second event;
+    - the user edits the event's subject; the retried pair job's `find_fno_partner` trusts the stale stamp
+      (the deleted activity: None) without looking for the activity that names the event (as TaskKind
+      does), the strict-key match misses (new subject), and a second activity is created.
+    End: two activities made from one event and an extra event (kinds/appointment.py `find_fno_partner`,
+    `_event_the_activity_names`). Without the crash both are fine."""
+    machine = _RetriedNextCycle()
+    try:
+        machine.existing_data([], [])
+        machine.create_in_fno("Call", 0, 8, True)  # 08:00 today: past, so deleting it in F&O unlinks
+        machine.sync_cycle(0, False, None, False)
+        machine.delete_in_fno(0)
+        machine.quiesce()
+        machine.mark_in_outlook(0, True)
+        machine.sync_cycle(0, False, 2, True)  # write 1: the claim; write 2: the activity's POST, then dies
+        machine.edit_in_outlook(0, "subject")
+        machine.quiesce()
+        assert len(machine.activities()) == 1 and len(machine.events()) == 1
+    finally:
+        machine.teardown()
