@@ -4,6 +4,9 @@ The mapping is the identity over a few canonical fields: an F&O record and a Gra
 fields under their own names, so a view's record is those fields as stored. Everything the pipeline asks of
 a kind is a one-line delegation to a side where the side can answer it (the kind record of issue 17 keeps
 only the mapping and the rules); what is left is the mapping itself and how a partner is found again.
+Which fields each rules record needs, and which of its rules no memory record can exercise (attendees,
+reminders, To Do lists, contact list entries, series masters), is said above the profiles in
+tests/property/test_every_kind_rules.py.
 """
 
 from __future__ import annotations

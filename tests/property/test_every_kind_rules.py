@@ -40,6 +40,8 @@ from sync_core.d365.client import FnoClient
 from sync_core.engine.types import DeletionContext, Side
 from sync_core.exchange.client import GraphClient
 from sync_core.kinds import appointment, contact, task
+from sync_core.kinds.contact_private import PrivateContactKind
+from sync_core.kinds.contact_shared import SharedContactKind
 from sync_core.pipeline.runner import run_cycle
 from sync_core.runtime.context import SyncContext
 from sync_core.runtime.kind import KindAdapter
@@ -140,6 +142,8 @@ TASK = Profile(
     choice=("status", ("notStarted", "inProgress", "completed")),
 )
 CONTACT = Profile(kind="contact", rules=contact.RULES, text=("given_name", "company_name", "email"))
+# Private and shared contact lists decide with one rules record: a list with rules of its own needs a profile.
+assert PrivateContactKind.rules is SharedContactKind.rules is contact.RULES
 
 
 class RefusingTransport(httpx.AsyncBaseTransport):
@@ -321,15 +325,19 @@ class MemoryMachine(PipelineMachine):
     def mark_in_fno(self, pick: int, marked: bool) -> None:
         key = self._pick(self.fno_memory.records, pick)
         self._tick()
+        if (self.fno_memory.records[key][MARK] == "Yes") != marked:
+            # A mark or unmark changes what the pair is: earlier edits no longer compare. Marking a marked
+            # record again changes nothing (the edits stay: a conflict's loser may be one of them).
+            self._forget_pair(f"fno:{key}")
         self.fno_memory.user_edit(key, {MARK: "Yes" if marked else "No"})
-        self._forget_pair(f"fno:{key}")
 
     @precondition(lambda self: bool(self.graph_memory.records))
     @rule(pick=st.integers(0, 1000), marked=st.booleans())
     def mark_in_graph(self, pick: int, marked: bool) -> None:
         graph_id = self._pick(self.graph_memory.records, pick)
         self._tick()
-        self._forget_pair(f"graph:{graph_id}")
+        if (CATEGORY in self.graph_memory.records[graph_id]["categories"]) != marked:
+            self._forget_pair(f"graph:{graph_id}")  # as in mark_in_fno
         if not marked and self.graph_memory.unmark_removes:
             self.graph_memory.user_delete(graph_id)  # out of the list's folder: gone from the resource
         else:
@@ -376,11 +384,16 @@ class MemoryMachine(PipelineMachine):
         items = {i: dict(r) for i, r in self.graph_memory.records.items()}
         stamps = dict(self.graph_memory.stamps)
         fno_done, graph_done = len(self.fno_memory.writes.deleted), len(self.graph_memory.writes.deleted)
+        unmarked_done = len(self.graph_memory.writes.removed_by_unmark)
         report = super()._checked_cycle(faults)
         for key in self.fno_memory.writes.deleted[fno_done:]:
             row = rows[key]
             pairs = [p for p in links if p.fno_key == key or p.graph_id == row.get(REFERENCE)]
             self._assert_rule_deleted(key, "graph", pairs, self.kind.record_of(row), None)
+        for graph_id in self.graph_memory.writes.removed_by_unmark[unmarked_done:]:
+            # Only a pair unmarked in F&O unlinks by removing the Exchange item (graph_unmark_removes).
+            keys = [p.fno_key for p in links if p.graph_id == graph_id]
+            assert any(self.fno_memory.records.get(k, {}).get(MARK) != "Yes" for k in keys), graph_id
         for graph_id in self.graph_memory.writes.deleted[graph_done:]:
             item = items[graph_id]
             pairs = [p for p in links if p.graph_id == graph_id or p.fno_key == stamps.get(graph_id)]
@@ -496,6 +509,22 @@ def test_marked_again_with_a_stale_stamp_and_a_crash_after_the_create() -> None:
         machine.settle()
         machine.mark_in_graph(0, True)
         machine.sync_cycle(0, False, 2, True)  # write 1: the claim; write 2: the F&O create, then dies
+        machine.settle()
+    finally:
+        machine.teardown()
+
+
+def test_marking_a_marked_record_again_keeps_the_edits_compared() -> None:
+    """Found by the long run (shrunk): both sides edited a field, and the F&O record was marked again while
+    marked. The Exchange item, modified last (another field), won the conflict under the policy `newest`;
+    the machine had forgotten the Exchange edit at the mark and took the outcome for a lost F&O edit."""
+    machine = machine_of(CONTACT)()
+    try:
+        machine.existing_data([], [("Call", 0)])
+        machine.edit_in_graph(0, 0, 0, 0)  # given_name
+        machine.mark_in_fno(0, True)
+        machine.edit_in_fno(0, 0, 0, 0)  # given_name, later
+        machine.edit_in_graph(0, 1, 0, 0)  # company_name, later still: Exchange's item is the newest
         machine.settle()
     finally:
         machine.teardown()
