@@ -325,10 +325,9 @@ class MemoryMachine(PipelineMachine):
     def mark_in_fno(self, pick: int, marked: bool) -> None:
         key = self._pick(self.fno_memory.records, pick)
         self._tick()
-        if (self.fno_memory.records[key][MARK] == "Yes") != marked:
-            # A mark or unmark changes what the pair is: earlier edits no longer compare. Marking a marked
-            # record again changes nothing (the edits stay: a conflict's loser may be one of them).
-            self._forget_pair(f"fno:{key}")
+        # The edits made before stay compared: an unmark keeps the pair's record and marking it again merges
+        # against it (pipeline/unlinked_base.py), so an edit made on one side only still wins; and an unmark
+        # undone before a sync changes nothing at all (a conflict's loser may be one of those edits).
         self.fno_memory.user_edit(key, {MARK: "Yes" if marked else "No"})
 
     @precondition(lambda self: bool(self.graph_memory.records))
@@ -336,9 +335,8 @@ class MemoryMachine(PipelineMachine):
     def mark_in_graph(self, pick: int, marked: bool) -> None:
         graph_id = self._pick(self.graph_memory.records, pick)
         self._tick()
-        if (CATEGORY in self.graph_memory.records[graph_id]["categories"]) != marked:
-            self._forget_pair(f"graph:{graph_id}")  # as in mark_in_fno
         if not marked and self.graph_memory.unmark_removes:
+            self._forget_pair(f"graph:{graph_id}")
             self.graph_memory.user_delete(graph_id)  # out of the list's folder: gone from the resource
         else:
             self.graph_memory.user_mark(graph_id, marked)
@@ -516,12 +514,14 @@ def test_marked_again_with_a_stale_stamp_and_a_crash_after_the_create() -> None:
 
 def test_marking_a_marked_record_again_keeps_the_edits_compared() -> None:
     """Found by the long run (shrunk): both sides edited a field, and the F&O record was marked again while
-    marked. The Exchange item, modified last (another field), won the conflict under the policy `newest`;
-    the machine had forgotten the Exchange edit at the mark and took the outcome for a lost F&O edit."""
+    marked (or unmarked and marked again before a sync). The Exchange item, modified last (another field),
+    won the conflict under the policy `newest`; the machine had forgotten the Exchange edit at the mark and
+    took the outcome for a lost F&O edit. Marks no longer make the machine forget edits."""
     machine = machine_of(CONTACT)()
     try:
         machine.existing_data([], [("Call", 0)])
         machine.edit_in_graph(0, 0, 0, 0)  # given_name
+        machine.mark_in_fno(0, False)
         machine.mark_in_fno(0, True)
         machine.edit_in_fno(0, 0, 0, 0)  # given_name, later
         machine.edit_in_graph(0, 1, 0, 0)  # company_name, later still: Exchange's item is the newest
