@@ -438,7 +438,10 @@ class MemoryMachine(PipelineMachine):
         for link in links:
             row, item = rows.get(link.fno_key), items.get(link.graph_id)
             if row is None or item is None:
-                assert self.held(), f"{link.fno_key}: one side gone, yet the valve does not hold its deletion"
+                # A full round after an expired token does not ask about links out of scope (an appointment
+                # outside the window: the real feed would not list it, pipeline/scan.py `_unseen_links`).
+                unasked = item is None and not self.kind_rules.in_scope(self.scope_ctx(), link.snapshot)
+                assert self.held() or unasked, f"{link.fno_key}: one side gone, the valve does not hold it"
                 continue
             assert row[MARK] == "Yes", f"linked F&O record {link.fno_key} not marked"
             assert CATEGORY in item["categories"], f"linked Exchange item {link.graph_id} not marked"
@@ -526,5 +529,23 @@ def test_marking_a_marked_record_again_keeps_the_edits_compared() -> None:
         machine.edit_in_fno(0, 0, 0, 0)  # given_name, later
         machine.edit_in_graph(0, 1, 0, 0)  # company_name, later still: Exchange's item is the newest
         machine.settle()
+    finally:
+        machine.teardown()
+
+
+def test_exchange_item_deleted_out_of_scope_after_an_expired_token() -> None:
+    """Found by the long run (shrunk): an appointment moved outside the window, its delta token expires and
+    the event is deleted. The full round that follows does not ask about links out of scope (the real
+    calendar delta lists only the window), so the link stays until the event is back in a feed: by design,
+    not a lost deletion (the memory feed, unlike Graph's, is not windowed)."""
+    machine = machine_of(APPOINTMENT)()
+    try:
+        machine.existing_data([], [("Call", 0)])
+        machine.edit_in_fno(0, 2, -31, 0)  # the day: 31 days back, outside the window
+        machine.settle()
+        machine.delta_token_expires()
+        machine.delete_in_graph(0)
+        machine.settle()
+        assert len(machine.links()) == 1
     finally:
         machine.teardown()
