@@ -19,11 +19,11 @@ import asyncio
 import random
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from hypothesis import strategies as st
@@ -43,7 +43,7 @@ from sync_core.runtime.kind import Kind
 from sync_core.runtime.queues import AnyMessage, InProcessQueues
 from sync_core.runtime.report import CycleReport
 from sync_core.settings import Settings, load_settings
-from sync_core.state.base import ContactListEntry, Link
+from sync_core.state.base import ContactListEntry, Link, StateStore
 from sync_core.state.sqlite import SqliteStateStore
 
 TOKEN = "property-token"
@@ -56,6 +56,7 @@ GRAPH_URL = "http://127.0.0.1:9/v1.0"  # loopback: plain http allowed; never dia
 FNO_URL = "http://127.0.0.1:9"
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 MIN_ITEMS, MAX_SHARE = 3, 0.5
+T = TypeVar("T")
 
 
 class WorkerCrash(Exception):
@@ -184,12 +185,7 @@ class PipelineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.now = START
-        self.graph = GraphState(token=TOKEN, page_size=self.GRAPH_PAGE_SIZE)
-        self.fno = FnoState(token=TOKEN, default_company=COMPANY)
-        self.graph.clock = lambda: self.now
-        self.fno.clock = lambda: self.now
-        self.graph.add_user(MAILBOX, "Alice", time_zone="W. Europe Standard Time")
-        self.fno.add("Workers", {"PersonnelNumber": WORKER, "Name": "Alice", "PrimaryContactEmail": MAILBOX})
+        self.make_tenant()
         self.folder = Path(tempfile.mkdtemp(prefix="sync-sm-"))
         self.settings = base_settings(self.folder, self.extra_settings())
         self.model = Model()
@@ -198,6 +194,15 @@ class PipelineMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def make_tenant(self) -> None:
+        """Both stand-ins with the mailbox's user and its F&O worker (the memory machine has its own)."""
+        self.graph = GraphState(token=TOKEN, page_size=self.GRAPH_PAGE_SIZE)
+        self.fno = FnoState(token=TOKEN, default_company=COMPANY)
+        self.graph.clock = lambda: self.now
+        self.fno.clock = lambda: self.now
+        self.graph.add_user(MAILBOX, "Alice", time_zone="W. Europe Standard Time")
+        self.fno.add("Workers", {"PersonnelNumber": WORKER, "Name": "Alice", "PrimaryContactEmail": MAILBOX})
 
     # ---- what a kind's machine says --------------------------------------------------------------------
     def extra_settings(self) -> dict[str, str]:
@@ -256,15 +261,20 @@ class PipelineMachine(RuleBasedStateMachine):
             await fno.close()
             await store.close()
 
-    def links(self) -> list[Link]:
-        async def read() -> list[Link]:
+    def read_store(self, read: Callable[[StateStore], Awaitable[T]]) -> T:
+        """`read` on the state store (a store of its own, closed after; the memory machine keeps one open)."""
+
+        async def run() -> T:
             store = SqliteStateStore(self.folder / "state.sqlite3")
             try:
-                return await store.list_links(self.KIND, MAILBOX)
+                return await read(store)
             finally:
                 await store.close()
 
-        return asyncio.run(read())
+        return asyncio.run(run())
+
+    def links(self) -> list[Link]:
+        return self.read_store(lambda store: store.list_links(self.KIND, MAILBOX))
 
     def writes(self) -> tuple[int, int]:
         # A refused write (a conditional PATCH answered 412, or 404 for an item gone) changes nothing.
@@ -359,15 +369,11 @@ class PipelineMachine(RuleBasedStateMachine):
     def held(self, kind: str | None = None, mailbox: str = MAILBOX) -> bool:
         """Whether a list's valve holds (the machine's own list unless named)."""
 
-        async def read() -> bool:
-            store = SqliteStateStore(self.folder / "state.sqlite3")
-            try:
-                cursor = await store.get_cursor(state_name(kind or self.KIND, mailbox))
-                return cursor is not None and DeletionState.model_validate_json(cursor.value).held
-            finally:
-                await store.close()
+        async def read(store: StateStore) -> bool:
+            cursor = await store.get_cursor(state_name(kind or self.KIND, mailbox))
+            return cursor is not None and DeletionState.model_validate_json(cursor.value).held
 
-        return asyncio.run(read())
+        return self.read_store(read)
 
     # ---- quiescence and the invariants ----------------------------------------------------------------
     @rule()
