@@ -15,6 +15,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -356,13 +357,23 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     out = args.out or (None if quick else RESULTS / "latest.json")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-        print(f"written: {out}")
-    problems = check_counts(result)
+        _write(result, out)
+    failed = _failed(check_counts(result))
+    return failed if quick else 0
+
+
+def _write(result: Mapping[str, Any], out: Path) -> None:
+    """A run's figures as JSON (bench/results/ by default), and where they went."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"written: {out}")
+
+
+def _failed(problems: list[str]) -> int:
+    """Each problem on stderr; the exit code: 1 when there is any."""
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
-    return 1 if quick and problems else 0
+    return 1 if problems else 0
 
 
 def _scale_only(mailboxes: int, feed_rows: int, out: Path | None) -> int:
@@ -373,10 +384,7 @@ def _scale_only(mailboxes: int, feed_rows: int, out: Path | None) -> int:
     result = {"finished": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **figures}
     print(f"machine: {result['machine']['nproc']} x {result['machine']['cpu']}")
     print_table(scale.targets(figures))
-    out = out or RESULTS / f"scale-{mailboxes}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"written: {out}")
+    _write(result, out or RESULTS / f"scale-{mailboxes}.json")
     return 0
 
 
@@ -390,10 +398,7 @@ def _first_sync_only(costs: CostModel, items: int, out: Path | None) -> int:
         "first_sync": figures,
     }
     print(json.dumps(figures, indent=1))
-    out = out or RESULTS / f"first-sync-scale-{costs.time_scale:g}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"written: {out}")
+    _write(result, out or RESULTS / f"first-sync-scale-{costs.time_scale:g}.json")
     return 1 if figures["failures"] else 0
 
 
@@ -405,14 +410,8 @@ def _latency_only(plan: latency.Plan, out: Path | None) -> int:
     result.update(finished=datetime.now(UTC).isoformat(timespec="seconds"), machine=machine())
     print(f"machine: {result['machine']['nproc']} x {result['machine']['cpu']}")
     print_table(latency.rows(result))
-    out = out or RESULTS / "latency.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"written: {out}")
-    problems = latency.problems(result)
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    _write(result, out or RESULTS / "latency.json")
+    return _failed(latency.problems(result))
 
 
 def _instances_only(costs: CostModel, out: Path | None) -> int:
@@ -429,17 +428,12 @@ def _instances_only(costs: CostModel, out: Path | None) -> int:
                 "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             }
     print_table(instances_rows(result))
-    out = out or RESULTS / "instances.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"written: {out}")
+    _write(result, out or RESULTS / "instances.json")
     problems = instances.problems(result["instances_quick"])
     four = result["instances"]["four_workers"]
     if four["failures"] or four["poisoned"]:
         problems.append("the four workers left failures or poisoned messages")
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return _failed(problems)
 
 
 def _notified_only(shape: Shape, out: Path | None) -> int:
@@ -453,14 +447,8 @@ def _notified_only(shape: Shape, out: Path | None) -> int:
         "notified": notified,
     }
     print_table(idle_notified.targets(notified))
-    out = out or RESULTS / "notified.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"written: {out}")
-    problems = idle_notified.problems(notified)
-    for problem in problems:
-        print(f"FAILED: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    _write(result, out or RESULTS / "notified.json")
+    return _failed(idle_notified.problems(notified))
 
 
 if __name__ == "__main__":
