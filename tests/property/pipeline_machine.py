@@ -223,6 +223,20 @@ class PipelineMachine(RuleBasedStateMachine):
         raise NotImplementedError
 
     # ---- running the pipeline -------------------------------------------------------------------------
+    def context(
+        self, store: CrashingStore, graph: GraphClient, fno: FnoClient, queues: ShufflingQueues
+    ) -> SyncContext:
+        """What one cycle runs with: the machine's settings, kinds and clock, these clients and queues."""
+        return SyncContext(
+            settings=self.settings,
+            store=store,
+            graph=graph,
+            fno=fno,
+            queues=queues,
+            kinds=self.kinds(),
+            clock=lambda: self.now,
+        )
+
     def run(self, faults: Faults) -> CycleReport:
         return asyncio.run(self._run(faults))
 
@@ -241,15 +255,7 @@ class PipelineMachine(RuleBasedStateMachine):
         fno = FnoClient(
             FNO_URL, tokens, transport=FaultyTransport(create_fno_app(self.fno), faults), sleep=no_sleep
         )
-        ctx = SyncContext(
-            settings=self.settings,
-            store=store,
-            graph=graph,
-            fno=fno,
-            queues=queues,
-            kinds=self.kinds(),
-            clock=lambda: self.now,
-        )
+        ctx = self.context(store, graph, fno, queues)
         try:
             # One message at a time: the order is then the seeded shuffle's alone. Side by side, messages
             # interleave by real time (SQLite's thread, the limits gate's waits), so the same steps could

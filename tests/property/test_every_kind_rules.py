@@ -215,15 +215,7 @@ class MemoryMachine(PipelineMachine):
         graph = GraphClient(GRAPH_URL, tokens, transport=refused)
         fno = FnoClient(FNO_URL, tokens, transport=refused)
         queues = ShufflingQueues(faults)
-        ctx = SyncContext(
-            settings=self.settings,
-            store=store,
-            graph=graph,
-            fno=fno,
-            queues=queues,
-            kinds=self.kinds(),
-            clock=lambda: self.now,
-        )
+        ctx = self.context(store, graph, fno, queues)
         try:
             return await run_cycle(ctx, queues, concurrency=1)  # one at a time: replayable (see run())
         finally:
